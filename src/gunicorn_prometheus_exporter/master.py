@@ -1,0 +1,167 @@
+"""The exporter's side of the Gunicorn master: slots, storage, and what /metrics serves.
+
+Gunicorn constructs each worker object in the master before forking it. The
+worker's constructor asks ``MasterExporter.claim_slot`` for the lowest free
+slot; the slot's block is prepared (live gauges reset) before the fork, and
+the slot is released when the master reaps the worker. A replacement worker
+takes over a free slot and continues its counters, so storage is bounded by
+the number of concurrent workers, not by how many have ever run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+
+from prometheus_client import CollectorRegistry
+
+from . import values
+from .collector import KeyCache, aggregate, is_live_gauge_key
+from .config import Settings
+from .server import MetricsServer
+from .storage import storage_for
+from .store import Block
+
+logger = logging.getLogger(__name__)
+
+MASTER_OWNER = "master"
+
+
+class Slot:
+    """A worker slot: a block that outlives the worker processes using it in turn."""
+
+    __slots__ = ("name", "block", "worker")
+
+    def __init__(self, name: str, block: Block):
+        self.name = name
+        self.block = block
+        self.worker = None  # the live worker object, or None while the slot is free
+
+    @property
+    def live(self) -> bool:
+        return self.worker is not None
+
+
+class MasterExporter:
+    def __init__(self, settings: Settings, worker_class: str = ""):
+        self.settings = settings
+        self.worker_class = worker_class
+        self.pid = os.getpid()
+        self.storage = storage_for(settings, logger)
+        self.slots: list[Slot] = []
+        self.master_block: Block | None = None
+        self.keys = KeyCache()
+        # Held by the main thread (claim/release) and the scrape thread (collect).
+        # Nothing forked uses it: a child never touches the master's slot table.
+        self._lock = threading.Lock()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+        self.extra_collectors: list = []
+        self.server = MetricsServer(settings.bind_address, settings.metrics_port, self.registry)
+        self.started_at = time.time()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def open(self) -> None:
+        """Prepare storage and the master's own block; raises ConfigError."""
+        self.storage.open()
+        self.master_block = self.storage.new_block(MASTER_OWNER)
+        values.adopt_block(self.master_block, carry_values=True)
+        for owner in self.storage.leftover_owners():
+            self._slot(int(owner))
+
+    def start_server(self) -> bool:
+        return self.server.start()
+
+    def close(self) -> None:
+        """Release the port, threads and storage. Safe to call more than once."""
+        if os.getpid() != self.pid:
+            return
+        self.server.stop()
+        self.storage.close()
+
+    # -- slots ---------------------------------------------------------------
+
+    def _slot(self, index: int) -> Slot:
+        while len(self.slots) <= index:
+            name = str(len(self.slots))
+            self.slots.append(Slot(name, self.storage.new_block(name)))
+        return self.slots[index]
+
+    def claim_slot(self, worker) -> Slot:
+        with self._lock:
+            index = next((i for i, slot in enumerate(self.slots) if not slot.live), len(self.slots))
+            slot = self._slot(index)
+            # The previous worker may have died mid-request: its live gauges end with it.
+            slot.block.zero(is_live_gauge_key)
+            slot.worker = worker
+            return slot
+
+    def release_slot(self, slot: Slot) -> None:
+        if os.getpid() != self.pid:
+            return  # a worker closing its siblings' handles after fork
+        with self._lock:
+            if slot.worker is None:
+                return
+            slot.worker = None
+            slot.block.zero(is_live_gauge_key)
+
+    def live_workers(self) -> list:
+        with self._lock:
+            return [slot.worker for slot in self.slots if slot.live]
+
+    # -- collection ----------------------------------------------------------
+
+    def collect(self):
+        with self._lock:
+            owners = [(MASTER_OWNER, True, self.master_block)]
+            owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
+            families = aggregate(self.storage.read(owners), self.keys)
+        yield from families
+        for collector in self.extra_collectors:
+            yield from collector.collect()
+
+
+_exporter: MasterExporter | None = None
+_exporter_lock = threading.Lock()
+
+
+def get_exporter() -> MasterExporter | None:
+    """The running master's exporter, or None in a worker or before start-up."""
+    exporter = _exporter
+    if exporter is None or exporter.pid != os.getpid():
+        return None
+    return exporter
+
+
+def start_exporter(worker_class: str = "") -> MasterExporter:
+    """Create, open and serve the master's exporter once; later calls return it.
+
+    Raises ConfigError (one line, naming the variable) for a bad setting.
+    """
+    global _exporter
+    with _exporter_lock:
+        if _exporter is not None and _exporter.pid == os.getpid():
+            return _exporter
+        settings = Settings.from_environ()
+        exporter = MasterExporter(settings, worker_class)
+        exporter.open()
+        _exporter = exporter
+        atexit.register(exporter.close)
+        os.register_at_fork(after_in_child=exporter.server.close_in_child)
+    exporter.start_server()
+    return exporter
+
+
+def stop_exporter() -> None:
+    exporter = get_exporter()
+    if exporter is not None:
+        exporter.close()
+
+
+def python_version() -> str:
+    return ".".join(map(str, sys.version_info[:3]))

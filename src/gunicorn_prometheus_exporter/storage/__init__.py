@@ -1,0 +1,32 @@
+"""Where the slot blocks live and where the master reads them from.
+
+Both backends implement the same small interface; the rest of the package
+does not know which one is in use:
+
+``open()``
+    prepare the storage, or raise ``ConfigError`` with one line saying why not.
+``new_block(owner)``
+    the shared-memory block for ``owner`` (a slot name or ``"master"``).
+``leftover_owners()``
+    owners whose data an earlier run left behind and that still count.
+``read(owners)``
+    ``(owner, live, entries)`` for aggregation, from ``[(owner, live, block)]``.
+``up``
+    whether the storage could be read and written the last time it was used.
+``close()``
+    flush what is pending and let go of every resource.
+"""
+
+from __future__ import annotations
+
+from ..config import Settings
+
+
+def storage_for(settings: Settings, log):
+    if settings.redis_enabled:
+        from .redis import RedisStorage
+
+        return RedisStorage(settings, log)
+    from .files import FileStorage
+
+    return FileStorage(settings, log)

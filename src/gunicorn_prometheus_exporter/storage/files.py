@@ -1,0 +1,87 @@
+"""File storage: each slot's block is a file in PROMETHEUS_MULTIPROC_DIR.
+
+Files are named by slot (``slot_3.db``), not by pid, so the directory holds
+at most one file per concurrent worker however often workers are replaced.
+A lock file keeps two running masters from sharing one directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import re
+
+from ..config import ConfigError, Settings
+from ..store import Block, open_file_block
+
+_SLOT_FILE = re.compile(r"^slot_(\d+)\.db$")
+LOCK_NAME = ".gunicorn-exporter.lock"
+
+
+class FileStorage:
+    name = "files"
+
+    def __init__(self, settings: Settings, log):
+        self.directory = settings.multiproc_dir
+        self.cleanup = settings.cleanup_db_files
+        self.log = log
+        self._lock_fd: int | None = None
+        self.up = True
+
+    def open(self) -> None:
+        directory = self.directory
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"PROMETHEUS_MULTIPROC_DIR={directory!r} is not valid: expected a directory that can be "
+                f"created ({exc.strerror})"
+            ) from None
+        if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+            raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={directory!r} is not valid: expected a writable directory")
+        self._take_lock()
+        if self.cleanup:
+            removed = 0
+            for path in glob.glob(os.path.join(directory, "*.db")):
+                os.unlink(path)
+                removed += 1
+            if removed:
+                self.log.info("Removed %d metric files left in %s by an earlier run", removed, directory)
+
+    def _take_lock(self) -> None:
+        path = os.path.join(self.directory, LOCK_NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"PROMETHEUS_MULTIPROC_DIR={self.directory!r} is not valid: another running Gunicorn master "
+                f"(pid {holder}) uses it; expected a directory of this server's own"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def new_block(self, owner: str) -> Block:
+        filename = "master.db" if owner == "master" else f"slot_{owner}.db"
+        return open_file_block(os.path.join(self.directory, filename), owner)
+
+    def leftover_owners(self) -> list[str]:
+        owners = []
+        for name in os.listdir(self.directory):
+            match = _SLOT_FILE.match(name)
+            if match:
+                owners.append(match.group(1))
+        return sorted(owners, key=int)
+
+    def read(self, owners):
+        for owner, live, block in owners:
+            yield owner, live, block.items()
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None

@@ -1,0 +1,1 @@
+"""One short module per worker type over the shared ``base.PrometheusWorkerMixin``."""

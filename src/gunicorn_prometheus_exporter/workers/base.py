@@ -1,0 +1,56 @@
+"""What every Prometheus worker class adds to its Gunicorn base class.
+
+In the master: start the exporter from ``check_config`` (Gunicorn calls it
+whether or not the config assigns any hook), take a slot when the worker
+object is built, give the slot back when the master reaps the worker.
+In the worker: move metric values to the slot's block, then wrap the
+application it loads.
+"""
+
+from __future__ import annotations
+
+from .. import values
+from ..instrument import instrument_wsgi
+from ..logs import route_to_gunicorn
+from ..master import get_exporter, start_exporter
+from ..request_metrics import RequestRecorder
+
+values.install()
+
+
+class PrometheusWorkerMixin:
+    """Mix in before a Gunicorn worker class: ``class W(PrometheusWorkerMixin, SyncWorker)``."""
+
+    @classmethod
+    def check_config(cls, cfg, log):
+        parent = getattr(super(), "check_config", None)
+        if parent is not None:
+            parent(cfg, log)
+        route_to_gunicorn(log)
+        start_exporter(cfg.worker_class_str)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        exporter = get_exporter() or start_exporter(self.cfg.worker_class_str)
+        slot = self.metrics_slot = exporter.claim_slot(self)
+        close_tmp = self.tmp.close
+
+        def close_and_release():
+            try:
+                return close_tmp()
+            finally:
+                exporter.release_slot(slot)
+
+        # Gunicorn closes a worker's tmp file when it reaps the worker (and a
+        # child closes its siblings' right after fork, which release ignores).
+        self.tmp.close = close_and_release
+
+    def init_process(self):
+        block = self.metrics_slot.block
+        values.adopt_block(block, carry_values=False)
+        self.metrics_recorder = RequestRecorder(block, self.metrics_slot.name)
+        super().init_process()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = instrument_wsgi(self.wsgi, self.metrics_recorder)
