@@ -47,9 +47,10 @@ class Slot:
 
 
 class MasterExporter:
-    def __init__(self, settings: Settings, worker_class: str = ""):
+    def __init__(self, settings: Settings, worker_class: str = "", arbiter=None):
         self.settings = settings
         self.worker_class = worker_class
+        self.arbiter = arbiter  # Gunicorn's Arbiter, when found; master-side metrics read it
         self.pid = os.getpid()
         self.storage = storage_for(settings, logger)
         self.slots: list[Slot] = []
@@ -73,6 +74,7 @@ class MasterExporter:
         values.adopt_block(self.master_block, carry_values=True)
         for owner in self.storage.leftover_owners():
             self._slot(int(owner))
+        self.storage.attach(self.owners)
 
     def start_server(self) -> bool:
         return self.server.start()
@@ -116,6 +118,13 @@ class MasterExporter:
 
     # -- collection ----------------------------------------------------------
 
+    def owners(self) -> list[tuple[str, bool, Block]]:
+        """``(owner, live, block)`` for the master and every slot, for storage to read."""
+        with self._lock:
+            owners = [(MASTER_OWNER, True, self.master_block)]
+            owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
+            return owners
+
     def collect(self):
         with self._lock:
             owners = [(MASTER_OWNER, True, self.master_block)]
@@ -138,7 +147,20 @@ def get_exporter() -> MasterExporter | None:
     return exporter
 
 
-def start_exporter(worker_class: str = "") -> MasterExporter:
+def find_arbiter(depth: int = 2):
+    """Gunicorn's Arbiter from the call stack (``check_config`` is called by ``Arbiter.start``)."""
+    from gunicorn.arbiter import Arbiter
+
+    frame = sys._getframe(depth)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, Arbiter):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def start_exporter(worker_class: str = "", arbiter=None) -> MasterExporter:
     """Create, open and serve the master's exporter once; later calls return it.
 
     Raises ConfigError (one line, naming the variable) for a bad setting.
@@ -148,7 +170,7 @@ def start_exporter(worker_class: str = "") -> MasterExporter:
         if _exporter is not None and _exporter.pid == os.getpid():
             return _exporter
         settings = Settings.from_environ()
-        exporter = MasterExporter(settings, worker_class)
+        exporter = MasterExporter(settings, worker_class, arbiter or find_arbiter())
         exporter.open()
         _exporter = exporter
         atexit.register(exporter.close)

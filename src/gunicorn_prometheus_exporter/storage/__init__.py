@@ -7,12 +7,16 @@ does not know which one is in use:
     prepare the storage, or raise ``ConfigError`` with one line saying why not.
 ``new_block(owner)``
     the shared-memory block for ``owner`` (a slot name or ``"master"``).
+``attach(owners)``
+    called once after ``open``: ``owners()`` returns ``[(owner, live, block)]``
+    for the master and every slot, for a backend that publishes elsewhere.
 ``leftover_owners()``
     owners whose data an earlier run left behind and that still count.
 ``read(owners)``
     ``(owner, live, entries)`` for aggregation, from ``[(owner, live, block)]``.
-``up``
-    whether the storage could be read and written the last time it was used.
+``up``, ``errors``
+    whether the storage could be read and written the last time it was used;
+    failed operations counted by operation name.
 ``close()``
     flush what is pending and let go of every resource.
 """

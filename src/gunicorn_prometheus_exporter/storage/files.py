@@ -28,6 +28,10 @@ class FileStorage:
         self.log = log
         self._lock_fd: int | None = None
         self.up = True
+        self.errors: dict[str, int] = {}  # failed operations by name, for storage_errors_total
+
+    def attach(self, owners) -> None:
+        """File blocks are read where they are; nothing to publish."""
 
     def open(self) -> None:
         directory = self.directory
