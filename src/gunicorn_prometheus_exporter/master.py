@@ -57,8 +57,10 @@ class MasterExporter:
         self.master_block: Block | None = None
         self.keys = KeyCache()
         # Held by the main thread (claim/release) and the scrape thread (collect).
+        # Re-entrant because Gunicorn before 24 reaped workers inside the SIGCHLD
+        # handler, which can interrupt the main thread while it holds the lock.
         # Nothing forked uses it: a child never touches the master's slot table.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self.extra_collectors: list = []
