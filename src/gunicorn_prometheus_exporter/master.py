@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from . import values
 from .collector import KeyCache, aggregate, is_live_gauge_key
 from .config import Settings
+from .master_metrics import install_master_metrics, scrape_duration
+from .request_metrics import BUSY_KEY
 from .server import MetricsServer
 from .storage import storage_for
 from .store import Block
@@ -64,6 +66,8 @@ class MasterExporter:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self.extra_collectors: list = []
+        # Called as listener(slot, worker) when the master reaps a worker, before its slot is freed.
+        self.worker_exit_listeners: list = []
         self.server = MetricsServer(settings.bind_address, settings.metrics_port, self.registry)
         self.started_at = time.time()
 
@@ -108,8 +112,16 @@ class MasterExporter:
     def release_slot(self, slot: Slot) -> None:
         if os.getpid() != self.pid:
             return  # a worker closing its siblings' handles after fork
+        worker = slot.worker
+        if worker is None:
+            return
+        for listener in self.worker_exit_listeners:
+            try:
+                listener(slot, worker)
+            except Exception:  # the exporter must never break Gunicorn's reaping
+                logger.exception("Recording the end of worker %s failed", getattr(worker, "pid", "?"))
         with self._lock:
-            if slot.worker is None:
+            if slot.worker is not worker:
                 return
             slot.worker = None
             slot.block.zero(is_live_gauge_key)
@@ -117,6 +129,16 @@ class MasterExporter:
     def live_workers(self) -> list:
         with self._lock:
             return [slot.worker for slot in self.slots if slot.live]
+
+    def busy_states(self) -> list[bool]:
+        """For each live worker, whether it is handling a request now (its slot's busy gauge)."""
+        states = []
+        with self._lock:
+            for slot in self.slots:
+                if slot.live:
+                    cell = slot.block.lookup(BUSY_KEY)
+                    states.append(cell is not None and slot.block.cells[cell] > 0)
+        return states
 
     # -- collection ----------------------------------------------------------
 
@@ -128,6 +150,7 @@ class MasterExporter:
             return owners
 
     def collect(self):
+        started = time.perf_counter()
         with self._lock:
             owners = [(MASTER_OWNER, True, self.master_block)]
             owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
@@ -135,6 +158,7 @@ class MasterExporter:
         yield from families
         for collector in self.extra_collectors:
             yield from collector.collect()
+        yield scrape_duration(time.perf_counter() - started)
 
 
 _exporter: MasterExporter | None = None
@@ -174,6 +198,7 @@ def start_exporter(worker_class: str = "", arbiter=None) -> MasterExporter:
         settings = Settings.from_environ()
         exporter = MasterExporter(settings, worker_class, arbiter or find_arbiter())
         exporter.open()
+        install_master_metrics(exporter)
         _exporter = exporter
         atexit.register(exporter.close)
         os.register_at_fork(after_in_child=exporter.server.close_in_child)

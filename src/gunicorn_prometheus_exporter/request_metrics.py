@@ -32,6 +32,10 @@ WORKER_REQUESTS_HELP = "Requests handled by each worker slot."
 WORKER_BUSY_HELP = "Requests in progress in each worker slot's process now."
 
 
+# The master reads this cell of every live slot to count busy and idle workers.
+BUSY_KEY = encode_key("gauge", "liveall", "gunicorn_worker_busy", "gunicorn_worker_busy", (), (), WORKER_BUSY_HELP)
+
+
 def normalize_method(method: str) -> str:
     return method if method in METHODS else "OTHER"
 
@@ -82,9 +86,7 @@ class RequestRecorder:
                 IN_PROGRESS_HELP,
             )
         )
-        self._busy = cell(
-            encode_key("gauge", "liveall", "gunicorn_worker_busy", "gunicorn_worker_busy", (), (), WORKER_BUSY_HELP)
-        )
+        self._busy = cell(BUSY_KEY)
         self._worker_requests = cell(
             encode_key(
                 "counter",

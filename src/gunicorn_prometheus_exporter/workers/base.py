@@ -1,16 +1,17 @@
 """What every Prometheus worker class adds to its Gunicorn base class.
 
 In the master: start the exporter from ``check_config`` (Gunicorn calls it
-whether or not the config assigns any hook), take a slot when the worker
-object is built, give the slot back when the master reaps the worker.
-In the worker: move metric values to the slot's block, then wrap the
-application it loads.
+whether or not the config assigns any hook), take a slot and an exit note
+when the worker object is built, give the slot back when the master reaps
+the worker. In the worker: move metric values to the slot's block, wrap the
+application it loads, and say in the exit note why it leaves.
 """
 
 from __future__ import annotations
 
 from .. import values
 from ..instrument import instrument_wsgi
+from ..lifecycle import ExitNote, own_exit_reason, process_cpu_seconds
 from ..logs import route_to_gunicorn
 from ..master import get_exporter, start_exporter
 from ..request_metrics import RequestRecorder
@@ -33,13 +34,16 @@ class PrometheusWorkerMixin:
         super().__init__(*args, **kwargs)
         exporter = get_exporter() or start_exporter(self.cfg.worker_class_str)
         slot = self.metrics_slot = exporter.claim_slot(self)
+        note = self.metrics_exit_note = ExitNote()
+        self.metrics_stop_signal = None
         close_tmp = self.tmp.close
 
         def close_and_release():
             try:
                 return close_tmp()
             finally:
-                exporter.release_slot(slot)
+                exporter.release_slot(slot)  # in the master, reads the exit note first
+                note.close()
 
         # Gunicorn closes a worker's tmp file when it reaps the worker (and a
         # child closes its siblings' right after fork, which release ignores).
@@ -49,7 +53,27 @@ class PrometheusWorkerMixin:
         block = self.metrics_slot.block
         values.adopt_block(block, carry_values=False)
         self.metrics_recorder = RequestRecorder(block, self.metrics_slot.name)
-        super().init_process()
+        try:
+            super().init_process()  # runs the worker until it leaves
+        except SystemExit as exc:
+            self._leave_exit_note(clean=exc.code in (None, 0))
+            raise
+        except BaseException:
+            self._leave_exit_note(clean=False)
+            raise
+        self._leave_exit_note(clean=True)
+
+    def _leave_exit_note(self, clean: bool) -> None:
+        self.metrics_exit_note.write(own_exit_reason(self, clean), process_cpu_seconds())
+
+    # Gunicorn's handlers for the signals that ask a worker to stop; the note says it was asked.
+    def handle_exit(self, sig, frame):
+        self.metrics_stop_signal = sig
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig, frame):
+        self.metrics_stop_signal = sig
+        super().handle_quit(sig, frame)
 
     def load_wsgi(self):
         super().load_wsgi()
