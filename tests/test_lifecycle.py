@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from harness import Scrape, http_request, scrape_text, wait_until
+from harness import APPS, Scrape, http_request, scrape_text, wait_until
 
 from gunicorn_prometheus_exporter.lifecycle import RESTART_REASONS, SIGNALS
 
@@ -120,6 +120,20 @@ def test_workers_replaced_by_hup_count_reload(server_for):
     settle(server, 3)
     assert restarts(server) == only(reload=3)
     assert signals(server)["hup"] == 1
+
+
+def test_a_worker_stopped_by_gunicorns_code_reloader_counts_reload(gunicorn, tmp_path):
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    module = app_dir / "reloading_app.py"
+    module.write_text((APPS / "saturation_app.py").read_text())
+    server = gunicorn(app="reloading_app:app", workers=1, args=["--reload"], cwd=app_dir).start()
+    (first,) = server.wait_workers(1)
+    assert server.request()[0] == 200
+    time.sleep(1.5)  # a changed modification time, whatever the file system's resolution
+    module.write_text(module.read_text() + "\n# changed\n")
+    server.wait_workers(1, exclude=[first])
+    wait_restarts(server, reload=1)
 
 
 def test_shrinking_the_pool_with_ttou_is_not_a_restart(server_for):
