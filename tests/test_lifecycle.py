@@ -293,3 +293,46 @@ def _settled(server) -> bool:
     desired = s.value("gunicorn_workers_desired")
     live = sum(s.by_label("gunicorn_workers", "state").values())
     return live == desired == len(server.worker_pids())
+
+
+# -- the pieces, alone ------------------------------------------------------------
+
+
+def test_an_exit_note_written_by_a_forked_child_is_read_by_its_parent():
+    from gunicorn_prometheus_exporter.lifecycle import ExitNote
+
+    note = ExitNote()
+    assert note.read() == (None, 0.0)
+    pid = os.fork()
+    if pid == 0:
+        note.write("max_requests", 1.25)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert note.read() == ("max_requests", 1.25)
+    note.close()
+    assert note.read() == (None, 0.0)
+
+
+def test_what_the_master_knows_outranks_what_the_worker_noted():
+    from types import SimpleNamespace
+
+    from gunicorn_prometheus_exporter.lifecycle import Lifecycle
+
+    lifecycle = Lifecycle()
+    arbiter = SimpleNamespace(worker_age=3, handle_hup=lambda: None, kill_worker=lambda pid, sig: None)
+    lifecycle.attach(arbiter)
+
+    def worker(pid, age, aborted=False):
+        return SimpleNamespace(pid=pid, age=age, aborted=aborted)
+
+    assert lifecycle.classify(worker(10, 4, aborted=True), "signal") == "timeout"
+    assert lifecycle.classify(worker(11, 4), None) == "crash"
+    assert lifecycle.classify(worker(12, 4), "max_requests") == "max_requests"
+    arbiter.kill_worker(13, signal.SIGTERM)  # the pool shrinking
+    assert lifecycle.classify(worker(13, 4), "signal") is None
+    arbiter.handle_hup()  # retires every worker up to age 3
+    assert lifecycle.classify(worker(14, 3), "signal") == "reload"
+    assert lifecycle.classify(worker(15, 4), "signal") == "signal"
+    assert lifecycle.signals["hup"] == 1
+    lifecycle.stopping = True
+    assert lifecycle.classify(worker(16, 4), None) is None

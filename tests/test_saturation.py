@@ -315,3 +315,29 @@ def test_series_stay_bounded_whatever_paths_and_methods_clients_send(saturation)
     assert series(final) == first
     methods = {labels["method"] for labels in map(dict, (s.labels for s in final.matching("gunicorn_requests_total")))}
     assert methods == {*STANDARD_METHODS, "OTHER"}
+
+
+def test_both_backlog_readers_agree_on_a_real_listening_socket():
+    from gunicorn_prometheus_exporter import backlog
+
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as listener:
+            listener.bind((host, 0))
+            listener.listen(50)
+            clients = [socket.create_connection(listener.getsockname()[:2]) for _ in range(7)]
+            try:
+                wait_until(lambda listener=listener: backlog.listen_queue(listener) == (7, 50))
+                assert backlog._from_proc(listener, 2048) == (7, min(2048, _somaxconn()))
+                assert backlog._from_proc(listener, 30) == (7, 30)
+            finally:
+                for client in clients:
+                    client.close()
+        with socket.socket(family) as not_listening:
+            assert backlog.listen_queue(not_listening) is None
+    with socket.socket(socket.AF_UNIX) as unix:
+        assert backlog.listen_queue(unix) is None
+
+
+def _somaxconn() -> int:
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())
