@@ -130,6 +130,7 @@ def test_listen_backlog_counts_connections_waiting_for_a_worker(saturation):
         assert holds.release() == [200, 200]
         for client in waiting:
             assert _read_all(client).startswith(b"HTTP/1.1 200")
+            client.close()  # Gunicorn waits for the client's close before it takes the next connection
     finally:
         for client in waiting:
             client.close()

@@ -94,17 +94,18 @@ class MasterMetrics:
                     value=desired,
                 )
             yield from self._backlog(arbiter)
+            # Only counted through the arbiter's handlers: without them, no figure beats a false 0.
+            signals = CounterMetricFamily(
+                "gunicorn_master_signals", "Signals the master handled, by signal.", labels=["signal"]
+            )
+            for name, count in list(self.lifecycle.signals.items()):
+                signals.add_metric([name], count)
+            yield signals
 
         restarts = CounterMetricFamily("gunicorn_worker_restarts", "Workers replaced, by why.", labels=["reason"])
         for reason, count in list(self.lifecycle.restarts.items()):
             restarts.add_metric([reason], count)
         yield restarts
-        signals = CounterMetricFamily(
-            "gunicorn_master_signals", "Signals the master handled, by signal.", labels=["signal"]
-        )
-        for name, count in list(self.lifecycle.signals.items()):
-            signals.add_metric([name], count)
-        yield signals
 
         yield from self._resources()
 
