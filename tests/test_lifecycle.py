@@ -66,7 +66,7 @@ def test_a_worker_reaching_max_requests_counts_max_requests(server_for):
 
 
 def test_a_worker_killed_for_exceeding_the_timeout_counts_timeout(server_for):
-    server = server_for(workers=1, args=["--timeout", "3"])
+    server = server_for(workers=1, args=["--timeout", "4"])
     result = {}
     held = threading.Thread(target=lambda: result.update(r=_try(lambda: server.request("/sleep?s=60"))))
     held.start()
