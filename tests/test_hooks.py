@@ -173,6 +173,8 @@ def test_with_the_debug_config_the_lines_come_out_in_its_format(gunicorn, tmp_pa
 
 def _listening_blocker(port: int) -> socket.socket:
     blocker = socket.socket()
+    # SO_REUSEADDR as servers set it: a finished scrape's TIME_WAIT is not a listener.
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     blocker.bind(("127.0.0.1", port))
     blocker.listen()
     return blocker
@@ -257,6 +259,9 @@ for release in (lambda: default_on_exit(None), lambda: default_worker_int(Simple
     assert (port_, registry) == (port, first.registry) and get_exporter() is first
     assert manager.start_server(port_, registry) is True
     assert manager.start_server(port_, object()) is False
+    manager.stop_server()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("metrics-server")]
+    assert manager.start_server(port_, registry) is True and serving()
     release()
     released()
     second = start_exporter()
@@ -305,3 +310,18 @@ def test_post_fork_publishes_the_effective_settings_to_the_application(gunicorn,
     answers = {server.request()[1] for _ in range(6)}
     assert answers == {b"3 0.0.0.0:%d gunicorn_prometheus_exporter.PrometheusThreadWorker" % port}
     assert server.scrape().value("gunicorn_requests_total", method="GET", status="200") == 6
+
+
+def test_with_a_worker_class_of_gunicorns_own_when_ready_starts_the_server_and_says_requests_are_not_measured(
+    gunicorn,
+):
+    server = gunicorn(config=WITH_CLI, workers=2, worker_class="sync").start(wait_metrics=False)
+    assert server.send(5) == {200: 5}
+    # /metrics answers, with nothing from the workers.
+    s = wait_until(lambda: server.scrape(), message="/metrics")
+    assert s.total("gunicorn_requests_total") == 0
+    assert server.stop() == 0
+    log = server.log()
+    assert f"[INFO] Starting Prometheus multiprocess metrics server on 127.0.0.1:{server.metrics_port}" in log
+    assert log.count("Metrics server started successfully") == 1
+    assert "[WARNING] Worker class sync is not a Prometheus worker: its requests are not measured" in log

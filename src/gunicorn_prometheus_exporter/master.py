@@ -191,6 +191,8 @@ def stop_exporter() -> None:
     Does nothing in a process that does not run the exporter (a worker).
     """
     global _exporter
+    if get_exporter() is None:
+        return  # checked before taking the lock, which a forked worker must never wait for
     with _exporter_lock:
         exporter = get_exporter()
         if exporter is None:
