@@ -190,7 +190,10 @@ def test_a_taken_metrics_port_is_retried_while_the_application_serves(gunicorn):
         assert server.send(30) == {200: 30}
         failure = f"cannot bind 127.0.0.1:{metrics_port}"
         wait_until(lambda: server.log().count(failure) >= 3, timeout=60, message="three failed binds logged")
-        assert "next try in" in server.log()
+        log = server.log()
+        assert "next try in" in log
+        assert f"[WARNING] Metrics server waiting for 127.0.0.1:{metrics_port} to be free" in log
+        assert "Starting Prometheus multiprocess metrics server" not in log  # not a second start
     finally:
         blocker.close()
     s = wait_until(lambda: scrape(metrics_port), timeout=60, message="metrics once the port is free")

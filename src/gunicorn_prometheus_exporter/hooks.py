@@ -187,15 +187,16 @@ class MetricsServerManager:
         if server.running:
             self.logger.debug("Metrics server already running on %s:%s", server.address, server.port)
             return True
-        self.logger.info("Starting Prometheus multiprocess metrics server on %s:%s", server.address, server.port)
-        started = exporter.start_server()
-        if not started:
-            self.logger.warning(
-                "Metrics server port %s:%s is taken; retrying in the background, the application serves meanwhile",
-                server.address,
-                server.port,
-            )
-        return started
+        if not server.waiting:
+            self.logger.info("Starting Prometheus multiprocess metrics server on %s:%s", server.address, server.port)
+            if exporter.start_server():
+                return True
+        self.logger.warning(
+            "Metrics server waiting for %s:%s to be free, retrying in the background; the application serves meanwhile",
+            server.address,
+            server.port,
+        )
+        return False
 
     def stop_server(self) -> None:
         """Stop serving and free the port; the exporter's storage stays open."""

@@ -64,6 +64,12 @@ class MetricsServer:
         return self._httpd is not None
 
     @property
+    def waiting(self) -> bool:
+        """Whether the port was taken and binding is being retried in the background."""
+        retry = self._retry_thread
+        return self._httpd is None and retry is not None and retry.is_alive()
+
+    @property
     def url(self) -> str:
         host = "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
         return f"http://{host}:{self.port}/metrics"
