@@ -52,11 +52,14 @@ SYNC_WORKER = "gunicorn_prometheus_exporter.PrometheusWorker"
 def _assert_counts(server, slots, requests=40, events=8):
     assert server.send(requests, concurrency=6) == {200: requests}
     assert server.send(events, "/event", concurrency=6) == {200: events}
-    s = server.scrape()
+    # Every worker shows its slot once it has initialised; a slow one may still be on its way.
+    s = wait_until(
+        lambda: len((x := server.scrape()).by_label("gunicorn_worker_busy", "worker")) == slots and x,
+        message=f"{slots} worker slots in /metrics",
+    )
     assert s.value("gunicorn_requests_total", method="GET", status="200") == requests + events
     assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == requests + events
     assert s.value("app_events_total", kind="event") == events
-    assert len(s.by_label("gunicorn_worker_busy", "worker")) == slots
     return s
 
 
