@@ -121,39 +121,32 @@ class Lifecycle:
         Gunicorn's main loop looks the handlers up by name (``handle_<name>``)
         each time it dispatches a queued signal, so instance attributes take
         effect; the wrappers count and note, then call Gunicorn's own code.
+        They report to whichever Lifecycle attached last, so an exporter
+        stopped and started again in the same master wraps nothing twice.
         """
-        if getattr(arbiter, "_metrics_lifecycle", None) is not None:
-            return
+        already_wrapped = hasattr(arbiter, "_metrics_lifecycle")
         arbiter._metrics_lifecycle = self
+        if already_wrapped:
+            return
         for name, label in _HANDLER_LABELS.items():
             handler = getattr(arbiter, f"handle_{name}", None)
             if handler is not None:
-                setattr(arbiter, f"handle_{name}", self._counting(arbiter, label, handler))
+                setattr(arbiter, f"handle_{name}", _counting(arbiter, label, handler))
         kill_worker = getattr(arbiter, "kill_worker", None)
         if kill_worker is not None:
-            arbiter.kill_worker = self._noting_kill(kill_worker)
+            arbiter.kill_worker = _noting_kill(arbiter, kill_worker)
 
-    def _counting(self, arbiter, label: str, handler):
-        def handle():
-            self.signals[label] += 1
-            if label in _STOPPING_SIGNALS:
-                self.stopping = True
-            elif label == "hup":
-                # reload() spawns younger workers and retires every older one.
-                self._reload_age = getattr(arbiter, "worker_age", 0)
-            return handler()
+    def signal_handled(self, label: str, arbiter) -> None:
+        self.signals[label] += 1
+        if label in _STOPPING_SIGNALS:
+            self.stopping = True
+        elif label == "hup":
+            # reload() spawns younger workers and retires every older one.
+            self._reload_age = getattr(arbiter, "worker_age", 0)
 
-        handle.__wrapped__ = handler
-        return handle
-
-    def _noting_kill(self, kill_worker):
-        def kill(pid, sig):
-            if sig in (signal.SIGTERM, signal.SIGQUIT):
-                self._stopped_by_master.add(pid)
-            return kill_worker(pid, sig)
-
-        kill.__wrapped__ = kill_worker
-        return kill
+    def stop_sent(self, pid: int, sig: int) -> None:
+        if sig in (signal.SIGTERM, signal.SIGQUIT):
+            self._stopped_by_master.add(pid)
 
     # -- a worker has been reaped ------------------------------------------
 
@@ -177,3 +170,21 @@ class Lifecycle:
         if reason is not None:
             self.restarts[reason] += 1
         return reason
+
+
+def _counting(arbiter, label: str, handler):
+    def handle():
+        arbiter._metrics_lifecycle.signal_handled(label, arbiter)
+        return handler()
+
+    handle.__wrapped__ = handler
+    return handle
+
+
+def _noting_kill(arbiter, kill_worker):
+    def kill(pid, sig):
+        arbiter._metrics_lifecycle.stop_sent(pid, sig)
+        return kill_worker(pid, sig)
+
+    kill.__wrapped__ = kill_worker
+    return kill

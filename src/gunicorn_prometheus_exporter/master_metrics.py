@@ -52,7 +52,7 @@ class MasterMetrics:
             "gunicorn_version": gunicorn.__version__,
             "python_version": platform.python_version(),
             "worker_class": exporter.worker_class,
-            "storage": getattr(exporter.storage, "name", type(exporter.storage).__name__),
+            "storage": exporter.settings.storage_name,
         }
 
     def install(self) -> None:
