@@ -30,7 +30,7 @@ class FileStorage:
         self.up = True
         self.errors: dict[str, int] = {}  # failed operations by name, for storage_errors_total
 
-    def attach(self, owners) -> None:
+    def attach(self, snapshot) -> None:
         """File blocks are read where they are; nothing to publish."""
 
     def open(self) -> None:
@@ -82,8 +82,7 @@ class FileStorage:
         return sorted(owners, key=int)
 
     def read(self, owners):
-        for owner, live, block in owners:
-            yield owner, live, block.items()
+        return owners
 
     def close(self) -> None:
         if self._lock_fd is not None:
