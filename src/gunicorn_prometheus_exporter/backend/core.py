@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 
 from ..collector import KeyCache, aggregate
@@ -61,6 +62,39 @@ def stale_after(interval: float) -> float:
     return max(3 * interval, interval + 5.0)
 
 
+# Sockets of the master's Redis connections. A forked worker inherits them and
+# closes its copies at once (the parent's connections are unaffected): a worker
+# never talks to Redis. A WeakSet, because an at-fork handler must take no lock
+# another thread might have held during the fork.
+_sockets: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_inherited_sockets() -> None:
+    for sock in list(_sockets):
+        try:
+            sock.close()
+        except OSError:
+            pass
+    _sockets.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_sockets)
+
+
+def _connection_class(ssl: bool):
+    import redis
+
+    base = redis.SSLConnection if ssl else redis.Connection
+
+    class Connection(base):
+        def _connect(self):
+            sock = super()._connect()
+            _sockets.add(sock)
+            return sock
+
+    return Connection
+
+
 def connect(settings: Settings):
     """A ``redis.Redis`` for the settings: short timeouts and no silent retries.
 
@@ -71,13 +105,17 @@ def connect(settings: Settings):
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis(
-        **settings.redis_connection_kwargs(),
+    kwargs = settings.redis_connection_kwargs()
+    ssl = kwargs.pop("ssl", False)
+    pool = redis.ConnectionPool(
+        connection_class=_connection_class(ssl),
+        **kwargs,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=SOCKET_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
         client_name=f"gunicorn-exporter-{os.getpid()}",
     )
+    return redis.Redis(connection_pool=pool)
 
 
 class RedisStorageClient:
