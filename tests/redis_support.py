@@ -53,9 +53,11 @@ def storage_client(prefix: str, instance: str = "host-a", port: int = SHARED_POR
     return RedisStorageClient(redis.Redis(port=port, password=password, socket_timeout=5), prefix, instance)
 
 
-def scrape_redis(prefix: str, instance: str = "host-a", port: int = SHARED_PORT, instances=None) -> Scrape:
+def scrape_redis(
+    prefix: str, instance: str = "host-a", port: int = SHARED_PORT, instances=None, password=None
+) -> Scrape:
     """What Redis holds for an instance, aggregated as the master aggregates, as a parsed exposition."""
-    client = storage_client(prefix, instance, port)
+    client = storage_client(prefix, instance, port, password)
     try:
         registry = CollectorRegistry(auto_describe=False)
         RedisMultiProcessCollector(registry, client=client, instances=instances)

@@ -249,7 +249,7 @@ def test_the_password_never_shows(gunicorn, private_redis, redis_prefix, how):
         assert _storage_up(server) == 0
         assert "Redis storage at 127.0.0.1" in server.log()
     else:
-        wait_redis_total(redis_prefix, 10, port=redis_server.port)
+        wait_redis_total(redis_prefix, 10, port=redis_server.port, password=SECRET)
         assert _storage_up(server) == 1
     for pid in [server.process.pid, *server.worker_pids()]:
         environ = psutil.Process(pid).environ()
