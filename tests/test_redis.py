@@ -300,3 +300,18 @@ def test_the_guides_redis_storage_example_runs_unchanged(gunicorn, redis_prefix)
     assert server.scrape().total("gunicorn_requests_total") == 40
     wait_redis_total(redis_prefix, 40)
     assert server.scrape().value("gunicorn_exporter_storage_up") == 1
+
+
+def test_a_master_taking_over_an_instance_is_not_overwritten_by_the_old_ones_exit(gunicorn, redis_prefix):
+    old = gunicorn(workers=1, env=redis_env(redis_prefix)).start()
+    assert old.send(9) == {200: 9}
+    wait_redis_total(redis_prefix, 9)
+    new = gunicorn(workers=1, env=redis_env(redis_prefix)).start()  # same instance, as after USR2
+    assert new.send(4) == {200: 4}
+    wait_until(lambda: "a newer Gunicorn master now writes instance 'host-a'" in old.log(), message="old yields")
+    old.stop()
+    assert "final totals" not in old.log()
+    wait_redis_total(redis_prefix, 4)
+    time.sleep(1)  # several of the new master's intervals: nothing from the old one comes back
+    assert redis_total(redis_prefix) == 4
+    assert storage_client(redis_prefix).redis.hget(f"{redis_prefix}:host-a:meta", "state") == b"running"

@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import time
+import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -55,6 +56,18 @@ def encode_entry(value: float, timestamp: float) -> bytes:
 def decode_entry(raw: bytes) -> tuple[float, float]:
     value, _, timestamp = raw.partition(b" ")
     return float(value), float(timestamp or 0.0)
+
+
+def new_run_id() -> str:
+    """Identifies one master's run; starts with its start time, so the newer of two runs is known."""
+    return f"{time.time():.6f}-{uuid.uuid4().hex[:12]}"
+
+
+def run_started(run: str) -> float:
+    try:
+        return float(run.partition("-")[0])
+    except ValueError:
+        return 0.0
 
 
 def stale_after(interval: float) -> float:
@@ -153,13 +166,20 @@ class RedisStorageClient:
         interval: float,
         state: str = RUNNING,
         replace: bool = False,
+        only_if_ours: bool = False,
     ) -> str | None:
         """Write every owner's absolute values in one MULTI/EXEC; returns the run id it replaced.
 
         ``replace`` (a run's first write) first deletes what an earlier run of
         this instance left, so the instance's keys mirror this run exactly.
+        ``only_if_ours`` (a master's final write) writes nothing if a newer run
+        has taken the instance over since (a new master after USR2, say).
         """
         owners = list(owners)
+        if only_if_ours:
+            current = self.redis.hget(self.meta_key(), "run")
+            if current is not None and run_started(current.decode()) > run_started(run):
+                return current.decode()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hget(self.meta_key(), "run")
         if replace:

@@ -17,7 +17,6 @@ key prefix, read in three pipelined round trips (see ``backend.core``).
 from __future__ import annotations
 
 import threading
-import uuid
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -36,13 +35,12 @@ class RedisStorage:
         self.interval = settings.redis_flush_interval
         self.where = settings.describe_redis()
         self.client = None  # backend.core.RedisStorageClient, made in open()
-        self.up = True
         self.errors: dict[str, int] = {}  # failed operations by name, for storage_errors_total
-        self.run = uuid.uuid4().hex  # tells this run's writes from another master's
+        self.run = None  # this run's id, made in open(): tells its writes from another master's
+        self.superseded = False  # a newer master writes this instance now; this one has stopped writing
         self._snapshot = None
         self._published = False
-        self._conflict_logged = False
-        self._down_logged: set[str] = set()
+        self._failing: set[str] = set()  # operations whose last attempt failed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Serialises the publisher thread and the final write at exit, both in
@@ -52,7 +50,7 @@ class RedisStorage:
     # -- storage interface -------------------------------------------------
 
     def open(self) -> None:
-        from ..backend.core import RedisStorageClient
+        from ..backend.core import RedisStorageClient, new_run_id
 
         try:
             self.client = RedisStorageClient.from_settings(self.settings)
@@ -61,6 +59,7 @@ class RedisStorage:
                 "REDIS_ENABLED='true' is not valid: the redis package is not installed; expected "
                 "pip install 'gunicorn-prometheus-exporter[redis]'"
             ) from None
+        self.run = new_run_id()
         self.log.info(
             "Redis storage: instance %r under key prefix %r at %s, written every %ss",
             self.instance,
@@ -118,10 +117,12 @@ class RedisStorage:
             self.flush()
 
     def flush(self, final: bool = False) -> bool:
-        """Write every owner's absolute values to Redis in one pipeline; False if that failed."""
-        from ..backend.core import RUNNING, STOPPED
+        """Write every owner's absolute values to Redis in one pipeline; False if nothing was written."""
+        from ..backend.core import RUNNING, STOPPED, run_started
 
         with self._write_lock:
+            if self.superseded:
+                return False
             try:
                 owners = self._snapshot()
                 if final:
@@ -132,30 +133,40 @@ class RedisStorage:
                     interval=self.interval,
                     state=STOPPED if final else RUNNING,
                     replace=not self._published,
+                    only_if_ours=final and self._published,
                 )
             except Exception as exc:  # noqa: BLE001 - never let the publisher die; retry next interval
                 self._failed("write", exc)
                 return False
-            if self._published and previous not in (None, self.run) and not self._conflict_logged:
-                self._conflict_logged = True
-                self.errors["conflict"] = self.errors.get("conflict", 0) + 1
-                self.log.error(
-                    "Redis storage: another Gunicorn master also writes instance %r under prefix %r; "
-                    "set REDIS_INSTANCE to a name of this server's own",
-                    self.instance,
-                    self.settings.redis_key_prefix,
-                )
-            self._published = True
             self._recovered("write")
+            if self._published and previous not in (None, self.run):
+                if run_started(previous) > run_started(self.run):
+                    # A newer master writes this instance (after USR2, or a second server
+                    # given the same name): the newer one wins, this one stops writing.
+                    self.superseded = True
+                    self.errors["conflict"] = self.errors.get("conflict", 0) + 1
+                    self.log.warning(
+                        "Redis storage: a newer Gunicorn master now writes instance %r under prefix %r; this "
+                        "master stops writing to Redis (if both should run, give each its own REDIS_INSTANCE)",
+                        self.instance,
+                        self.settings.redis_key_prefix,
+                    )
+                    return False
+                self.log.info("Redis storage: instance %r taken over from an older master", self.instance)
+            self._published = True
             return True
 
     # -- status ------------------------------------------------------------
 
+    @property
+    def up(self) -> bool:
+        """True while the last write (and, with REDIS_SCOPE=all, the last read) succeeded."""
+        return not self._failing
+
     def _failed(self, operation: str, exc: Exception) -> None:
-        self.up = False
         self.errors[operation] = self.errors.get(operation, 0) + 1
-        if operation not in self._down_logged:
-            self._down_logged.add(operation)
+        if operation not in self._failing:
+            self._failing.add(operation)
             self.log.warning(
                 "Redis storage at %s: %s failed (%s); metrics stay in shared memory and are written when it answers",
                 self.where,
@@ -164,9 +175,8 @@ class RedisStorage:
             )
 
     def _recovered(self, operation: str) -> None:
-        self.up = True
-        if operation in self._down_logged:
-            self._down_logged.discard(operation)
+        if operation in self._failing:
+            self._failing.discard(operation)
             self.log.info("Redis storage at %s answers again (%s)", self.where, operation)
 
     def _describe(self, exc: Exception) -> str:
