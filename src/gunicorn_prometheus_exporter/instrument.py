@@ -11,14 +11,9 @@ from __future__ import annotations
 import os
 from time import perf_counter
 
-from .request_metrics import RequestRecorder, normalize_method
+from .request_metrics import METHODS, RequestRecorder
 
-
-def _content_length(environ) -> int:
-    try:
-        return int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0
+_METHODS = {method: method for method in METHODS}
 
 
 class _Exchange:
@@ -29,10 +24,16 @@ class _Exchange:
     def __init__(self, recorder: RequestRecorder, environ, start_response):
         self.recorder = recorder
         self.start_response = start_response
-        self.method = normalize_method(environ.get("REQUEST_METHOD", ""))
-        self.request_bytes = _content_length(environ)
-        self.status = None
-        self.body = None
+        self.method = _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER")
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            try:
+                self.request_bytes = int(length)
+            except ValueError:
+                self.request_bytes = 0
+        else:
+            self.request_bytes = 0
+        self.status = self.body = None
         self.sent = 0
         self.done = False
         self.started = perf_counter()
@@ -44,7 +45,7 @@ class _Exchange:
 
     def __iter__(self):
         body = self.body
-        if type(body) in (list, tuple):
+        if type(body) is list or type(body) is tuple:
             self.sent = sum(map(len, body))
             return iter(body)
         return self._stream(body)
@@ -59,10 +60,10 @@ class _Exchange:
             raise
 
     def close(self):
+        body = self.body
         try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
+            if type(body) is not list and type(body) is not tuple and hasattr(body, "close"):
+                body.close()
         finally:
             self.finish(None)
 
@@ -82,7 +83,7 @@ class _Exchange:
             perf_counter() - self.started,
             self.request_bytes,
             self.sent,
-            type(exc).__name__ if exc is not None and isinstance(exc, Exception) else None,
+            type(exc).__name__ if isinstance(exc, Exception) else None,
         )
 
 
