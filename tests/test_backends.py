@@ -110,11 +110,15 @@ def test_request_catalogue_is_counted_the_same(gunicorn, backend, redis_prefix):
     assert server.send(6, "/missing") == {404: 6}
     assert server.send(3, "/raise") == {500: 3}
     assert server.send(5, "/event") == {200: 5}
-    sources = [server.scrape()]
+
+    # Complete once both workers have started (they may still be booting on a
+    # loaded machine) and, for Redis, once a write after the last response landed.
+    def complete(s):
+        return s.total("gunicorn_requests_total") == 54 and len(s.by_label("gunicorn_worker_busy", "worker")) == 2
+
+    sources = [wait_until(lambda: complete(x := server.scrape()) and x, message="both workers")]
     if name == "redis":
-        sources.append(
-            wait_until(lambda: (x := scrape_redis(redis_prefix)).total("gunicorn_requests_total") == 54 and x)
-        )
+        sources.append(wait_until(lambda: complete(x := scrape_redis(redis_prefix)) and x, message="Redis"))
     for s in sources:
         assert s.value("gunicorn_requests_total", method="GET", status="200") == 45
         assert s.value("gunicorn_requests_total", method="GET", status="404") == 6

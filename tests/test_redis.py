@@ -90,9 +90,15 @@ def test_two_masters_sharing_a_redis_each_report_their_own_counts(gunicorn, redi
 
     fleet = gunicorn(workers=1, env=redis_env(redis_prefix, instance="host-c", REDIS_SCOPE="all")).start()
     assert fleet.send(7) == {200: 7}
-    s = wait_until(lambda: (x := fleet.scrape()).total("gunicorn_requests_total") == 87 and x, message="fleet total")
-    busy = s.by_label("gunicorn_worker_busy", "worker")
-    assert set(busy) == {"host-a/0", "host-a/1", "host-b/0", "host-b/1", "host-c/0"}
+    every_slot = {"host-a/0", "host-a/1", "host-b/0", "host-b/1", "host-c/0"}
+
+    def fleet_complete():
+        s = fleet.scrape()
+        return (
+            s.total("gunicorn_requests_total") == 87 and set(s.by_label("gunicorn_worker_busy", "worker")) == every_slot
+        )
+
+    wait_until(fleet_complete, message="the fleet's totals and every instance's slots")
     # The instance-scoped masters still see only themselves.
     assert a.scrape().total("gunicorn_requests_total") == 30
     assert b.scrape().total("gunicorn_requests_total") == 50
