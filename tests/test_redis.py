@@ -275,6 +275,7 @@ def test_the_password_never_shows(gunicorn, private_redis, redis_prefix, how):
         ("REDIS_DB", "-1", "a whole number of at least 0"),
         ("REDIS_KEY_PREFIX", "two words", "a non-empty key prefix without spaces"),
         ("REDIS_SCOPE", "fleet", "instance"),
+        ("REDIS_INSTANCE", "web 1", "a name for this server without spaces"),
         ("REDIS_FLUSH_INTERVAL", "0", "a number of seconds greater than 0"),
     ],
 )
