@@ -25,10 +25,23 @@ def delete_prefix(client: redis.Redis, prefix: str) -> None:
         client.delete(*keys)
 
 
+@pytest.fixture(scope="session", name="_redis_prefixes")
+def redis_prefixes_fixture():
+    """Every prefix the session used, deleted once more at its end: a server stopped after a
+    test's own clean-up (fixtures are torn down in reverse order) writes its final totals late."""
+    prefixes: list[str] = []
+    yield prefixes
+    client = redis.Redis(port=SHARED_PORT)
+    for prefix in prefixes:
+        delete_prefix(client, prefix)
+    client.close()
+
+
 @pytest.fixture(name="redis_prefix")
-def redis_prefix_fixture():
+def redis_prefix_fixture(_redis_prefixes):
     """A key prefix of the test's own on the shared Redis; its keys are deleted afterwards."""
     prefix = f"gpe-test-{uuid.uuid4().hex[:12]}"
+    _redis_prefixes.append(prefix)
     client = redis.Redis(port=SHARED_PORT)
     yield prefix
     delete_prefix(client, prefix)

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 from harness import http_request, wait_until
-from redis_support import redis_env, redis_prefix_fixture, scrape_redis  # noqa: F401 - fixture
+from redis_support import redis_env, redis_prefix_fixture, redis_prefixes_fixture, scrape_redis  # noqa: F401 - fixture
 
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
 

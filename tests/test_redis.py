@@ -13,6 +13,7 @@ from redis_support import (  # noqa: F401 - fixtures
     private_redis_fixture,
     redis_env,
     redis_prefix_fixture,
+    redis_prefixes_fixture,
     redis_total,
     scrape_redis,
     storage_client,

@@ -8,7 +8,7 @@ import time
 
 from harness import ROOT, Scrape, free_port
 from prometheus_client import CollectorRegistry, generate_latest
-from redis_support import redis_prefix_fixture, storage_client  # noqa: F401 - fixture
+from redis_support import redis_prefix_fixture, redis_prefixes_fixture, storage_client  # noqa: F401 - fixture
 
 from gunicorn_prometheus_exporter import backend
 from gunicorn_prometheus_exporter.backend.core import (
