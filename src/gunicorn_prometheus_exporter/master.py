@@ -80,7 +80,7 @@ class MasterExporter:
         values.adopt_block(self.master_block, carry_values=True)
         for owner in self.storage.leftover_owners():
             self._slot(int(owner))
-        self.storage.attach(self.owners)
+        self.storage.attach(self.snapshot)
 
     def start_server(self) -> bool:
         return self.server.start()
@@ -149,12 +149,19 @@ class MasterExporter:
             owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
             return owners
 
+    def snapshot(self) -> list[tuple[str, bool, list]]:
+        """``(owner, live, entries)`` for every owner, read under the slot-table lock.
+
+        Blocks are read (and re-indexed) only under the lock; what storage then
+        does with the values (aggregate them, send them to Redis) happens
+        outside it, so the main thread never waits on a network round trip.
+        """
+        with self._lock:
+            return [(owner, live, list(block.items())) for owner, live, block in self.owners()]
+
     def collect(self):
         started = time.perf_counter()
-        with self._lock:
-            owners = [(MASTER_OWNER, True, self.master_block)]
-            owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
-            families = aggregate(self.storage.read(owners), self.keys)
+        families = aggregate(self.storage.read(self.snapshot()), self.keys)
         yield from families
         for collector in self.extra_collectors:
             yield from collector.collect()
