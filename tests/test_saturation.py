@@ -15,6 +15,7 @@ import gunicorn as gunicorn_package
 import psutil
 import pytest
 from harness import wait_until
+from redis_support import redis_env, redis_prefix_fixture, redis_prefixes_fixture  # noqa: F401 - fixtures
 
 import gunicorn_prometheus_exporter
 
@@ -204,8 +205,15 @@ def test_cpu_time_of_a_recycled_worker_is_kept_though_never_scraped_alive(satura
     assert server.scrape().value("gunicorn_worker_cpu_seconds_total", worker="0") >= 0.55
 
 
-def test_master_and_exporter_figures_are_present_and_true(saturation):
-    server, _ = saturation(workers=2)
+def storage_env(storage, request) -> dict:
+    if storage == "redis":
+        return redis_env(request.getfixturevalue("redis_prefix"))
+    return {}
+
+
+@pytest.mark.parametrize("storage", ["files", "redis"])
+def test_master_and_exporter_figures_are_present_and_true(saturation, storage, request):
+    server, _ = saturation(workers=2, env=storage_env(storage, request))
     s = server.scrape()
     master = psutil.Process(server.process.pid)
     assert s.value("gunicorn_master_start_time_seconds") == pytest.approx(master.create_time(), abs=0.01)
@@ -216,7 +224,7 @@ def test_master_and_exporter_figures_are_present_and_true(saturation):
         "gunicorn_version": gunicorn_package.__version__,
         "python_version": platform.python_version(),
         "worker_class": SYNC,
-        "storage": "files",
+        "storage": storage,
     }
     duration = s.value("gunicorn_exporter_scrape_duration_seconds")
     assert 0 < duration < 5
@@ -225,11 +233,12 @@ def test_master_and_exporter_figures_are_present_and_true(saturation):
     assert s.total("gunicorn_exporter_storage_errors_total") == 0
 
 
-def test_master_side_metrics_pass_promtool(saturation):
+@pytest.mark.parametrize("storage", ["files", "redis"])
+def test_master_side_metrics_pass_promtool(saturation, storage, request):
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool not installed: the test script installs Debian's prometheus package")
-    server, _ = saturation(workers=2, args=["--max-requests", "5"])
+    server, _ = saturation(workers=2, args=["--max-requests", "5"], env=storage_env(storage, request))
     server.send(12)
     server.send_signal(signal.SIGTTIN)
     server.wait_workers(3)
