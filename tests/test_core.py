@@ -109,6 +109,9 @@ def test_sigkill_of_a_worker_loses_no_count_and_counters_continue(gunicorn):
 
 def test_a_killed_worker_in_the_middle_of_a_request_leaves_no_live_gauge_behind(gunicorn):
     server = gunicorn(workers=2, args=["--timeout", "120"]).start()
+    server.wait_workers(2)
+    # Both workers have booted once both slots show their busy series.
+    wait_until(lambda: len(server.scrape().by_label("gunicorn_worker_busy", "worker")) == 2, message="two slots")
     result = {}
     held = threading.Thread(target=lambda: result.update(r=_try_request(server, "/sleep?s=60")))
     held.start()
