@@ -1,7 +1,9 @@
 """Prometheus metrics for Gunicorn: set ``worker_class`` to one of the worker classes below.
 
 The worker classes are imported on first use, so importing the package never
-imports Gunicorn's optional worker libraries (gevent, eventlet, tornado).
+imports Gunicorn's optional worker libraries (gevent, eventlet, tornado,
+uvicorn); choosing a class whose library is missing stops start-up with one
+line naming the extra to install.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ __version__ = "0.1.0"
 _WORKERS = {
     "PrometheusWorker": ".workers.sync",
     "PrometheusThreadWorker": ".workers.gthread",
+    "PrometheusGeventWorker": ".workers.ggevent",
+    "PrometheusEventletWorker": ".workers.geventlet",
+    "PrometheusTornadoWorker": ".workers.gtornado",
+    "PrometheusASGIWorker": ".workers.asgi",
+    "PrometheusUvicornWorker": ".workers.uvicorn",
 }
 
 __all__ = [*_WORKERS, "__version__"]

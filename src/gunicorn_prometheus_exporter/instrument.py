@@ -14,11 +14,28 @@ from time import perf_counter
 from .request_metrics import RequestRecorder, normalize_method
 
 
-def _content_length(environ) -> int:
+def content_length(value) -> int:
+    """The request body size a Content-Length value declares (0 when absent or malformed)."""
     try:
-        return int(environ.get("CONTENT_LENGTH") or 0)
+        return max(int(value or 0), 0)
     except ValueError:
         return 0
+
+
+def status_sent(status: str | None, exc: BaseException | None, body_bytes: int) -> str:
+    """The 3-digit status a client got for a request the application ended with ``exc`` (or None).
+
+    No status, or an exception before any body byte, means the server answers
+    500 itself; otherwise the status the application started its response with.
+    """
+    if status is None or (exc is not None and body_bytes == 0):
+        return "500"
+    return status[:3]
+
+
+def exception_label(exc: BaseException | None) -> str | None:
+    """The class name an escaped exception is counted under; cancellation and exits are not errors."""
+    return type(exc).__name__ if isinstance(exc, Exception) else None
 
 
 class _Exchange:
@@ -30,7 +47,7 @@ class _Exchange:
         self.recorder = recorder
         self.start_response = start_response
         self.method = normalize_method(environ.get("REQUEST_METHOD", ""))
-        self.request_bytes = _content_length(environ)
+        self.request_bytes = content_length(environ.get("CONTENT_LENGTH"))
         self.status = None
         self.body = None
         self.sent = 0
@@ -70,19 +87,13 @@ class _Exchange:
         if self.done:
             return
         self.done = True
-        status = self.status
-        # An exception before any body byte means Gunicorn answers 500 itself.
-        if status is None or (exc is not None and self.sent == 0):
-            code = "500"
-        else:
-            code = status[:3]
         self.recorder.finished(
             self.method,
-            code,
+            status_sent(self.status, exc, self.sent),
             perf_counter() - self.started,
             self.request_bytes,
             self.sent,
-            type(exc).__name__ if exc is not None and isinstance(exc, Exception) else None,
+            exception_label(exc),
         )
 
 
