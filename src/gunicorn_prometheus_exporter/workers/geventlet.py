@@ -13,7 +13,25 @@ if importlib.util.find_spec("gunicorn.workers.geventlet") is None:
 
 require("eventlet", "eventlet", "PrometheusEventletWorker")
 
-from gunicorn.workers.geventlet import EventletWorker  # noqa: E402
+import eventlet  # noqa: E402
+
+
+def _import_without_patching_the_master():
+    # Gunicorn 25 monkey-patches when its eventlet module is imported, which
+    # happens in the master: the master's threads (the /metrics server) would
+    # become green threads that run only when the arbiter's loop yields, and it
+    # never does while it waits for signals. The worker patches after the fork
+    # instead (``patch`` below), as Gunicorn did before 25.
+    monkey_patch = eventlet.monkey_patch
+    eventlet.monkey_patch = lambda *args, **kwargs: None
+    try:
+        from gunicorn.workers.geventlet import EventletWorker
+    finally:
+        eventlet.monkey_patch = monkey_patch
+    return EventletWorker
+
+
+EventletWorker = _import_without_patching_the_master()
 
 from .base import PrometheusWorkerMixin  # noqa: E402
 
@@ -21,7 +39,12 @@ from .base import PrometheusWorkerMixin  # noqa: E402
 class PrometheusEventletWorker(PrometheusWorkerMixin, EventletWorker):
     """Gunicorn's eventlet worker (Gunicorn < 26), measured.
 
-    As with gevent, the slot's block and its lock are set up before eventlet
-    patches the process in ``init_process``; the lock is held only across a
-    few memory stores, with no switch point inside.
+    The mixin's ``init_process`` sets up the slot's block and its lock (a
+    real OS lock) before ``patch`` runs; the lock is held only across a few
+    memory stores with no switch point inside, so green threads never wait
+    on it.
     """
+
+    def patch(self):
+        eventlet.monkey_patch()
+        super().patch()
