@@ -6,7 +6,7 @@ test machine lacks or must keep apart (ports through the environment and
 """
 
 import pytest
-from harness import EXAMPLES
+from harness import EVENTLET_GUNICORN, EXAMPLES, GUNICORN
 
 # example file -> (extra command-line arguments, worker slots it starts)
 FILE_STORAGE_EXAMPLES = {
@@ -36,3 +36,29 @@ def test_file_storage_example_runs_unchanged(gunicorn, tmp_path, name):
     assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 72
     assert s.value("app_events_total", kind="event") == 12
     assert len(s.by_label("gunicorn_worker_busy", "worker")) == slots
+
+
+# The guide's examples for the other worker types, run with the test app (a WSGI app).
+# Eventlet ones run under the eventlet environment's Gunicorn (< 26, which still has the worker).
+WORKER_EXAMPLES = {
+    "gunicorn_gevent.conf.py": GUNICORN,
+    "gunicorn_tornado.conf.py": GUNICORN,
+    "gunicorn_async.conf.py": EVENTLET_GUNICORN,
+    "gunicorn_eventlet.conf.py": EVENTLET_GUNICORN,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKER_EXAMPLES))
+def test_worker_type_example_runs_unchanged(gunicorn, name):
+    server = gunicorn(
+        config=EXAMPLES / name, workers=None, worker_class=None, gunicorn_bin=WORKER_EXAMPLES[name]
+    ).start()
+    server.wait_workers(4)
+    assert server.send(60, concurrency=6) == {200: 60}
+    assert server.send(12, "/event", concurrency=6) == {200: 12}
+    s = server.scrape()
+    assert s.value("gunicorn_requests_total", method="GET", status="200") == 72
+    assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 72
+    assert s.value("app_events_total", kind="event") == 12
+    assert len(s.by_label("gunicorn_worker_busy", "worker")) == 4
+    assert s.value("gunicorn_requests_in_progress") == 0
