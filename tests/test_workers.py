@@ -9,6 +9,7 @@ in-progress gauges can be read at an exact level.
 from __future__ import annotations
 
 import concurrent.futures
+import importlib.util
 import subprocess
 import sys
 import time
@@ -267,7 +268,7 @@ def test_tornado_metrics_answer_100_scrapes_within_a_second_under_50_requests(gu
 # -- ASGI -----------------------------------------------------------------------
 
 ASGI_WORKERS = [f"{PACKAGE}.PrometheusUvicornWorker"]
-if GUNICORN_VERSION_INFO >= (25,):  # Gunicorn's own ASGI worker
+if importlib.util.find_spec("gunicorn.workers.gasgi") is not None:  # Gunicorn's own ASGI worker
     ASGI_WORKERS.insert(0, f"{PACKAGE}.PrometheusASGIWorker")
 
 

@@ -4,6 +4,9 @@ Every worker type serves the application through ``worker.wsgi``, so wrapping
 it measures sync, gthread, gevent, eventlet and tornado-served WSGI apps the
 same way. A request ends when the server closes the response iterable, which
 PEP 3333 servers do after the last byte is written (or the client is gone).
+ASGI apps (``instrument_asgi``) and native Tornado apps
+(``instrument_tornado``) are wrapped where they are loaded too, and share the
+rules below for the status and the sizes.
 """
 
 from __future__ import annotations
