@@ -26,7 +26,7 @@ def _declared_length(headers) -> int:
 class _Exchange:
     """One HTTP request: watches the messages the application sends, records once."""
 
-    __slots__ = ("recorder", "send", "method", "request_bytes", "started", "status", "sent", "done")
+    __slots__ = ("recorder", "send", "method", "request_bytes", "started", "status", "trailers", "sent", "done")
 
     def __init__(self, recorder: RequestRecorder, scope, send):
         self.recorder = recorder
@@ -34,6 +34,7 @@ class _Exchange:
         self.method = normalize_method(scope.get("method", ""))
         self.request_bytes = _declared_length(scope.get("headers"))
         self.status = None
+        self.trailers = False
         self.sent = 0
         self.done = False
         self.started = perf_counter()
@@ -41,23 +42,21 @@ class _Exchange:
 
     async def measured_send(self, message):
         kind = message.get("type")
+        last = False
         if kind == "http.response.start":
             self.status = str(message.get("status", 200))
+            self.trailers = bool(message.get("trailers", False))
         elif kind == "http.response.body":
             self.sent += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                try:
-                    await self.send(message)
-                except BaseException as exc:
-                    self.finish(exc)
-                    raise
-                self.finish(None)
-                return
+            last = not message.get("more_body", False) and not self.trailers
+        elif kind == "http.response.trailers":  # the extension: trailers end an announced response
+            last = not message.get("more_trailers", False)
         elif kind == "http.response.pathsend":  # the extension that sends a whole file
-            await self.send(message)
-            self.finish(None)
-            return
+            last = True
         await self.send(message)
+        if last:
+            # Not reached if sending failed: the request then ends when the app returns or raises.
+            self.finish(None)
 
     def finish(self, exc: BaseException | None) -> None:
         if self.done:
