@@ -117,7 +117,7 @@ def test_a_killed_worker_in_the_middle_of_a_request_leaves_no_live_gauge_behind(
     assert sorted(busy.values()) == [0, 1]
     busy_slot = next(slot for slot, value in busy.items() if value == 1)
 
-    busy_pid = next(p for p in server.worker_pids() if _is_sleeping_request(p))
+    busy_pid = wait_until(lambda: _serving_worker(server), message="the worker holding the request")
     os.kill(busy_pid, signal.SIGKILL)
     held.join(30)
     server.wait_workers(2, exclude=[busy_pid])
@@ -134,10 +134,15 @@ def _try_request(server, path):
         return exc
 
 
-def _is_sleeping_request(pid):
-    # The worker serving /sleep is the one blocked in a sleep syscall.
-    with open(f"/proc/{pid}/wchan") as f:
-        return "hrtimer" in f.read() or "nanosleep" in f.read()
+def _serving_worker(server):
+    """The worker holding an accepted client connection on the app port."""
+    import psutil
+
+    for pid in server.worker_pids():
+        for conn in psutil.Process(pid).net_connections():
+            if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == server.port:
+                return pid
+    return None
 
 
 def test_max_requests_recycling_never_lowers_a_counter(gunicorn):

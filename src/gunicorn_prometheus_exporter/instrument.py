@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 from time import perf_counter
 
-from .request_metrics import RequestRecorder, normalize_method
+from .request_metrics import METHODS, RequestRecorder
+
+_METHODS = {method: method for method in METHODS}
 
 
 def content_length(value) -> int:
     """The request body size a Content-Length value declares (0 when absent or malformed)."""
     try:
-        return max(int(value or 0), 0)
-    except ValueError:
+        return int(value)
+    except (TypeError, ValueError):
         return 0
 
 
@@ -49,10 +51,10 @@ class _Exchange:
     def __init__(self, recorder: RequestRecorder, environ, start_response):
         self.recorder = recorder
         self.start_response = start_response
-        self.method = normalize_method(environ.get("REQUEST_METHOD", ""))
-        self.request_bytes = content_length(environ.get("CONTENT_LENGTH"))
-        self.status = None
-        self.body = None
+        self.method = _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER")
+        length = environ.get("CONTENT_LENGTH")
+        self.request_bytes = content_length(length) if length else 0
+        self.status = self.body = None
         self.sent = 0
         self.done = False
         self.started = perf_counter()
@@ -64,7 +66,7 @@ class _Exchange:
 
     def __iter__(self):
         body = self.body
-        if type(body) in (list, tuple):
+        if type(body) is list or type(body) is tuple:
             self.sent = sum(map(len, body))
             return iter(body)
         return self._stream(body)
@@ -79,10 +81,10 @@ class _Exchange:
             raise
 
     def close(self):
+        body = self.body
         try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
+            if type(body) is not list and type(body) is not tuple and hasattr(body, "close"):
+                body.close()
         finally:
             self.finish(None)
 

@@ -162,29 +162,44 @@ def find_arbiter(depth: int = 2):
     return None
 
 
-def start_exporter(worker_class: str = "", arbiter=None) -> MasterExporter:
-    """Create, open and serve the master's exporter once; later calls return it.
+def start_exporter(worker_class: str = "", arbiter=None, serve: bool = True) -> MasterExporter:
+    """Create, open and (with ``serve``) serve the master's exporter once; later calls return it.
 
     Raises ConfigError (one line, naming the variable) for a bad setting.
+    ``serve=False`` prepares storage and the registry without binding the
+    port, for a caller that starts the server itself (``start_server``).
     """
     global _exporter
     with _exporter_lock:
         if _exporter is not None and _exporter.pid == os.getpid():
-            return _exporter
-        settings = Settings.from_environ()
-        exporter = MasterExporter(settings, worker_class, arbiter or find_arbiter())
-        exporter.open()
-        _exporter = exporter
-        atexit.register(exporter.close)
-        os.register_at_fork(after_in_child=exporter.server.close_in_child)
-    exporter.start_server()
+            exporter = _exporter
+        else:
+            settings = Settings.from_environ()
+            exporter = MasterExporter(settings, worker_class, arbiter or find_arbiter())
+            exporter.open()
+            _exporter = exporter
+            atexit.register(exporter.close)
+            os.register_at_fork(after_in_child=exporter.server.close_in_child)
+    if serve:
+        exporter.start_server()
     return exporter
 
 
 def stop_exporter() -> None:
-    exporter = get_exporter()
-    if exporter is not None:
-        exporter.close()
+    """Release this master's exporter (port, threads, storage); a later start makes a new one.
+
+    Does nothing in a process that does not run the exporter (a worker).
+    """
+    global _exporter
+    if get_exporter() is None:
+        return  # checked before taking the lock, which a forked worker must never wait for
+    with _exporter_lock:
+        exporter = get_exporter()
+        if exporter is None:
+            return
+        _exporter = None
+    atexit.unregister(exporter.close)
+    exporter.close()
 
 
 def python_version() -> str:

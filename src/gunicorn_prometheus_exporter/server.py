@@ -64,25 +64,45 @@ class MetricsServer:
         return self._httpd is not None
 
     @property
+    def waiting(self) -> bool:
+        """Whether the port was taken and binding is being retried in the background."""
+        retry = self._retry_thread
+        return self._httpd is None and retry is not None and retry.is_alive()
+
+    @property
     def url(self) -> str:
         host = "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
         return f"http://{host}:{self.port}/metrics"
 
     def start(self) -> bool:
-        """Serve now if the port is free (True); otherwise keep trying in the background (False)."""
+        """Serve now if the port is free (True); otherwise keep trying in the background (False).
+
+        While the port is taken, every failed attempt is logged with the
+        address, and the wait between attempts doubles up to ``RETRY_MAX``;
+        the caller (the Gunicorn master) never waits for it.
+        """
         with self._lock:
             if self._httpd is not None:
                 return True
             if self._retry_thread is not None and self._retry_thread.is_alive():
                 return False
             self._stopping.clear()
-            if self._try_bind(first=True):
+            error = self._try_bind()
+            if error is None:
                 return True
+            logger.warning(
+                "Metrics server cannot bind %s:%s (%s); retrying in the background in %.1fs",
+                self.address,
+                self.port,
+                error,
+                RETRY_FIRST,
+            )
             self._retry_thread = threading.Thread(target=self._retry, name="metrics-server-retry", daemon=True)
             self._retry_thread.start()
             return False
 
-    def _try_bind(self, first: bool = False) -> bool:
+    def _try_bind(self) -> OSError | None:
+        """Bind and serve; the error if the address cannot be bound."""
         try:
             httpd = make_server(
                 self.address,
@@ -92,23 +112,30 @@ class MetricsServer:
                 handler_class=_QuietHandler,
             )
         except OSError as exc:
-            log = logger.warning if first else logger.debug
-            log("Metrics server cannot bind %s:%s (%s); retrying in the background", self.address, self.port, exc)
-            return False
+            return exc
         self._httpd = httpd
         self._serve_thread = threading.Thread(target=httpd.serve_forever, name="metrics-server", daemon=True)
         self._serve_thread.start()
         logger.info("Metrics server started successfully on %s:%s", self.address, self.port)
-        return True
+        return None
 
     def _retry(self) -> None:
         delay = RETRY_FIRST
         while not self._stopping.wait(delay):
             with self._lock:
-                if self._stopping.is_set() or self._try_bind():
+                if self._stopping.is_set():
                     return
-            logger.warning("Metrics server still cannot bind %s:%s; next try in %.1fs", self.address, self.port, delay)
+                error = self._try_bind()
+                if error is None:
+                    return
             delay = min(delay * 2, RETRY_MAX)
+            logger.warning(
+                "Metrics server still cannot bind %s:%s (%s); next try in %.1fs",
+                self.address,
+                self.port,
+                error,
+                delay,
+            )
 
     def stop(self) -> None:
         self._stopping.set()

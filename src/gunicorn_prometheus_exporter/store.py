@@ -49,6 +49,7 @@ class Block:
         self.name = name
         self.path = path
         self.lock = threading.Lock()
+        self._retired: list = []
         size = os.fstat(fd).st_size
         if size < INITIAL_SIZE:
             os.ftruncate(fd, INITIAL_SIZE)
@@ -67,8 +68,11 @@ class Block:
         self.cells = memoryview(self._mmap).cast("d")
 
     def _remap(self, size: int) -> None:
-        self.cells.release()
-        self._mmap.close()
+        # The old mapping stays open: it maps the same pages of the same file, so
+        # a writer still holding the old ``cells`` (a request-path writer that
+        # takes no lock) keeps writing to the right place. Blocks double when
+        # they grow, so the retired mappings add up to less than the current one.
+        self._retired.append((self._mmap, self.cells))
         self._map(size)
 
     @property
@@ -157,8 +161,10 @@ class Block:
 
     def close(self) -> None:
         try:
-            self.cells.release()
-            self._mmap.close()
+            for mapping, cells in [*self._retired, (self._mmap, self.cells)]:
+                cells.release()
+                mapping.close()
+            self._retired.clear()
         finally:
             os.close(self.fd)
 

@@ -21,6 +21,10 @@ values.install()
 class PrometheusWorkerMixin:
     """Mix in before a Gunicorn worker class: ``class W(PrometheusWorkerMixin, SyncWorker)``."""
 
+    # True where requests run on several OS threads at once (gthread): their
+    # metric updates then take the slot's lock.
+    threaded_requests = False
+
     @classmethod
     def check_config(cls, cfg, log):
         parent = getattr(super(), "check_config", None)
@@ -48,7 +52,7 @@ class PrometheusWorkerMixin:
     def init_process(self):
         block = self.metrics_slot.block
         values.adopt_block(block, carry_values=False)
-        self.metrics_recorder = RequestRecorder(block, self.metrics_slot.name)
+        self.metrics_recorder = RequestRecorder(block, self.metrics_slot.name, self.threaded_requests)
         super().init_process()
 
     # Where the Gunicorn worker keeps the application it loaded.
