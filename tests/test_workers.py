@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib.util
+import socket
 import subprocess
 import sys
 import time
@@ -63,8 +64,8 @@ def gated(gunicorn, tmp_path, **kwargs):
     return gunicorn(env=env, **kwargs).start()
 
 
-def assert_concurrency(server, concurrent_level: int, requests: int = 50, stagger_first: bool = False):
-    """``requests`` slow requests: ``concurrent_level`` in progress during the load, none after, all counted."""
+def hold(server, requests: int, level: int, stagger_first: bool = False):
+    """Send ``requests`` gated requests and wait until ``level`` of them are in progress."""
     gate = Gate(server)
     if stagger_first:
         # A worker that runs one request at a time accepts no more until it is done:
@@ -74,7 +75,12 @@ def assert_concurrency(server, concurrent_level: int, requests: int = 50, stagge
         gate.send(requests - 1)
     else:
         gate.send(requests)
-    during = in_progress_reaches(server, concurrent_level)
+    return gate, in_progress_reaches(server, level)
+
+
+def assert_concurrency(server, concurrent_level: int, requests: int = 50, stagger_first: bool = False):
+    """``requests`` slow requests: ``concurrent_level`` in progress during the load, none after, all counted."""
+    gate, during = hold(server, requests, concurrent_level, stagger_first)
     assert sum(during.by_label("gunicorn_worker_busy", "worker").values()) == concurrent_level
     # Still exactly that many a moment later: nothing more was admitted than the model allows.
     time.sleep(1.0)
@@ -236,6 +242,32 @@ def test_tornado_wsgi_application_records_every_request(gunicorn):
     assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 250
 
 
+def test_tornado_native_request_abandoned_mid_body_leaves_nothing_in_progress(gunicorn):
+    server = gunicorn(app="tornado_app:app", worker_class=TORNADO, workers=1).start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"a" * 10)
+        in_progress_reaches(server, 1)
+    # Nothing was answered: the server's own rule for that is a 500.
+    s = wait_until(
+        lambda: (x := server.scrape()).total("gunicorn_requests_total", method="POST", status="500") == 1 and x,
+        30,
+        message="the abandoned request recorded",
+    )
+    assert s.value("gunicorn_requests_in_progress") == 0
+    assert server.send(5) == {200: 5}
+
+
+def test_tornado_wsgi_container_built_by_the_app_records_every_request(gunicorn):
+    server = gunicorn(app="tornado_app:container", worker_class=TORNADO).start()
+    assert server.send(50, concurrency=8) == {200: 50}
+    assert server.send(10, "/missing", concurrency=4) == {404: 10}
+    s = server.scrape()
+    assert s.value("gunicorn_requests_total", method="GET", status="200") == 50
+    assert s.value("gunicorn_requests_total", method="GET", status="404") == 10
+    assert s.value("gunicorn_response_size_bytes_sum") == 6 * 50 + 9 * 10
+    assert s.value("gunicorn_requests_in_progress") == 0
+
+
 def test_tornado_native_coroutines_have_50_requests_in_progress(gunicorn, tmp_path):
     server = gated(gunicorn, tmp_path, app="tornado_app:app", worker_class=TORNADO)
     assert_concurrency(server, 50)
@@ -249,9 +281,8 @@ def test_tornado_wsgi_runs_one_request_per_worker_at_a_time(gunicorn, tmp_path):
 @pytest.mark.parametrize("app", ["tornado_app:app", "gate_app:app"])
 def test_tornado_metrics_answer_100_scrapes_within_a_second_under_50_requests(gunicorn, tmp_path, app):
     server = gated(gunicorn, tmp_path, app=app, worker_class=TORNADO)
-    gate = Gate(server)
-    gate.send(50)
-    in_progress_reaches(server, 50 if app.startswith("tornado") else 1)
+    native = app.startswith("tornado")
+    gate, _ = hold(server, 50, 50 if native else 2, stagger_first=not native)
     slowest = 0.0
     for _ in range(100):
         began = time.monotonic()

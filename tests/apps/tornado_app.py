@@ -8,7 +8,9 @@ import asyncio
 import os
 
 import tornado.web
+from app import app as wsgi_app
 from prometheus_client import Counter
+from tornado.wsgi import WSGIContainer
 
 TORNADO_EVENTS = Counter("tornado_app_events", "Events the Tornado test app counted.")
 
@@ -44,3 +46,6 @@ class Fail(tornado.web.RequestHandler):
 app = tornado.web.Application(
     [(r"/", Hello), (r"/gate", Gate), (r"/stream", Stream), (r"/fail", Fail)],
 )
+
+# A WSGI app the application wrapped for Tornado itself.
+container = WSGIContainer(wsgi_app)

@@ -39,10 +39,10 @@ from .base import PrometheusWorkerMixin  # noqa: E402
 class PrometheusEventletWorker(PrometheusWorkerMixin, EventletWorker):
     """Gunicorn's eventlet worker (Gunicorn < 26), measured.
 
-    The mixin's ``init_process`` sets up the slot's block and its lock (a
-    real OS lock) before ``patch`` runs; the lock is held only across a few
-    memory stores with no switch point inside, so green threads never wait
-    on it.
+    As with gevent: a request's metric updates are plain stores with no
+    switch point between them, and the mixin's ``init_process`` creates the
+    slot's lock (a real OS lock, taken by the app's own metrics) before
+    ``patch`` runs.
     """
 
     def patch(self):

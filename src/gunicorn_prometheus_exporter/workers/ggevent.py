@@ -10,9 +10,11 @@ from .base import PrometheusWorkerMixin  # noqa: E402
 class PrometheusGeventWorker(PrometheusWorkerMixin, GeventWorker):
     """Gunicorn's gevent worker, measured.
 
-    The mixin's ``init_process`` runs before gevent's, so the slot's block and
-    its lock (a real OS lock) are set up before gevent patches the process.
-    The lock is held only across a few memory stores with no switch point
-    inside, so greenlets never wait on it, and the app's real threads, if
-    any, are still excluded by it.
+    Requests run as greenlets of one OS thread, and a request's metric
+    updates are plain stores with no switch point between them, so they
+    need no lock. The mixin's ``init_process`` runs before gevent's, so the
+    slot's lock (taken by the app's own metrics) is a real OS lock created
+    before gevent patches the process: held only across a few stores,
+    greenlets never wait on it, and the app's real threads, if any, are
+    still excluded by it.
     """
