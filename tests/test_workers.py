@@ -103,7 +103,7 @@ def assert_concurrency(server, concurrent_level: int, requests: int = 50, stagge
 
 def test_importing_the_package_imports_no_optional_worker_library():
     code = (
-        f"import sys, {PACKAGE} as p; p.PrometheusWorker; p.PrometheusThreadWorker; "
+        f"import sys, {PACKAGE} as p; p.PrometheusWorker; p.PrometheusThreadWorker; from {PACKAGE} import *; "
         f"print(sorted(m for m in {OPTIONAL_LIBRARIES!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -22,7 +22,9 @@ _WORKERS = {
     "PrometheusUvicornWorker": ".workers.uvicorn",
 }
 
-__all__ = [*_WORKERS, "__version__"]
+# Only the classes that need no optional library: a star import must not fail
+# (or import gevent and the like) because one of them is missing.
+__all__ = ["PrometheusWorker", "PrometheusThreadWorker", "__version__"]
 
 
 def __getattr__(name):
@@ -30,3 +32,7 @@ def __getattr__(name):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(module, __name__), name)
+
+
+def __dir__():
+    return sorted({*globals(), *_WORKERS})
