@@ -280,3 +280,38 @@ def _listening(pid):
     import psutil
 
     return [c for c in psutil.Process(pid).net_connections() if c.status == psutil.CONN_LISTEN]
+
+
+def test_usr2_binary_upgrade_hands_over_to_the_new_master(gunicorn):
+    import psutil
+
+    server = gunicorn(workers=2).start()
+    assert server.send(10) == {200: 10}
+    old_master = psutil.Process(server.process.pid)
+    server.send_signal(signal.SIGUSR2)
+
+    def new_master():
+        for child in old_master.children():
+            if "GUNICORN_PID" in child.environ():
+                return child
+        return None
+
+    upgraded = wait_until(new_master, message="the upgraded master")
+    try:
+        wait_until(lambda: len(upgraded.children()) == 2, message="the upgraded master's workers")
+        # The old master stops its workers, then leaves; the new one serves on.
+        server.send_signal(signal.SIGWINCH)
+        server.send_signal(signal.SIGTERM)
+        server.process.wait(30)
+        assert "another running Gunicorn master" not in server.log()
+        assert server.send(7) == {200: 7}
+        # The new master takes over the metrics port once the old one released it.
+        s = wait_until(lambda: (x := server.scrape()).total("gunicorn_requests_total") == 7 and x, message="scrape")
+        assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 7
+        assert (server.multiproc_dir / f"upgrade-{upgraded.pid}").is_dir()
+    finally:
+        for proc in [upgraded, *upgraded.children(recursive=True)]:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass

@@ -90,6 +90,13 @@ def parse_key_prefix(name: str, raw: str) -> str:
     return value
 
 
+def parse_instance(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or any(ch.isspace() for ch in value):
+        raise _bad(name, raw, "a name for this server without spaces, such as web-1")
+    return value
+
+
 def parse_scope(name: str, raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("instance", "all"):
@@ -131,7 +138,7 @@ VARIABLES = (
     Variable("REDIS_PASSWORD", parse_text, None, "redis_password"),
     Variable("REDIS_KEY_PREFIX", parse_key_prefix, "gunicorn", "redis_key_prefix"),
     Variable("REDIS_URL", parse_redis_url, None, "redis_url"),
-    Variable("REDIS_INSTANCE", parse_key_prefix, None, "redis_instance"),
+    Variable("REDIS_INSTANCE", parse_instance, None, "redis_instance"),
     Variable("REDIS_SCOPE", parse_scope, "instance", "redis_scope"),
     Variable("REDIS_FLUSH_INTERVAL", parse_seconds, 1.0, "redis_flush_interval"),
     Variable("PROMETHEUS_SCRAPE_TIMEOUT", parse_seconds, 5.0, "scrape_timeout"),

@@ -76,7 +76,11 @@ class MasterExporter:
         values.adopt_block(self.master_block, carry_values=True)
         for owner in self.storage.leftover_owners():
             self._slot(int(owner))
-        self.storage.attach(self.owners)
+        if self.storage.name == "redis":
+            from .storage.redis import StorageStatusCollector
+
+            self.extra_collectors.append(StorageStatusCollector(self.storage))
+        self.storage.attach(self.snapshot)
 
     def start_server(self) -> bool:
         return self.server.start()
@@ -127,11 +131,18 @@ class MasterExporter:
             owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
             return owners
 
-    def collect(self):
+    def snapshot(self) -> list[tuple[str, bool, list]]:
+        """``(owner, live, entries)`` for every owner, read under the slot-table lock.
+
+        Blocks are read (and re-indexed) only under the lock; what storage then
+        does with the values (aggregate them, send them to Redis) happens
+        outside it, so the main thread never waits on a network round trip.
+        """
         with self._lock:
-            owners = [(MASTER_OWNER, True, self.master_block)]
-            owners.extend((slot.name, slot.live, slot.block) for slot in self.slots)
-            families = aggregate(self.storage.read(owners), self.keys)
+            return [(owner, live, list(block.items())) for owner, live, block in self.owners()]
+
+    def collect(self):
+        families = aggregate(self.storage.read(self.snapshot()), self.keys)
         yield from families
         for collector in self.extra_collectors:
             yield from collector.collect()

@@ -7,13 +7,15 @@ does not know which one is in use:
     prepare the storage, or raise ``ConfigError`` with one line saying why not.
 ``new_block(owner)``
     the shared-memory block for ``owner`` (a slot name or ``"master"``).
-``attach(owners)``
-    called once after ``open``: ``owners()`` returns ``[(owner, live, block)]``
-    for the master and every slot, for a backend that publishes elsewhere.
+``attach(snapshot)``
+    called once after ``open``: ``snapshot()`` returns ``[(owner, live, entries)]``
+    for the master and every slot (values read under the slot table's lock),
+    for a backend that publishes elsewhere.
 ``leftover_owners()``
     owners whose data an earlier run left behind and that still count.
 ``read(owners)``
-    ``(owner, live, entries)`` for aggregation, from ``[(owner, live, block)]``.
+    ``(owner, live, entries)`` for aggregation, from this master's snapshot
+    ``[(owner, live, entries)]`` (a backend may add other sources).
 ``up``, ``errors``
     whether the storage could be read and written the last time it was used;
     failed operations counted by operation name.
