@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "tests" / "apps"
 EXAMPLES = ROOT / "examples"
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+# The eventlet leg runs a second environment with the newest Gunicorn that still has its eventlet worker.
+EVENTLET_GUNICORN = ROOT / ".venv-eventlet" / "bin" / "gunicorn"
 
 
 def free_port() -> int:
@@ -130,6 +132,7 @@ class Gunicorn:
         cwd: Path = APPS,
         bind_port: int | None = None,
         metrics_port: int | None = None,
+        gunicorn_bin: str | Path = GUNICORN,
     ):
         self.port = bind_port or free_port()
         self.metrics_port = metrics_port or free_port()
@@ -144,7 +147,7 @@ class Gunicorn:
             **(env or {}),
         }
         self.env = {k: v for k, v in self.env.items() if v is not None}
-        command = [GUNICORN]
+        command = [str(gunicorn_bin)]
         if config is not None:
             command += ["-c", str(config)]
         command += ["--bind", f"127.0.0.1:{self.port}", "--control-socket", str(tmp_path / f"ctl-{self.port}.sock")]

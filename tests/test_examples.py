@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import redis
-from harness import EXAMPLES, wait_until
+from harness import EVENTLET_GUNICORN, EXAMPLES, GUNICORN, wait_until
 from redis_support import wait_redis_total
 
 # example file -> (extra command-line arguments, worker slots it starts)
@@ -191,3 +191,25 @@ def test_redis_example_runs_unchanged(gunicorn, tmp_path, name):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+# -- the guide's examples for the other worker types -----------------------------
+
+# Run with the test app (a WSGI app). The eventlet ones run under the eventlet
+# environment's Gunicorn (< 26, which still has an eventlet worker).
+WORKER_EXAMPLES = {
+    "gunicorn_gevent.conf.py": GUNICORN,
+    "gunicorn_tornado.conf.py": GUNICORN,
+    "gunicorn_async.conf.py": EVENTLET_GUNICORN,
+    "gunicorn_eventlet.conf.py": EVENTLET_GUNICORN,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKER_EXAMPLES))
+def test_worker_type_example_runs_unchanged(gunicorn, name):
+    server = gunicorn(
+        config=EXAMPLES / name, workers=None, worker_class=None, gunicorn_bin=WORKER_EXAMPLES[name]
+    ).start()
+    server.wait_workers(4)
+    s = _assert_counts(server, 4, requests=60, events=12)
+    assert s.value("gunicorn_requests_in_progress") == 0

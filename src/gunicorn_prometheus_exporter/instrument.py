@@ -4,6 +4,9 @@ Every worker type serves the application through ``worker.wsgi``, so wrapping
 it measures sync, gthread, gevent, eventlet and tornado-served WSGI apps the
 same way. A request ends when the server closes the response iterable, which
 PEP 3333 servers do after the last byte is written (or the client is gone).
+ASGI apps (``instrument_asgi``) and native Tornado apps
+(``instrument_tornado``) are wrapped where they are loaded too, and share the
+rules below for the status and the sizes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,30 @@ from .request_metrics import METHODS, RequestRecorder
 _METHODS = {method: method for method in METHODS}
 
 
+def content_length(value) -> int:
+    """The request body size a Content-Length value declares (0 when absent or malformed)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def status_sent(status: str | None, exc: BaseException | None, body_bytes: int) -> str:
+    """The 3-digit status a client got for a request the application ended with ``exc`` (or None).
+
+    No status, or an exception before any body byte, means the server answers
+    500 itself; otherwise the status the application started its response with.
+    """
+    if status is None or (exc is not None and body_bytes == 0):
+        return "500"
+    return status[:3]
+
+
+def exception_label(exc: BaseException | None) -> str | None:
+    """The class name an escaped exception is counted under; cancellation and exits are not errors."""
+    return type(exc).__name__ if isinstance(exc, Exception) else None
+
+
 class _Exchange:
     """One request: captures the status, counts body bytes, records on close."""
 
@@ -26,13 +53,7 @@ class _Exchange:
         self.start_response = start_response
         self.method = _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER")
         length = environ.get("CONTENT_LENGTH")
-        if length:
-            try:
-                self.request_bytes = int(length)
-            except ValueError:
-                self.request_bytes = 0
-        else:
-            self.request_bytes = 0
+        self.request_bytes = content_length(length) if length else 0
         self.status = self.body = None
         self.sent = 0
         self.done = False
@@ -71,19 +92,13 @@ class _Exchange:
         if self.done:
             return
         self.done = True
-        status = self.status
-        # An exception before any body byte means Gunicorn answers 500 itself.
-        if status is None or (exc is not None and self.sent == 0):
-            code = "500"
-        else:
-            code = status[:3]
         self.recorder.finished(
             self.method,
-            code,
+            status_sent(self.status, exc, self.sent),
             perf_counter() - self.started,
             self.request_bytes,
             self.sent,
-            type(exc).__name__ if isinstance(exc, Exception) else None,
+            exception_label(exc),
         )
 
 

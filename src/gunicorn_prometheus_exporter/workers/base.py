@@ -79,6 +79,13 @@ class PrometheusWorkerMixin:
         self.metrics_stop_signal = sig
         super().handle_quit(sig, frame)
 
+    # Where the Gunicorn worker keeps the application it loaded.
+    app_attribute = "wsgi"
+
     def load_wsgi(self):
         super().load_wsgi()
-        self.wsgi = instrument_wsgi(self.wsgi, self.metrics_recorder)
+        setattr(self, self.app_attribute, self.instrument(getattr(self, self.app_attribute)))
+
+    def instrument(self, app):
+        """The loaded application, wrapped so that every request it serves is recorded."""
+        return instrument_wsgi(app, self.metrics_recorder)
