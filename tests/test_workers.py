@@ -149,8 +149,8 @@ def test_eventlet_worker_on_gunicorn_without_one_stops_startup_with_one_line(gun
 # -- gevent -------------------------------------------------------------------
 
 
-def test_gevent_counts_every_request_and_the_apps_own_metrics_exactly(gunicorn):
-    server = gunicorn(worker_class=f"{PACKAGE}.PrometheusGeventWorker").start()
+def assert_mixed_traffic_counted_exactly(server) -> None:
+    """Send 450 requests of five kinds; every figure must equal what the clients received."""
     assert server.send(400, concurrency=16) == {200: 400}
     assert server.send(20, "/event", concurrency=8) == {200: 20}
     assert server.send(10, "/missing", concurrency=4) == {404: 10}
@@ -167,6 +167,10 @@ def test_gevent_counts_every_request_and_the_apps_own_metrics_exactly(gunicorn):
     assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 450
     assert s.value("app_events_total", kind="event") == 20
     assert s.value("gunicorn_requests_in_progress") == 0
+
+
+def test_gevent_counts_every_request_and_the_apps_own_metrics_exactly(gunicorn):
+    assert_mixed_traffic_counted_exactly(gunicorn(worker_class=f"{PACKAGE}.PrometheusGeventWorker").start())
 
 
 def test_gevent_50_concurrent_requests_are_all_in_progress_at_once(gunicorn, tmp_path):

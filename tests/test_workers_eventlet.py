@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from harness import APPS, EVENTLET_GUNICORN
-from test_workers import PACKAGE, assert_concurrency, gated
+from test_workers import PACKAGE, assert_concurrency, assert_mixed_traffic_counted_exactly, gated
 
 EVENTLET = f"{PACKAGE}.PrometheusEventletWorker"
 
@@ -31,21 +31,7 @@ def test_the_eventlet_environment_has_a_gunicorn_with_an_eventlet_worker(eventle
 
 def test_eventlet_counts_every_request_and_the_apps_own_metrics_exactly(gunicorn, eventlet_gunicorn):
     server = gunicorn(worker_class=EVENTLET, gunicorn_bin=eventlet_gunicorn).start()
-    assert server.send(400, concurrency=16) == {200: 400}
-    assert server.send(20, "/event", concurrency=8) == {200: 20}
-    assert server.send(10, "/missing", concurrency=4) == {404: 10}
-    assert server.send(10, "/raise", concurrency=4) == {500: 10}
-    assert server.send(10, "/", method="POST", body=b"x" * 200, concurrency=4) == {200: 10}
-    s = server.scrape()
-    assert s.value("gunicorn_requests_total", method="GET", status="200") == 420
-    assert s.value("gunicorn_requests_total", method="GET", status="404") == 10
-    assert s.value("gunicorn_requests_total", method="GET", status="500") == 10
-    assert s.value("gunicorn_requests_total", method="POST", status="200") == 10
-    assert s.value("gunicorn_request_exceptions_total", exception="AppError") == 10
-    assert s.value("gunicorn_request_size_bytes_sum") == 2000
-    assert sum(s.by_label("gunicorn_worker_requests_total", "worker").values()) == 450
-    assert s.value("app_events_total", kind="event") == 20
-    assert s.value("gunicorn_requests_in_progress") == 0
+    assert_mixed_traffic_counted_exactly(server)
 
 
 def test_eventlet_50_concurrent_requests_are_all_in_progress_at_once(gunicorn, tmp_path, eventlet_gunicorn):

@@ -43,22 +43,50 @@ def exception_label(exc: BaseException | None) -> str | None:
     return type(exc).__name__ if isinstance(exc, Exception) else None
 
 
-class _Exchange:
-    """One request: captures the status, counts body bytes, records on close."""
+class Measurement:
+    """One request's figures, recorded once when it ends; the WSGI, ASGI and
+    Tornado wrappers each fill ``status`` and ``sent`` from what they see."""
 
-    __slots__ = ("recorder", "start_response", "method", "request_bytes", "started", "status", "body", "sent", "done")
+    __slots__ = ("recorder", "method", "request_bytes", "started", "status", "sent", "done")
 
-    def __init__(self, recorder: RequestRecorder, environ, start_response):
+    def begin(self, recorder: RequestRecorder, method: str, request_bytes: int) -> None:
         self.recorder = recorder
-        self.start_response = start_response
-        self.method = _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER")
-        length = environ.get("CONTENT_LENGTH")
-        self.request_bytes = content_length(length) if length else 0
-        self.status = self.body = None
+        self.method = method
+        self.request_bytes = request_bytes
+        self.status = None
         self.sent = 0
         self.done = False
         self.started = perf_counter()
         recorder.started()
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.recorder.finished(
+            self.method,
+            status_sent(self.status, exc, self.sent),
+            perf_counter() - self.started,
+            self.request_bytes,
+            self.sent,
+            exception_label(exc),
+        )
+
+
+class _Exchange(Measurement):
+    """One WSGI request: captures the status, counts body bytes, records on close."""
+
+    __slots__ = ("start_response", "body")
+
+    def __init__(self, recorder: RequestRecorder, environ, start_response):
+        self.start_response = start_response
+        self.body = None
+        length = environ.get("CONTENT_LENGTH")
+        self.begin(
+            recorder,
+            _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER"),
+            content_length(length) if length else 0,
+        )
 
     def capture_start_response(self, status, headers, exc_info=None):
         self.status = status
@@ -87,19 +115,6 @@ class _Exchange:
                 body.close()
         finally:
             self.finish(None)
-
-    def finish(self, exc: BaseException | None) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.recorder.finished(
-            self.method,
-            status_sent(self.status, exc, self.sent),
-            perf_counter() - self.started,
-            self.request_bytes,
-            self.sent,
-            exception_label(exc),
-        )
 
 
 def instrument_wsgi(app, recorder: RequestRecorder):

@@ -10,9 +10,7 @@ raises, whichever comes first. Lifespan and WebSocket scopes pass through.
 
 from __future__ import annotations
 
-from time import perf_counter
-
-from .instrument import content_length, exception_label, status_sent
+from .instrument import Measurement, content_length
 from .request_metrics import RequestRecorder, normalize_method
 
 
@@ -23,22 +21,15 @@ def _declared_length(headers) -> int:
     return 0
 
 
-class _Exchange:
+class _Exchange(Measurement):
     """One HTTP request: watches the messages the application sends, records once."""
 
-    __slots__ = ("recorder", "send", "method", "request_bytes", "started", "status", "trailers", "sent", "done")
+    __slots__ = ("send", "trailers")
 
     def __init__(self, recorder: RequestRecorder, scope, send):
-        self.recorder = recorder
         self.send = send
-        self.method = normalize_method(scope.get("method", ""))
-        self.request_bytes = _declared_length(scope.get("headers"))
-        self.status = None
         self.trailers = False
-        self.sent = 0
-        self.done = False
-        self.started = perf_counter()
-        recorder.started()
+        self.begin(recorder, normalize_method(scope.get("method", "")), _declared_length(scope.get("headers")))
 
     async def measured_send(self, message):
         kind = message.get("type")
@@ -57,19 +48,6 @@ class _Exchange:
         if last:
             # Not reached if sending failed: the request then ends when the app returns or raises.
             self.finish(None)
-
-    def finish(self, exc: BaseException | None) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.recorder.finished(
-            self.method,
-            status_sent(self.status, exc, self.sent),
-            perf_counter() - self.started,
-            self.request_bytes,
-            self.sent,
-            exception_label(exc),
-        )
 
 
 def instrument_asgi(app, recorder: RequestRecorder):

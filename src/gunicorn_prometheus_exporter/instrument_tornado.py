@@ -18,44 +18,30 @@ application, the way Tornado routes to a nested application.
 
 from __future__ import annotations
 
-from time import perf_counter
-
 from tornado import httputil
 from tornado.routing import AnyMatches, Rule
 from tornado.web import Application
 
-from .instrument import content_length, status_sent
+from .instrument import Measurement, content_length
 from .request_metrics import RequestRecorder, normalize_method
 
 
-class _Exchange:
+class _Exchange(Measurement):
     """One request on one HTTP connection; records once."""
 
-    __slots__ = ("recorder", "method", "request_bytes", "started", "status", "sent", "done")
+    __slots__ = ("pending_recorder",)
 
     def __init__(self, recorder: RequestRecorder):
-        self.recorder = recorder
-        self.started = None  # set once the request's headers are parsed
+        self.pending_recorder = recorder
         self.status = None
         self.sent = 0
-        self.done = False
+        self.done = True  # nothing to record until the request's headers are parsed
 
-    def begin(self, start_line, headers) -> None:
-        self.method = normalize_method(start_line.method)
-        self.request_bytes = content_length(headers.get("Content-Length"))
-        self.started = perf_counter()
-        self.recorder.started()
-
-    def finish(self) -> None:
-        if self.done or self.started is None:
-            return
-        self.done = True
-        self.recorder.finished(
-            self.method,
-            status_sent(self.status, None, self.sent),
-            perf_counter() - self.started,
-            self.request_bytes,
-            self.sent,
+    def begin_request(self, start_line, headers) -> None:
+        self.begin(
+            self.pending_recorder,
+            normalize_method(start_line.method),
+            content_length(headers.get("Content-Length")),
         )
 
 
@@ -96,7 +82,7 @@ class _MeasuredRequest(httputil.HTTPMessageDelegate):
         self._exchange = exchange
 
     def headers_received(self, start_line, headers):
-        self._exchange.begin(start_line, headers)
+        self._exchange.begin_request(start_line, headers)
         return self._delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk):
