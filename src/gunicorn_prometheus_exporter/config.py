@@ -141,7 +141,6 @@ VARIABLES = (
     Variable("REDIS_INSTANCE", parse_instance, None, "redis_instance"),
     Variable("REDIS_SCOPE", parse_scope, "instance", "redis_scope"),
     Variable("REDIS_FLUSH_INTERVAL", parse_seconds, 1.0, "redis_flush_interval"),
-    Variable("PROMETHEUS_SCRAPE_TIMEOUT", parse_seconds, 5.0, "scrape_timeout"),
 )
 
 
@@ -163,7 +162,6 @@ class Settings:
     redis_instance: str | None
     redis_scope: str
     redis_flush_interval: float
-    scrape_timeout: float
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
