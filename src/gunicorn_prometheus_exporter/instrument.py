@@ -63,6 +63,11 @@ class Measurement:
         if self.done:
             return
         self.done = True
+        if exc is None and self.status is not None:  # the common case, without helper calls
+            self.recorder.finished(
+                self.method, self.status[:3], perf_counter() - self.started, self.request_bytes, self.sent
+            )
+            return
         self.recorder.finished(
             self.method,
             status_sent(self.status, exc, self.sent),

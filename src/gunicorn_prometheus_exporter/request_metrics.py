@@ -140,17 +140,21 @@ class RequestRecorder:
             )
         return cell
 
+    # started() and finished() run on every request: they are written flat (no
+    # helper calls, locals instead of globals) because each Python-level step
+    # here costs tens of nanoseconds on every request the server answers.
+
     def started(self) -> None:
         lock = self._lock
-        if lock is None:
-            self._started(self.block.cells)
-        else:
-            with lock:
-                self._started(self.block.cells)
-
-    def _started(self, cells) -> None:
-        cells[self._in_progress] += 1.0
-        cells[self._busy] += 1.0
+        if lock is not None:
+            lock.acquire()
+        try:
+            cells = self.block.cells
+            cells[self._in_progress] += 1.0
+            cells[self._busy] += 1.0
+        finally:
+            if lock is not None:
+                lock.release()
 
     def finished(
         self,
@@ -160,28 +164,34 @@ class RequestRecorder:
         request_bytes: int,
         response_bytes: int,
         exception: str | None = None,
+        _bisect=bisect_left,
+        _durations=DURATION_BUCKETS,
+        _sizes=SIZE_BUCKETS,
     ) -> None:
-        # Runs once per request: every cell is resolved first, then plain stores.
-        series = self._series.get((method, status)) or self._new_series(method, status)
+        # Every cell is resolved before the stores: only a new series appends to the block.
+        requests_cell, duration_buckets, duration_sum = self._series.get((method, status)) or self._new_series(
+            method, status
+        )
         exception_cell = self._exception_cell(exception) if exception else None
         lock = self._lock
-        if lock is None:
-            self._finished(self.block.cells, series, duration, request_bytes, response_bytes, exception_cell)
-        else:
-            with lock:
-                self._finished(self.block.cells, series, duration, request_bytes, response_bytes, exception_cell)
-
-    def _finished(self, cells, series, duration, request_bytes, response_bytes, exception_cell) -> None:
-        requests_cell, duration_buckets, duration_sum = series
-        cells[requests_cell] += 1.0
-        cells[self._worker_requests] += 1.0
-        cells[duration_buckets[bisect_left(DURATION_BUCKETS, duration)]] += 1.0
-        cells[duration_sum] += duration
-        cells[self._request_buckets[bisect_left(SIZE_BUCKETS, request_bytes)]] += 1.0
-        cells[self._request_sum] += request_bytes
-        cells[self._response_buckets[bisect_left(SIZE_BUCKETS, response_bytes)]] += 1.0
-        cells[self._response_sum] += response_bytes
-        if exception_cell is not None:
-            cells[exception_cell] += 1.0
-        cells[self._in_progress] -= 1.0
-        cells[self._busy] -= 1.0
+        if lock is not None:
+            lock.acquire()
+        try:
+            cells = self.block.cells
+            cells[requests_cell] += 1.0
+            cells[self._worker_requests] += 1.0
+            cells[duration_buckets[_bisect(_durations, duration)]] += 1.0
+            cells[duration_sum] += duration
+            cells[self._request_buckets[_bisect(_sizes, request_bytes)]] += 1.0
+            if request_bytes:
+                cells[self._request_sum] += request_bytes
+            cells[self._response_buckets[_bisect(_sizes, response_bytes)]] += 1.0
+            if response_bytes:
+                cells[self._response_sum] += response_bytes
+            if exception_cell is not None:
+                cells[exception_cell] += 1.0
+            cells[self._in_progress] -= 1.0
+            cells[self._busy] -= 1.0
+        finally:
+            if lock is not None:
+                lock.release()
