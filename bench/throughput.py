@@ -17,10 +17,14 @@ import importlib.util
 from common import OURS, server, summary, versions, wrk
 
 # name -> (plain worker class, exporter worker class, extra args, module the pair needs)
+# Every run uses --reuse-port: each worker then has its own listening socket and
+# the kernel spreads wrk's connections evenly over the workers. Without it, a
+# keep-alive worker (gthread, gevent) may take most connections in one run and
+# few in the next, and that alone moves throughput by a third.
 PAIRS = {
-    "sync": ("sync", OURS + "PrometheusWorker", [], None),
-    "gthread": ("gthread", OURS + "PrometheusThreadWorker", ["--threads", "4"], None),
-    "gevent": ("gevent", OURS + "PrometheusGeventWorker", ["--worker-connections", "100"], "gevent"),
+    "sync": ("sync", OURS + "PrometheusWorker", ["--reuse-port"], None),
+    "gthread": ("gthread", OURS + "PrometheusThreadWorker", ["--reuse-port", "--threads", "4"], None),
+    "gevent": ("gevent", OURS + "PrometheusGeventWorker", ["--reuse-port", "--worker-connections", "100"], "gevent"),
 }
 
 
@@ -63,7 +67,7 @@ def main() -> None:
                 order = [("plain", "hello:app"), ("reference", "hello_multiprocess:app")]
                 if round_no % 2:
                     order.reverse()
-                results = {label: measure("sync", [], opts.seconds, app=app) for label, app in order}
+                results = {label: measure("sync", ["--reuse-port"], opts.seconds, app=app) for label, app in order}
                 ratios.append(results["reference"] / results["plain"])
             print(f"| sync, prometheus_client multiprocess middleware | files | {summary(ratios)} | |", flush=True)
 

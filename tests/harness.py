@@ -157,6 +157,8 @@ class Gunicorn:
             command += ["--worker-class", worker_class]
         command += [*args, app]
         self.command = command
+        self.expected_workers = workers
+        self.measured = bool(worker_class and worker_class.startswith("gunicorn_prometheus_exporter."))
         self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
@@ -182,6 +184,17 @@ class Gunicorn:
         wait_until(app_answers, timeout, message=f"gunicorn on {self.port}\n{self.log()}")
         if wait_metrics:
             wait_until(lambda: scrape_text(self.metrics_port, 2), timeout, message=f"/metrics on {self.metrics_port}")
+            if self.expected_workers and self.measured:
+                # Every worker has booted once its slot shows a busy series: per-slot
+                # assertions then see every slot, however slowly a busy machine forks.
+                wait_until(
+                    lambda: (
+                        len(scrape(self.metrics_port).by_label("gunicorn_worker_busy", "worker"))
+                        >= self.expected_workers
+                    ),
+                    timeout,
+                    message=f"{self.expected_workers} workers booted",
+                )
 
     def _check_alive(self) -> None:
         if self.process.poll() is not None:

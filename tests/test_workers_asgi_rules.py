@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
+from gunicorn_prometheus_exporter.collector import KeyCache, aggregate
 from gunicorn_prometheus_exporter.instrument_asgi import instrument_asgi
 from gunicorn_prometheus_exporter.request_metrics import RequestRecorder
 from gunicorn_prometheus_exporter.store import open_memory_block
-from gunicorn_prometheus_exporter.values import decode_key
 
 
 class Recorded:
@@ -22,21 +22,16 @@ class Recorded:
         self.block = open_memory_block("asgi-rules")
         self.recorder = RequestRecorder(self.block, "0")
 
-    def value(self, sample: str, **labels) -> float:
-        for key, value, _ in self.block.items():
-            _, _, _, name, pairs, _ = decode_key(key)
-            if name == sample and dict(pairs) == labels:
-                return value
-        return 0.0
+    def samples(self):
+        """The block as /metrics would aggregate it (one live slot)."""
+        families = aggregate([("0", True, self.block.items())], KeyCache())
+        return [sample for family in families for sample in family.samples]
 
-    def total(self, sample: str, **labels) -> float:
-        """Sum over every entry whose labels include ``labels`` (the block keeps buckets uncumulated)."""
-        total = 0.0
-        for key, value, _ in self.block.items():
-            _, _, _, name, pairs, _ = decode_key(key)
-            if name == sample and labels.items() <= dict(pairs).items():
-                total += value
-        return total
+    def value(self, sample: str, **labels) -> float:
+        for s in self.samples():
+            if s.name == sample and s.labels == labels:
+                return s.value
+        return 0.0
 
 
 def serve(app, recorded: Recorded, method="GET", headers=(), fail_send=False):
@@ -68,7 +63,7 @@ def test_status_sizes_and_end_come_from_the_messages():
     assert recorded.value("gunicorn_response_size_bytes_sum") == 7
     assert recorded.value("gunicorn_request_size_bytes_sum") == 12
     assert recorded.value("gunicorn_requests_in_progress") == 0
-    assert recorded.total("gunicorn_request_duration_seconds_bucket", method="PUT") == 1
+    assert recorded.value("gunicorn_request_duration_seconds_count", method="PUT") == 1
 
 
 def test_the_request_is_in_progress_until_the_last_body_message():

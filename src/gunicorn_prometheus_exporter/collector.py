@@ -21,6 +21,10 @@ from prometheus_client.utils import floatToGoString
 from .values import decode_key
 
 WORKER_LABEL = "worker"
+REQUESTS = "gunicorn_requests"
+BUSY = "gunicorn_worker_busy"
+IN_PROGRESS_HELP = "Requests being handled right now, over all live workers."
+WORKER_REQUESTS_HELP = "Requests handled by each worker slot."
 LIVE_MODES = frozenset(("liveall", "livesum", "livemin", "livemax", "livemostrecent"))
 
 # How an entry folds into the result.
@@ -47,7 +51,7 @@ def is_live_gauge_key(key: bytes) -> bool:
 class _Entry:
     """Everything aggregation needs from one key, decoded once."""
 
-    __slots__ = ("typ", "metric_name", "help", "fold", "live_only", "sample", "series", "le")
+    __slots__ = ("typ", "metric_name", "help", "fold", "live_only", "sample", "series", "le", "per_owner")
 
     def __init__(self, key: bytes):
         typ, mode, metric_name, name, labels, help_text = decode_key(key)
@@ -56,6 +60,8 @@ class _Entry:
         self.help = help_text
         self.live_only = mode in LIVE_MODES
         self.sample = (name, labels)
+        # Requests are also totalled per owner, for gunicorn_worker_requests_total.
+        self.per_owner = metric_name == REQUESTS
         self.series = None
         self.le = None
         if typ == "gauge":
@@ -91,6 +97,7 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
     values: dict[str, dict] = {}  # metric name -> {(sample name, labels): value}
     buckets: dict[str, dict] = {}  # metric name -> {series labels: {le: count}}
     recent: dict[tuple, float] = {}  # (metric, sample) -> timestamp of the value kept
+    owner_requests: dict[str, float] = {}
     for owner, live, entries in owners:
         for key, value, timestamp in entries:
             entry = keys.get(key)
@@ -101,6 +108,8 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
             if samples is None:
                 samples = values[name] = {}
                 families[name] = entry
+            if entry.per_owner:
+                owner_requests[owner] = owner_requests.get(owner, 0.0) + value
             fold = entry.fold
             if fold == _SUM:
                 samples[entry.sample] = samples.get(entry.sample, 0.0) + value
@@ -136,4 +145,21 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
         for (sample_name, labels), value in values[name].items():
             metric.add_sample(sample_name, dict(labels), value)
         result.append(metric)
+    result.extend(_derived(values.get(BUSY, {}), owner_requests))
     return result
+
+
+def _derived(busy: dict, owner_requests: dict[str, float]) -> list[Metric]:
+    """Figures the workers do not store twice, so their request path writes less.
+
+    In progress is the sum of the live slots' busy gauges; a slot's requests
+    are the sum of its requests by method and status.
+    """
+    in_progress = Metric("gunicorn_requests_in_progress", IN_PROGRESS_HELP, "gauge")
+    in_progress.add_sample("gunicorn_requests_in_progress", {}, sum(busy.values()))
+    per_worker = Metric("gunicorn_worker_requests", WORKER_REQUESTS_HELP, "counter")
+    for (_, labels), _value in busy.items():
+        owner_requests.setdefault(dict(labels)[WORKER_LABEL], 0.0)
+    for owner, total in owner_requests.items():
+        per_worker.add_sample("gunicorn_worker_requests_total", {WORKER_LABEL: owner}, total)
+    return [in_progress, per_worker] if per_worker.samples else [in_progress]

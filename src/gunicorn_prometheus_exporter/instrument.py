@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from time import perf_counter
 
+from gunicorn.http.wsgi import Response as GunicornResponse
+
 from .request_metrics import METHODS, RequestRecorder
 
 _METHODS = {method: method for method in METHODS}
@@ -78,13 +80,12 @@ class Measurement:
         )
 
 
-class _Exchange(Measurement):
-    """One WSGI request: captures the status, counts body bytes, records on close."""
+class _WsgiExchange(Measurement):
+    """One WSGI request: the body the application returned, recorded when the server closes it."""
 
-    __slots__ = ("start_response", "body")
+    __slots__ = ("body",)
 
-    def __init__(self, recorder: RequestRecorder, environ, start_response):
-        self.start_response = start_response
+    def __init__(self, recorder: RequestRecorder, environ):
         self.body = None
         length = environ.get("CONTENT_LENGTH")
         self.begin(
@@ -93,25 +94,27 @@ class _Exchange(Measurement):
             content_length(length) if length else 0,
         )
 
-    def capture_start_response(self, status, headers, exc_info=None):
-        self.status = status
-        return self.start_response(status, headers, exc_info)
-
     def __iter__(self):
         body = self.body
         if type(body) is list or type(body) is tuple:
-            self.sent = sum(map(len, body))
+            self.counted(body)
             return iter(body)
         return self._stream(body)
+
+    def counted(self, body) -> None:
+        """A list body's bytes, for a server that does not count them itself."""
 
     def _stream(self, body):
         try:
             for chunk in body:
-                self.sent += len(chunk)
+                self.chunk(chunk)
                 yield chunk
         except BaseException as exc:
-            self.finish(exc)
+            self.settle(exc)
             raise
+
+    def chunk(self, chunk) -> None:
+        """One streamed chunk, for a server that does not count bytes itself."""
 
     def close(self):
         body = self.body
@@ -119,26 +122,72 @@ class _Exchange(Measurement):
             if type(body) is not list and type(body) is not tuple and hasattr(body, "close"):
                 body.close()
         finally:
-            self.finish(None)
+            self.settle(None)
+
+    def settle(self, exc: BaseException | None) -> None:
+        self.finish(exc)
+
+
+class _Exchange(_WsgiExchange):
+    """Under any WSGI server: captures the status and counts the body bytes itself."""
+
+    __slots__ = ("start_response",)
+
+    def __init__(self, recorder: RequestRecorder, environ, start_response):
+        self.start_response = start_response
+        super().__init__(recorder, environ)
+
+    def capture_start_response(self, status, headers, exc_info=None):
+        self.status = status
+        return self.start_response(status, headers, exc_info)
+
+    def counted(self, body) -> None:
+        self.sent = sum(map(len, body))
+
+    def chunk(self, chunk) -> None:
+        self.sent += len(chunk)
+
+
+class _GunicornExchange(_WsgiExchange):
+    """Under Gunicorn's own Response: the status and the bytes it sent are read from
+    it when the body is closed, so start_response and the chunks pass untouched."""
+
+    __slots__ = ("response",)
+
+    def settle(self, exc: BaseException | None) -> None:
+        response = self.response
+        self.status = response.status
+        self.sent = response.sent
+        self.finish(exc)
 
 
 def instrument_wsgi(app, recorder: RequestRecorder):
     """Return ``app`` wrapped so that every request it serves is recorded."""
 
     def instrumented(environ, start_response):
-        exchange = _Exchange(recorder, environ, start_response)
+        response = getattr(start_response, "__self__", None)
+        if type(response) is GunicornResponse:
+            exchange = _GunicornExchange(recorder, environ)
+            exchange.response = response
+        else:
+            exchange = _Exchange(recorder, environ, start_response)
+            start_response = exchange.capture_start_response
         try:
-            body = app(environ, exchange.capture_start_response)
+            body = app(environ, start_response)
         except BaseException as exc:
-            exchange.finish(exc)
+            exchange.settle(exc)
             raise
+        exchange.body = body
+        if type(body) is list or type(body) is tuple:
+            return exchange
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(body, file_wrapper):
-            # Keep the server's sendfile path: the request ends here, sized by its header.
+            # Keep the server's sendfile path: the request ends here, sized by what the file holds.
+            if type(response) is GunicornResponse:
+                exchange.status = response.status
             exchange.sent = _declared_length(body)
             exchange.finish(None)
             return body
-        exchange.body = body
         return exchange
 
     instrumented.__wrapped__ = app

@@ -24,11 +24,9 @@ MAX_EXCEPTION_NAMES = 50
 
 REQUESTS_HELP = "Requests answered, by method and the status code sent."
 DURATION_HELP = "Time from the request being parsed to the response being fully written."
-IN_PROGRESS_HELP = "Requests being handled right now, over all live workers."
 EXCEPTIONS_HELP = "Exceptions that escaped the application, by class name."
 REQUEST_SIZE_HELP = "Request body size in bytes."
 RESPONSE_SIZE_HELP = "Response body size in bytes."
-WORKER_REQUESTS_HELP = "Requests handled by each worker slot."
 WORKER_BUSY_HELP = "Requests in progress in each worker slot's process now."
 
 
@@ -71,29 +69,7 @@ class RequestRecorder:
         # one another between a read and its write. (A lock costs ~150 ns.)
         self._lock = block.lock if threaded else None
         cell = block.cell
-        self._in_progress = cell(
-            encode_key(
-                "gauge",
-                "livesum",
-                "gunicorn_requests_in_progress",
-                "gunicorn_requests_in_progress",
-                (),
-                (),
-                IN_PROGRESS_HELP,
-            )
-        )
         self._busy = cell(BUSY_KEY)
-        self._worker_requests = cell(
-            encode_key(
-                "counter",
-                "",
-                "gunicorn_worker_requests",
-                "gunicorn_worker_requests_total",
-                ("worker",),
-                (slot,),
-                WORKER_REQUESTS_HELP,
-            )
-        )
         self._request_buckets, self._request_sum = _histogram_cells(
             block, "gunicorn_request_size_bytes", REQUEST_SIZE_HELP, (), (), SIZE_BUCKETS
         )
@@ -150,7 +126,6 @@ class RequestRecorder:
             lock.acquire()
         try:
             cells = self.block.cells
-            cells[self._in_progress] += 1.0
             cells[self._busy] += 1.0
         finally:
             if lock is not None:
@@ -179,7 +154,6 @@ class RequestRecorder:
         try:
             cells = self.block.cells
             cells[requests_cell] += 1.0
-            cells[self._worker_requests] += 1.0
             cells[duration_buckets[_bisect(_durations, duration)]] += 1.0
             cells[duration_sum] += duration
             cells[self._request_buckets[_bisect(_sizes, request_bytes)]] += 1.0
@@ -190,7 +164,6 @@ class RequestRecorder:
                 cells[self._response_sum] += response_bytes
             if exception_cell is not None:
                 cells[exception_cell] += 1.0
-            cells[self._in_progress] -= 1.0
             cells[self._busy] -= 1.0
         finally:
             if lock is not None:
