@@ -3,7 +3,9 @@
 Each round runs plain Gunicorn and the exporter's worker back to back, in
 alternating order (ABBA), so drift of the machine cancels; the ratio of a
 round is exporter / plain, and the table gives the median and spread of the
-rounds. A hand-wired prometheus_client multiprocess middleware runs as a
+rounds. Beside throughput, the workers' CPU time per request (from the
+kernel's accounting, over the same wrk run) gives a second ratio that is less
+disturbed by scheduling noise on a shared machine. A hand-wired prometheus_client multiprocess middleware runs as a
 second reference.
 
     .venv/bin/python bench/throughput.py [--rounds 5] [--seconds 5] [--only sync,gthread]
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 
+import psutil
 from common import OURS, server, summary, versions, wrk
 
 # name -> (plain worker class, exporter worker class, extra args, module the pair needs)
@@ -28,10 +32,22 @@ PAIRS = {
 }
 
 
-def measure(worker_class, args, seconds, storage="files", app="hello:app", env=None) -> float:
+def workers_cpu_seconds(g) -> float:
+    total = 0.0
+    for pid in g.worker_pids():
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure(worker_class, args, seconds, storage="files", app="hello:app", env=None) -> tuple[float, float]:
+    """Requests per second, and the workers' CPU microseconds per request, in one wrk run."""
     with server(worker_class, app=app, args=args, storage=storage, env=env) as g:
         wrk(g.port, seconds=1)  # warm-up: imports, first connections
-        return wrk(g.port, seconds=seconds)
+        cpu_before = workers_cpu_seconds(g)
+        rate = wrk(g.port, seconds=seconds)
+        cpu = workers_cpu_seconds(g) - cpu_before
+        return rate, cpu / (rate * seconds) * 1e6
 
 
 def main() -> None:
@@ -44,32 +60,47 @@ def main() -> None:
     opts = parser.parse_args()
 
     print(f"# Throughput ratios ({versions()})\n")
-    print("| worker | storage | exporter/plain: median (min-max) | plain req/s (median) |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "| worker | storage | throughput exporter/plain: median (min-max) | plain req/s | "
+        "worker CPU per request, plain/exporter: median (min-max) | plain / exporter CPU us per request |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     for name in opts.only.split(","):
         plain_class, ours_class, args, needs = PAIRS[name]
         if needs and importlib.util.find_spec(needs) is None:
             print(f"| {name} | - | skipped: {needs} not installed | |")
             continue
         for storage in opts.storages.split(","):
-            ratios, plains = [], []
+            ratios, plains, cpu_ratios, cpu_plain, cpu_ours = [], [], [], [], []
             for round_no in range(opts.rounds):
                 order = [(plain_class, "files"), (ours_class, storage)]
                 if round_no % 2:
                     order.reverse()
                 results = {cls: measure(cls, args, opts.seconds, st) for cls, st in order}
-                plains.append(results[plain_class])
-                ratios.append(results[ours_class] / results[plain_class])
-            print(f"| {name} | {storage} | {summary(ratios)} | {sorted(plains)[len(plains) // 2]:.0f} |", flush=True)
+                plains.append(results[plain_class][0])
+                ratios.append(results[ours_class][0] / results[plain_class][0])
+                cpu_plain.append(results[plain_class][1])
+                cpu_ours.append(results[ours_class][1])
+                cpu_ratios.append(results[plain_class][1] / results[ours_class][1])
+            print(
+                f"| {name} | {storage} | {summary(ratios)} | {statistics.median(plains):.0f} | {summary(cpu_ratios)} "
+                f"| {statistics.median(cpu_plain):.1f} / {statistics.median(cpu_ours):.1f} |",
+                flush=True,
+            )
         if opts.reference and name == "sync":
-            ratios = []
+            ratios, cpu_ratios = [], []
             for round_no in range(opts.rounds):
                 order = [("plain", "hello:app"), ("reference", "hello_multiprocess:app")]
                 if round_no % 2:
                     order.reverse()
                 results = {label: measure("sync", ["--reuse-port"], opts.seconds, app=app) for label, app in order}
-                ratios.append(results["reference"] / results["plain"])
-            print(f"| sync, prometheus_client multiprocess middleware | files | {summary(ratios)} | |", flush=True)
+                ratios.append(results["reference"][0] / results["plain"][0])
+                cpu_ratios.append(results["plain"][1] / results["reference"][1])
+            print(
+                f"| sync, prometheus_client multiprocess middleware | files | {summary(ratios)} | | "
+                f"{summary(cpu_ratios)} | |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
