@@ -16,9 +16,7 @@ from time import perf_counter
 
 from gunicorn.http.wsgi import Response as GunicornResponse
 
-from .request_metrics import METHODS, RequestRecorder
-
-_METHODS = {method: method for method in METHODS}
+from .request_metrics import METHOD_LABELS, RequestRecorder
 
 
 def content_length(value) -> int:
@@ -90,7 +88,7 @@ class _WsgiExchange(Measurement):
         length = environ.get("CONTENT_LENGTH")
         self.begin(
             recorder,
-            _METHODS.get(environ.get("REQUEST_METHOD"), "OTHER"),
+            METHOD_LABELS.get(environ.get("REQUEST_METHOD"), "OTHER"),
             content_length(length) if length else 0,
         )
 
