@@ -1,5 +1,6 @@
 """The file-storage exporter end to end: real Gunicorn, real requests, exact numbers."""
 
+import http.client
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import threading
 import time
 
 import pytest
-from harness import EXAMPLES, scrape, wait_until
+from harness import APPS, EXAMPLES, scrape, wait_until
 
 SYNC = "gunicorn_prometheus_exporter.PrometheusWorker"
 THREAD = "gunicorn_prometheus_exporter.PrometheusThreadWorker"
@@ -82,6 +83,34 @@ def test_application_metrics_are_summed_over_workers(gunicorn, preload):
     assert s.value("app_events_total", kind="event") == 60
     assert s.value("app_work_seconds_count") == 60
     assert s.value("app_work_seconds_bucket", le="+Inf") == 60
+
+
+def test_failed_streams_sent_files_and_the_configs_own_post_request_hook(gunicorn, tmp_path):
+    # The exporter records Gunicorn's requests in its post_request hook: the
+    # config's own hook must still run once per request, a stream that fails
+    # after its headers counts under the status sent, and a file Gunicorn
+    # sends with sendfile counts its bytes.
+    hook_log = tmp_path / "post_request.log"
+    config = tmp_path / "hooks.conf.py"
+    config.write_text(
+        "def post_request(worker, req, environ, resp):\n"
+        f"    with open({str(hook_log)!r}, 'a') as log:\n"
+        "        log.write(req.path + '\\n')\n"
+    )
+    server = gunicorn(workers=2, config=config).start()
+    for _ in range(3):
+        with pytest.raises((http.client.HTTPException, OSError)):
+            status, body = server.request("/stream-fail")
+            raise AssertionError(f"a failed stream read whole: {status} {body[:50]!r}")
+    assert server.send(4, "/file") == {200: 4}
+
+    s = server.scrape()
+    assert s.value("gunicorn_requests_total", method="GET", status="200") == 7
+    assert s.total("gunicorn_requests_total") == 7
+    assert s.value("gunicorn_request_exceptions_total", exception="AppError") == 3
+    file_size = (APPS / "app.py").stat().st_size
+    assert s.value("gunicorn_response_size_bytes_sum") == 3 * 200 + 4 * file_size
+    assert sorted(hook_log.read_text().split()) == ["/file"] * 4 + ["/stream-fail"] * 3
 
 
 def test_sigkill_of_a_worker_loses_no_count_and_counters_continue(gunicorn):

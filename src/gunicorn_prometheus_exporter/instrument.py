@@ -1,20 +1,20 @@
-"""The one instrumentation point: a wrapper around the WSGI application a worker loads.
+"""What a request's record says, and a wrapper that records any WSGI server's requests.
 
-Every worker type serves the application through ``worker.wsgi``, so wrapping
-it measures sync, gthread, gevent, eventlet and tornado-served WSGI apps the
-same way. A request ends when the server closes the response iterable, which
-PEP 3333 servers do after the last byte is written (or the client is gone).
-ASGI apps (``instrument_asgi``) and native Tornado apps
-(``instrument_tornado``) are wrapped where they are loaded too, and share the
-rules below for the status and the sizes.
+``Measurement`` holds the rules every instrumentation shares: the status a
+client got, the exception counted, the sizes. ``instrument_wsgi`` wraps a WSGI
+application for a server that offers no hook after a response (Tornado's
+``WSGIContainer``): a request ends when the server closes the response
+iterable, which PEP 3333 servers do after the last byte is written (or the
+client is gone). Gunicorn's own request loop records through its
+``post_request`` hook instead (``instrument_gunicorn``); ASGI apps
+(``instrument_asgi``) and native Tornado apps (``instrument_tornado``) are
+wrapped where they are loaded.
 """
 
 from __future__ import annotations
 
 import os
 from time import perf_counter
-
-from gunicorn.http.wsgi import Response as GunicornResponse
 
 from .request_metrics import METHOD_LABELS, RequestRecorder
 
@@ -79,11 +79,13 @@ class Measurement:
 
 
 class _WsgiExchange(Measurement):
-    """One WSGI request: the body the application returned, recorded when the server closes it."""
+    """One WSGI request: captures the status, counts the body bytes, and is
+    recorded when the server closes the body."""
 
-    __slots__ = ("body",)
+    __slots__ = ("start_response", "body")
 
-    def __init__(self, recorder: RequestRecorder, environ):
+    def __init__(self, recorder: RequestRecorder, environ, start_response):
+        self.start_response = start_response
         self.body = None
         length = environ.get("CONTENT_LENGTH")
         self.begin(
@@ -92,27 +94,27 @@ class _WsgiExchange(Measurement):
             content_length(length) if length else 0,
         )
 
+    def capture_start_response(self, status, headers, exc_info=None):
+        self.status = status
+        return self.start_response(status, headers, exc_info)
+
     def __iter__(self):
         body = self.body
         if type(body) is list or type(body) is tuple:
-            self.counted(body)
+            self.sent = sum(map(len, body))
             return iter(body)
         return self._stream(body)
-
-    def counted(self, body) -> None:
-        """A list body's bytes, for a server that does not count them itself."""
 
     def _stream(self, body):
         try:
             for chunk in body:
-                self.chunk(chunk)
+                self.sent += len(chunk)
                 yield chunk
-        except BaseException as exc:
-            self.settle(exc)
+        except GeneratorExit:
             raise
-
-    def chunk(self, chunk) -> None:
-        """One streamed chunk, for a server that does not count bytes itself."""
+        except BaseException as exc:
+            self.finish(exc)
+            raise
 
     def close(self):
         body = self.body
@@ -120,60 +122,18 @@ class _WsgiExchange(Measurement):
             if type(body) is not list and type(body) is not tuple and hasattr(body, "close"):
                 body.close()
         finally:
-            self.settle(None)
-
-    def settle(self, exc: BaseException | None) -> None:
-        self.finish(exc)
-
-
-class _Exchange(_WsgiExchange):
-    """Under any WSGI server: captures the status and counts the body bytes itself."""
-
-    __slots__ = ("start_response",)
-
-    def __init__(self, recorder: RequestRecorder, environ, start_response):
-        self.start_response = start_response
-        super().__init__(recorder, environ)
-
-    def capture_start_response(self, status, headers, exc_info=None):
-        self.status = status
-        return self.start_response(status, headers, exc_info)
-
-    def counted(self, body) -> None:
-        self.sent = sum(map(len, body))
-
-    def chunk(self, chunk) -> None:
-        self.sent += len(chunk)
-
-
-class _GunicornExchange(_WsgiExchange):
-    """Under Gunicorn's own Response: the status and the bytes it sent are read from
-    it when the body is closed, so start_response and the chunks pass untouched."""
-
-    __slots__ = ("response",)
-
-    def settle(self, exc: BaseException | None) -> None:
-        response = self.response
-        self.status = response.status
-        self.sent = response.sent
-        self.finish(exc)
+            self.finish(None)
 
 
 def instrument_wsgi(app, recorder: RequestRecorder):
     """Return ``app`` wrapped so that every request it serves is recorded."""
 
     def instrumented(environ, start_response):
-        response = getattr(start_response, "__self__", None)
-        if type(response) is GunicornResponse:
-            exchange = _GunicornExchange(recorder, environ)
-            exchange.response = response
-        else:
-            exchange = _Exchange(recorder, environ, start_response)
-            start_response = exchange.capture_start_response
+        exchange = _WsgiExchange(recorder, environ, start_response)
         try:
-            body = app(environ, start_response)
+            body = app(environ, exchange.capture_start_response)
         except BaseException as exc:
-            exchange.settle(exc)
+            exchange.finish(exc)
             raise
         exchange.body = body
         if type(body) is list or type(body) is tuple:
@@ -181,9 +141,7 @@ def instrument_wsgi(app, recorder: RequestRecorder):
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and isinstance(body, file_wrapper):
             # Keep the server's sendfile path: the request ends here, sized by what the file holds.
-            if type(response) is GunicornResponse:
-                exchange.status = response.status
-            exchange.sent = _declared_length(body)
+            exchange.sent = remaining_length(body)
             exchange.finish(None)
             return body
         return exchange
@@ -192,9 +150,10 @@ def instrument_wsgi(app, recorder: RequestRecorder):
     return instrumented
 
 
-def _declared_length(file_body) -> int:
+def remaining_length(file_body) -> int:
+    """The bytes a ``wsgi.file_wrapper`` body will send: what its file holds past the current position."""
     try:
-        filelike = getattr(file_body, "filelike", None)
+        filelike = file_body.filelike
         return os.fstat(filelike.fileno()).st_size - filelike.tell()
     except Exception:
         return 0

@@ -12,6 +12,16 @@ class AppError(Exception):
     pass
 
 
+# Served through wsgi.file_wrapper (Gunicorn sends it with sendfile).
+FILE_BODY = __file__
+
+
+def _failing_stream():
+    yield b"x" * 100
+    yield b"x" * 100
+    raise AppError("raised while streaming")
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     if path == "/missing":
@@ -33,6 +43,12 @@ def app(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return (b"x" * 100 for _ in range(10))
+    if path == "/stream-fail":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _failing_stream()
+    if path == "/file":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(FILE_BODY, "rb"))
     body = environ["wsgi.input"].read() if environ.get("CONTENT_LENGTH") else b""
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello " + body]

@@ -10,7 +10,7 @@ application it loads, and say in the exit note why it leaves.
 from __future__ import annotations
 
 from .. import values
-from ..instrument import instrument_wsgi
+from ..instrument_gunicorn import instrument_gunicorn
 from ..lifecycle import ExitNote, own_exit_reason, process_cpu_seconds
 from ..logs import route_to_gunicorn
 from ..master import get_exporter, start_exporter
@@ -87,5 +87,9 @@ class PrometheusWorkerMixin:
         setattr(self, self.app_attribute, self.instrument(getattr(self, self.app_attribute)))
 
     def instrument(self, app):
-        """The loaded application, wrapped so that every request it serves is recorded."""
-        return instrument_wsgi(app, self.metrics_recorder)
+        """The loaded application, wrapped so that every request it serves is recorded.
+
+        Gunicorn's sync, gthread, gevent and eventlet workers call the
+        ``post_request`` hook after each response, which finishes the record.
+        """
+        return instrument_gunicorn(app, self.metrics_recorder, self.cfg)

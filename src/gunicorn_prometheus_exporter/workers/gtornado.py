@@ -6,6 +6,7 @@ import tornado.web  # noqa: E402
 from gunicorn.workers.gtornado import TornadoWorker  # noqa: E402
 from tornado.wsgi import WSGIContainer  # noqa: E402
 
+from ..instrument import instrument_wsgi  # noqa: E402
 from ..instrument_tornado import MeasuredApplication  # noqa: E402
 from .base import PrometheusWorkerMixin  # noqa: E402
 
@@ -22,4 +23,4 @@ class PrometheusTornadoWorker(PrometheusWorkerMixin, TornadoWorker):
     def instrument(self, app):
         if isinstance(app, (tornado.web.Application, WSGIContainer)):
             return MeasuredApplication(app, self.metrics_recorder)
-        return super().instrument(app)
+        return instrument_wsgi(app, self.metrics_recorder)
