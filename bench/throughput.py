@@ -1,20 +1,30 @@
 """Request cost: throughput with the exporter divided by plain Gunicorn's, same app and worker type.
 
-Each round runs plain Gunicorn and the exporter's worker back to back, in
-alternating order (ABBA), so drift of the machine cancels; the ratio of a
-round is exporter / plain, and the table gives the median and spread of the
-rounds. Beside throughput, the workers' CPU time per request (from the
-kernel's accounting, over the same wrk run) gives a second ratio that is less
-disturbed by scheduling noise on a shared machine. A hand-wired prometheus_client multiprocess middleware runs as a
-second reference.
+Two ways to compare, both printing the median and spread (min-max) of the
+rounds' ratios, for throughput and for the workers' CPU time per request
+(from the kernel's accounting over the same wrk runs):
 
-    .venv/bin/python bench/throughput.py [--rounds 5] [--seconds 5] [--only sync,gthread]
+- ``side-by-side`` (default): both servers run one worker, pinned to the same
+  CPU, and wrk loads both at once from the other CPU. The two workers share
+  that CPU fairly, so each round compares them under the same conditions
+  at the same moment: on a shared virtual machine, whose speed moves by 10-30 %
+  from one second to the next, this is the only way to see a few percent.
+- ``alternate``: the servers (2 workers each, unpinned) take turns under wrk,
+  in alternating order (ABBA), so slow drift cancels; closer to a real
+  deployment, but each ratio carries the machine's moment-to-moment noise.
+
+A hand-wired prometheus_client multiprocess middleware runs as a second reference.
+
+    .venv/bin/python bench/throughput.py [--mode side-by-side|alternate] [--rounds 10] [--seconds 3]
+        [--only sync,gthread] [--storages files]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import importlib.util
+import os
 import statistics
 
 import psutil
@@ -40,26 +50,54 @@ def workers_cpu_seconds(g) -> float:
     return total
 
 
-def measure(worker_class, args, seconds, storage="files", app="hello:app", env=None) -> tuple[float, float]:
-    """Requests per second, and the workers' CPU microseconds per request, in one wrk run."""
-    with server(worker_class, app=app, args=args, storage=storage, env=env) as g:
-        wrk(g.port, seconds=1)  # warm-up: imports, first connections
-        cpu_before = workers_cpu_seconds(g)
-        rate = wrk(g.port, seconds=seconds)
-        cpu = workers_cpu_seconds(g) - cpu_before
-        return rate, cpu / (rate * seconds) * 1e6
+def compare(baseline: dict, candidate: dict, rounds: int, seconds: float, mode: str) -> dict[str, list[float]]:
+    """Run ``rounds`` comparisons of two servers (``server()`` arguments) and collect the ratios."""
+    if mode == "side-by-side":
+        baseline = {**baseline, "workers": 1}
+        candidate = {**candidate, "workers": 1}
+    with server(**baseline) as base, server(**candidate) as cand:
+        wrk_cpus = None
+        if mode == "side-by-side":
+            server_cpu = max(os.sched_getaffinity(0))
+            wrk_cpus = set(os.sched_getaffinity(0)) - {server_cpu} or None
+            for g in (base, cand):
+                for pid in (g.process.pid, *g.worker_pids()):
+                    os.sched_setaffinity(pid, {server_cpu})
+        for g in (base, cand):
+            wrk(g.port, seconds=1, cpus=wrk_cpus)  # warm-up: imports, first connections
+        rows = {"ratio": [], "base_rate": [], "cpu_ratio": [], "base_cpu": [], "cand_cpu": []}
+        for round_no in range(rounds):
+            order = [base, cand] if round_no % 2 == 0 else [cand, base]
+            cpu_before = {id(g): workers_cpu_seconds(g) for g in order}
+            if mode == "side-by-side":
+                with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                    runs = {id(g): pool.submit(wrk, g.port, seconds, cpus=wrk_cpus) for g in order}
+                rates = {key: run.result() for key, run in runs.items()}
+            else:
+                rates = {}
+                for g in order:
+                    cpu_before[id(g)] = workers_cpu_seconds(g)
+                    rates[id(g)] = wrk(g.port, seconds=seconds)
+            cpu = {id(g): (workers_cpu_seconds(g) - cpu_before[id(g)]) / (rates[id(g)] * seconds) * 1e6 for g in order}
+            rows["ratio"].append(rates[id(cand)] / rates[id(base)])
+            rows["base_rate"].append(rates[id(base)])
+            rows["cpu_ratio"].append(cpu[id(base)] / cpu[id(cand)])
+            rows["base_cpu"].append(cpu[id(base)])
+            rows["cand_cpu"].append(cpu[id(cand)])
+        return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--only", default=",".join(PAIRS), help="comma-separated worker types")
     parser.add_argument("--storages", default="files,redis")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--mode", choices=("side-by-side", "alternate"), default="side-by-side")
     opts = parser.parse_args()
 
-    print(f"# Throughput ratios ({versions()})\n")
+    print(f"# Throughput ratios, {opts.mode}, {opts.rounds} rounds of {opts.seconds:g} s ({versions()})\n")
     print(
         "| worker | storage | throughput exporter/plain: median (min-max) | plain req/s | "
         "worker CPU per request, plain/exporter: median (min-max) | plain / exporter CPU us per request |"
@@ -71,34 +109,31 @@ def main() -> None:
             print(f"| {name} | - | skipped: {needs} not installed | |")
             continue
         for storage in opts.storages.split(","):
-            ratios, plains, cpu_ratios, cpu_plain, cpu_ours = [], [], [], [], []
-            for round_no in range(opts.rounds):
-                order = [(plain_class, "files"), (ours_class, storage)]
-                if round_no % 2:
-                    order.reverse()
-                results = {cls: measure(cls, args, opts.seconds, st) for cls, st in order}
-                plains.append(results[plain_class][0])
-                ratios.append(results[ours_class][0] / results[plain_class][0])
-                cpu_plain.append(results[plain_class][1])
-                cpu_ours.append(results[ours_class][1])
-                cpu_ratios.append(results[plain_class][1] / results[ours_class][1])
+            rows = compare(
+                {"worker_class": plain_class, "args": args},
+                {"worker_class": ours_class, "args": args, "storage": storage},
+                opts.rounds,
+                opts.seconds,
+                opts.mode,
+            )
             print(
-                f"| {name} | {storage} | {summary(ratios)} | {statistics.median(plains):.0f} | {summary(cpu_ratios)} "
-                f"| {statistics.median(cpu_plain):.1f} / {statistics.median(cpu_ours):.1f} |",
+                f"| {name} | {storage} | {summary(rows['ratio'])} | {statistics.median(rows['base_rate']):.0f} "
+                f"| {summary(rows['cpu_ratio'])} "
+                f"| {statistics.median(rows['base_cpu']):.1f} / {statistics.median(rows['cand_cpu']):.1f} |",
                 flush=True,
             )
         if opts.reference and name == "sync":
-            ratios, cpu_ratios = [], []
-            for round_no in range(opts.rounds):
-                order = [("plain", "hello:app"), ("reference", "hello_multiprocess:app")]
-                if round_no % 2:
-                    order.reverse()
-                results = {label: measure("sync", ["--reuse-port"], opts.seconds, app=app) for label, app in order}
-                ratios.append(results["reference"][0] / results["plain"][0])
-                cpu_ratios.append(results["plain"][1] / results["reference"][1])
+            rows = compare(
+                {"worker_class": "sync", "args": ["--reuse-port"]},
+                {"worker_class": "sync", "args": ["--reuse-port"], "app": "hello_multiprocess:app"},
+                opts.rounds,
+                opts.seconds,
+                opts.mode,
+            )
             print(
-                f"| sync, prometheus_client multiprocess middleware | files | {summary(ratios)} | | "
-                f"{summary(cpu_ratios)} | |",
+                f"| sync, prometheus_client multiprocess middleware | files | {summary(rows['ratio'])} | | "
+                f"{summary(rows['cpu_ratio'])} "
+                f"| {statistics.median(rows['base_cpu']):.1f} / {statistics.median(rows['cand_cpu']):.1f} |",
                 flush=True,
             )
 

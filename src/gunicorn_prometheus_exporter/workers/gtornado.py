@@ -15,7 +15,7 @@ class PrometheusTornadoWorker(PrometheusWorkerMixin, TornadoWorker):
     """Gunicorn's Tornado worker, measured.
 
     The worker calls no request hooks, so the application is wrapped: a WSGI
-    app like on every WSGI worker (Tornado's ``WSGIContainer`` then runs it
+    app with the generic WSGI wrapper (Tornado's ``WSGIContainer`` then runs it
     one request at a time), a native ``tornado.web.Application`` (or a
     ``WSGIContainer`` the app built itself) at its HTTP connection.
     """
