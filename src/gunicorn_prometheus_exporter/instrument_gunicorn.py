@@ -35,11 +35,10 @@ def instrument_gunicorn(app, recorder: RequestRecorder, cfg):
     """Return ``app`` wrapped to start each request's record, and make the worker's
     ``post_request`` hook finish it (then call the hook the config set)."""
     _install_post_request(cfg, recorder)
-    started = recorder.started
 
-    def instrumented(environ, start_response):
-        started()
-        environ[STARTED] = perf_counter()
+    def instrumented(environ, start_response, _started=recorder.started, _clock=perf_counter):
+        _started()
+        environ[STARTED] = _clock()
         try:
             body = app(environ, start_response)
         except BaseException as exc:
@@ -94,28 +93,46 @@ def _install_post_request(cfg, recorder: RequestRecorder) -> None:
 
 
 def _recording_post_request(recorder: RequestRecorder, configured):
-    finished = recorder.finished
     # Gunicorn's default hook does nothing: not calling it saves a call per request.
     then = None if configured is PostRequest.default else configured
+    finished = recorder.finished
 
-    def post_request(worker, req, environ, resp):
+    def post_request(
+        worker,
+        req,
+        environ,
+        resp,
+        _cached_series=recorder._series_by_line.get,
+        _series_for_line=recorder.series_for_line,
+        _record=recorder.record,
+        _then=then,
+        _clock=perf_counter,
+    ):
         started = environ.get(STARTED)
         if started is not None:
-            duration = perf_counter() - started
+            duration = _clock() - started
             length = environ.get("CONTENT_LENGTH")
             request_bytes = content_length(length) if length else 0
-            method = METHOD_LABELS.get(req.method, "OTHER")
-            status = resp.status if resp is not None else None
             sent = resp.sent if resp is not None else 0
             if not sent:
                 sent = environ.get(FILE_LENGTH, 0)
+            status = resp.status if resp is not None else None
             exc = environ.get(ESCAPED)
-            if exc is None and status is not None:  # the common case, without helper calls
-                finished(method, status[:3], duration, request_bytes, sent)
+            if exc is None and status is not None:  # the common case: no normalizing, no helper calls
+                method = req.method
+                series = _cached_series((method, status)) or _series_for_line(method, status)
+                _record(series, duration, request_bytes, sent, None)
             else:
-                finished(method, status_sent(status, exc, sent), duration, request_bytes, sent, exception_label(exc))
-        if then is not None:
-            then(worker, req, environ, resp)
+                finished(
+                    METHOD_LABELS.get(req.method, "OTHER"),
+                    status_sent(status, exc, sent),
+                    duration,
+                    request_bytes,
+                    sent,
+                    exception_label(exc),
+                )
+        if _then is not None:
+            _then(worker, req, environ, resp)
 
     post_request.records_requests = True
     return post_request

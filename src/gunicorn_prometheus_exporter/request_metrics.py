@@ -24,6 +24,8 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 
 SIZE_BUCKETS = (100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0, 100_000_000.0, INF)
 # Distinct exception class names one slot records before the rest count as "other".
 MAX_EXCEPTION_NAMES = 50
+# Distinct (method, status line) pairs a slot remembers the series of.
+MAX_CACHED_LINES = 256
 
 REQUESTS_HELP = "Requests answered, by method and the status code sent."
 DURATION_HELP = "Time from the request being parsed to the response being fully written."
@@ -82,7 +84,9 @@ class RequestRecorder:
         # (method, status) -> (requests cell, duration bucket cells, duration sum cell)
         self._series: dict[tuple[str, str], tuple[int, tuple, int]] = {}
         self._exceptions: dict[str, int] = {}
-        self.finished = self._make_finished()
+        # (method, status line) as the server passes them -> the same cells
+        self._series_by_line: dict[tuple[str, str], tuple[int, tuple, int]] = {}
+        self.record = self._make_record()
 
     def _new_series(self, method: str, status: str) -> tuple[int, tuple, int]:
         requests_cell = self.block.cell(
@@ -120,7 +124,23 @@ class RequestRecorder:
             )
         return cell
 
-    # started() and finished() run on every request: they are written flat (no
+    def series_for_line(self, method: str, status_line: str) -> tuple[int, tuple, int]:
+        """The series of a request method and a status line (``"200 OK"``) as a server has them.
+
+        Servers pass the same method and status-line objects request after
+        request, so a cache keyed by them spares the hot path normalizing the
+        method and cutting the status code out of the line. Both come from
+        outside (clients choose methods), so the cache is bounded.
+        """
+        series = self._series_by_line.get((method, status_line))
+        if series is None:
+            label, code = METHOD_LABELS.get(method, "OTHER"), status_line[:3]
+            series = self._series.get((label, code)) or self._new_series(label, code)
+            if len(self._series_by_line) < MAX_CACHED_LINES:
+                self._series_by_line[(method, status_line)] = series
+        return series
+
+    # started() and record() run on every request: they are written flat (no
     # helper calls, every cell and constant a local) because on a server each
     # Python-level step costs several times what it costs in a loop: between
     # two requests the caches have held the server's and the kernel's work.
@@ -136,62 +156,79 @@ class RequestRecorder:
             if lock is not None:
                 lock.release()
 
-    def _make_finished(self):
-        block = self.block
-        series_cache = self._series
-        new_series = self._new_series
-        exception_cell = self._exception_cell
-        lock = self._lock
-        busy = self._busy
-        request_buckets, request_sum = self._request_buckets, self._request_sum
-        response_buckets, response_sum = self._response_buckets, self._response_sum
-        first_request_bucket, first_response_bucket = request_buckets[0], response_buckets[0]
-        smallest_size, shortest_duration = SIZE_BUCKETS[0], DURATION_BUCKETS[0]
+    def finished(
+        self,
+        method: str,
+        status: str,
+        duration: float,
+        request_bytes: int,
+        response_bytes: int,
+        exception: str | None = None,
+    ) -> None:
+        """Record one request that ``started()`` counted as busy: its method label, 3-digit status, figures."""
+        # Every cell is resolved before the stores: only a new series appends to the block.
+        series = self._series.get((method, status)) or self._new_series(method, status)
+        failed_cell = self._exception_cell(exception) if exception else None
+        self.record(series, duration, request_bytes, response_bytes, failed_cell)
 
-        def finished(
-            method: str,
-            status: str,
+    def _make_record(self):
+        request_buckets, response_buckets = self._request_buckets, self._response_buckets
+
+        def record(
+            series: tuple[int, tuple, int],
             duration: float,
             request_bytes: int,
             response_bytes: int,
-            exception: str | None = None,
+            failed_cell: int | None,
+            _block=self.block,
+            _lock=self._lock,
+            _busy=self._busy,
+            _request_buckets=request_buckets,
+            _first_request_bucket=request_buckets[0],
+            _request_sum=self._request_sum,
+            _response_buckets=response_buckets,
+            _first_response_bucket=response_buckets[0],
+            _response_sum=self._response_sum,
             _bisect=bisect_left,
             _durations=DURATION_BUCKETS,
+            _shortest=DURATION_BUCKETS[0],
             _sizes=SIZE_BUCKETS,
+            _smallest=SIZE_BUCKETS[0],
         ) -> None:
-            """Record one request that ``started()`` counted as busy."""
-            # Every cell is resolved before the stores: only a new series appends to the block.
-            requests_cell, duration_buckets, duration_sum = series_cache.get((method, status)) or new_series(
-                method, status
-            )
-            failed_cell = exception_cell(exception) if exception else None
-            if lock is not None:
-                lock.acquire()
+            """The stores of one finished request, into cells resolved beforehand.
+
+            Constants are default arguments, so they are locals of the call (no
+            closure cells or attributes to fetch), and the first bucket of each
+            histogram, where most requests land, is tested before any search.
+            """
+            requests_cell, duration_buckets, duration_sum = series
+            if _lock is not None:
+                _lock.acquire()
             try:
-                cells = block.cells
+                cells = _block.cells
                 cells[requests_cell] += 1.0
-                if duration <= shortest_duration:
+                if duration <= _shortest:
                     cells[duration_buckets[0]] += 1.0
                 else:
                     cells[duration_buckets[_bisect(_durations, duration)]] += 1.0
                 cells[duration_sum] += duration
-                if request_bytes <= smallest_size:
-                    cells[first_request_bucket] += 1.0
+                if request_bytes <= _smallest:
+                    cells[_first_request_bucket] += 1.0
                 else:
-                    cells[request_buckets[_bisect(_sizes, request_bytes)]] += 1.0
+                    cells[_request_buckets[_bisect(_sizes, request_bytes)]] += 1.0
                 if request_bytes:
-                    cells[request_sum] += request_bytes
-                if response_bytes <= smallest_size:
-                    cells[first_response_bucket] += 1.0
+                    cells[_request_sum] += request_bytes
+                if response_bytes <= _smallest:
+                    cells[_first_response_bucket] += 1.0
                 else:
-                    cells[response_buckets[_bisect(_sizes, response_bytes)]] += 1.0
+                    cells[_response_buckets[_bisect(_sizes, response_bytes)]] += 1.0
                 if response_bytes:
-                    cells[response_sum] += response_bytes
+                    cells[_response_sum] += response_bytes
                 if failed_cell is not None:
                     cells[failed_cell] += 1.0
-                cells[busy] -= 1.0
+                cells[_busy] -= 1.0
             finally:
-                if lock is not None:
-                    lock.release()
+                if _lock is not None:
+                    _lock.release()
 
-        return finished
+        return record
