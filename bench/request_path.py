@@ -71,7 +71,7 @@ def main() -> None:
     opts = parser.parse_args()
     evict = bytearray(opts.evict_kb << 10) if opts.evict_kb else None
     count = min(opts.requests, 3000) if evict is not None else opts.requests
-    recorder = RequestRecorder(open_memory_block("bench"), "0")
+    recorder = RequestRecorder(open_memory_block("bench"))
     plain_cfg, hooked_cfg = Config(), Config()
     gunicorn_path = instrument_gunicorn(hello, recorder, hooked_cfg)
     generic_path = instrument_wsgi(hello, recorder)

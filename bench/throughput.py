@@ -68,13 +68,13 @@ def compare(baseline: dict, candidate: dict, rounds: int, seconds: float, mode: 
         rows = {"ratio": [], "base_rate": [], "cpu_ratio": [], "base_cpu": [], "cand_cpu": []}
         for round_no in range(rounds):
             order = [base, cand] if round_no % 2 == 0 else [cand, base]
-            cpu_before = {id(g): workers_cpu_seconds(g) for g in order}
             if mode == "side-by-side":
+                cpu_before = {id(g): workers_cpu_seconds(g) for g in order}
                 with concurrent.futures.ThreadPoolExecutor(2) as pool:
                     runs = {id(g): pool.submit(wrk, g.port, seconds, cpus=wrk_cpus) for g in order}
                 rates = {key: run.result() for key, run in runs.items()}
             else:
-                rates = {}
+                rates, cpu_before = {}, {}
                 for g in order:
                     cpu_before[id(g)] = workers_cpu_seconds(g)
                     rates[id(g)] = wrk(g.port, seconds=seconds)

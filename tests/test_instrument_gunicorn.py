@@ -35,7 +35,7 @@ def test_wrapping_again_on_reload_still_records_each_request_once_and_runs_the_c
     cfg = Config()
     cfg.set("post_request", lambda worker, req, environ, resp: calls.append(resp.status))
     block = open_memory_block("test")
-    recorder = RequestRecorder(block, "0")
+    recorder = RequestRecorder(block)
     instrument_gunicorn(hello, recorder, cfg)
     app = instrument_gunicorn(hello, recorder, cfg)  # Gunicorn's reload loads the app again
 
@@ -52,6 +52,6 @@ def test_wrapping_again_on_reload_still_records_each_request_once_and_runs_the_c
 def test_a_request_gunicorn_failed_before_the_app_is_not_counted():
     cfg = Config()
     block = open_memory_block("test")
-    instrument_gunicorn(hello, RequestRecorder(block, "0"), cfg)
+    instrument_gunicorn(hello, RequestRecorder(block), cfg)
     cfg.post_request(None, SimpleNamespace(method="GET"), {}, None)
     assert recorded(block) == {}

@@ -20,7 +20,7 @@ from gunicorn_prometheus_exporter.store import open_memory_block
 class Recorded:
     def __init__(self):
         self.block = open_memory_block("asgi-rules")
-        self.recorder = RequestRecorder(self.block, "0")
+        self.recorder = RequestRecorder(self.block)
 
     def samples(self):
         """The block as /metrics would aggregate it (one live slot)."""

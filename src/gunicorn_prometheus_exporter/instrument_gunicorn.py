@@ -102,7 +102,7 @@ def _recording_post_request(recorder: RequestRecorder, configured):
         req,
         environ,
         resp,
-        _cached_series=recorder._series_by_line.get,
+        _cached_series=recorder.series_by_line.get,
         _series_for_line=recorder.series_for_line,
         _record=recorder.record,
         _then=then,
@@ -113,10 +113,9 @@ def _recording_post_request(recorder: RequestRecorder, configured):
             duration = _clock() - started
             length = environ.get("CONTENT_LENGTH")
             request_bytes = content_length(length) if length else 0
-            sent = resp.sent if resp is not None else 0
+            status, sent = (resp.status, resp.sent) if resp is not None else (None, 0)
             if not sent:
                 sent = environ.get(FILE_LENGTH, 0)
-            status = resp.status if resp is not None else None
             exc = environ.get(ESCAPED)
             if exc is None and status is not None:  # the common case: no normalizing, no helper calls
                 method = req.method

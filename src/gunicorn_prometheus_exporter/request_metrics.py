@@ -66,9 +66,8 @@ def _histogram_cells(block: Block, name: str, help_text: str, labelnames, labelv
 class RequestRecorder:
     """Writes one worker's request metrics into its slot's block."""
 
-    def __init__(self, block: Block, slot: str, threaded: bool = False):
+    def __init__(self, block: Block, threaded: bool = False):
         self.block = block
-        self.slot = slot
         # Only a worker that runs requests on several OS threads needs a lock for
         # its read-modify-write updates; greenlets and event loops never preempt
         # one another between a read and its write. (A lock costs ~150 ns.)
@@ -85,7 +84,7 @@ class RequestRecorder:
         self._series: dict[tuple[str, str], tuple[int, tuple, int]] = {}
         self._exceptions: dict[str, int] = {}
         # (method, status line) as the server passes them -> the same cells
-        self._series_by_line: dict[tuple[str, str], tuple[int, tuple, int]] = {}
+        self.series_by_line: dict[tuple[str, str], tuple[int, tuple, int]] = {}
         self.record = self._make_record()
 
     def _new_series(self, method: str, status: str) -> tuple[int, tuple, int]:
@@ -132,12 +131,12 @@ class RequestRecorder:
         method and cutting the status code out of the line. Both come from
         outside (clients choose methods), so the cache is bounded.
         """
-        series = self._series_by_line.get((method, status_line))
+        series = self.series_by_line.get((method, status_line))
         if series is None:
             label, code = METHOD_LABELS.get(method, "OTHER"), status_line[:3]
             series = self._series.get((label, code)) or self._new_series(label, code)
-            if len(self._series_by_line) < MAX_CACHED_LINES:
-                self._series_by_line[(method, status_line)] = series
+            if len(self.series_by_line) < MAX_CACHED_LINES:
+                self.series_by_line[(method, status_line)] = series
         return series
 
     # started() and record() run on every request: they are written flat (no

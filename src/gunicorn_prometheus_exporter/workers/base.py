@@ -56,7 +56,7 @@ class PrometheusWorkerMixin:
     def init_process(self):
         block = self.metrics_slot.block
         values.adopt_block(block, carry_values=False)
-        self.metrics_recorder = RequestRecorder(block, self.metrics_slot.name, self.threaded_requests)
+        self.metrics_recorder = RequestRecorder(block, self.threaded_requests)
         try:
             super().init_process()  # runs the worker until it leaves
         except SystemExit as exc:
