@@ -1,9 +1,9 @@
 """Microseconds the instrumentation adds to one request, measured in-process.
 
 Serves a hello-world WSGI app the way Gunicorn's request loop does (call the
-app, iterate and close the body, call the ``post_request`` hook) with and
-without the exporter's wrapper and hook, writing into a real shared-memory
-block. The generic wrapper (for servers without that hook, such as Tornado's
+``pre_request`` hook, call the app, iterate and close the body, call the
+``post_request`` hook) with and without the exporter's wrapper and hooks,
+writing into a real shared-memory block. The generic wrapper (for servers without that hook, such as Tornado's
 ``WSGIContainer``) is measured beside it.
 
     .venv/bin/python bench/request_path.py [--requests 200000] [--evict-kb 2048]
@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 from common import versions
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from gunicorn_prometheus_exporter.instrument import instrument_wsgi
 from gunicorn_prometheus_exporter.instrument_gunicorn import instrument_gunicorn
@@ -35,10 +36,18 @@ def hello(environ, start_response):
     return [b"Hello world\n"]
 
 
+class Request:
+    """The attributes of Gunicorn's request object that the hooks read."""
+
+    def __init__(self):
+        self.method = "GET"
+        self.path = "/"
+
+
 def serve(app, cfg, count: int, evict: bytearray | None = None) -> float:
     """Microseconds per request: the mean of a hot loop, or the median of single requests after ``evict``."""
-    request = SimpleNamespace(method="GET")
-    response = SimpleNamespace(status=None, sent=0)
+    worker = SimpleNamespace(log=Logger(cfg))  # Gunicorn's default pre_request logs at debug level
+    response = None
 
     def start_response(status, headers, exc_info=None):
         response.status = status
@@ -49,6 +58,8 @@ def serve(app, cfg, count: int, evict: bytearray | None = None) -> float:
         if evict is not None:
             evict[::64] = bytes(len(evict) // 64)  # one write per cache line
             started = time.perf_counter_ns()
+        request, response = Request(), SimpleNamespace(status=None, sent=0)
+        cfg.pre_request(worker, request)
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "CONTENT_LENGTH": ""}
         body = app(environ, start_response)
         for chunk in body:
@@ -56,7 +67,7 @@ def serve(app, cfg, count: int, evict: bytearray | None = None) -> float:
         close = getattr(body, "close", None)
         if close is not None:
             close()
-        cfg.post_request(None, request, environ, response)
+        cfg.post_request(worker, request, environ, response)
         if evict is not None:
             times.append(time.perf_counter_ns() - started)
     if evict is not None:
@@ -81,7 +92,9 @@ def main() -> None:
     caches = f"{opts.evict_kb} KiB written between requests" if evict is not None else "hot loop"
     print(f"# Request path, {caches} ({versions()})\n")
     print(f"plain app and hook: {plain:.2f} us/request")
-    print(f"Gunicorn workers (wrapper + post_request hook): {hooked:.2f} us/request, added {hooked - plain:.2f} us")
+    print(
+        f"Gunicorn workers (wrapper + pre_request and post_request hooks): {hooked:.2f} us/request, added {hooked - plain:.2f} us"
+    )
     print(f"generic WSGI wrapper: {generic:.2f} us/request, added {generic - plain:.2f} us")
 
 

@@ -1,44 +1,46 @@
 """Requests served by Gunicorn's own request loop (sync, gthread, gevent, eventlet).
 
-Those workers run every request through ``handle_request``, which calls the
-``post_request`` hook after the response is written and the body closed,
-with the request, its environ and Gunicorn's ``Response`` (the status sent,
-the body bytes sent). So the request is recorded there: the application
-gets only a thin wrapper that marks the start and notes an exception, and
-no object is made per request. (A wrapper that ends the request itself must
-hand Gunicorn a body object whose iteration and ``close`` it intercepts:
-three more Python calls and an allocation on every request, and the
-request's cost is mostly such calls.)
+Those workers call the ``pre_request`` hook as soon as a request is parsed
+and the ``post_request`` hook after the response is written and the body
+closed, with the request, its environ and Gunicorn's ``Response`` (the
+status sent, the body bytes sent). So a request is recorded in those two
+hooks: ``pre_request`` counts the worker busy and notes the start on the
+request object, ``post_request`` records the rest. The application gets only
+a thin wrapper that notes an exception, and no object is made per request.
+(A wrapper that measures the request itself must hand Gunicorn a body object
+whose iteration and ``close`` it intercepts: more Python calls and an
+allocation on every request, and the request's cost is mostly such calls.)
 
-The two halves meet in the environ: the wrapper stores the start time there
-(and the exception, if the application raised one); a request the wrapper
-never saw (Gunicorn failed before calling the application) is not counted.
+Both hooks chain to the ones the config sets. Gunicorn's default
+``pre_request`` only logs the request at debug level, so it is called only
+when the log level is debug; its default ``post_request`` does nothing and
+is not called.
 """
 
 from __future__ import annotations
 
 from time import perf_counter
 
-from gunicorn.config import PostRequest
+from gunicorn.config import PostRequest, PreRequest
 
 from .instrument import content_length, exception_label, remaining_length, status_sent
 from .request_metrics import METHOD_LABELS, RequestRecorder
 
+# Attribute of Gunicorn's request object: when ``pre_request`` saw it.
+STARTED = "metrics_started"
 # Environ keys the wrapper leaves for the hook (PEP 3333: server extensions use a prefix).
-STARTED = "gunicorn_prometheus_exporter.started"
 ESCAPED = "gunicorn_prometheus_exporter.exception"
 # Gunicorn's sendfile path does not add to ``Response.sent``: the file's size stands in.
 FILE_LENGTH = "gunicorn_prometheus_exporter.file_length"
 
 
 def instrument_gunicorn(app, recorder: RequestRecorder, cfg):
-    """Return ``app`` wrapped to start each request's record, and make the worker's
-    ``post_request`` hook finish it (then call the hook the config set)."""
-    _install_post_request(cfg, recorder)
+    """Return ``app`` wrapped to note exceptions and file bodies, and make the
+    worker's ``pre_request`` and ``post_request`` hooks record each request
+    (then call the hooks the config set)."""
+    _install_hooks(cfg, recorder)
 
-    def instrumented(environ, start_response, _started=recorder.started, _clock=perf_counter):
-        _started()
-        environ[STARTED] = _clock()
+    def instrumented(environ, start_response):
         try:
             body = app(environ, start_response)
         except BaseException as exc:
@@ -81,21 +83,48 @@ class _NotedBody:
             close()
 
 
-def _install_post_request(cfg, recorder: RequestRecorder) -> None:
+def _install_hooks(cfg, recorder: RequestRecorder) -> None:
     # The worker's own copy of the config (it runs after the fork); Gunicorn
-    # reads ``cfg.post_request`` on every request. A reload wraps the app
-    # again, but the hook must record each request once.
-    setting = cfg.settings["post_request"]
-    configured = setting.get()
-    if getattr(configured, "records_requests", False):
+    # reads ``cfg.pre_request`` and ``cfg.post_request`` on every request. A
+    # reload wraps the app again, but the hooks must record each request once.
+    pre, post = cfg.settings["pre_request"], cfg.settings["post_request"]
+    if getattr(post.get(), "records_requests", False):
         return
-    setting.value = _recording_post_request(recorder, configured)
+    configured_pre = pre.get()
+    if configured_pre is PreRequest.default and str(cfg.loglevel).lower() != "debug":
+        configured_pre = None  # it would only log at debug level
+    configured_post = post.get()
+    if configured_post is PostRequest.default:
+        configured_post = None  # it does nothing
+    pre.value = _starting_pre_request(recorder, configured_pre)
+    post.value = _recording_post_request(recorder, configured_post)
 
 
-def _recording_post_request(recorder: RequestRecorder, configured):
-    # Gunicorn's default hook does nothing: not calling it saves a call per request.
-    then = None if configured is PostRequest.default else configured
-    finished = recorder.finished
+def _starting_pre_request(recorder: RequestRecorder, then):
+    block, busy, lock = recorder.block, recorder.busy_cell, recorder.lock
+
+    if lock is None:
+
+        def pre_request(worker, req, _block=block, _busy=busy, _clock=perf_counter, _then=then):
+            _block.cells[_busy] += 1.0
+            req.metrics_started = _clock()
+            if _then is not None:
+                _then(worker, req)
+
+    else:
+
+        def pre_request(worker, req, _block=block, _busy=busy, _lock=lock, _clock=perf_counter, _then=then):
+            with _lock:
+                _block.cells[_busy] += 1.0
+            req.metrics_started = _clock()
+            if _then is not None:
+                _then(worker, req)
+
+    return pre_request
+
+
+def _recording_post_request(recorder: RequestRecorder, then):
+    finished, abandoned = recorder.finished, recorder.abandoned
 
     def post_request(
         worker,
@@ -108,25 +137,29 @@ def _recording_post_request(recorder: RequestRecorder, configured):
         _then=then,
         _clock=perf_counter,
     ):
-        started = environ.get(STARTED)
+        try:
+            started = req.metrics_started
+        except AttributeError:  # not a request our pre_request saw
+            started = None
         if started is not None:
             duration = _clock() - started
-            length = environ.get("CONTENT_LENGTH")
-            request_bytes = content_length(length) if length else 0
-            status, sent = (resp.status, resp.sent) if resp is not None else (None, 0)
-            if not sent:
-                sent = environ.get(FILE_LENGTH, 0)
             exc = environ.get(ESCAPED)
-            if exc is None and status is not None:  # the common case: no normalizing, no helper calls
-                method = req.method
+            if resp is None:  # Gunicorn failed before calling the application: not counted
+                abandoned()
+            elif exc is None and resp.status is not None:  # the common case: no normalizing, no helper calls
+                length = environ.get("CONTENT_LENGTH")
+                sent = resp.sent or environ.get(FILE_LENGTH, 0)
+                method, status = req.method, resp.status
                 series = _cached_series((method, status)) or _series_for_line(method, status)
-                _record(series, duration, request_bytes, sent, None)
+                _record(series, duration, content_length(length) if length else 0, sent, None)
             else:
+                length = environ.get("CONTENT_LENGTH")
+                sent = resp.sent or environ.get(FILE_LENGTH, 0)
                 finished(
                     METHOD_LABELS.get(req.method, "OTHER"),
-                    status_sent(status, exc, sent),
+                    status_sent(resp.status, exc, sent),
                     duration,
-                    request_bytes,
+                    content_length(length) if length else 0,
                     sent,
                     exception_label(exc),
                 )

@@ -71,9 +71,9 @@ class RequestRecorder:
         # Only a worker that runs requests on several OS threads needs a lock for
         # its read-modify-write updates; greenlets and event loops never preempt
         # one another between a read and its write. (A lock costs ~150 ns.)
-        self._lock = block.lock if threaded else None
+        self.lock = block.lock if threaded else None
         cell = block.cell
-        self._busy = cell(BUSY_KEY)
+        self.busy_cell = cell(BUSY_KEY)
         self._request_buckets, self._request_sum = _histogram_cells(
             block, "gunicorn_request_size_bytes", REQUEST_SIZE_HELP, (), (), SIZE_BUCKETS
         )
@@ -145,12 +145,19 @@ class RequestRecorder:
     # two requests the caches have held the server's and the kernel's work.
 
     def started(self) -> None:
-        lock = self._lock
+        self._count_busy(1.0)
+
+    def abandoned(self) -> None:
+        """A request that ``started()`` counted as busy ends without being recorded."""
+        self._count_busy(-1.0)
+
+    def _count_busy(self, change: float) -> None:
+        lock = self.lock
         if lock is not None:
             lock.acquire()
         try:
             cells = self.block.cells
-            cells[self._busy] += 1.0
+            cells[self.busy_cell] += change
         finally:
             if lock is not None:
                 lock.release()
@@ -180,8 +187,8 @@ class RequestRecorder:
             response_bytes: int,
             failed_cell: int | None,
             _block=self.block,
-            _lock=self._lock,
-            _busy=self._busy,
+            _lock=self.lock,
+            _busy=self.busy_cell,
             _request_buckets=request_buckets,
             _first_request_bucket=request_buckets[0],
             _request_sum=self._request_sum,
