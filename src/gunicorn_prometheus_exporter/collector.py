@@ -18,10 +18,12 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
+from .request_metrics import DURATION
 from .values import decode_key
 
 WORKER_LABEL = "worker"
 REQUESTS = "gunicorn_requests"
+REQUESTS_HELP = "Requests answered, by method and the status code sent."
 BUSY = "gunicorn_worker_busy"
 IN_PROGRESS_HELP = "Requests being handled right now, over all live workers."
 WORKER_REQUESTS_HELP = "Requests handled by each worker slot."
@@ -51,7 +53,18 @@ def is_live_gauge_key(key: bytes) -> bool:
 class _Entry:
     """Everything aggregation needs from one key, decoded once."""
 
-    __slots__ = ("typ", "metric_name", "help", "fold", "live_only", "sample", "series", "le", "per_owner")
+    __slots__ = (
+        "typ",
+        "metric_name",
+        "help",
+        "fold",
+        "live_only",
+        "sample",
+        "series",
+        "le",
+        "requests_sample",
+        "per_owner",
+    )
 
     def __init__(self, key: bytes):
         typ, mode, metric_name, name, labels, help_text = decode_key(key)
@@ -59,11 +72,20 @@ class _Entry:
         self.metric_name = metric_name
         self.help = help_text
         self.live_only = mode in LIVE_MODES
-        self.sample = (name, labels)
-        # Requests are also totalled per owner, for gunicorn_worker_requests_total.
-        self.per_owner = metric_name == REQUESTS
         self.series = None
         self.le = None
+        # The request duration histogram is stored by method and status: a
+        # bucket also counts into gunicorn_requests_total{method, status}, and
+        # the histogram itself is exposed by method.
+        self.requests_sample = None
+        if metric_name == DURATION and any(pair[0] == "status" for pair in labels):
+            if name.endswith("_bucket"):
+                self.requests_sample = (REQUESTS + "_total", tuple(pair for pair in labels if pair[0] != "le"))
+            labels = tuple(pair for pair in labels if pair[0] != "status")
+        self.sample = (name, labels)
+        # Requests are also totalled per owner, for gunicorn_worker_requests_total.
+        # (A stored requests counter is what exporters before the derived one wrote.)
+        self.per_owner = self.requests_sample is not None or metric_name == REQUESTS
         if typ == "gauge":
             self.fold = _GAUGE_FOLD.get(mode, _ALL)
         elif typ == "histogram" and name.endswith("_bucket"):
@@ -93,7 +115,7 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
     ``owner`` is the slot name ("0", "1", ...) or "master"; entries of live
     gauge modes are skipped for owners that are not live.
     """
-    families: dict[str, _Entry] = {}
+    families: dict[str, tuple[str, str]] = {}  # metric name -> (help, type)
     values: dict[str, dict] = {}  # metric name -> {(sample name, labels): value}
     buckets: dict[str, dict] = {}  # metric name -> {series labels: {le: count}}
     recent: dict[tuple, float] = {}  # (metric, sample) -> timestamp of the value kept
@@ -107,9 +129,15 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
             samples = values.get(name)
             if samples is None:
                 samples = values[name] = {}
-                families[name] = entry
+                families[name] = (entry.help, entry.typ)
             if entry.per_owner:
                 owner_requests[owner] = owner_requests.get(owner, 0.0) + value
+            if entry.requests_sample is not None:
+                requests = values.get(REQUESTS)
+                if requests is None:
+                    requests = values[REQUESTS] = {}
+                    families[REQUESTS] = (REQUESTS_HELP, "counter")
+                requests[entry.requests_sample] = requests.get(entry.requests_sample, 0.0) + value
             fold = entry.fold
             if fold == _SUM:
                 samples[entry.sample] = samples.get(entry.sample, 0.0) + value
@@ -134,8 +162,8 @@ def aggregate(owners: Iterable[tuple[str, bool, Iterable[tuple[bytes, float, flo
                     recent[marker] = timestamp
 
     result = []
-    for name, entry in families.items():
-        metric = Metric(name, entry.help, entry.typ)
+    for name, (help_text, typ) in families.items():
+        metric = Metric(name, help_text, typ)
         for series, counts in buckets.get(name, {}).items():
             cumulative = 0.0
             for le in sorted(counts):
