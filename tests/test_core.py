@@ -85,17 +85,20 @@ def test_application_metrics_are_summed_over_workers(gunicorn, preload):
     assert s.value("app_work_seconds_bucket", le="+Inf") == 60
 
 
-def test_failed_streams_sent_files_and_the_configs_own_post_request_hook(gunicorn, tmp_path):
-    # The exporter records Gunicorn's requests in its post_request hook: the
-    # config's own hook must still run once per request, a stream that fails
-    # after its headers counts under the status sent, and a file Gunicorn
-    # sends with sendfile counts its bytes.
-    hook_log = tmp_path / "post_request.log"
+def test_failed_streams_sent_files_and_the_configs_own_request_hooks(gunicorn, tmp_path):
+    # The exporter records Gunicorn's requests in its pre_request and
+    # post_request hooks: the config's own hooks must still run once per
+    # request, a stream that fails after its headers counts under the status
+    # sent, and a file Gunicorn sends with sendfile counts its bytes.
+    hook_log = tmp_path / "hooks.log"
     config = tmp_path / "hooks.conf.py"
     config.write_text(
+        "def pre_request(worker, req):\n"
+        f"    with open({str(hook_log)!r}, 'a') as log:\n"
+        "        log.write('pre' + req.path + '\\n')\n"
         "def post_request(worker, req, environ, resp):\n"
         f"    with open({str(hook_log)!r}, 'a') as log:\n"
-        "        log.write(req.path + '\\n')\n"
+        "        log.write('post' + req.path + '\\n')\n"
     )
     server = gunicorn(workers=2, config=config).start()
     for _ in range(3):
@@ -110,7 +113,10 @@ def test_failed_streams_sent_files_and_the_configs_own_post_request_hook(gunicor
     assert s.value("gunicorn_request_exceptions_total", exception="AppError") == 3
     file_size = (APPS / "app.py").stat().st_size
     assert s.value("gunicorn_response_size_bytes_sum") == 3 * 200 + 4 * file_size
-    assert sorted(hook_log.read_text().split()) == ["/file"] * 4 + ["/stream-fail"] * 3
+    assert s.value("gunicorn_request_duration_seconds_count", method="GET") == 7
+    assert sorted(hook_log.read_text().split()) == sorted(
+        ["pre/file", "post/file"] * 4 + ["pre/stream-fail", "post/stream-fail"] * 3
+    )
 
 
 def test_sigkill_of_a_worker_loses_no_count_and_counters_continue(gunicorn):
