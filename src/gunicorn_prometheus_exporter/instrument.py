@@ -6,7 +6,7 @@ application for a server that offers no hook after a response (Tornado's
 ``WSGIContainer``): a request ends when the server closes the response
 iterable, which PEP 3333 servers do after the last byte is written (or the
 client is gone). Gunicorn's own request loop records through its
-``post_request`` hook instead (``instrument_gunicorn``); ASGI apps
+``pre_request`` and ``post_request`` hooks instead (``instrument_gunicorn``); ASGI apps
 (``instrument_asgi``) and native Tornado apps (``instrument_tornado``) are
 wrapped where they are loaded.
 """

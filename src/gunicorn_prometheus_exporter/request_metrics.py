@@ -137,10 +137,11 @@ class RequestRecorder:
                 self.series_by_line[(method, status_line)] = series
         return series
 
-    # started() and record() run on every request: they are written flat (no
-    # helper calls, every cell and constant a local) because on a server each
-    # Python-level step costs several times what it costs in a loop: between
-    # two requests the caches have held the server's and the kernel's work.
+    # record() runs on every request: it is written flat (no helper calls,
+    # every cell and constant a local) because on a server each Python-level
+    # step costs several times what it costs in a loop: between two requests
+    # the caches have held the server's and the kernel's work. (Gunicorn's
+    # workers count the busy start in their pre_request hook, without started().)
 
     def started(self) -> None:
         self._count_busy(1.0)

@@ -90,6 +90,7 @@ class PrometheusWorkerMixin:
         """The loaded application, wrapped so that every request it serves is recorded.
 
         Gunicorn's sync, gthread, gevent and eventlet workers call the
-        ``post_request`` hook after each response, which finishes the record.
+        ``pre_request`` hook before each request and ``post_request`` after
+        its response, which start and finish the record.
         """
         return instrument_gunicorn(app, self.metrics_recorder, self.cfg)
