@@ -158,7 +158,10 @@ class Gunicorn:
         command += [*args, app]
         self.command = command
         self.expected_workers = workers
-        self.measured = bool(worker_class and worker_class.startswith("gunicorn_prometheus_exporter."))
+        # The exporter's worker classes, and the tests' own subclasses of them (apps/python_path.py).
+        self.measured = bool(
+            worker_class and worker_class.startswith(("gunicorn_prometheus_exporter.", "python_path."))
+        )
         self.cwd = cwd
         self.process: subprocess.Popen | None = None
 

@@ -35,8 +35,20 @@ def test_500_requests_over_4_workers_are_counted_exactly(gunicorn):
     assert s.by_label("gunicorn_worker_busy", "worker") == {"0": 0, "1": 0, "2": 0, "3": 0}
 
 
-def test_statuses_methods_sizes_and_exceptions_land_where_they_belong(gunicorn):
-    server = gunicorn(workers=2).start()
+# The request path is compiled where the C module built, Python elsewhere: both must count the same.
+SYNC_PATHS = pytest.mark.parametrize(
+    "worker_class",
+    ["gunicorn_prometheus_exporter.PrometheusWorker", "python_path.PythonPathWorker"],
+    ids=["compiled", "python"],
+)
+THREAD_PATHS = pytest.mark.parametrize(
+    "worker_class", [THREAD, "python_path.PythonPathThreadWorker"], ids=["compiled", "python"]
+)
+
+
+@SYNC_PATHS
+def test_statuses_methods_sizes_and_exceptions_land_where_they_belong(gunicorn, worker_class):
+    server = gunicorn(workers=2, worker_class=worker_class).start()
     assert server.send(7, "/missing") == {404: 7}
     assert server.send(5, "/error") == {500: 5}
     assert server.send(3, "/raise") == {500: 3}
@@ -63,8 +75,9 @@ def test_statuses_methods_sizes_and_exceptions_land_where_they_belong(gunicorn):
     assert s.value("gunicorn_response_size_bytes_sum") == streamed + others
 
 
-def test_thread_worker_counts_every_concurrent_request(gunicorn):
-    server = gunicorn(worker_class=THREAD, workers=2, args=["--threads", "4"]).start()
+@THREAD_PATHS
+def test_thread_worker_counts_every_concurrent_request(gunicorn, worker_class):
+    server = gunicorn(worker_class=worker_class, workers=2, args=["--threads", "4"]).start()
     assert server.send(400, concurrency=16) == {200: 400}
     assert server.send(40, "/event", concurrency=16) == {200: 40}
     s = server.scrape()

@@ -11,6 +11,11 @@ a thin wrapper that notes an exception, and no object is made per request.
 whose iteration and ``close`` it intercepts: more Python calls and an
 allocation on every request, and the request's cost is mostly such calls.)
 
+Where the compiled ``_hotpath`` module was built, the two hooks are its C
+methods (``GunicornHooks``), which record the common request themselves and
+hand any other to ``_uncommon_recorder`` below; else they are the Python
+functions below, which do the same.
+
 Both hooks chain to the ones the config sets. Gunicorn's default
 ``pre_request`` only logs the request at debug level, so it is called only
 when the log level is debug; its default ``post_request`` does nothing and
@@ -24,7 +29,7 @@ from time import perf_counter
 from gunicorn.config import PostRequest, PreRequest
 
 from .instrument import content_length, exception_label, remaining_length, status_sent
-from .request_metrics import METHOD_LABELS, RequestRecorder
+from .request_metrics import METHOD_LABELS, RequestRecorder, _hotpath
 
 # Attribute of Gunicorn's request object: when ``pre_request`` saw it.
 STARTED = "metrics_started"
@@ -88,7 +93,7 @@ def _install_hooks(cfg, recorder: RequestRecorder) -> None:
     # reads ``cfg.pre_request`` and ``cfg.post_request`` on every request. A
     # reload wraps the app again, but the hooks must record each request once.
     pre, post = cfg.settings["pre_request"], cfg.settings["post_request"]
-    if getattr(post.get(), "records_requests", False):
+    if _records_requests(post.get()):
         return
     configured_pre = pre.get()
     if configured_pre is PreRequest.default and str(cfg.loglevel).lower() != "debug":
@@ -96,8 +101,28 @@ def _install_hooks(cfg, recorder: RequestRecorder) -> None:
     configured_post = post.get()
     if configured_post is PostRequest.default:
         configured_post = None  # it does nothing
-    pre.value = _starting_pre_request(recorder, configured_pre)
-    post.value = _recording_post_request(recorder, configured_post)
+    if recorder.writer is not None:
+        hooks = _hotpath.GunicornHooks(
+            recorder.writer,
+            recorder.series_by_line,
+            recorder.series_for_line,
+            _uncommon_recorder(recorder),
+            configured_pre,
+            configured_post,
+            ESCAPED,
+            FILE_LENGTH,
+        )
+        pre.value, post.value = hooks.pre_request, hooks.post_request
+    else:
+        pre.value = _starting_pre_request(recorder, configured_pre)
+        post.value = _recording_post_request(recorder, configured_post)
+
+
+def _records_requests(hook) -> bool:
+    """Whether ``hook`` is a post_request this module installed."""
+    if getattr(hook, "records_requests", False):
+        return True
+    return _hotpath is not None and isinstance(getattr(hook, "__self__", None), _hotpath.GunicornHooks)
 
 
 def _starting_pre_request(recorder: RequestRecorder, then):
@@ -123,8 +148,32 @@ def _starting_pre_request(recorder: RequestRecorder, then):
     return pre_request
 
 
-def _recording_post_request(recorder: RequestRecorder, then):
+def _uncommon_recorder(recorder: RequestRecorder):
+    """Records what the hooks' common path leaves: no response, an exception, no status."""
     finished, abandoned = recorder.finished, recorder.abandoned
+
+    def record_uncommon(req, environ, resp, duration: float) -> None:
+        if resp is None:  # Gunicorn failed before calling the application: not counted
+            abandoned()
+            return
+        length = environ.get("CONTENT_LENGTH")
+        request_bytes = content_length(length) if length else 0
+        sent = resp.sent or environ.get(FILE_LENGTH, 0)
+        exc = environ.get(ESCAPED)
+        finished(
+            METHOD_LABELS.get(req.method, "OTHER"),
+            status_sent(resp.status, exc, sent),
+            duration,
+            request_bytes,
+            sent,
+            exception_label(exc),
+        )
+
+    return record_uncommon
+
+
+def _recording_post_request(recorder: RequestRecorder, then):
+    uncommon = _uncommon_recorder(recorder)
 
     def post_request(
         worker,
@@ -134,6 +183,7 @@ def _recording_post_request(recorder: RequestRecorder, then):
         _cached_series=recorder.series_by_line.get,
         _series_for_line=recorder.series_for_line,
         _record=recorder.record,
+        _uncommon=uncommon,
         _then=then,
         _clock=perf_counter,
     ):
@@ -143,26 +193,20 @@ def _recording_post_request(recorder: RequestRecorder, then):
             started = None
         if started is not None:
             duration = _clock() - started
-            exc = environ.get(ESCAPED)
-            if resp is None:  # Gunicorn failed before calling the application: not counted
-                abandoned()
-            else:
+            if resp is not None and resp.status is not None and ESCAPED not in environ:
+                # The common case: no normalizing, no helper calls.
                 length = environ.get("CONTENT_LENGTH")
-                request_bytes = content_length(length) if length else 0
-                sent = resp.sent or environ.get(FILE_LENGTH, 0)
-                if exc is None and resp.status is not None:  # the common case: no normalizing, no helper calls
-                    method, status = req.method, resp.status
-                    series = _cached_series((method, status)) or _series_for_line(method, status)
-                    _record(series, duration, request_bytes, sent, None)
-                else:
-                    finished(
-                        METHOD_LABELS.get(req.method, "OTHER"),
-                        status_sent(resp.status, exc, sent),
-                        duration,
-                        request_bytes,
-                        sent,
-                        exception_label(exc),
-                    )
+                method, status = req.method, resp.status
+                series = _cached_series((method, status)) or _series_for_line(method, status)
+                _record(
+                    series,
+                    duration,
+                    content_length(length) if length else 0,
+                    resp.sent or environ.get(FILE_LENGTH, 0),
+                    None,
+                )
+            else:
+                _uncommon(req, environ, resp, duration)
         if _then is not None:
             _then(worker, req, environ, resp)
 

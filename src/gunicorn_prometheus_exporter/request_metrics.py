@@ -2,8 +2,10 @@
 
 Going through prometheus_client's metric objects would cost a label lookup
 and a lock per update, about 8 us per request; here every cell is resolved
-once and a request costs about seven float stores (and, on gthread, two
-uncontended locks). The keys use the same encoding as ``values.SlotValue``,
+once and a request costs about seven float stores. The stores are made by
+the compiled ``_hotpath.Writer`` where it was built (with no lock, on
+gthread too: see ``_hotpath.c``), else by the Python ``record`` below (which
+takes the slot's lock on gthread). The keys use the same encoding as ``values.SlotValue``,
 so the master aggregates these like the application's own metrics; the
 requests counter is not stored at all but derived from the duration
 histogram's buckets (see ``collector``).
@@ -17,6 +19,11 @@ from prometheus_client.utils import INF, floatToGoString
 
 from .store import Block
 from .values import encode_key
+
+try:
+    from . import _hotpath
+except ImportError:  # installed without a C compiler: the Python path below does the same
+    _hotpath = None
 
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"))
 # The method label of each request method; ``METHOD_LABELS.get(m, "OTHER")`` is
@@ -68,14 +75,9 @@ def _histogram_cells(block: Block, name: str, help_text: str, labelnames, labelv
 class RequestRecorder:
     """Writes one worker's request metrics into its slot's block."""
 
-    def __init__(self, block: Block, threaded: bool = False):
+    def __init__(self, block: Block, threaded: bool = False, compiled: bool = True):
         self.block = block
-        # Only a worker that runs requests on several OS threads needs a lock for
-        # its read-modify-write updates; greenlets and event loops never preempt
-        # one another between a read and its write. (A lock costs ~150 ns.)
-        self.lock = block.lock if threaded else None
-        cell = block.cell
-        self.busy_cell = cell(BUSY_KEY)
+        self.busy_cell = block.cell(BUSY_KEY)
         self._request_buckets, self._request_sum = _histogram_cells(
             block, "gunicorn_request_size_bytes", REQUEST_SIZE_HELP, (), (), SIZE_BUCKETS
         )
@@ -87,7 +89,28 @@ class RequestRecorder:
         self._exceptions: dict[str, int] = {}
         # (method, status line) as the server passes them -> the same cells
         self.series_by_line: dict[tuple[str, str], tuple[tuple, int]] = {}
-        self.record = self._make_record()
+        # The compiled writer, or None: then Python stores, and only a worker that
+        # runs requests on several OS threads needs a lock for its read-modify-write
+        # updates (greenlets and event loops never preempt one another between a
+        # read and its write). Every request-cell update goes through the one
+        # chosen here, so the two never interleave.
+        self.writer = None
+        self.lock = None
+        if compiled and _hotpath is not None:
+            self.writer = _hotpath.Writer(
+                block,
+                self.busy_cell,
+                DURATION_BUCKETS,
+                SIZE_BUCKETS,
+                self._request_buckets,
+                self._request_sum,
+                self._response_buckets,
+                self._response_sum,
+            )
+            self.record = self.writer.record
+        else:
+            self.lock = block.lock if threaded else None
+            self.record = self._make_record()
 
     def _new_series(self, method: str, status: str) -> tuple[tuple, int]:
         # The duration histogram is stored by method and status: its count is
@@ -151,6 +174,9 @@ class RequestRecorder:
         self._count_busy(-1.0)
 
     def _count_busy(self, change: float) -> None:
+        if self.writer is not None:
+            self.writer.add(self.busy_cell, change)
+            return
         lock = self.lock
         if lock is not None:
             lock.acquire()

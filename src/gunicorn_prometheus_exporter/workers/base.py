@@ -25,6 +25,9 @@ class PrometheusWorkerMixin:
     # True where requests run on several OS threads at once (gthread): their
     # metric updates then take the slot's lock.
     threaded_requests = False
+    # Record requests with the compiled writer and hooks where they were built;
+    # False keeps the Python ones (they do the same, and run wherever C did not build).
+    compiled_request_path = True
 
     @classmethod
     def check_config(cls, cfg, log):
@@ -56,7 +59,7 @@ class PrometheusWorkerMixin:
     def init_process(self):
         block = self.metrics_slot.block
         values.adopt_block(block, carry_values=False)
-        self.metrics_recorder = RequestRecorder(block, self.threaded_requests)
+        self.metrics_recorder = RequestRecorder(block, self.threaded_requests, self.compiled_request_path)
         try:
             super().init_process()  # runs the worker until it leaves
         except SystemExit as exc:
