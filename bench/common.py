@@ -34,7 +34,7 @@ def server(worker_class: str, app: str = "hello:app", workers: int = 2, args=(),
         tmp_path = Path(tmp)
         (tmp_path / "multiproc").mkdir()
         g = Gunicorn(tmp_path, app=app, args=args, env=env, workers=workers, worker_class=worker_class, cwd=APPS)
-        g.start(wait_metrics=worker_class.startswith(OURS))
+        g.start(wait_metrics=g.measured)
         g.wait_workers(workers)
         try:
             yield g

@@ -2,7 +2,8 @@
 
 Serves a hello-world WSGI app the way Gunicorn's request loop does (call the
 ``pre_request`` hook, call the app, iterate and close the body, call the
-``post_request`` hook) with and without the exporter's wrapper and hooks,
+``post_request`` hook) with and without the exporter's wrapper and hooks
+(compiled, and the Python path an install without a C compiler runs),
 writing into a real shared-memory block. The generic wrapper (for servers without that hook, such as Tornado's
 ``WSGIContainer``) is measured beside it.
 
@@ -83,18 +84,23 @@ def main() -> None:
     evict = bytearray(opts.evict_kb << 10) if opts.evict_kb else None
     count = min(opts.requests, 3000) if evict is not None else opts.requests
     recorder = RequestRecorder(open_memory_block("bench"))
-    plain_cfg, hooked_cfg = Config(), Config()
+    python_recorder = RequestRecorder(open_memory_block("bench-python"), compiled=False)
+    plain_cfg, hooked_cfg, python_cfg = Config(), Config(), Config()
     gunicorn_path = instrument_gunicorn(hello, recorder, hooked_cfg)
+    python_path = instrument_gunicorn(hello, python_recorder, python_cfg)
     generic_path = instrument_wsgi(hello, recorder)
     plain = min(serve(hello, plain_cfg, count, evict) for _ in range(3))
     hooked = min(serve(gunicorn_path, hooked_cfg, count, evict) for _ in range(3))
+    python = min(serve(python_path, python_cfg, count, evict) for _ in range(3))
     generic = min(serve(generic_path, plain_cfg, count, evict) for _ in range(3))
     caches = f"{opts.evict_kb} KiB written between requests" if evict is not None else "hot loop"
     print(f"# Request path, {caches} ({versions()})\n")
     print(f"plain app and hook: {plain:.2f} us/request")
-    print(
-        f"Gunicorn workers (wrapper + pre_request and post_request hooks): {hooked:.2f} us/request, added {hooked - plain:.2f} us"
-    )
+    for name, cost in (("compiled", hooked), ("Python, without the C module", python)):
+        print(
+            f"Gunicorn workers, {name} (wrapper + pre_request and post_request hooks): "
+            f"{cost:.2f} us/request, added {cost - plain:.2f} us"
+        )
     print(f"generic WSGI wrapper: {generic:.2f} us/request, added {generic - plain:.2f} us")
 
 

@@ -14,9 +14,11 @@ rounds' ratios, for throughput and for the workers' CPU time per request
   deployment, but each ratio carries the machine's moment-to-moment noise.
 
 A hand-wired prometheus_client multiprocess middleware runs as a second reference.
+``--request-path python`` measures the exporter's Python request path (what
+an install without a C compiler runs) instead of the compiled one.
 
     .venv/bin/python bench/throughput.py [--mode side-by-side|alternate] [--rounds 10] [--seconds 3]
-        [--only sync,gthread] [--storages files]
+        [--only sync,gthread] [--storages files] [--request-path compiled|python]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import os
 import statistics
 
 import psutil
-from common import OURS, server, summary, versions, wrk
+from common import OURS, ROOT, server, summary, versions, wrk
 
 # name -> (plain worker class, exporter worker class, extra args, module the pair needs)
 # Every run uses --reuse-port: each worker then has its own listening socket and
@@ -40,6 +42,15 @@ PAIRS = {
     "gthread": ("gthread", OURS + "PrometheusThreadWorker", ["--reuse-port", "--threads", "4"], None),
     "gevent": ("gevent", OURS + "PrometheusGeventWorker", ["--reuse-port", "--worker-connections", "100"], "gevent"),
 }
+
+
+# The same worker classes on the Python request path (the test suite's subclasses).
+PYTHON_PATH = {
+    "sync": "python_path.PythonPathWorker",
+    "gthread": "python_path.PythonPathThreadWorker",
+    "gevent": "python_path.PythonPathGeventWorker",
+}
+PYTHON_PATH_ENV = {"PYTHONPATH": str(ROOT / "tests" / "apps")}
 
 
 def workers_cpu_seconds(g) -> float:
@@ -95,9 +106,13 @@ def main() -> None:
     parser.add_argument("--storages", default="files,redis")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--mode", choices=("side-by-side", "alternate"), default="side-by-side")
+    parser.add_argument("--request-path", choices=("compiled", "python"), default="compiled")
     opts = parser.parse_args()
 
-    print(f"# Throughput ratios, {opts.mode}, {opts.rounds} rounds of {opts.seconds:g} s ({versions()})\n")
+    print(
+        f"# Throughput ratios, {opts.mode}, {opts.rounds} rounds of {opts.seconds:g} s, "
+        f"{opts.request_path} request path ({versions()})\n"
+    )
     print(
         "| worker | storage | throughput exporter/plain: median (min-max) | plain req/s | "
         "worker CPU per request, plain/exporter: median (min-max) | plain / exporter CPU us per request |"
@@ -105,13 +120,16 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for name in opts.only.split(","):
         plain_class, ours_class, args, needs = PAIRS[name]
+        ours_env = {}
+        if opts.request_path == "python":
+            ours_class, ours_env = PYTHON_PATH[name], PYTHON_PATH_ENV
         if needs and importlib.util.find_spec(needs) is None:
             print(f"| {name} | - | skipped: {needs} not installed | |")
             continue
         for storage in opts.storages.split(","):
             rows = compare(
                 {"worker_class": plain_class, "args": args},
-                {"worker_class": ours_class, "args": args, "storage": storage},
+                {"worker_class": ours_class, "args": args, "storage": storage, "env": ours_env},
                 opts.rounds,
                 opts.seconds,
                 opts.mode,
