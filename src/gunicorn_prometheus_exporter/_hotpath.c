@@ -384,12 +384,13 @@ typedef struct {
 static int
 GunicornHooks_init(GunicornHooks *self, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"writer",   "series_by_line", "series_for_line", "uncommon", "then_pre",
-                            "then_post", "escaped_key",    "file_length_key", NULL};
-    PyObject *writer, *series_by_line, *series_for_line, *uncommon, *then_pre, *then_post, *escaped, *file_length;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOUU", names, &Writer_Type, &writer, &PyDict_Type,
-                                     &series_by_line, &series_for_line, &uncommon, &then_pre, &then_post, &escaped,
-                                     &file_length)) {
+    static char *names[] = {"writer",   "series_by_line",    "series_for_line", "uncommon",        "then_pre",
+                            "then_post", "started_attribute", "escaped_key",     "file_length_key", NULL};
+    PyObject *writer, *series_by_line, *series_for_line, *uncommon, *then_pre, *then_post, *started, *escaped,
+        *file_length;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOUUU", names, &Writer_Type, &writer, &PyDict_Type,
+                                     &series_by_line, &series_for_line, &uncommon, &then_pre, &then_post, &started,
+                                     &escaped, &file_length)) {
         return -1;
     }
     Py_XSETREF(self->writer, (Writer *)Py_NewRef(writer));
@@ -400,12 +401,14 @@ GunicornHooks_init(GunicornHooks *self, PyObject *args, PyObject *kwargs)
     Py_XSETREF(self->then_post, Py_NewRef(then_post));
     Py_XSETREF(self->escaped_key, Py_NewRef(escaped));
     Py_XSETREF(self->file_length_key, Py_NewRef(file_length));
-    Py_XSETREF(self->started_name, PyUnicode_InternFromString("metrics_started"));
+    Py_INCREF(started);
+    PyUnicode_InternInPlace(&started);
+    Py_XSETREF(self->started_name, started);
     Py_XSETREF(self->method_name, PyUnicode_InternFromString("method"));
     Py_XSETREF(self->status_name, PyUnicode_InternFromString("status"));
     Py_XSETREF(self->sent_name, PyUnicode_InternFromString("sent"));
     Py_XSETREF(self->content_length_key, PyUnicode_InternFromString("CONTENT_LENGTH"));
-    if (!self->started_name || !self->method_name || !self->status_name || !self->sent_name ||
+    if (!self->method_name || !self->status_name || !self->sent_name ||
         !self->content_length_key) {
         return -1;
     }
@@ -667,23 +670,11 @@ static PyTypeObject GunicornHooks_Type = {
 
 /* -- module ----------------------------------------------------------------- */
 
-static PyObject *
-hotpath_monotonic(PyObject *module, PyObject *unused)
-{
-    return PyFloat_FromDouble(monotonic_seconds());
-}
-
-static PyMethodDef module_methods[] = {
-    {"monotonic", hotpath_monotonic, METH_NOARGS, "The clock the hooks time requests with, in seconds."},
-    {NULL},
-};
-
 static struct PyModuleDef hotpath_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "gunicorn_prometheus_exporter._hotpath",
     .m_doc = "The request path of Gunicorn's own workers, compiled.",
     .m_size = -1,
-    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

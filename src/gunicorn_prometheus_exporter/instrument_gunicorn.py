@@ -31,7 +31,8 @@ from gunicorn.config import PostRequest, PreRequest
 from .instrument import content_length, exception_label, remaining_length, status_sent
 from .request_metrics import METHOD_LABELS, RequestRecorder, _hotpath
 
-# Attribute of Gunicorn's request object: when ``pre_request`` saw it.
+# Attribute of Gunicorn's request object: when ``pre_request`` saw it (the
+# Python hooks spell it out as ``req.metrics_started``, the faster form).
 STARTED = "metrics_started"
 # Environ keys the wrapper leaves for the hook (PEP 3333: server extensions use a prefix).
 ESCAPED = "gunicorn_prometheus_exporter.exception"
@@ -109,6 +110,7 @@ def _install_hooks(cfg, recorder: RequestRecorder) -> None:
             _uncommon_recorder(recorder),
             configured_pre,
             configured_post,
+            STARTED,
             ESCAPED,
             FILE_LENGTH,
         )

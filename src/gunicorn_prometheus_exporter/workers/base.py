@@ -22,8 +22,9 @@ values.install()
 class PrometheusWorkerMixin:
     """Mix in before a Gunicorn worker class: ``class W(PrometheusWorkerMixin, SyncWorker)``."""
 
-    # True where requests run on several OS threads at once (gthread): their
-    # metric updates then take the slot's lock.
+    # True where requests run on several OS threads at once (gthread): on the
+    # Python request path their metric updates then take the slot's lock (the
+    # compiled path needs none).
     threaded_requests = False
     # Record requests with the compiled writer and hooks where they were built;
     # False keeps the Python ones (they do the same, and run wherever C did not build).
