@@ -1,11 +1,19 @@
-"""A small WSGI app for the demo: a greeting, and a counter of its own."""
-
-from prometheus_client import Counter
-
-GREETINGS = Counter("demo_greetings", "Greetings the demo app has sent.")
+"""The demo WSGI app: a few routes that exercise every request metric."""
 
 
-def app(environ, start_response):
-    GREETINGS.inc()
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/raise":
+        raise RuntimeError("the demo app raised on purpose")
+    if path == "/missing":
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+    if path == "/sleep":
+        import time
+
+        seconds = float(environ.get("QUERY_STRING", "").partition("=")[2] or "1")
+        time.sleep(seconds)
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"Hello from Gunicorn\n"]
+    return [b"hello from gpx's demo app, %d bytes received\n" % len(body)]

@@ -1,0 +1,46 @@
+# gpx: build the plugin with each uWSGI binary, run the unit tests and linters.
+#
+#   make                 gpx_plugin.so for the `uwsgi` on PATH (build/system/)
+#   make pypi            the same for PyPI's uwsgi in .venv (build/pypi/)
+#   make install         copy build/system/gpx_plugin.so into that uwsgi's plugin directory
+#   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
+#   make lint            clang-format check and cppcheck
+
+UWSGI ?= uwsgi
+PYPI_UWSGI ?= $(CURDIR)/.venv/bin/uwsgi
+SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py
+# Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
+PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
+
+.PHONY: all pypi install unit lint clean
+
+all: build/system/gpx_plugin.so
+
+pypi: build/pypi/gpx_plugin.so
+
+build/system/gpx_plugin.so: $(SOURCES)
+	mkdir -p build/system
+	cd build/system && $(UWSGI) --build-plugin $(CURDIR)
+
+# PyPI's binary runs `python` to build plugins unless PYTHON says otherwise.
+build/pypi/gpx_plugin.so: $(SOURCES)
+	mkdir -p build/pypi
+	cd build/pypi && PYTHON=python3 $(PYPI_UWSGI) --build-plugin $(CURDIR)
+
+install: build/system/gpx_plugin.so
+	@test -n "$(PLUGIN_DIR)" || { echo "cannot tell $(UWSGI)'s plugin directory; pass PLUGIN_DIR=..."; exit 1; }
+	install -d $(DESTDIR)$(PLUGIN_DIR)
+	install -m 0644 build/system/gpx_plugin.so $(DESTDIR)$(PLUGIN_DIR)/gpx_plugin.so
+	@echo "installed $(DESTDIR)$(PLUGIN_DIR)/gpx_plugin.so"
+
+unit:
+	$(MAKE) -C tests/unit run
+
+lint:
+	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
+		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit
+
+clean:
+	rm -rf build
+	$(MAKE) -C tests/unit clean

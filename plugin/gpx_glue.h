@@ -1,0 +1,56 @@
+/* gpx_glue.h - state shared by the plugin's files (the uWSGI face of gpx).
+ *
+ * Only plugin/ includes uwsgi.h; src/ is plain C that this glue feeds.
+ */
+#ifndef GPX_GLUE_H
+#define GPX_GLUE_H
+
+#include <uwsgi.h>
+
+#include "../src/gpx_buf.h"
+#include "../src/gpx_config.h"
+#include "../src/gpx_http.h"
+#include "../src/gpx_scoreboard.h"
+
+#define GPX_VERSION "0.1.0"
+
+/* A worker slot's resources, sampled by the master, read by any renderer. */
+struct gpx_sample {
+    pid_t pid;          /* the process sampled */
+    double rss_bytes;   /* resident memory */
+    double cpu_seconds; /* user + system time */
+    double cpu_percent; /* over the last interval */
+    double sampled_at;  /* monotonic seconds of the sample */
+};
+
+struct gpx_glue {
+    const char *given[GPX_OPT_COUNT]; /* option strings as uWSGI parsed them */
+    struct gpx_config cfg;            /* resolved at init */
+    struct gpx_scoreboard board;      /* mapped before the first fork */
+    int recording;                    /* the board is mapped: the hook may write */
+    int threaded;                     /* one cell per thread, else one per worker */
+    unsigned workers;                 /* configured slots (uwsgi.numproc) */
+    struct gpx_sample *samples;       /* shared, [workers + 1], index = slot */
+    double last_sample;               /* monotonic seconds of the last sampling */
+    struct gpx_http *http;            /* the metrics server, master only */
+    double master_start;              /* unix seconds */
+    double last_scrape_seconds;       /* the previous rendering's duration */
+    uint64_t *seen_exceptions;        /* per core, this worker's view of uWSGI's counter */
+};
+
+extern struct gpx_glue gpx;
+extern struct uwsgi_server uwsgi;
+
+/* Renders the exposition of this server into out (master or worker). */
+int gpx_glue_render(void *ctx, struct gpx_buf *out);
+
+/* Samples every live worker's memory and CPU if a second has passed. */
+void gpx_glue_sample(void);
+
+/* The after-request hook, resolved by uWSGI with dlsym. */
+void gpx_after_request(struct wsgi_request *wsgi_req);
+
+/* Registers the routing action `gpx` (on_load). */
+void gpx_router_register(void);
+
+#endif

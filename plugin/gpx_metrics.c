@@ -1,0 +1,197 @@
+/* gpx_metrics.c - what the renderer needs from uWSGI, and the `gpx` route.
+ *
+ * gpx_glue_render runs on the master's metrics thread (and in a worker for
+ * the routing action): it reads uWSGI's shared worker table into plain views
+ * and hands them with the scoreboard to src/gpx_exposition. Sampling of
+ * /proc happens in the master's cycle, at most once a second.
+ */
+#include "gpx_glue.h"
+
+#include "../src/gpx_exposition.h"
+#include "../src/gpx_procstat.h"
+
+static double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+gpx_glue_sample(void)
+{
+    double now = monotonic_seconds();
+    unsigned w;
+
+    if (gpx.samples == NULL || now - gpx.last_sample < 1.0) {
+        return;
+    }
+    gpx.last_sample = now;
+    for (w = 1; w <= gpx.workers; w++) {
+        struct gpx_sample *s = &gpx.samples[w];
+        struct gpx_procstat ps;
+        pid_t pid = uwsgi.workers[w].pid;
+
+        if (pid <= 0 || gpx_procstat_read(pid, &ps) != 0) {
+            s->pid = 0;
+            continue;
+        }
+        /* CPU percent needs two samples of the same process. */
+        if (s->pid == pid && now > s->sampled_at) {
+            s->cpu_percent = 100.0 * (ps.cpu_seconds - s->cpu_seconds) / (now - s->sampled_at);
+        } else {
+            s->cpu_percent = 0.0;
+        }
+        s->pid = pid;
+        s->rss_bytes = ps.rss_bytes;
+        s->cpu_seconds = ps.cpu_seconds;
+        s->sampled_at = now;
+    }
+}
+
+static enum gpx_worker_state
+worker_state(const struct uwsgi_worker *uw)
+{
+    int c;
+
+    if (uw->cheaped) {
+        return GPX_STATE_CHEAP;
+    }
+    if (uw->pid <= 0 || uw->cursed_at > 0 || !uw->manage_next_request) {
+        return GPX_STATE_STOPPING;
+    }
+    if (uw->suspended) {
+        return GPX_STATE_PAUSED;
+    }
+    if (uw->sig) {
+        return GPX_STATE_BUSY;
+    }
+    for (c = 0; c < uwsgi.cores; c++) {
+        if (uw->cores[c].in_request) {
+            return GPX_STATE_BUSY;
+        }
+    }
+    return GPX_STATE_IDLE;
+}
+
+/* The endpoint label: the application's mountpoint, as its worker loaded it. */
+static const char *
+endpoint_name(void *ctx, unsigned worker, unsigned app_id)
+{
+    static char name[0x100];
+    const struct uwsgi_worker *uw = &uwsgi.workers[worker <= gpx.workers ? worker : 0];
+    const struct uwsgi_app *app;
+
+    (void)ctx;
+    if ((int)app_id >= uw->apps_cnt) {
+        uw = &uwsgi.workers[0];
+        if ((int)app_id >= uw->apps_cnt) {
+            return NULL;
+        }
+    }
+    app = &uw->apps[app_id];
+    memcpy(name, app->mountpoint, app->mountpoint_len);
+    name[app->mountpoint_len] = '\0';
+    return name;
+}
+
+int
+gpx_glue_render(void *ctx, struct gpx_buf *out)
+{
+    struct gpx_exposition x;
+    struct gpx_worker_view *views;
+    time_t now = uwsgi_now();
+    double started = monotonic_seconds();
+    unsigned w, in_progress = 0;
+    int c, rc;
+
+    (void)ctx;
+    views = calloc(gpx.workers, sizeof(*views));
+    if (views == NULL) {
+        return -1;
+    }
+    for (w = 1; w <= gpx.workers; w++) {
+        const struct uwsgi_worker *uw = &uwsgi.workers[w];
+        const struct gpx_sample *s = &gpx.samples[w];
+        struct gpx_worker_view *v = &views[w - 1];
+
+        v->state = worker_state(uw);
+        v->live = uw->pid > 0;
+        if (v->live) {
+            v->uptime_seconds = now > uw->last_spawn ? (double)(now - uw->last_spawn) : 0.0;
+            if (s->pid == uw->pid) {
+                v->memory_bytes = s->rss_bytes;
+                v->cpu_percent = s->cpu_percent;
+                v->cpu_seconds = s->cpu_seconds;
+            }
+            for (c = 0; c < uwsgi.cores; c++) {
+                in_progress += uw->cores[c].in_request != 0;
+            }
+        }
+    }
+    memset(&x, 0, sizeof(x));
+    x.board = &gpx.board;
+    x.workers = views;
+    x.worker_count = gpx.workers;
+    x.in_progress = in_progress;
+    x.endpoint = endpoint_name;
+    x.master_start_time = gpx.master_start;
+    x.last_scrape_seconds = gpx.last_scrape_seconds;
+    x.version = GPX_VERSION;
+    x.uwsgi_version = UWSGI_VERSION;
+    x.storage = gpx.cfg.redis_enabled ? "redis" : "files";
+    x.storage_up = gpx.recording;
+    rc = gpx_render(out, &x);
+    free(views);
+    gpx.last_scrape_seconds = monotonic_seconds() - started;
+    return rc;
+}
+
+#ifdef UWSGI_ROUTING
+/* `route = ^/metrics$ gpx:` serves the exposition on the app's own socket. */
+static int
+route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
+{
+    struct gpx_buf buf;
+
+    (void)ur;
+    if (!gpx.recording) {
+        uwsgi_500(wsgi_req);
+        return UWSGI_ROUTE_BREAK;
+    }
+    if (gpx_buf_init(&buf, 64 * 1024) != 0 || gpx_glue_render(NULL, &buf) != 0) {
+        gpx_buf_free(&buf);
+        uwsgi_500(wsgi_req);
+        return UWSGI_ROUTE_BREAK;
+    }
+    if (uwsgi_response_prepare_headers(wsgi_req, "200 OK", 6) == 0 &&
+        uwsgi_response_add_content_type(wsgi_req, GPX_TEXT_CONTENT_TYPE, sizeof(GPX_TEXT_CONTENT_TYPE) - 1) == 0 &&
+        uwsgi_response_add_content_length(wsgi_req, buf.len) == 0) {
+        uwsgi_response_write_body_do(wsgi_req, buf.data, buf.len);
+    }
+    gpx_buf_free(&buf);
+    return UWSGI_ROUTE_BREAK;
+}
+
+static int
+route_setup(struct uwsgi_route *ur, char *args)
+{
+    (void)args;
+    ur->func = route_metrics;
+    return 0;
+}
+
+void
+gpx_router_register(void)
+{
+    uwsgi_register_router("gpx", route_setup);
+}
+#else
+void
+gpx_router_register(void)
+{
+    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` route action is not available\n");
+}
+#endif

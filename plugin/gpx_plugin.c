@@ -1,0 +1,307 @@
+/* gpx_plugin.c - gpx's options and lifecycle in uWSGI.
+ *
+ *   uwsgi --plugin gpx --gpx-port 9090 ...      or      plugin = gpx
+ *
+ * on_load    checks that this .so was built by the running uWSGI, turns the
+ *            master on, registers the `gpx` route action
+ * init       resolves and validates the settings (exit on a bad one), prepares
+ *            the directory, cleans it on a cold start when asked
+ * preinit_apps  maps the scoreboard (worker and core counts are final now),
+ *            exports GUNICORN_* to the app, adds the after-request hook
+ * post_fork  (worker) closes the metrics port's sockets, snapshots counters
+ * master_cycle  starts the metrics server once, samples resources
+ */
+#include "gpx_glue.h"
+
+#include <dirent.h>
+
+struct gpx_glue gpx;
+
+static struct uwsgi_option gpx_options[] = {
+    {"gpx-port", required_argument, 0, "port of the metrics endpoint (PROMETHEUS_METRICS_PORT, default 9090)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_PORT], UWSGI_OPT_MASTER},
+    {"gpx-bind", required_argument, 0, "address of the metrics endpoint (PROMETHEUS_BIND_ADDRESS, default 0.0.0.0)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_BIND], UWSGI_OPT_MASTER},
+    {"gpx-multiproc-dir", required_argument, 0,
+     "directory of the metric files (PROMETHEUS_MULTIPROC_DIR, default /tmp/prometheus_multiproc)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_MULTIPROC_DIR], UWSGI_OPT_MASTER},
+    {"gpx-cleanup-db-files", required_argument, 0, "start from zero on a cold start (CLEANUP_DB_FILES, default false)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_CLEANUP_DB_FILES], UWSGI_OPT_MASTER},
+    {"gpx-instance", required_argument, 0, "name of this server in storage (GPX_INSTANCE, default <hostname>:<port>)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_INSTANCE], UWSGI_OPT_MASTER},
+    {"gpx-redis", required_argument, 0, "keep metrics in Redis (REDIS_ENABLED, default false)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS], UWSGI_OPT_MASTER},
+    {"gpx-redis-host", required_argument, 0, "Redis host or socket path (REDIS_HOST, default localhost)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_HOST], UWSGI_OPT_MASTER},
+    {"gpx-redis-port", required_argument, 0, "Redis port (REDIS_PORT, default 6379)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS_PORT], UWSGI_OPT_MASTER},
+    {"gpx-redis-db", required_argument, 0, "Redis database (REDIS_DB, default 0)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS_DB], UWSGI_OPT_MASTER},
+    {"gpx-redis-password", required_argument, 0, "Redis password (REDIS_PASSWORD)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS_PASSWORD], UWSGI_OPT_MASTER},
+    {"gpx-redis-key-prefix", required_argument, 0, "prefix of Redis keys (REDIS_KEY_PREFIX, default gunicorn)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_KEY_PREFIX], UWSGI_OPT_MASTER},
+    UWSGI_END_OF_OPTIONS};
+
+/* FNV-1a of the build flags of the uWSGI this .so was built with; its build
+ * script passes it. Any other uWSGI lays out its structures differently. */
+static uint64_t
+flags_hash(const char *text)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (; *text; text++) {
+        h = (h ^ (unsigned char)*text) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void
+check_build(void)
+{
+#ifdef GPX_UWSGI_CFLAGS_FNV
+    char *flags = uwsgi_get_cflags();
+    char running[64] = "unknown";
+    char *v = flags != NULL ? strstr(flags, "-DUWSGI_VERSION=\"\\\"") : NULL;
+
+    if (flags == NULL || flags_hash(flags) == (uint64_t)GPX_UWSGI_CFLAGS_FNV) {
+        free(flags);
+        return;
+    }
+    if (v != NULL) {
+        char *end;
+
+        v += strlen("-DUWSGI_VERSION=\"\\\"");
+        end = strstr(v, "\\\"");
+        if (end != NULL && (size_t)(end - v) < sizeof(running)) {
+            memcpy(running, v, (size_t)(end - v));
+            running[end - v] = '\0';
+        }
+    }
+    uwsgi_log("gpx: this gpx_plugin.so was built for uWSGI %s but is loaded by uWSGI %s%s; rebuild it with this "
+              "uwsgi binary (uwsgi --build-plugin <gpx source>)\n",
+              UWSGI_VERSION, running, strcmp(running, UWSGI_VERSION) == 0 ? " (built with other options)" : "");
+    free(flags);
+    exit(1);
+#endif
+}
+
+static void
+gpx_on_load(void)
+{
+    check_build();
+    /* gpx serves from the master: loading it is asking for one. */
+    uwsgi.master_process = 1;
+    gpx_router_register();
+}
+
+static const char *
+env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* Removes this server's scoreboard and prometheus_client's *.db files. */
+static void
+cleanup_dir(const char *board_path)
+{
+    DIR *dir;
+    struct dirent *entry;
+    unsigned removed = 0;
+
+    if (unlink(board_path) == 0) {
+        removed++;
+    }
+    dir = opendir(gpx.cfg.multiproc_dir);
+    if (dir == NULL) {
+        return;
+    }
+    while ((entry = readdir(dir)) != NULL) {
+        size_t len = strlen(entry->d_name);
+
+        if (len > 3 && strcmp(entry->d_name + len - 3, ".db") == 0 && unlinkat(dirfd(dir), entry->d_name, 0) == 0) {
+            removed++;
+        }
+    }
+    closedir(dir);
+    uwsgi_log("gpx: cold start with gpx-cleanup-db-files: removed %u file(s) from %s\n", removed,
+              gpx.cfg.multiproc_dir);
+}
+
+static int
+gpx_init(void)
+{
+    char err[1024];
+
+    if (gpx_config_resolve(&gpx.cfg, gpx.given, env_lookup, err, sizeof(err)) != 0) {
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+    if (!gpx.cfg.redis_enabled) {
+        if (gpx_config_prepare_dir(&gpx.cfg, err, sizeof(err)) != 0) {
+            uwsgi_log("%s\n", err);
+            exit(1);
+        }
+        /* The app's prometheus_client writes where gpx reads. */
+        if (gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_OPTION && getenv("PROMETHEUS_MULTIPROC_DIR") == NULL) {
+            setenv("PROMETHEUS_MULTIPROC_DIR", gpx.cfg.multiproc_dir, 1);
+        }
+    }
+    gpx.master_start = (double)uwsgi.start_tv.tv_sec + (double)uwsgi.start_tv.tv_usec / 1e6;
+    return 0;
+}
+
+/* The mode as Gunicorn would name its worker class. */
+static const char *
+worker_class(void)
+{
+    if (uwsgi.async > 1 && uwsgi.loop != NULL) {
+        return uwsgi.loop;
+    }
+    if (uwsgi.async > 1) {
+        return "async";
+    }
+    return uwsgi.threads > 1 ? "gthread" : "sync";
+}
+
+/* Warns when a guide variable disagrees with what uWSGI really runs. */
+static void
+warn_mismatch(const char *variable, const char *option, long real)
+{
+    const char *env = getenv(variable);
+    long value;
+
+    if (env != NULL && env[0] != '\0' && (gpx_parse_int(env, 0, LONG_MAX, &value) != 0 || value != real)) {
+        uwsgi_log("gpx: %s=%s disagrees with uWSGI's %s = %ld; uWSGI's value is the one in effect\n", variable, env,
+                  option, real);
+    }
+}
+
+static void
+export_gunicorn_environment(void)
+{
+    char number[32];
+    const char *keepalive = uwsgi_get_exported_opt("http-keepalive");
+    long keepalive_value = 0;
+
+    warn_mismatch("GUNICORN_WORKERS", "processes", uwsgi.numproc);
+    if (keepalive != NULL && gpx_parse_int(keepalive, 0, LONG_MAX, &keepalive_value) != 0) {
+        keepalive_value = 1; /* a bare `http-keepalive` flag */
+    }
+    warn_mismatch("GUNICORN_KEEPALIVE", "http-keepalive", keepalive_value);
+
+    snprintf(number, sizeof(number), "%d", uwsgi.numproc);
+    setenv("GUNICORN_WORKERS", number, 1);
+    setenv("GUNICORN_WORKER_CLASS", worker_class(), 1);
+    if (uwsgi.sockets != NULL && uwsgi.sockets->name != NULL) {
+        setenv("GUNICORN_BIND", uwsgi.sockets->name, 1);
+    }
+}
+
+static void
+gpx_preinit_apps(void)
+{
+    char err[1024], note[1024], path[GPX_PATH_MAX + 64];
+    unsigned cores;
+    int rc;
+
+    gpx.workers = (unsigned)uwsgi.numproc;
+    gpx.threaded = uwsgi.threads > 1;
+    cores = gpx.threaded ? (unsigned)uwsgi.threads : 1;
+
+    if (gpx.cfg.redis_enabled) {
+        rc = gpx_scoreboard_open_anonymous(&gpx.board, gpx.workers, cores, err, sizeof(err));
+        path[0] = '\0';
+        note[0] = '\0';
+    } else {
+        if (gpx_scoreboard_path(path, sizeof(path), gpx.cfg.multiproc_dir, gpx.cfg.instance) != 0) {
+            uwsgi_log("gpx: the scoreboard path for %s in %s is too long\n", gpx.cfg.instance, gpx.cfg.multiproc_dir);
+            exit(1);
+        }
+        if (gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload) {
+            cleanup_dir(path);
+        }
+        rc = gpx_scoreboard_open_file(&gpx.board, path, gpx.workers, cores, uwsgi.uid ? uwsgi.uid : (uid_t)-1,
+                                      uwsgi.gid ? uwsgi.gid : (gid_t)-1, note, sizeof(note), err, sizeof(err));
+    }
+    if (rc != 0) {
+        uwsgi_log("gpx: %s\n", err);
+        exit(1);
+    }
+    if (note[0] != '\0') {
+        uwsgi_log("gpx: %s\n", note);
+    }
+    gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
+    uwsgi_string_new_list(&uwsgi.after_request_hooks, "gpx_after_request");
+    gpx.recording = 1;
+    export_gunicorn_environment();
+
+    if (gpx.cfg.redis_enabled) {
+        uwsgi_log("gpx: storage redis (%s), scoreboard in anonymous shared memory\n", gpx.cfg.redis_host);
+    } else {
+        uwsgi_log("gpx: storage files, scoreboard %s%s\n", path,
+                  uwsgi.is_a_reload ? " (reload: counters continue)" : "");
+    }
+    uwsgi_log("gpx: %u worker slot(s) x %u cell(s), metrics on %s:%d, instance %s\n", gpx.workers, cores, gpx.cfg.bind,
+              gpx.cfg.port, gpx.cfg.instance);
+}
+
+static void
+gpx_post_fork(void)
+{
+    if (uwsgi.mywid <= 0) {
+        return;
+    }
+    /* The master's metrics sockets are not the worker's to hold. */
+    gpx_http_close_inherited(gpx.cfg.port);
+    free(gpx.seen_exceptions);
+    gpx.seen_exceptions = uwsgi_calloc(sizeof(uint64_t) * (size_t)uwsgi.cores);
+    for (int c = 0; c < uwsgi.cores; c++) {
+        gpx.seen_exceptions[c] = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
+    }
+}
+
+static void
+log_line(const char *line)
+{
+    uwsgi_log("%s\n", line);
+}
+
+static void
+gpx_master_cycle(void)
+{
+    if (!gpx.recording) {
+        return;
+    }
+    if (gpx.http == NULL) {
+        struct gpx_http_config hc = {
+            .bind = gpx.cfg.bind,
+            .port = gpx.cfg.port,
+            .connection_limit = 256,
+            .timeout_seconds = 10,
+            .report_after_seconds = 10,
+        };
+
+        static int launch_failed;
+
+        if (!launch_failed) {
+            gpx.http = gpx_http_launch(&hc, gpx_glue_render, NULL, log_line);
+            if (gpx.http == NULL) {
+                /* Counting goes on; the routing action still serves. */
+                uwsgi_error("gpx_master_cycle()/gpx_http_launch()");
+                launch_failed = 1;
+            }
+        }
+    }
+    gpx_glue_sample();
+}
+
+struct uwsgi_plugin gpx_plugin = {
+    .name = "gpx",
+    .options = gpx_options,
+    .on_load = gpx_on_load,
+    .init = gpx_init,
+    .preinit_apps = gpx_preinit_apps,
+    .post_fork = gpx_post_fork,
+    .master_cycle = gpx_master_cycle,
+};

@@ -1,0 +1,45 @@
+/* gpx_request.c - the after-request hook: one request into its owner's cell.
+ *
+ * Runs in a worker at the end of every request (uwsgi_close_request), after
+ * the client's socket is closed. Reads the request, writes one cell: no lock,
+ * no syscall, no allocation.
+ */
+#include "gpx_glue.h"
+
+void
+gpx_after_request(struct wsgi_request *wsgi_req)
+{
+    struct gpx_request req;
+    struct gpx_cell *cell;
+    int wid = uwsgi.mywid;
+    int core = wsgi_req->async_id;
+    uint64_t exceptions;
+
+    if (!gpx.recording || wsgi_req->do_not_account || wid <= 0 || (unsigned)wid > gpx.board.workers || core < 0 ||
+        core >= uwsgi.cores) {
+        return;
+    }
+    /* Threads write their own cells; async cores share their worker's one
+     * cell, as they share its only OS thread. */
+    cell = gpx_scoreboard_cell(&gpx.board, (unsigned)wid, gpx.threaded ? (unsigned)core : 0);
+
+    /* uWSGI counts an exception per core and keeps no per-request flag: a
+     * count that moved since this core's last request means this one raised. */
+    exceptions = uwsgi.workers[wid].cores[core].exceptions;
+    req.raised = gpx.seen_exceptions != NULL && exceptions != gpx.seen_exceptions[core];
+    if (gpx.seen_exceptions != NULL) {
+        gpx.seen_exceptions[core] = exceptions;
+    }
+
+    req.method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);
+    req.status = wsgi_req->status > 0 ? (unsigned)wsgi_req->status : 0;
+    req.app_id = wsgi_req->app_id > 0 ? (unsigned)wsgi_req->app_id : 0;
+    req.duration_us = wsgi_req->end_of_request > wsgi_req->start_of_request
+                          ? wsgi_req->end_of_request - wsgi_req->start_of_request
+                          : 0;
+    req.request_size = wsgi_req->post_cl;
+    req.response_size = wsgi_req->response_size;
+    req.read_errors = wsgi_req->read_errors;
+    req.write_errors = wsgi_req->write_errors;
+    gpx_cell_record(cell, &req);
+}

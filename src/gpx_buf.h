@@ -1,0 +1,38 @@
+/* gpx_buf.h - a growable text buffer for rendering the exposition.
+ *
+ * The core cannot use uWSGI's buffers (it never includes uwsgi.h); this is the
+ * smallest thing that renders text without a size computed in advance. A
+ * buffer that failed to grow stays failed: the caller checks once at the end.
+ */
+#ifndef GPX_BUF_H
+#define GPX_BUF_H
+
+#include <stddef.h>
+
+struct gpx_buf {
+    char *data; /* NUL-terminated while not failed */
+    size_t len; /* bytes used, without the NUL */
+    size_t cap; /* bytes allocated */
+    int failed; /* an allocation failed; data holds what fitted */
+};
+
+/* Starts an empty buffer with `hint` bytes reserved. Returns 0 or -1. */
+int gpx_buf_init(struct gpx_buf *buf, size_t hint);
+
+/* Frees the memory. Safe on a zeroed buffer. */
+void gpx_buf_free(struct gpx_buf *buf);
+
+/* Drops the contents, keeps the memory. */
+void gpx_buf_reset(struct gpx_buf *buf);
+
+/* Appends bytes or a C string. Return 0, or -1 (and mark failed). */
+int gpx_buf_append(struct gpx_buf *buf, const char *data, size_t len);
+int gpx_buf_puts(struct gpx_buf *buf, const char *text);
+
+/* Appends printf-formatted text. Returns 0, or -1 (and mark failed). */
+int gpx_buf_printf(struct gpx_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Hands the memory to the caller (who frees it) and empties the buffer. */
+char *gpx_buf_steal(struct gpx_buf *buf, size_t *len);
+
+#endif

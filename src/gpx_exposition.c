@@ -1,0 +1,370 @@
+/* gpx_exposition.c - Prometheus text 0.0.4 from the scoreboard (see gpx_exposition.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "gpx_exposition.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const state_labels[GPX_STATE_COUNT] = {"idle", "busy", "cheap", "paused", "stopping"};
+static const char *const class_labels[GPX_STATUS_CLASSES] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+const char *
+gpx_worker_state_label(enum gpx_worker_state state)
+{
+    return (unsigned)state < GPX_STATE_COUNT ? state_labels[state] : "idle";
+}
+
+int
+gpx_render_label_value(struct gpx_buf *out, const char *value)
+{
+    const char *p = value, *run = value;
+
+    for (; *p; p++) {
+        const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+
+        if (esc != NULL) {
+            gpx_buf_append(out, run, (size_t)(p - run));
+            gpx_buf_puts(out, esc);
+            run = p + 1;
+        }
+    }
+    return gpx_buf_append(out, run, (size_t)(p - run));
+}
+
+static void
+family(struct gpx_buf *out, const char *name, const char *type, const char *help)
+{
+    gpx_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Seconds from microseconds, exactly: "<s>.<6 digits>". */
+static void
+put_micros(struct gpx_buf *out, uint64_t us)
+{
+    gpx_buf_printf(out, "%" PRIu64 ".%06" PRIu64, us / 1000000u, us % 1000000u);
+}
+
+/* One histogram: cumulative buckets from non-cumulative slots. `labels` is
+ * the label set without le (e.g. `worker_id="1"`), `sum` already formatted
+ * by the caller through put_sum. */
+struct histogram_text {
+    const char *name;
+    const char *labels;
+    const char *const *bound_labels;
+    unsigned bounds;
+};
+
+static void
+put_histogram(struct gpx_buf *out, const struct histogram_text *h, const uint64_t *slots, uint64_t sum,
+              int sum_is_micros)
+{
+    uint64_t cumulative = 0;
+    unsigned i;
+    const char *sep = h->labels[0] != '\0' ? "," : "";
+
+    for (i = 0; i < h->bounds; i++) {
+        cumulative += slots[i];
+        gpx_buf_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", h->name, h->labels, sep, h->bound_labels[i],
+                       cumulative);
+    }
+    cumulative += slots[h->bounds];
+    gpx_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", h->name, h->labels, sep, cumulative);
+    gpx_buf_printf(out, "%s_count{%s} %" PRIu64 "\n", h->name, h->labels, cumulative);
+    gpx_buf_printf(out, "%s_sum{%s} ", h->name, h->labels);
+    if (sum_is_micros) {
+        put_micros(out, sum);
+    } else {
+        gpx_buf_printf(out, "%" PRIu64 ".0", sum);
+    }
+    gpx_buf_puts(out, "\n");
+}
+
+/* The duration slots of all methods of a cell, summed. */
+static void
+all_methods(const struct gpx_cell *cell, uint64_t *slots, uint64_t *sum_us)
+{
+    unsigned m, s;
+
+    memset(slots, 0, sizeof(uint64_t) * GPX_DURATION_SLOTS);
+    *sum_us = 0;
+    for (m = 0; m < GPX_METHOD_COUNT; m++) {
+        for (s = 0; s < GPX_DURATION_SLOTS; s++) {
+            slots[s] += cell->duration[m][s];
+        }
+        *sum_us += cell->duration_sum_us[m];
+    }
+}
+
+/* A slot is shown if it is configured, or if a retired slot counted something. */
+static int
+shown(const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned w)
+{
+    return w < x->worker_count || gpx_cell_requests(&cells[w]) > 0;
+}
+
+static const char *
+endpoint_of(const struct gpx_exposition *x, unsigned worker, unsigned app)
+{
+    const char *name = x->endpoint != NULL ? x->endpoint(x->endpoint_ctx, worker, app) : NULL;
+
+    return name != NULL && name[0] != '\0' ? name : "/";
+}
+
+static void
+render_worker_histograms(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned n)
+{
+    char labels[32];
+    uint64_t slots[GPX_DURATION_SLOTS], sum;
+    unsigned w;
+    struct histogram_text h;
+
+    family(out, "gunicorn_worker_requests_total", "counter", "Requests the worker slot finished.");
+    for (w = 0; w < n; w++) {
+        if (shown(x, cells, w)) {
+            gpx_buf_printf(out, "gunicorn_worker_requests_total{worker_id=\"%u\"} %" PRIu64 "\n", w + 1,
+                           gpx_cell_requests(&cells[w]));
+        }
+    }
+
+    family(out, "gunicorn_worker_request_duration_seconds", "histogram", "Request duration in seconds.");
+    h.name = "gunicorn_worker_request_duration_seconds";
+    h.labels = labels;
+    h.bound_labels = gpx_duration_bound_labels;
+    h.bounds = GPX_DURATION_BOUNDS;
+    for (w = 0; w < n; w++) {
+        if (shown(x, cells, w)) {
+            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
+            all_methods(&cells[w], slots, &sum);
+            put_histogram(out, &h, slots, sum, 1);
+        }
+    }
+
+    family(out, "gunicorn_worker_request_size_bytes", "histogram", "Request body size in bytes.");
+    h.name = "gunicorn_worker_request_size_bytes";
+    h.bound_labels = gpx_size_bound_labels;
+    h.bounds = GPX_SIZE_BOUNDS;
+    for (w = 0; w < n; w++) {
+        if (shown(x, cells, w)) {
+            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
+            put_histogram(out, &h, cells[w].request_size, cells[w].request_size_sum, 0);
+        }
+    }
+
+    family(out, "gunicorn_worker_response_size_bytes", "histogram", "Response body size in bytes.");
+    h.name = "gunicorn_worker_response_size_bytes";
+    for (w = 0; w < n; w++) {
+        if (shown(x, cells, w)) {
+            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
+            put_histogram(out, &h, cells[w].response_size, cells[w].response_size_sum, 0);
+        }
+    }
+}
+
+/* gunicorn_worker_failed_requests_total and _error_handling_total: one
+ * series per worker, method and application that counted something. */
+static void
+render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned n)
+{
+    static const struct {
+        const char *name;
+        const char *help;
+    } fams[3] = {
+        {"gunicorn_worker_failed_requests_total", "Requests whose application raised an exception."},
+        {"gunicorn_worker_error_handling_total", "Read and write errors the server handled while serving."},
+        {NULL, NULL},
+    };
+    unsigned f, w, m, a;
+
+    for (f = 0; fams[f].name != NULL; f++) {
+        family(out, fams[f].name, "counter", fams[f].help);
+        for (w = 0; w < n; w++) {
+            for (m = 0; m < GPX_METHOD_COUNT; m++) {
+                for (a = 0; a < GPX_MAX_APPS; a++) {
+                    uint64_t counts[2];
+                    static const char *const kinds[2] = {"read", "write"};
+                    unsigned k, kinds_n = f == 0 ? 1 : 2;
+
+                    if (f == 0) {
+                        counts[0] = cells[w].failed[m][a];
+                    } else {
+                        counts[0] = cells[w].read_errors[m][a];
+                        counts[1] = cells[w].write_errors[m][a];
+                    }
+                    for (k = 0; k < kinds_n; k++) {
+                        if (counts[k] == 0) {
+                            continue;
+                        }
+                        gpx_buf_printf(out, "%s{worker_id=\"%u\",method=\"%s\",endpoint=\"", fams[f].name, w + 1,
+                                       gpx_method_label(m));
+                        gpx_render_label_value(out, endpoint_of(x, w + 1, a));
+                        gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", f == 0 ? "exception" : kinds[k],
+                                       counts[k]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void
+render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } gauges[] = {
+        {"gunicorn_worker_memory_bytes", "gauge", "Resident memory of the worker's process in bytes."},
+        {"gunicorn_worker_cpu_percent", "gauge", "CPU use of the worker's process over the last sampling interval."},
+        {"gunicorn_worker_uptime_seconds", "gauge", "Seconds since the worker's current process started."},
+        {"gunicorn_worker_cpu_seconds_total", "counter", "CPU time of the worker's current process in seconds."},
+    };
+    unsigned g, w, s;
+
+    for (g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        family(out, gauges[g].name, gauges[g].type, gauges[g].help);
+        for (w = 0; w < x->worker_count; w++) {
+            const struct gpx_worker_view *v = &x->workers[w];
+
+            if (v->live) {
+                const double values[] = {v->memory_bytes, v->cpu_percent, v->uptime_seconds, v->cpu_seconds};
+                double value = values[g];
+
+                gpx_buf_printf(out, "%s{worker_id=\"%u\"} %.15g\n", gauges[g].name, w + 1, value);
+            }
+        }
+    }
+
+    family(out, "gunicorn_worker_state", "gauge", "1 for the worker slot's current state, 0 for the others.");
+    for (w = 0; w < x->worker_count; w++) {
+        for (s = 0; s < GPX_STATE_COUNT; s++) {
+            gpx_buf_printf(out, "gunicorn_worker_state{worker_id=\"%u\",state=\"%s\"} %d\n", w + 1, state_labels[s],
+                           x->workers[w].state == (enum gpx_worker_state)s);
+        }
+    }
+
+    family(out, "gunicorn_workers", "gauge", "Workers by state.");
+    for (s = 0; s < GPX_STATE_COUNT; s++) {
+        unsigned count = 0;
+
+        for (w = 0; w < x->worker_count; w++) {
+            count += x->workers[w].state == (enum gpx_worker_state)s;
+        }
+        gpx_buf_printf(out, "gunicorn_workers{state=\"%s\"} %u\n", state_labels[s], count);
+    }
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+    uint32_t ka = *(const uint32_t *)a, kb = *(const uint32_t *)b;
+
+    return ka < kb ? -1 : ka > kb;
+}
+
+static void
+render_requests(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *total)
+{
+    uint32_t keys[GPX_STATUS_SLOTS] = {0};
+    uint64_t slots[GPX_DURATION_SLOTS];
+    char labels[32];
+    unsigned i, n = 0, m, c;
+    struct histogram_text h;
+
+    family(out, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        if (total->status_key[i] != 0) {
+            keys[n++] = total->status_key[i];
+        }
+    }
+    qsort(keys, n, sizeof(keys[0]), compare_keys);
+    for (i = 0; i < n; i++) {
+        unsigned slot, idx = (keys[i] * 2654435761u) >> 26;
+
+        /* Find the key's count again: the table is open-addressed. */
+        for (slot = idx; total->status_key[slot] != keys[i]; slot = (slot + 1) & (GPX_STATUS_SLOTS - 1)) {
+        }
+        gpx_buf_printf(out, "gunicorn_requests_total{method=\"%s\",status=\"%03u\"} %" PRIu64 "\n",
+                       gpx_method_label((keys[i] >> 10) - 1), keys[i] & 1023u, total->status_count[slot]);
+    }
+    for (m = 0; m < GPX_METHOD_COUNT; m++) {
+        for (c = 0; c < GPX_STATUS_CLASSES; c++) {
+            if (total->status_overflow[m][c] > 0) {
+                gpx_buf_printf(out, "gunicorn_requests_total{method=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                               gpx_method_label(m), class_labels[c], total->status_overflow[m][c]);
+            }
+        }
+    }
+
+    family(out, "gunicorn_request_duration_seconds", "histogram", "Request duration in seconds, by method.");
+    h.name = "gunicorn_request_duration_seconds";
+    h.labels = labels;
+    h.bound_labels = gpx_duration_bound_labels;
+    h.bounds = GPX_DURATION_BOUNDS;
+    for (m = 0; m < GPX_METHOD_COUNT; m++) {
+        uint64_t count = 0;
+
+        for (i = 0; i < GPX_DURATION_SLOTS; i++) {
+            slots[i] = total->duration[m][i];
+            count += slots[i];
+        }
+        if (count == 0) {
+            continue;
+        }
+        snprintf(labels, sizeof(labels), "method=\"%s\"", gpx_method_label(m));
+        put_histogram(out, &h, slots, total->duration_sum_us[m], 1);
+    }
+
+    family(out, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
+    gpx_buf_printf(out, "gunicorn_requests_in_progress %u\n", x->in_progress);
+}
+
+static void
+render_server(struct gpx_buf *out, const struct gpx_exposition *x)
+{
+    family(out, "gunicorn_master_start_time_seconds", "gauge", "Unix time the master started.");
+    gpx_buf_printf(out, "gunicorn_master_start_time_seconds %.6f\n", x->master_start_time);
+
+    family(out, "gunicorn_exporter_build_info", "gauge", "gpx's version, the uWSGI it runs in and its storage.");
+    gpx_buf_puts(out, "gunicorn_exporter_build_info{version=\"");
+    gpx_render_label_value(out, x->version != NULL ? x->version : "");
+    gpx_buf_puts(out, "\",uwsgi_version=\"");
+    gpx_render_label_value(out, x->uwsgi_version != NULL ? x->uwsgi_version : "");
+    gpx_buf_puts(out, "\",storage=\"");
+    gpx_render_label_value(out, x->storage != NULL ? x->storage : "");
+    gpx_buf_puts(out, "\"} 1\n");
+
+    family(out, "gunicorn_exporter_scrape_duration_seconds", "gauge", "How long the previous collection took.");
+    gpx_buf_printf(out, "gunicorn_exporter_scrape_duration_seconds %.6f\n", x->last_scrape_seconds);
+
+    family(out, "gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written.");
+    gpx_buf_printf(out, "gunicorn_exporter_storage_up %d\n", x->storage_up ? 1 : 0);
+}
+
+int
+gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
+{
+    unsigned n = x->board->workers, w;
+    struct gpx_cell *cells = calloc((size_t)n + 1, sizeof(struct gpx_cell));
+    struct gpx_cell *total;
+
+    if (cells == NULL) {
+        out->failed = 1;
+        return -1;
+    }
+    total = &cells[n];
+    for (w = 0; w < n; w++) {
+        gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);
+        gpx_cell_add(total, &cells[w]);
+    }
+    render_worker_histograms(out, x, cells, n);
+    render_errors(out, x, cells, n);
+    render_worker_gauges(out, x);
+    render_requests(out, x, total);
+    render_server(out, x);
+    free(cells);
+    return out->failed ? -1 : 0;
+}

@@ -1,0 +1,64 @@
+/* gpx_exposition.h - renders the scoreboard as Prometheus text format 0.0.4.
+ *
+ * Called by the metrics thread and the routing action with a snapshot of the
+ * workers that the glue read from uWSGI; writes every family of METRICS.md
+ * sections A and B (and the parts of C and D that need no lifecycle), each
+ * with HELP and TYPE. Reads the scoreboard, never writes it.
+ */
+#ifndef GPX_EXPOSITION_H
+#define GPX_EXPOSITION_H
+
+#include "gpx_buf.h"
+#include "gpx_scoreboard.h"
+
+enum gpx_worker_state {
+    GPX_STATE_IDLE,
+    GPX_STATE_BUSY,
+    GPX_STATE_CHEAP,
+    GPX_STATE_PAUSED,
+    GPX_STATE_STOPPING,
+    GPX_STATE_COUNT
+};
+
+/* What the glue read of one configured worker slot. */
+struct gpx_worker_view {
+    int live;                    /* a process holds the slot */
+    enum gpx_worker_state state; /* its state now */
+    double memory_bytes;         /* resident set, last sample */
+    double cpu_percent;          /* over the last sampling interval */
+    double cpu_seconds;          /* user + system time of the current process */
+    double uptime_seconds;       /* since the current process started */
+};
+
+/* Names an application for the endpoint label; may return NULL ("/"). */
+typedef const char *(*gpx_endpoint_fn)(void *ctx, unsigned worker, unsigned app_id);
+
+/* Everything one rendering needs. */
+struct gpx_exposition {
+    const struct gpx_scoreboard *board;
+    const struct gpx_worker_view *workers; /* workers[0] is slot 1 */
+    unsigned worker_count;                 /* configured slots */
+    unsigned in_progress;                  /* requests in flight now */
+    gpx_endpoint_fn endpoint;              /* may be NULL: every app is "/" */
+    void *endpoint_ctx;
+    double master_start_time;   /* unix seconds */
+    double last_scrape_seconds; /* duration of the previous rendering */
+    const char *version;        /* gpx's version */
+    const char *uwsgi_version;  /* the running uWSGI's */
+    const char *storage;        /* "files" or "redis" */
+    int storage_up;             /* 1 while the storage can be written */
+};
+
+/* The content type of what gpx_render writes. */
+#define GPX_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Appends the exposition to out. Returns 0, or -1 if memory ran out. */
+int gpx_render(struct gpx_buf *out, const struct gpx_exposition *x);
+
+/* Appends `value` escaped as a label value (backslash, quote, newline). */
+int gpx_render_label_value(struct gpx_buf *out, const char *value);
+
+/* The state's label value ("idle", "busy", ...). */
+const char *gpx_worker_state_label(enum gpx_worker_state state);
+
+#endif

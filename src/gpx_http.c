@@ -1,0 +1,315 @@
+/* gpx_http.c - the metrics endpoint on libmicrohttpd (see gpx_http.h). */
+#define _GNU_SOURCE
+#include "gpx_http.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gpx_exposition.h"
+
+#if MHD_VERSION < 0x00097100
+typedef int MHD_Result_t;
+#else
+typedef enum MHD_Result MHD_Result_t;
+#endif
+
+struct gpx_http {
+    struct gpx_http_config cfg;
+    char bind[256];
+    gpx_http_render_fn render;
+    void *render_ctx;
+    gpx_http_log_fn log;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+};
+
+static void log_line(struct gpx_http *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_line(struct gpx_http *srv, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (srv->log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    srv->log(line);
+}
+
+int
+gpx_http_listen(const char *address, int port)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char service[16];
+    int fd = -1, one = 1, saved = EADDRNOTAVAIL;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(service, sizeof(service), "%d", port);
+    if (getaddrinfo(address, service, &hints, &res) != 0) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0) {
+            break;
+        }
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        errno = saved;
+    }
+    return fd;
+}
+
+static MHD_Result_t
+answer(struct MHD_Connection *conn, unsigned code, const char *type, char *body, size_t len,
+       enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
+    MHD_Result_t rc;
+
+    if (resp == NULL) {
+        if (mode == MHD_RESPMEM_MUST_FREE) {
+            free(body);
+        }
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    rc = MHD_queue_response(conn, code, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static MHD_Result_t
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+       const char *upload_data, size_t *upload_data_size, void **state)
+{
+    static int started;
+    struct gpx_http *srv = cls;
+    struct gpx_buf buf;
+    char *body;
+    size_t len;
+
+    (void)version;
+    (void)upload_data;
+    if (*state == NULL) {
+        /* First call: headers only. The body, if any, comes next. */
+        *state = &started;
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0; /* a body on a scrape is read and dropped */
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        static char text[] = "Method Not Allowed\n";
+
+        return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
+    }
+    if (strcmp(url, "/metrics") != 0) {
+        static char text[] = "Not Found: metrics are at /metrics\n";
+
+        return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
+    }
+    if (gpx_buf_init(&buf, 64 * 1024) != 0 || srv->render(srv->render_ctx, &buf) != 0 || buf.failed) {
+        static char text[] = "gpx could not render the metrics\n";
+
+        gpx_buf_free(&buf);
+        return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", text, sizeof(text) - 1,
+                      MHD_RESPMEM_PERSISTENT);
+    }
+    body = gpx_buf_steal(&buf, &len);
+    return answer(conn, MHD_HTTP_OK, GPX_TEXT_CONTENT_TYPE, body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+static struct MHD_Daemon *
+start_daemon(struct gpx_http *srv, int fd)
+{
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, handle, srv,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned int)srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)srv->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)(32 * 1024), MHD_OPTION_END);
+}
+
+/* Sleeps up to `seconds`, returning early (1) when asked to stop. */
+static int
+wait_or_stop(struct gpx_http *srv, unsigned seconds)
+{
+    struct timespec until;
+    int stop;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->stopping && pthread_cond_timedwait(&srv->wake, &srv->lock, &until) == 0) {
+    }
+    stop = srv->stopping;
+    pthread_mutex_unlock(&srv->lock);
+    return stop;
+}
+
+static void *
+serve(void *arg)
+{
+    struct gpx_http *srv = arg;
+    unsigned waited = 0;
+    int reported = 0;
+
+    for (;;) {
+        int fd = gpx_http_listen(srv->bind, srv->cfg.port);
+
+        if (fd >= 0) {
+            struct MHD_Daemon *daemon = start_daemon(srv, fd);
+
+            if (daemon != NULL) {
+                pthread_mutex_lock(&srv->lock);
+                srv->daemon = daemon;
+                srv->listen_fd = fd;
+                pthread_mutex_unlock(&srv->lock);
+                log_line(srv, "gpx: serving metrics on http://%s:%d/metrics%s", srv->bind, srv->cfg.port,
+                         reported ? " (the port is free again)" : "");
+                break;
+            }
+            close(fd);
+            errno = EIO;
+        }
+        if (!reported && waited >= srv->cfg.report_after_seconds) {
+            log_line(srv,
+                     "gpx: cannot serve metrics on %s:%d: %s (tried for %u s); retrying every 10 s, the app keeps "
+                     "serving",
+                     srv->bind, srv->cfg.port, strerror(errno), waited);
+            reported = 1;
+        }
+        if (wait_or_stop(srv, reported ? 10 : 1)) {
+            break;
+        }
+        waited += 1;
+    }
+    return NULL;
+}
+
+struct gpx_http *
+gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_http_log_fn log)
+{
+    struct gpx_http *srv = calloc(1, sizeof(*srv));
+    sigset_t all, old;
+    int rc;
+
+    if (srv == NULL) {
+        return NULL;
+    }
+    srv->cfg = *cfg;
+    snprintf(srv->bind, sizeof(srv->bind), "%s", cfg->bind);
+    srv->cfg.bind = srv->bind;
+    srv->render = render;
+    srv->render_ctx = render_ctx;
+    srv->log = log;
+    srv->listen_fd = -1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->wake, NULL);
+    /* Threads inherit the creator's mask, libmicrohttpd's own included: with
+     * every signal blocked, SIGCHLD and SIGHUP keep reaching the master. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&srv->thread, NULL, serve, srv);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void
+gpx_http_stop(struct gpx_http *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = 1;
+    pthread_cond_signal(&srv->wake);
+    pthread_mutex_unlock(&srv->lock);
+    pthread_join(srv->thread, NULL);
+    if (srv->daemon != NULL) {
+        MHD_stop_daemon(srv->daemon);
+    }
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
+    }
+    free(srv);
+}
+
+static int
+local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return -1;
+    }
+    if (ss.ss_family == AF_INET) {
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return -1;
+}
+
+void
+gpx_http_close_inherited(int port)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *entry;
+    int fds[64];
+    int n = 0, i;
+
+    if (dir == NULL) {
+        return;
+    }
+    /* Collect first: closing while reading the directory would disturb it. */
+    while ((entry = readdir(dir)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+        int fd = atoi(entry->d_name);
+
+        if (entry->d_name[0] != '.' && fd > 2 && fd != dirfd(dir) && local_port(fd) == port) {
+            fds[n++] = fd;
+        }
+    }
+    closedir(dir);
+    for (i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}

@@ -1,0 +1,52 @@
+/* gpx_http.h - the metrics endpoint: GET /metrics on its own port.
+ *
+ * libmicrohttpd serves the port from one internal thread with a connection
+ * limit, an idle timeout and a bound on request memory, so slow, silent or
+ * hostile clients cannot stall a scrape, the master or the workers. The
+ * glue launches it once workers run; binding is retried in the background,
+ * so a port in use never stops the application.
+ */
+#ifndef GPX_HTTP_H
+#define GPX_HTTP_H
+
+#include "gpx_buf.h"
+
+/* Renders the exposition into `out` (empty on entry). Returns 0, or -1 for
+ * a 500 answer. Called on the server's thread. */
+typedef int (*gpx_http_render_fn)(void *ctx, struct gpx_buf *out);
+
+/* Writes one log line (no trailing newline needed). Called on the server's
+ * thread. */
+typedef void (*gpx_http_log_fn)(const char *line);
+
+struct gpx_http_config {
+    const char *bind;              /* address or host name */
+    int port;                      /* 1..65535 */
+    unsigned connection_limit;     /* connections served at once */
+    unsigned timeout_seconds;      /* idle time before a connection is closed */
+    unsigned report_after_seconds; /* failed binding reported after this long */
+};
+
+struct gpx_http;
+
+/* Starts the server's thread with every signal blocked (the master's signals
+ * stay the master's). Returns the handle, or NULL if the thread could not be
+ * started. Binding happens on that thread: failures are retried every second,
+ * reported once through `log` after report_after_seconds, then retried every
+ * 10 seconds. `cfg->bind` is copied. */
+struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx,
+                                 gpx_http_log_fn log);
+
+/* In a child forked from the process that launched the server: closes the
+ * inherited sockets of the metrics port (listening and accepted) so that the
+ * child never holds the port. Touches no thread. */
+void gpx_http_close_inherited(int port);
+
+/* Stops serving and joins the thread. Safe with NULL. */
+void gpx_http_stop(struct gpx_http *srv);
+
+/* Opens a listening socket (close-on-exec, SO_REUSEADDR) on bind:port.
+ * Returns the descriptor, or -1 with errno set. */
+int gpx_http_listen(const char *address, int port);
+
+#endif

@@ -1,0 +1,208 @@
+/* gpx_scoreboard.h - the shared-memory scoreboard that requests are counted in.
+ *
+ * One block per worker slot ("1".."N"), each holding the slot's own master
+ * counters and one cell per writer thread of the worker. A cell is written
+ * by exactly one thread (its owner) with plain relaxed stores: no lock, no
+ * syscall, no allocation on the request path. Readers (the master's metrics
+ * thread, the routing action) load the same words relaxed and sum the cells.
+ *
+ * The memory is either anonymous (MAP_SHARED|MAP_ANONYMOUS, lost at exit) or
+ * a file (counters survive worker deaths, reloads and restarts). A file
+ * starts with a versioned header; a file of another layout is refused, one
+ * with other worker or core counts is grown or folded, never misread.
+ */
+#ifndef GPX_SCOREBOARD_H
+#define GPX_SCOREBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gpx_catalog.h"
+
+#define GPX_BOARD_MAGIC "GPXBOARD"
+#define GPX_LAYOUT_VERSION 1u
+#define GPX_HEADER_SIZE 4096u
+
+/* Distinct (method, status) pairs a cell keeps; more go to the class row. */
+#define GPX_STATUS_SLOTS 64
+/* Status classes of the overflow row: 1xx..5xx, and 0 for anything else. */
+#define GPX_STATUS_CLASSES 6
+/* Applications (uWSGI app ids) told apart by the endpoint label. */
+#define GPX_MAX_APPS 8
+/* Restart reasons a slot keeps (lifecycle fills these in). */
+#define GPX_RESTART_REASONS 16
+
+/* What the after-request hook knows of one finished request. */
+struct gpx_request {
+    unsigned method;        /* enum gpx_method */
+    unsigned status;        /* HTTP status as recorded, 0..999 */
+    unsigned app_id;        /* the application's index, clamped by the cell */
+    uint64_t duration_us;   /* end of request minus its start */
+    uint64_t request_size;  /* request body bytes (Content-Length) */
+    uint64_t response_size; /* response body bytes written */
+    uint64_t read_errors;   /* read errors while serving this request */
+    uint64_t write_errors;  /* write errors while serving this request */
+    int raised;             /* the app raised an exception */
+};
+
+/* One writer's counters. Histogram slots are not cumulative: the renderer
+ * accumulates them. The requests counter is the duration histogram's count.
+ * Aligned to a cache line so that two writers never share one. */
+struct gpx_cell {
+    uint64_t duration[GPX_METHOD_COUNT][GPX_DURATION_SLOTS];
+    uint64_t duration_sum_us[GPX_METHOD_COUNT];
+    uint64_t request_size[GPX_SIZE_SLOTS];
+    uint64_t request_size_sum;
+    uint64_t response_size[GPX_SIZE_SLOTS];
+    uint64_t response_size_sum;
+    uint32_t status_key[GPX_STATUS_SLOTS]; /* ((method + 1) << 10) | status; 0 = free */
+    uint64_t status_count[GPX_STATUS_SLOTS];
+    uint64_t status_overflow[GPX_METHOD_COUNT][GPX_STATUS_CLASSES];
+    uint64_t failed[GPX_METHOD_COUNT][GPX_MAX_APPS];
+    uint64_t read_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
+    uint64_t write_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
+} __attribute__((aligned(64)));
+
+/* Counters of a worker slot kept by the master, not by the worker. */
+struct gpx_slot {
+    uint64_t restarts[GPX_RESTART_REASONS];
+    uint64_t reserved[48];
+} __attribute__((aligned(64)));
+
+/* The file's (and anonymous map's) first bytes. */
+struct gpx_board_header {
+    char magic[8];           /* GPX_BOARD_MAGIC, written last on creation */
+    uint32_t layout_version; /* GPX_LAYOUT_VERSION */
+    uint32_t header_size;    /* GPX_HEADER_SIZE */
+    uint32_t slot_size;      /* sizeof(struct gpx_slot) */
+    uint32_t cell_size;      /* sizeof(struct gpx_cell) */
+    uint32_t workers;        /* worker blocks in the map */
+    uint32_t cores;          /* cells per worker block */
+    uint64_t map_size;       /* bytes, header included */
+    uint64_t created_unix;   /* when the counters started */
+};
+
+/* A process's handle on a mapped scoreboard. */
+struct gpx_scoreboard {
+    struct gpx_board_header *header;
+    unsigned char *base; /* the mapping */
+    size_t size;         /* bytes mapped */
+    size_t block_size;   /* bytes per worker block */
+    unsigned workers;    /* worker blocks (may exceed the configured count) */
+    unsigned cores;      /* cells per block */
+    int fd;              /* the backing file, or -1 when anonymous */
+};
+
+/* Maps an anonymous scoreboard. Returns 0, or -1 with err filled. */
+int gpx_scoreboard_open_anonymous(struct gpx_scoreboard *board, unsigned workers, unsigned cores, char *err,
+                                  size_t errlen);
+
+/* Maps the scoreboard file at `path`, creating it (owned by uid:gid when
+ * running as root and they are not -1) or continuing an existing one. A file
+ * with fewer workers is grown; one with another core count is folded into
+ * the new layout (each worker's cells summed into its first cell) and
+ * replaced atomically; blocks of workers beyond `workers` are kept. A file
+ * of another layout version, or damaged, is refused. `note`, when not NULL,
+ * receives a line about a grown or folded file ("" otherwise).
+ * Returns 0, or -1 with err filled and nothing mapped. */
+int gpx_scoreboard_open_file(struct gpx_scoreboard *board, const char *path, unsigned workers, unsigned cores,
+                             uid_t uid, gid_t gid, char *note, size_t notelen, char *err, size_t errlen);
+
+/* Unmaps and closes. Safe on a zeroed handle. */
+void gpx_scoreboard_close(struct gpx_scoreboard *board);
+
+/* Writes "<dir>/gpx_<instance>.scoreboard" into out. Returns 0, or -1 if it
+ * does not fit. The suffix keeps prometheus_client's *.db glob away. */
+int gpx_scoreboard_path(char *out, size_t outlen, const char *dir, const char *instance);
+
+/* The slot counters of worker `worker` (1-based). */
+static inline struct gpx_slot *
+gpx_scoreboard_slot(const struct gpx_scoreboard *board, unsigned worker)
+{
+    return (struct gpx_slot *)(board->base + GPX_HEADER_SIZE + (size_t)(worker - 1) * board->block_size);
+}
+
+/* The cell of worker `worker` (1-based) and core `core` (0-based). */
+static inline struct gpx_cell *
+gpx_scoreboard_cell(const struct gpx_scoreboard *board, unsigned worker, unsigned core)
+{
+    return (struct gpx_cell *)((unsigned char *)gpx_scoreboard_slot(board, worker) + sizeof(struct gpx_slot) +
+                               (size_t)core * sizeof(struct gpx_cell));
+}
+
+/* A single-writer increment: a relaxed load and store, no locked instruction. */
+#define GPX_BUMP(word, by)                                                                                             \
+    __atomic_store_n(&(word), __atomic_load_n(&(word), __ATOMIC_RELAXED) + (by), __ATOMIC_RELAXED)
+#define GPX_READ(word) __atomic_load_n(&(word), __ATOMIC_RELAXED)
+
+static inline unsigned
+gpx_status_class(unsigned status)
+{
+    unsigned cls = status / 100;
+
+    return cls >= 1 && cls <= 5 ? cls : 0;
+}
+
+/* Counts a status under its own key, or under its class once the table is
+ * full. Only the cell's owner inserts keys, so no compare-and-swap. */
+static inline void
+gpx_cell_count_status(struct gpx_cell *cell, unsigned method, unsigned status)
+{
+    uint32_t key = ((uint32_t)(method + 1) << 10) | (status < 1000 ? status : 0);
+    unsigned i = (key * 2654435761u) >> 26; /* 0..63 */
+    unsigned probes;
+
+    for (probes = 0; probes < GPX_STATUS_SLOTS; probes++, i = (i + 1) & (GPX_STATUS_SLOTS - 1)) {
+        uint32_t seen = __atomic_load_n(&cell->status_key[i], __ATOMIC_RELAXED);
+
+        if (seen == key) {
+            GPX_BUMP(cell->status_count[i], 1);
+            return;
+        }
+        if (seen == 0) {
+            __atomic_store_n(&cell->status_key[i], key, __ATOMIC_RELEASE);
+            GPX_BUMP(cell->status_count[i], 1);
+            return;
+        }
+    }
+    GPX_BUMP(cell->status_overflow[method][gpx_status_class(status)], 1);
+}
+
+/* Records one finished request into its owner's cell. */
+static inline void
+gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
+{
+    unsigned m = req->method < GPX_METHOD_COUNT ? req->method : GPX_METHOD_OTHER;
+    unsigned app = req->app_id < GPX_MAX_APPS ? req->app_id : GPX_MAX_APPS - 1;
+
+    GPX_BUMP(cell->duration[m][gpx_duration_slot(req->duration_us)], 1);
+    GPX_BUMP(cell->duration_sum_us[m], req->duration_us);
+    GPX_BUMP(cell->request_size[gpx_size_slot(req->request_size)], 1);
+    GPX_BUMP(cell->request_size_sum, req->request_size);
+    GPX_BUMP(cell->response_size[gpx_size_slot(req->response_size)], 1);
+    GPX_BUMP(cell->response_size_sum, req->response_size);
+    gpx_cell_count_status(cell, m, req->status);
+    if (req->raised) {
+        GPX_BUMP(cell->failed[m][app], 1);
+    }
+    if (req->read_errors) {
+        GPX_BUMP(cell->read_errors[m][app], req->read_errors);
+    }
+    if (req->write_errors) {
+        GPX_BUMP(cell->write_errors[m][app], req->write_errors);
+    }
+}
+
+/* Adds src's counters into dst (a private cell, e.g. a zeroed local): the
+ * reader's side of summing cores. Status keys are merged; keys that do not
+ * fit go to dst's class row. */
+void gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src);
+
+/* Sums all cells of worker `worker` (1-based) into *out (zeroed first). */
+void gpx_scoreboard_sum_worker(const struct gpx_scoreboard *board, unsigned worker, struct gpx_cell *out);
+
+/* Requests a cell counted: the duration histogram's total. */
+uint64_t gpx_cell_requests(const struct gpx_cell *cell);
+
+#endif

@@ -1,0 +1,236 @@
+"""Harness for integration tests: real uwsgi processes, real HTTP.
+
+Every test that takes the `build` fixture runs once per uWSGI binary:
+Debian's 2.0.21 (`uwsgi` with `--plugin python3`) and PyPI's 2.0.31
+(`.venv/bin/uwsgi`, Python built in), each loading the gpx_plugin.so that
+binary built. Servers are stopped with SIGINT (SIGTERM would reload them) and
+their whole process group is killed if anything is left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_APP = ROOT / "examples" / "demo_app.py"
+
+
+@dataclass(frozen=True)
+class Build:
+    """One uWSGI binary and the gpx plugin it built."""
+
+    name: str  # "system" or "pypi"
+    uwsgi: str
+    plugin: str
+    python_args: tuple  # what loads Python into this binary
+
+    def version(self) -> str:
+        return subprocess.run([self.uwsgi, "--version"], capture_output=True, text=True).stdout.strip()
+
+
+BUILDS = {
+    "system": Build("system", "/usr/bin/uwsgi-core", str(ROOT / "build/system/gpx_plugin.so"), ("--plugin", "python3")),
+    "pypi": Build("pypi", str(ROOT / ".venv/bin/uwsgi"), str(ROOT / "build/pypi/gpx_plugin.so"), ()),
+}
+
+
+@pytest.fixture(params=sorted(BUILDS), ids=lambda name: name)
+def build(request) -> Build:
+    b = BUILDS[request.param]
+    if not Path(b.plugin).exists():
+        pytest.fail(f"{b.plugin} is missing: run `make all pypi` first")
+    return b
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (requests.RequestException, OSError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+class Metrics(dict):
+    """Samples of one scrape: {(name, ((label, value), ...)): float}."""
+
+    def get(self, name, default=None, **labels):
+        return super().get((name, tuple(sorted(labels.items()))), default)
+
+    def value(self, name, **labels) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        if key not in self:
+            raise KeyError(f"no sample {name}{labels}")
+        return self[key]
+
+    def sum(self, name, **labels) -> float:
+        """Sum over every series of `name` whose labels include `labels`."""
+        total = 0.0
+        for (n, ls), v in self.items():
+            if n == name and all(dict(ls).get(k) == val for k, val in labels.items()):
+                total += v
+        return total
+
+    def series(self, name):
+        return {ls: v for (n, ls), v in self.items() if n == name}
+
+
+def parse_metrics(text: str) -> Metrics:
+    out = Metrics()
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"unparsable line: {line!r}"
+        name, labels, value = m.groups()
+        key = tuple(sorted(LABEL.findall(labels or "")))
+        out[(name, key)] = float(value)
+    return out
+
+
+class Server:
+    """A uwsgi master with gpx, started in its own process group."""
+
+    def __init__(self, build: Build, tmp: Path, args=(), env=None, app_port=None, metrics_port=None,
+                 multiproc_dir=None, with_app=True, with_gpx_port=True):
+        self.build = build
+        self.tmp = tmp
+        self.app_port = app_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.multiproc_dir = multiproc_dir or str(tmp / "multiproc")
+        self.pidfile = tmp / f"uwsgi-{self.app_port}.pid"
+        self.log_path = tmp / f"uwsgi-{self.app_port}.log"
+        self.proc = None
+        cmd = [build.uwsgi, *build.python_args, "--plugin", build.plugin]
+        if with_app:
+            cmd += ["--http-socket", f"127.0.0.1:{self.app_port}", "--wsgi-file", str(DEMO_APP)]
+        if with_gpx_port:
+            cmd += ["--gpx-port", str(self.metrics_port), "--gpx-bind", "127.0.0.1",
+                    "--gpx-multiproc-dir", self.multiproc_dir]
+        cmd += ["--pidfile", str(self.pidfile), "--die-on-term", *args]
+        self.cmd = cmd
+        self.env = dict(os.environ)
+        for var in ("PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "PROMETHEUS_MULTIPROC_DIR",
+                    "CLEANUP_DB_FILES", "REDIS_ENABLED", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE"):
+            self.env.pop(var, None)
+        self.env.update(env or {})
+
+    # -- life ---------------------------------------------------------------
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"uwsgi exited with {self.proc.returncode}:\n{self.output()}")
+            requests.get(f"http://127.0.0.1:{self.app_port}/", timeout=2).raise_for_status()
+            requests.get(self.metrics_url, timeout=2).raise_for_status()
+            return True
+
+        wait_for(ready, timeout, what=f"uwsgi on {self.app_port}/{self.metrics_port}")
+
+    def run_to_exit(self, timeout=30.0) -> int:
+        """Starts and waits for the process to exit by itself (bad config)."""
+        self.start(wait=False)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.stop()
+
+    def stop(self, timeout=20.0):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.log.close()
+
+    def signal(self, sig):
+        os.kill(self.master_pid, sig)
+
+    @property
+    def master_pid(self) -> int:
+        return int(self.pidfile.read_text().strip())
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.master_pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- http ---------------------------------------------------------------
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def url(self, path="/") -> str:
+        return f"http://127.0.0.1:{self.app_port}{path}"
+
+    def scrape_text(self) -> str:
+        r = requests.get(self.metrics_url, timeout=5)
+        r.raise_for_status()
+        return r.text
+
+    def scrape(self) -> Metrics:
+        return parse_metrics(self.scrape_text())
+
+    def requests_total(self) -> float:
+        return self.scrape().sum("gunicorn_requests_total")
+
+    def wait_requests(self, count, timeout=15.0):
+        """Waits until gpx counted `count` requests (the hook runs after the
+        client already has its answer)."""
+        return wait_for(lambda: self.requests_total() == count, timeout, what=f"{count} requests counted")
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers = []
+
+    def make(build, *args, **kw):
+        s = Server(build, tmp_path, args=args, **kw)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()

@@ -1,0 +1,33 @@
+# Build script read by `uwsgi --build-plugin .`: the uwsgi binary that runs it
+# passes its own build flags, so the plugin matches the binary that loads it.
+import os
+
+NAME = 'gpx'
+
+
+def _fnv1a64(text):
+    h = 14695981039346656037
+    for byte in text.encode():
+        h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
+          '-Wno-missing-field-initializers']
+_flags = os.environ.get('UWSGI_PLUGINS_BUILDER_CFLAGS')
+if _flags:
+    CFLAGS.append('-DGPX_UWSGI_CFLAGS_FNV=0x%016xULL' % _fnv1a64(_flags))
+LDFLAGS = []
+LIBS = ['-lmicrohttpd', '-lpthread']
+GCC_LIST = [
+    'plugin/gpx_plugin',
+    'plugin/gpx_request',
+    'plugin/gpx_metrics',
+    'src/gpx_buf',
+    'src/gpx_catalog',
+    'src/gpx_config',
+    'src/gpx_exposition',
+    'src/gpx_http',
+    'src/gpx_procstat',
+    'src/gpx_scoreboard',
+]
