@@ -12,7 +12,7 @@ SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install unit lint clean
+.PHONY: all pypi install print-plugin-dir unit lint clean
 
 all: build/system/gpx_plugin.so
 
@@ -27,11 +27,17 @@ build/pypi/gpx_plugin.so: $(SOURCES)
 	mkdir -p build/pypi
 	cd build/pypi && PYTHON=python3 $(PYPI_UWSGI) --build-plugin $(CURDIR)
 
-install: build/system/gpx_plugin.so
+# PLUGIN: which build to install (build/pypi/gpx_plugin.so for PyPI's uwsgi).
+PLUGIN ?= build/system/gpx_plugin.so
+
+install: $(PLUGIN)
 	@test -n "$(PLUGIN_DIR)" || { echo "cannot tell $(UWSGI)'s plugin directory; pass PLUGIN_DIR=..."; exit 1; }
 	install -d $(DESTDIR)$(PLUGIN_DIR)
-	install -m 0644 build/system/gpx_plugin.so $(DESTDIR)$(PLUGIN_DIR)/gpx_plugin.so
+	install -m 0644 $(PLUGIN) $(DESTDIR)$(PLUGIN_DIR)/gpx_plugin.so
 	@echo "installed $(DESTDIR)$(PLUGIN_DIR)/gpx_plugin.so"
+
+print-plugin-dir:
+	@echo $(PLUGIN_DIR)
 
 unit:
 	$(MAKE) -C tests/unit run

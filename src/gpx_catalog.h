@@ -45,28 +45,30 @@ enum gpx_method gpx_method_index(const char *name, size_t len);
 /* Returns the label value of a method index ("GET" ... "OTHER"). */
 const char *gpx_method_label(unsigned method);
 
-/* Returns the slot (0..GPX_DURATION_BOUNDS) whose bound is the first >= us. */
+/* Returns the index of the first of n ascending bounds that is >= value, or
+ * n (the +Inf slot) when value is above them all. Histograms are small, so a
+ * forward scan that stops early beats a binary search on typical values. */
 static inline unsigned
-gpx_duration_slot(uint64_t us)
+gpx_bucket_slot(const uint64_t *bounds, unsigned n, uint64_t value)
 {
     unsigned i = 0;
 
-    while (i < GPX_DURATION_BOUNDS && us > gpx_duration_bounds_us[i]) {
+    while (i < n && value > bounds[i]) {
         i++;
     }
     return i;
 }
 
-/* Returns the slot (0..GPX_SIZE_BOUNDS) whose bound is the first >= bytes. */
+static inline unsigned
+gpx_duration_slot(uint64_t us)
+{
+    return gpx_bucket_slot(gpx_duration_bounds_us, GPX_DURATION_BOUNDS, us);
+}
+
 static inline unsigned
 gpx_size_slot(uint64_t bytes)
 {
-    unsigned i = 0;
-
-    while (i < GPX_SIZE_BOUNDS && bytes > gpx_size_bounds[i]) {
-        i++;
-    }
-    return i;
+    return gpx_bucket_slot(gpx_size_bounds, GPX_SIZE_BOUNDS, bytes);
 }
 
 #endif
