@@ -33,7 +33,7 @@ void
 gpx_buf_reset(struct gpx_buf *buf)
 {
     buf->len = 0;
-    buf->failed = buf->data == NULL;
+    buf->failed = 0;
     if (buf->data != NULL) {
         buf->data[0] = '\0';
     }

@@ -248,6 +248,7 @@ make_dirs(const char *path)
             buf[i] = saved;
         }
     }
+    errno = 0; /* an EEXIST above is no error: the caller reports a non-directory */
     return 0;
 }
 

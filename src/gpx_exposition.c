@@ -348,13 +348,17 @@ int
 gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 {
     unsigned n = x->board->workers, w;
-    struct gpx_cell *cells = calloc((size_t)n + 1, sizeof(struct gpx_cell));
+    size_t bytes = ((size_t)n + 1) * sizeof(struct gpx_cell);
+    struct gpx_cell *cells;
     struct gpx_cell *total;
+    void *mem;
 
-    if (cells == NULL) {
+    /* Not calloc: struct gpx_cell is 64-byte aligned, malloc promises 16. */
+    if (posix_memalign(&mem, _Alignof(struct gpx_cell), bytes) != 0) {
         out->failed = 1;
         return -1;
     }
+    cells = memset(mem, 0, bytes);
     total = &cells[n];
     for (w = 0; w < n; w++) {
         gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);

@@ -35,7 +35,7 @@ gpx_procstat_parse_stat(const char *text, long ticks_per_second, double *cpu_sec
     unsigned long long utime, stime;
     int field;
 
-    if (p == NULL || ticks_per_second <= 0) {
+    if (p == NULL || p[1] == '\0' || ticks_per_second <= 0) {
         return -1;
     }
     p++;

@@ -315,7 +315,7 @@ static void
 add_status(struct gpx_cell *dst, uint32_t key, uint64_t count)
 {
     unsigned i = (key * 2654435761u) >> 26;
-    unsigned probes;
+    unsigned probes, method;
 
     for (probes = 0; probes < GPX_STATUS_SLOTS; probes++, i = (i + 1) & (GPX_STATUS_SLOTS - 1)) {
         if (dst->status_key[i] == key || dst->status_key[i] == 0) {
@@ -324,7 +324,9 @@ add_status(struct gpx_cell *dst, uint32_t key, uint64_t count)
             return;
         }
     }
-    dst->status_overflow[(key >> 10) - 1][gpx_status_class(key & 1023u)] += count;
+    /* The key comes from shared memory or a file: never trust it as an index. */
+    method = (key >> 10) - 1;
+    dst->status_overflow[method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER][gpx_status_class(key & 1023u)] += count;
 }
 
 static void

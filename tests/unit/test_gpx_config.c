@@ -1,0 +1,750 @@
+/* Unit tests of gpx_config: defaults, precedence, parsing and error lines. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gpx_config.h"
+
+/* A fake environment: a table of (variable, value), NULL-terminated. */
+struct env_entry {
+    const char *name;
+    const char *value;
+};
+
+static const struct env_entry *env_table;
+
+static const char *
+fake_getenv(const char *name)
+{
+    const struct env_entry *e;
+
+    for (e = env_table; e != NULL && e->name != NULL; e++) {
+        if (strcmp(e->name, name) == 0) {
+            return e->value;
+        }
+    }
+    return NULL;
+}
+
+static const struct env_entry no_env[] = {{NULL, NULL}};
+
+static int
+reset_env(void **state)
+{
+    (void)state;
+    env_table = no_env;
+    return 0;
+}
+
+/* Resolves with `given` (may be NULL) and the current fake environment. */
+static int
+resolve(struct gpx_config *cfg, const char *const *given, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return gpx_config_resolve(cfg, given, fake_getenv, err, errlen);
+}
+
+static void
+assert_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL) {
+        print_error("\"%s\" does not contain \"%s\"\n", haystack, needle);
+        fail();
+    }
+}
+
+static void
+expected_instance(char *out, size_t outlen, int port)
+{
+    char host[GPX_TEXT_MAX];
+
+    assert_int_equal(gethostname(host, sizeof(host)), 0);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, outlen, "%s:%d", host, port);
+}
+
+static void
+assert_defaults(const struct gpx_config *cfg)
+{
+    char instance[GPX_TEXT_MAX + 16];
+    int id;
+
+    assert_int_equal(cfg->port, 9090);
+    assert_string_equal(cfg->bind, "0.0.0.0");
+    assert_string_equal(cfg->multiproc_dir, "/tmp/prometheus_multiproc");
+    assert_int_equal(cfg->cleanup_db_files, 0);
+    assert_int_equal(cfg->redis_enabled, 0);
+    assert_string_equal(cfg->redis_host, "localhost");
+    assert_int_equal(cfg->redis_port, 6379);
+    assert_int_equal(cfg->redis_db, 0);
+    assert_string_equal(cfg->redis_password, "");
+    assert_string_equal(cfg->redis_key_prefix, "gunicorn");
+    expected_instance(instance, sizeof(instance), 9090);
+    assert_string_equal(cfg->instance, instance);
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        assert_int_equal(cfg->source[id], GPX_FROM_DEFAULT);
+    }
+}
+
+/* With no option and no variable every setting takes its default, and the
+ * instance is "<hostname>:<port>"; a NULL getenv and a NULL `given` work. */
+static void
+test_gpx_config_resolve_defaults(void **state)
+{
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(resolve(&cfg, NULL, err, sizeof(err)), 0);
+    assert_defaults(&cfg);
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_defaults(&cfg);
+    assert_int_equal(gpx_config_resolve(&cfg, NULL, NULL, err, sizeof(err)), 0);
+    assert_defaults(&cfg);
+}
+
+/* The catalogue names every option and its variable, with the defaults. */
+static void
+test_gpx_config_catalog_complete(void **state)
+{
+    int id;
+
+    (void)state;
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        assert_non_null(gpx_option_catalog[id].option);
+        assert_non_null(gpx_option_catalog[id].variable);
+        assert_non_null(gpx_option_catalog[id].help);
+        assert_int_equal(strncmp(gpx_option_catalog[id].option, "gpx-", 4), 0);
+    }
+    assert_string_equal(gpx_option_catalog[GPX_OPT_PORT].variable, "PROMETHEUS_METRICS_PORT");
+    assert_string_equal(gpx_option_catalog[GPX_OPT_MULTIPROC_DIR].variable, "PROMETHEUS_MULTIPROC_DIR");
+    assert_null(gpx_option_catalog[GPX_OPT_INSTANCE].default_value);
+}
+
+/* A variable overrides the default and an option overrides the variable,
+ * for every setting; the source of each value is recorded. */
+static void
+test_gpx_config_resolve_precedence(void **state)
+{
+    static const struct env_entry env[] = {
+        {"PROMETHEUS_METRICS_PORT", "8001"},
+        {"PROMETHEUS_BIND_ADDRESS", "127.0.0.1"},
+        {"PROMETHEUS_MULTIPROC_DIR", "/var/env"},
+        {"CLEANUP_DB_FILES", "true"},
+        {"GPX_INSTANCE", "env-host"},
+        {"REDIS_ENABLED", "yes"},
+        {"REDIS_HOST", "redis.env"},
+        {"REDIS_PORT", "7001"},
+        {"REDIS_DB", "3"},
+        {"REDIS_PASSWORD", "envsecret"},
+        {"REDIS_KEY_PREFIX", "envprefix"},
+        {NULL, NULL},
+    };
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+    int id;
+
+    (void)state;
+    env_table = env;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.port, 8001);
+    assert_string_equal(cfg.bind, "127.0.0.1");
+    assert_string_equal(cfg.multiproc_dir, "/var/env");
+    assert_int_equal(cfg.cleanup_db_files, 1);
+    assert_string_equal(cfg.instance, "env-host");
+    assert_int_equal(cfg.redis_enabled, 1);
+    assert_string_equal(cfg.redis_host, "redis.env");
+    assert_int_equal(cfg.redis_port, 7001);
+    assert_int_equal(cfg.redis_db, 3);
+    assert_string_equal(cfg.redis_password, "envsecret");
+    assert_string_equal(cfg.redis_key_prefix, "envprefix");
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
+    }
+
+    given[GPX_OPT_PORT] = "8002";
+    given[GPX_OPT_BIND] = "0.0.0.0";
+    given[GPX_OPT_MULTIPROC_DIR] = "/var/opt";
+    given[GPX_OPT_CLEANUP_DB_FILES] = "off";
+    given[GPX_OPT_INSTANCE] = "opt-host";
+    given[GPX_OPT_REDIS] = "0";
+    given[GPX_OPT_REDIS_HOST] = "/run/redis.sock";
+    given[GPX_OPT_REDIS_PORT] = "7002";
+    given[GPX_OPT_REDIS_DB] = "4";
+    given[GPX_OPT_REDIS_PASSWORD] = "optsecret";
+    given[GPX_OPT_REDIS_KEY_PREFIX] = "optprefix";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.port, 8002);
+    assert_string_equal(cfg.bind, "0.0.0.0");
+    assert_string_equal(cfg.multiproc_dir, "/var/opt");
+    assert_int_equal(cfg.cleanup_db_files, 0);
+    assert_string_equal(cfg.instance, "opt-host");
+    assert_int_equal(cfg.redis_enabled, 0);
+    assert_string_equal(cfg.redis_host, "/run/redis.sock");
+    assert_int_equal(cfg.redis_port, 7002);
+    assert_int_equal(cfg.redis_db, 4);
+    assert_string_equal(cfg.redis_password, "optsecret");
+    assert_string_equal(cfg.redis_key_prefix, "optprefix");
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        assert_int_equal(cfg.source[id], GPX_FROM_OPTION);
+    }
+
+    /* Mixed: the option where given, the variable elsewhere. */
+    memset(given, 0, sizeof(given));
+    given[GPX_OPT_REDIS_PORT] = "7003";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_port, 7003);
+    assert_int_equal(cfg.source[GPX_OPT_REDIS_PORT], GPX_FROM_OPTION);
+    assert_int_equal(cfg.port, 8001);
+    assert_int_equal(cfg.source[GPX_OPT_PORT], GPX_FROM_ENVIRONMENT);
+}
+
+/* An empty string, as option or as variable, counts as not given. */
+static void
+test_gpx_config_resolve_empty_is_not_given(void **state)
+{
+    static const struct env_entry env_port[] = {{"PROMETHEUS_METRICS_PORT", "8081"}, {NULL, NULL}};
+    static const struct env_entry env_empty[] = {
+        {"PROMETHEUS_METRICS_PORT", ""},
+        {"CLEANUP_DB_FILES", ""},
+        {"GPX_INSTANCE", ""},
+        {"REDIS_HOST", ""},
+        {"REDIS_DB", ""},
+        {NULL, NULL},
+    };
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+    int id;
+
+    (void)state;
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        given[id] = "";
+    }
+    env_table = env_port;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.port, 8081);
+    assert_int_equal(cfg.source[GPX_OPT_PORT], GPX_FROM_ENVIRONMENT);
+    assert_int_equal(cfg.source[GPX_OPT_BIND], GPX_FROM_DEFAULT);
+
+    env_table = env_empty;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_defaults(&cfg);
+}
+
+/* The default instance follows the resolved port. */
+static void
+test_gpx_config_resolve_default_instance_port(void **state)
+{
+    static const struct env_entry env[] = {{"PROMETHEUS_METRICS_PORT", "8080"}, {NULL, NULL}};
+    struct gpx_config cfg;
+    char err[512], instance[GPX_TEXT_MAX + 16];
+
+    (void)state;
+    env_table = env;
+    assert_int_equal(resolve(&cfg, NULL, err, sizeof(err)), 0);
+    expected_instance(instance, sizeof(instance), 8080);
+    assert_string_equal(cfg.instance, instance);
+    assert_int_equal(cfg.source[GPX_OPT_INSTANCE], GPX_FROM_DEFAULT);
+}
+
+/* A bad port from the option: -1 and exactly this line. */
+static void
+test_gpx_config_resolve_bad_port_option(void **state)
+{
+    static const char *const bad[] = {"abc", "0", "65536", "90x", "-1", " 80", "+80", "80 ", "99999999999999999999"};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512], want[512];
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        given[GPX_OPT_PORT] = bad[i];
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want),
+                 "gpx: invalid gpx-port / PROMETHEUS_METRICS_PORT \"%s\" (from the option): expected a port number "
+                 "from 1 to 65535",
+                 bad[i]);
+        assert_string_equal(err, want);
+    }
+    given[GPX_OPT_PORT] = "1";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.port, 1);
+    given[GPX_OPT_PORT] = "65535";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.port, 65535);
+}
+
+/* A bad port from the environment: the same line, saying where it came
+ * from; a good option hides a bad variable. */
+static void
+test_gpx_config_resolve_bad_port_environment(void **state)
+{
+    static const char *const bad[] = {"abc", "0", "65536", "90x", "-1", " 80"};
+    struct env_entry env[] = {{"PROMETHEUS_METRICS_PORT", NULL}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512], want[512];
+    unsigned i;
+
+    (void)state;
+    env_table = env;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        env[0].value = bad[i];
+        given[GPX_OPT_PORT] = NULL;
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want),
+                 "gpx: invalid gpx-port / PROMETHEUS_METRICS_PORT \"%s\" (from the environment): expected a port "
+                 "number from 1 to 65535",
+                 bad[i]);
+        assert_string_equal(err, want);
+
+        given[GPX_OPT_PORT] = "9100";
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+        assert_int_equal(cfg.port, 9100);
+    }
+}
+
+struct bad_case {
+    enum gpx_option_id id;
+    const char *value;
+    const char *expected; /* what the line says is expected */
+};
+
+static void
+assert_bad_line(const char *err, const struct bad_case *c, const char *from)
+{
+    assert_contains(err, "gpx: invalid ");
+    assert_contains(err, gpx_option_catalog[c->id].option);
+    assert_contains(err, gpx_option_catalog[c->id].variable);
+    assert_contains(err, from);
+    assert_contains(err, c->expected);
+    assert_null(strchr(err, '\n'));
+}
+
+/* Every bad value, from the option or from the environment, gives -1 and
+ * one line with the option, the variable, the value and what is expected. */
+static void
+test_gpx_config_resolve_bad_values(void **state)
+{
+    static char long_text[GPX_PATH_MAX + 10];
+    const struct bad_case cases[] = {
+        {GPX_OPT_BIND, long_text, "an IP address or a host name this machine resolves"},
+        {GPX_OPT_MULTIPROC_DIR, "relative/dir", "an absolute directory path"},
+        {GPX_OPT_MULTIPROC_DIR, long_text, "an absolute directory path"},
+        {GPX_OPT_CLEANUP_DB_FILES, "maybe", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_INSTANCE, "a/b", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_INSTANCE, "a b", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_INSTANCE, "..", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_INSTANCE, "tab\there", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_REDIS, "maybe", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_REDIS_HOST, long_text, "a host name, an address or a Unix socket path shorter than 1024 bytes"},
+        {GPX_OPT_REDIS_PORT, "0", "a port number from 1 to 65535"},
+        {GPX_OPT_REDIS_PORT, "65536", "a port number from 1 to 65535"},
+        {GPX_OPT_REDIS_PORT, "x", "a port number from 1 to 65535"},
+        {GPX_OPT_REDIS_DB, "-1", "a database number, 0 or more"},
+        {GPX_OPT_REDIS_DB, "2147483648", "a database number, 0 or more"},
+        {GPX_OPT_REDIS_DB, "one", "a database number, 0 or more"},
+        {GPX_OPT_REDIS_KEY_PREFIX, "a/b", "a prefix of printable characters without spaces or '/'"},
+        {GPX_OPT_REDIS_KEY_PREFIX, "a b", "a prefix of printable characters without spaces or '/'"},
+    };
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};
+    struct gpx_config cfg;
+    char err[2048];
+    unsigned i;
+
+    (void)state;
+    memset(long_text, 'a', sizeof(long_text) - 1);
+    long_text[0] = '/';
+    long_text[sizeof(long_text) - 1] = '\0';
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct bad_case *c = &cases[i];
+
+        memset(given, 0, sizeof(given));
+        given[c->id] = c->value;
+        env_table = no_env;
+        if (resolve(&cfg, given, err, sizeof(err)) != -1) {
+            print_error("accepted %s = \"%.40s\"\n", gpx_option_catalog[c->id].option, c->value);
+            fail();
+        }
+        assert_bad_line(err, c, "(from the option)");
+        assert_contains(err, c->value);
+
+        given[c->id] = NULL;
+        env[0].name = gpx_option_catalog[c->id].variable;
+        env[0].value = c->value;
+        env_table = env;
+        if (resolve(&cfg, given, err, sizeof(err)) != -1) {
+            print_error("accepted %s = \"%.40s\"\n", env[0].name, c->value);
+            fail();
+        }
+        assert_bad_line(err, c, "(from the environment)");
+        assert_contains(err, c->value);
+    }
+}
+
+/* A password too long is refused without showing it. */
+static void
+test_gpx_config_resolve_bad_password_hidden(void **state)
+{
+    char password[GPX_TEXT_MAX + 1];
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    memset(password, 's', sizeof(password) - 1);
+    password[sizeof(password) - 1] = '\0';
+    given[GPX_OPT_REDIS_PASSWORD] = password;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-redis-password / REDIS_PASSWORD \"(hidden)\" (from the option): "
+                             "expected a password shorter than 256 bytes");
+    password[GPX_TEXT_MAX - 1] = '\0';
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.redis_password, password);
+}
+
+/* Instances: printable names without '/' or spaces, at most 255 bytes. */
+static void
+test_gpx_config_resolve_instance(void **state)
+{
+    char name[GPX_TEXT_MAX + 1];
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    given[GPX_OPT_INSTANCE] = "web-1.example:9090";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.instance, "web-1.example:9090");
+    assert_int_equal(cfg.source[GPX_OPT_INSTANCE], GPX_FROM_OPTION);
+
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0'; /* 256 bytes */
+    given[GPX_OPT_INSTANCE] = name;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_contains(err, "gpx-instance / GPX_INSTANCE");
+    name[GPX_TEXT_MAX - 1] = '\0'; /* 255 bytes */
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.instance, name);
+
+    given[GPX_OPT_INSTANCE] = "a/b";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-instance / GPX_INSTANCE \"a/b\" (from the option): expected a name of "
+                             "printable characters without spaces or '/', at most 255");
+    given[GPX_OPT_INSTANCE] = "a b";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_contains(err, "\"a b\"");
+}
+
+/* Redis database numbers: 0 up to INT_MAX; negative refused. */
+static void
+test_gpx_config_resolve_redis_db(void **state)
+{
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    given[GPX_OPT_REDIS_DB] = "0";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_db, 0);
+    given[GPX_OPT_REDIS_DB] = "2147483647";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_db, INT_MAX);
+    given[GPX_OPT_REDIS_DB] = "-1";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-redis-db / REDIS_DB \"-1\" (from the option): expected a database "
+                             "number, 0 or more");
+}
+
+/* Booleans of the resolver take every spelling, in any case. */
+static void
+test_gpx_config_resolve_booleans(void **state)
+{
+    static const char *const yes[] = {"true", "TRUE", "True", "1", "yes", "YES", "Yes", "on", "ON", "oN"};
+    static const char *const no[] = {"false", "FALSE", "False", "0", "no", "NO", "No", "off", "OFF", "oFf"};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        given[GPX_OPT_CLEANUP_DB_FILES] = yes[i];
+        given[GPX_OPT_REDIS] = yes[i];
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+        assert_int_equal(cfg.cleanup_db_files, 1);
+        assert_int_equal(cfg.redis_enabled, 1);
+        given[GPX_OPT_CLEANUP_DB_FILES] = no[i];
+        given[GPX_OPT_REDIS] = no[i];
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+        assert_int_equal(cfg.cleanup_db_files, 0);
+        assert_int_equal(cfg.redis_enabled, 0);
+    }
+    given[GPX_OPT_REDIS] = NULL;
+    given[GPX_OPT_CLEANUP_DB_FILES] = "maybe";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-cleanup-db-files / CLEANUP_DB_FILES \"maybe\" (from the option): "
+                             "expected true/false, 1/0, yes/no or on/off");
+}
+
+/* gpx_parse_bool: the eight spellings in any case; anything else, the empty
+ * string included, is refused. */
+static void
+test_gpx_parse_bool_spellings(void **state)
+{
+    static const char *const yes[] = {"true", "TRUE", "tRuE", "1", "yes", "YeS", "on", "On"};
+    static const char *const no[] = {"false", "FALSE", "fAlSe", "0", "no", "NO", "off", "OfF"};
+    static const char *const bad[] = {"maybe", "", " true", "true ", "tru", "yess", "2", "01", "y", "n", "none"};
+    unsigned i;
+    int out;
+
+    (void)state;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        out = -1;
+        assert_int_equal(gpx_parse_bool(yes[i], &out), 0);
+        assert_int_equal(out, 1);
+        out = -1;
+        assert_int_equal(gpx_parse_bool(no[i], &out), 0);
+        assert_int_equal(out, 0);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(gpx_parse_bool(bad[i], &out), -1);
+    }
+}
+
+/* gpx_parse_int: a plain decimal number within [min, max], nothing around it. */
+static void
+test_gpx_parse_int_ranges(void **state)
+{
+    static const char *const bad[] = {"", " 1", "1 ", "+1", "-1", "0x10", "1e3", "1.0", "12abc", "abc", "\t5"};
+    long out;
+    unsigned i;
+
+    (void)state;
+    assert_int_equal(gpx_parse_int("0", 0, 10, &out), 0);
+    assert_int_equal(out, 0);
+    assert_int_equal(gpx_parse_int("10", 0, 10, &out), 0);
+    assert_int_equal(out, 10);
+    assert_int_equal(gpx_parse_int("007", 0, 10, &out), 0);
+    assert_int_equal(out, 7);
+    assert_int_equal(gpx_parse_int("11", 0, 10, &out), -1);
+    assert_int_equal(gpx_parse_int("4", 5, 10, &out), -1);
+    assert_int_equal(gpx_parse_int("9223372036854775807", 0, LONG_MAX, &out), 0);
+    assert_true(out == LONG_MAX);
+    assert_int_equal(gpx_parse_int("9223372036854775808", 0, LONG_MAX, &out), -1);
+    assert_int_equal(gpx_parse_int("99999999999999999999999", 0, LONG_MAX, &out), -1);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(gpx_parse_int(bad[i], 0, 100, &out), -1);
+    }
+}
+
+/* A directory tree under a mkdtemp directory, removed whatever the outcome. */
+struct tree {
+    char base[64];
+};
+
+static int
+setup_tree(void **state)
+{
+    static struct tree t;
+
+    env_table = no_env;
+    strcpy(t.base, "/tmp/gpx_config_test_XXXXXX");
+    if (mkdtemp(t.base) == NULL) {
+        return -1;
+    }
+    *state = &t;
+    return 0;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+teardown_tree(void **state)
+{
+    const struct tree *t = *state;
+
+    return nftw(t->base, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+tree_path(const struct tree *t, char *out, size_t outlen, const char *rel)
+{
+    snprintf(out, outlen, "%s/%s", t->base, rel);
+}
+
+static int
+dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    const struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void
+resolve_dir(struct gpx_config *cfg, const char *dir)
+{
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    char err[512];
+
+    given[GPX_OPT_MULTIPROC_DIR] = dir;
+    assert_int_equal(resolve(cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg->multiproc_dir, dir);
+}
+
+/* prepare_dir creates every missing directory of the path and leaves no
+ * probe file behind; an existing directory is accepted as it is. */
+static void
+test_gpx_config_prepare_dir_creates_nested(void **state)
+{
+    const struct tree *t = *state;
+    struct gpx_config cfg;
+    char dir[GPX_PATH_MAX], path[GPX_PATH_MAX], err[512];
+    struct stat st;
+
+    tree_path(t, dir, sizeof(dir), "a/b/c");
+    resolve_dir(&cfg, dir);
+    err[0] = '\0';
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(stat(dir, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(dir_entries(dir), 0);
+
+    /* Again, now that it exists; and with a trailing slash. */
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), 0);
+    tree_path(t, path, sizeof(path), "a/b/c/");
+    resolve_dir(&cfg, path);
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(dir_entries(dir), 0);
+}
+
+/* A path under a regular file cannot be created: -1, and the line names the
+ * option, the variable, the path and the reason. */
+static void
+test_gpx_config_prepare_dir_under_file(void **state)
+{
+    const struct tree *t = *state;
+    struct gpx_config cfg;
+    char file[GPX_PATH_MAX], dir[GPX_PATH_MAX], err[GPX_PATH_MAX + 512], want[GPX_PATH_MAX + 512];
+    int fd;
+
+    tree_path(t, file, sizeof(file), "file");
+    fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+
+    tree_path(t, dir, sizeof(dir), "file/sub/dir");
+    resolve_dir(&cfg, dir);
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want),
+             "gpx: invalid gpx-multiproc-dir / PROMETHEUS_MULTIPROC_DIR \"%s\" (from the option): expected a "
+             "directory that can be created (%s)",
+             dir, strerror(ENOTDIR));
+    assert_string_equal(err, want);
+}
+
+/* A path that is itself a regular file is refused as not a directory, and
+ * the file is left alone. */
+static void
+test_gpx_config_prepare_dir_is_file(void **state)
+{
+    const struct tree *t = *state;
+    struct gpx_config cfg;
+    char file[GPX_PATH_MAX], err[GPX_PATH_MAX + 512], want[GPX_PATH_MAX + 512];
+    struct stat st;
+    int fd;
+
+    tree_path(t, file, sizeof(file), "file");
+    fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), 1);
+    close(fd);
+
+    resolve_dir(&cfg, file);
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want),
+             "gpx: invalid gpx-multiproc-dir / PROMETHEUS_MULTIPROC_DIR \"%s\" (from the option): expected a "
+             "directory that can be created (not a directory)",
+             file);
+    assert_string_equal(err, want);
+    assert_int_equal(stat(file, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 1);
+}
+
+/* A directory where no file can be created (even by root: /proc) is
+ * refused with the reason. */
+static void
+test_gpx_config_prepare_dir_unwritable(void **state)
+{
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    resolve_dir(&cfg, "/proc");
+    assert_int_equal(gpx_config_prepare_dir(&cfg, err, sizeof(err)), -1);
+    assert_contains(err, "gpx: invalid gpx-multiproc-dir / PROMETHEUS_MULTIPROC_DIR \"/proc\" (from the option): "
+                         "expected a directory files can be written in (");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_gpx_config_resolve_defaults, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_catalog_complete, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_precedence, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_empty_is_not_given, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_default_instance_port, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_bad_port_option, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_bad_port_environment, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_bad_values, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_bad_password_hidden, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_instance, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_redis_db, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_booleans, reset_env),
+        cmocka_unit_test_setup(test_gpx_parse_bool_spellings, reset_env),
+        cmocka_unit_test_setup(test_gpx_parse_int_ranges, reset_env),
+        cmocka_unit_test_setup_teardown(test_gpx_config_prepare_dir_creates_nested, setup_tree, teardown_tree),
+        cmocka_unit_test_setup_teardown(test_gpx_config_prepare_dir_under_file, setup_tree, teardown_tree),
+        cmocka_unit_test_setup_teardown(test_gpx_config_prepare_dir_is_file, setup_tree, teardown_tree),
+        cmocka_unit_test_setup(test_gpx_config_prepare_dir_unwritable, reset_env),
+    };
+
+    return cmocka_run_group_tests_name("gpx_config", tests, NULL, NULL);
+}

@@ -1,0 +1,698 @@
+/* Unit tests of gpx_exposition: the exact text rendered from a known board. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gpx_exposition.h"
+
+/* How many lines of `text` are exactly `line`. */
+static unsigned
+count_lines(const char *text, const char *line)
+{
+    size_t len = strlen(line);
+    unsigned n = 0;
+    const char *p = text;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+        size_t linelen = end != NULL ? (size_t)(end - p) : strlen(p);
+
+        n += linelen == len && memcmp(p, line, len) == 0;
+        p += linelen + (end != NULL);
+    }
+    return n;
+}
+
+/* How many lines of `text` start with `prefix`. */
+static unsigned
+count_prefix(const char *text, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    unsigned n = 0;
+    const char *p = text;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+
+        n += strncmp(p, prefix, len) == 0;
+        p = end != NULL ? end + 1 : p + strlen(p);
+    }
+    return n;
+}
+
+static void
+assert_line(const char *text, const char *line)
+{
+    unsigned n = count_lines(text, line);
+
+    if (n != 1) {
+        print_error("line found %u times, not once: %s\n", n, line);
+        fail();
+    }
+}
+
+/* Every family has one HELP line, then its TYPE line, then its samples, all
+ * together; no family appears twice. Returns the number of families. */
+static unsigned
+check_families(const char *text)
+{
+    static char names[64][96];
+    char family[96] = "", type[16] = "";
+    unsigned families = 0;
+    const char *p = text;
+
+    assert_true(text[0] != '\0');
+    assert_int_equal(text[strlen(text) - 1], '\n');
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+        char line[1024];
+        size_t len = (size_t)(end - p);
+
+        assert_non_null(end);
+        assert_true(len > 0 && len < sizeof(line));
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = end + 1;
+        if (strncmp(line, "# HELP ", 7) == 0) {
+            char want[256];
+            unsigned i;
+
+            assert_int_equal(sscanf(line, "# HELP %95s", family), 1);
+            for (i = 0; i < families; i++) {
+                if (strcmp(names[i], family) == 0) {
+                    print_error("family %s described twice\n", family);
+                    fail();
+                }
+            }
+            assert_true(families < 64);
+            strcpy(names[families++], family);
+            end = strchr(p, '\n');
+            assert_non_null(end);
+            assert_int_equal(sscanf(p, "# TYPE %*s %15s", type), 1);
+            snprintf(want, sizeof(want), "# TYPE %s %s", family, type);
+            assert_true((size_t)(end - p) == strlen(want) && strncmp(p, want, strlen(want)) == 0);
+            assert_true(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 || strcmp(type, "histogram") == 0);
+            p = end + 1;
+        } else {
+            char name[128];
+            size_t flen = strlen(family);
+            const char *suffix;
+
+            assert_true(line[0] != '#');
+            assert_int_equal(sscanf(line, "%127[^{ ]", name), 1);
+            assert_true(family[0] != '\0');
+            suffix = name + flen;
+            if (strncmp(name, family, flen) != 0 ||
+                (*suffix != '\0' &&
+                 (strcmp(type, "histogram") != 0 ||
+                  (strcmp(suffix, "_bucket") != 0 && strcmp(suffix, "_count") != 0 && strcmp(suffix, "_sum") != 0)))) {
+                print_error("sample outside its family %s: %s\n", family, line);
+                fail();
+            }
+            assert_non_null(strrchr(line, ' '));
+        }
+    }
+    return families;
+}
+
+/* The value of every line that starts with `prefix`, summed. */
+static unsigned long long
+sum_values(const char *text, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    unsigned long long total = 0;
+    const char *p = text;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+
+        if (strncmp(p, prefix, len) == 0) {
+            const char *space = p;
+            const char *q;
+
+            for (q = p; q < end; q++) {
+                if (*q == ' ') {
+                    space = q;
+                }
+            }
+            total += strtoull(space + 1, NULL, 10);
+        }
+        p = end + 1;
+    }
+    return total;
+}
+
+static void
+record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
+       uint64_t duration_us, uint64_t request_size, uint64_t response_size)
+{
+    struct gpx_request r;
+
+    memset(&r, 0, sizeof(r));
+    r.method = method;
+    r.status = status;
+    r.duration_us = duration_us;
+    r.request_size = request_size;
+    r.response_size = response_size;
+    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
+}
+
+/* The endpoint callback's record of what it was asked. */
+struct endpoint_calls {
+    unsigned calls;
+    unsigned last_worker;
+    unsigned last_app;
+};
+
+static const char *
+endpoint_name(void *ctx, unsigned worker, unsigned app_id)
+{
+    struct endpoint_calls *calls = ctx;
+
+    calls->calls++;
+    calls->last_worker = worker;
+    calls->last_app = app_id;
+    return app_id == 1 ? "/a\\b\"c\nd" : NULL;
+}
+
+/* The board of the main tests: 3 worker blocks x 2 cores, 2 configured
+ * workers (slot 3 retired), four requests:
+ *   worker 1 core 0: GET 200,  1500 us, request 100,   response 2000
+ *   worker 1 core 1: GET 200,  7000 us, request 0,     response 5000
+ *   worker 2 core 0: GET 200,  2.0 s,   request 2048,  response 10
+ *   worker 2 core 1: POST 404, 5000 us, request 70000, response 0,
+ *                    app 1 raised, 2 read errors */
+struct scene {
+    struct gpx_scoreboard board;
+    struct gpx_worker_view views[2];
+    struct gpx_exposition x;
+    struct endpoint_calls calls;
+    struct gpx_buf out;
+};
+
+static int
+setup_scene(void **state)
+{
+    static struct scene s;
+    struct gpx_request r;
+    char err[256];
+
+    memset(&s, 0, sizeof(s));
+    if (gpx_scoreboard_open_anonymous(&s.board, 3, 2, err, sizeof(err)) != 0) {
+        return -1;
+    }
+    record(&s.board, 1, 0, GPX_METHOD_GET, 200, 1500, 100, 2000);
+    record(&s.board, 1, 1, GPX_METHOD_GET, 200, 7000, 0, 5000);
+    record(&s.board, 2, 0, GPX_METHOD_GET, 200, 2000000, 2048, 10);
+    memset(&r, 0, sizeof(r));
+    r.method = GPX_METHOD_POST;
+    r.status = 404;
+    r.duration_us = 5000;
+    r.request_size = 70000;
+    r.app_id = 1;
+    r.raised = 1;
+    r.read_errors = 2;
+    gpx_cell_record(gpx_scoreboard_cell(&s.board, 2, 1), &r);
+
+    s.views[0].live = 1;
+    s.views[0].state = GPX_STATE_BUSY;
+    s.views[0].memory_bytes = 1048576;
+    s.views[0].cpu_percent = 12.5;
+    s.views[0].cpu_seconds = 3.25;
+    s.views[0].uptime_seconds = 60;
+    s.views[1].live = 0;
+    s.views[1].state = GPX_STATE_CHEAP;
+    s.views[1].memory_bytes = 999;
+
+    s.x.board = &s.board;
+    s.x.workers = s.views;
+    s.x.worker_count = 2;
+    s.x.in_progress = 4;
+    s.x.endpoint = endpoint_name;
+    s.x.endpoint_ctx = &s.calls;
+    s.x.master_start_time = 1700000000.25;
+    s.x.last_scrape_seconds = 0.0125;
+    s.x.version = "0.1.0";
+    s.x.uwsgi_version = "2.0.22";
+    s.x.storage = "files";
+    s.x.storage_up = 1;
+    if (gpx_buf_init(&s.out, 0) != 0) {
+        return -1;
+    }
+    *state = &s;
+    return 0;
+}
+
+static int
+teardown_scene(void **state)
+{
+    struct scene *s = *state;
+
+    gpx_buf_free(&s->out);
+    gpx_scoreboard_close(&s->board);
+    return 0;
+}
+
+static const char *
+render(struct scene *s)
+{
+    gpx_buf_reset(&s->out);
+    assert_int_equal(gpx_render(&s->out, &s->x), 0);
+    assert_int_equal(s->out.failed, 0);
+    return s->out.data;
+}
+
+/* requests_total counts per (method, status) over all workers and cores. */
+static void
+test_gpx_render_requests_total(void **state)
+{
+    const char *text = render(*state);
+
+    assert_line(text, "gunicorn_requests_total{method=\"GET\",status=\"200\"} 3");
+    assert_line(text, "gunicorn_requests_total{method=\"POST\",status=\"404\"} 1");
+    assert_int_equal(count_prefix(text, "gunicorn_requests_total{"), 2);
+    assert_line(text, "gunicorn_requests_in_progress 4");
+}
+
+/* The per-method duration histogram has cumulative buckets from 0.005 to
+ * +Inf, a count equal to +Inf, and a sum exact from microseconds; methods
+ * without requests have no series. */
+static void
+test_gpx_render_duration_histogram(void **state)
+{
+    const char *text = render(*state);
+    static const char *const get_lines[] = {
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.005\"} 1",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.01\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.025\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.05\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.1\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.25\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.5\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"1.0\"} 2",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"2.5\"} 3",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"5.0\"} 3",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"10.0\"} 3",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"30.0\"} 3",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"60.0\"} 3",
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 3",
+        "gunicorn_request_duration_seconds_count{method=\"GET\"} 3",
+        "gunicorn_request_duration_seconds_sum{method=\"GET\"} 2.008500",
+    };
+    const char *first;
+    unsigned i;
+
+    /* The GET series, in this order. */
+    first = strstr(text, get_lines[0]);
+    assert_non_null(first);
+    for (i = 0; i < sizeof(get_lines) / sizeof(get_lines[0]); i++) {
+        size_t len = strlen(get_lines[i]);
+
+        assert_line(text, get_lines[i]);
+        assert_memory_equal(first, get_lines[i], len);
+        assert_int_equal(first[len], '\n');
+        first += len + 1;
+    }
+    assert_line(text, "gunicorn_request_duration_seconds_bucket{method=\"POST\",le=\"0.005\"} 1");
+    assert_line(text, "gunicorn_request_duration_seconds_bucket{method=\"POST\",le=\"+Inf\"} 1");
+    assert_line(text, "gunicorn_request_duration_seconds_count{method=\"POST\"} 1");
+    assert_line(text, "gunicorn_request_duration_seconds_sum{method=\"POST\"} 0.005000");
+    assert_int_equal(count_prefix(text, "gunicorn_request_duration_seconds_count{"), 2);
+    assert_int_equal(count_prefix(text, "gunicorn_request_duration_seconds_bucket{method=\"HEAD\""), 0);
+}
+
+/* Per-worker series: request counts, duration (exact sums), request and
+ * response sizes (sums in whole bytes). */
+static void
+test_gpx_render_worker_histograms(void **state)
+{
+    const char *text = render(*state);
+
+    assert_line(text, "gunicorn_worker_requests_total{worker_id=\"1\"} 2");
+    assert_line(text, "gunicorn_worker_requests_total{worker_id=\"2\"} 2");
+
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"1\",le=\"0.005\"} 1");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"1\",le=\"0.01\"} 2");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"1\",le=\"+Inf\"} 2");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_count{worker_id=\"1\"} 2");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_sum{worker_id=\"1\"} 0.008500");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"2\",le=\"0.005\"} 1");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"2\",le=\"1.0\"} 1");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"2\",le=\"2.5\"} 2");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_sum{worker_id=\"2\"} 2.005000");
+
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"1\",le=\"1024.0\"} 2");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"1\",le=\"+Inf\"} 2");
+    assert_line(text, "gunicorn_worker_request_size_bytes_count{worker_id=\"1\"} 2");
+    assert_line(text, "gunicorn_worker_request_size_bytes_sum{worker_id=\"1\"} 100.0");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"2\",le=\"1024.0\"} 0");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"2\",le=\"4096.0\"} 1");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"2\",le=\"65536.0\"} 1");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"2\",le=\"262144.0\"} 2");
+    assert_line(text, "gunicorn_worker_request_size_bytes_bucket{worker_id=\"2\",le=\"4194304.0\"} 2");
+    assert_line(text, "gunicorn_worker_request_size_bytes_sum{worker_id=\"2\"} 72048.0");
+
+    assert_line(text, "gunicorn_worker_response_size_bytes_bucket{worker_id=\"1\",le=\"1024.0\"} 0");
+    assert_line(text, "gunicorn_worker_response_size_bytes_bucket{worker_id=\"1\",le=\"4096.0\"} 1");
+    assert_line(text, "gunicorn_worker_response_size_bytes_bucket{worker_id=\"1\",le=\"16384.0\"} 2");
+    assert_line(text, "gunicorn_worker_response_size_bytes_sum{worker_id=\"1\"} 7000.0");
+    assert_line(text, "gunicorn_worker_response_size_bytes_bucket{worker_id=\"2\",le=\"1024.0\"} 2");
+    assert_line(text, "gunicorn_worker_response_size_bytes_sum{worker_id=\"2\"} 10.0");
+
+    /* 14 duration lines + count + sum, 8 size lines + count + sum, per worker. */
+    assert_int_equal(count_prefix(text, "gunicorn_worker_request_duration_seconds_"), 2 * 16);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_request_size_bytes_"), 2 * 10);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_response_size_bytes_"), 2 * 10);
+}
+
+/* Every family has exactly one HELP and one TYPE line before its samples. */
+static void
+test_gpx_render_help_and_type_once(void **state)
+{
+    static const char *const families[] = {
+        "gunicorn_worker_requests_total",
+        "gunicorn_worker_request_duration_seconds",
+        "gunicorn_worker_request_size_bytes",
+        "gunicorn_worker_response_size_bytes",
+        "gunicorn_worker_failed_requests_total",
+        "gunicorn_worker_error_handling_total",
+        "gunicorn_worker_memory_bytes",
+        "gunicorn_worker_cpu_percent",
+        "gunicorn_worker_uptime_seconds",
+        "gunicorn_worker_cpu_seconds_total",
+        "gunicorn_worker_state",
+        "gunicorn_workers",
+        "gunicorn_requests_total",
+        "gunicorn_request_duration_seconds",
+        "gunicorn_requests_in_progress",
+        "gunicorn_master_start_time_seconds",
+        "gunicorn_exporter_build_info",
+        "gunicorn_exporter_scrape_duration_seconds",
+        "gunicorn_exporter_storage_up",
+    };
+    const char *text = render(*state);
+    unsigned i;
+    char help[128];
+
+    assert_int_equal(check_families(text), sizeof(families) / sizeof(families[0]));
+    for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        snprintf(help, sizeof(help), "# HELP %s ", families[i]);
+        assert_int_equal(count_prefix(text, help), 1);
+        snprintf(help, sizeof(help), "# TYPE %s ", families[i]);
+        assert_int_equal(count_prefix(text, help), 1);
+    }
+    assert_line(text, "# TYPE gunicorn_request_duration_seconds histogram");
+    assert_line(text, "# TYPE gunicorn_requests_total counter");
+    assert_line(text, "# TYPE gunicorn_worker_memory_bytes gauge");
+
+    /* An empty board too. */
+    {
+        struct scene *s = *state;
+        struct gpx_scoreboard empty;
+        const struct gpx_scoreboard *full = s->x.board;
+        char err[256];
+
+        assert_int_equal(gpx_scoreboard_open_anonymous(&empty, 2, 1, err, sizeof(err)), 0);
+        s->x.board = &empty;
+        text = render(s);
+        assert_int_equal(check_families(text), sizeof(families) / sizeof(families[0]));
+        assert_int_equal(count_prefix(text, "gunicorn_requests_total{"), 0);
+        assert_line(text, "gunicorn_worker_requests_total{worker_id=\"1\"} 0");
+        assert_line(text, "gunicorn_worker_request_duration_seconds_sum{worker_id=\"2\"} 0.000000");
+        s->x.board = full;
+        gpx_scoreboard_close(&empty);
+    }
+}
+
+/* gpx_render_label_value escapes backslash, double quote and newline, and
+ * nothing else, appending to what the buffer holds. */
+static void
+test_gpx_render_label_value_escapes(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"plain/path", "plain/path"},
+        {"", ""},
+        {"a\\b", "a\\\\b"},
+        {"say \"hi\"", "say \\\"hi\\\""},
+        {"two\nlines", "two\\nlines"},
+        {"\\\"\n", "\\\\\\\"\\n"},
+        {"\n\n", "\\n\\n"},
+        {"tab\there", "tab\there"},
+        {"\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"},
+    };
+    struct gpx_buf buf;
+    char want[128];
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(gpx_buf_init(&buf, 0), 0);
+        assert_int_equal(gpx_buf_puts(&buf, "x=\""), 0);
+        assert_int_equal(gpx_render_label_value(&buf, cases[i].in), 0);
+        snprintf(want, sizeof(want), "x=\"%s", cases[i].out);
+        assert_string_equal(buf.data, want);
+        assert_int_equal(buf.len, strlen(want));
+        gpx_buf_free(&buf);
+    }
+}
+
+/* Exceptions and I/O errors are labelled with the endpoint the callback
+ * names for (worker, app), escaped; without a name the endpoint is "/". */
+static void
+test_gpx_render_endpoint_label(void **state)
+{
+    struct scene *s = *state;
+    const char *text = render(s);
+
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"2\",method=\"POST\","
+                      "endpoint=\"/a\\\\b\\\"c\\nd\",error_type=\"exception\"} 1");
+    assert_line(text, "gunicorn_worker_error_handling_total{worker_id=\"2\",method=\"POST\","
+                      "endpoint=\"/a\\\\b\\\"c\\nd\",error_type=\"read\"} 2");
+    assert_int_equal(count_prefix(text, "gunicorn_worker_failed_requests_total{"), 1);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_error_handling_total{"), 1);
+    assert_true(s->calls.calls >= 2);
+    assert_int_equal(s->calls.last_worker, 2);
+    assert_int_equal(s->calls.last_app, 1);
+
+    /* No callback: "/". */
+    s->x.endpoint = NULL;
+    text = render(s);
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"2\",method=\"POST\",endpoint=\"/\","
+                      "error_type=\"exception\"} 1");
+    assert_line(text, "gunicorn_worker_error_handling_total{worker_id=\"2\",method=\"POST\",endpoint=\"/\","
+                      "error_type=\"read\"} 2");
+    s->x.endpoint = endpoint_name;
+}
+
+/* Resource gauges have a series only for live workers. */
+static void
+test_gpx_render_worker_gauges_live_only(void **state)
+{
+    const char *text = render(*state);
+
+    assert_line(text, "gunicorn_worker_memory_bytes{worker_id=\"1\"} 1048576");
+    assert_line(text, "gunicorn_worker_cpu_percent{worker_id=\"1\"} 12.5");
+    assert_line(text, "gunicorn_worker_uptime_seconds{worker_id=\"1\"} 60");
+    assert_line(text, "gunicorn_worker_cpu_seconds_total{worker_id=\"1\"} 3.25");
+    assert_int_equal(count_prefix(text, "gunicorn_worker_memory_bytes{"), 1);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_cpu_percent{"), 1);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_uptime_seconds{"), 1);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_cpu_seconds_total{"), 1);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_memory_bytes{worker_id=\"2\"}"), 0);
+}
+
+/* gunicorn_worker_state has five lines per configured worker, exactly one
+ * of them 1; gunicorn_workers counts workers per state. */
+static void
+test_gpx_render_worker_state(void **state)
+{
+    static const char *const states[] = {"idle", "busy", "cheap", "paused", "stopping"};
+    struct scene *s = *state;
+    const char *text = render(s);
+    char line[128];
+    unsigned w, i;
+
+    assert_int_equal(count_prefix(text, "gunicorn_worker_state{"), 2 * 5);
+    for (w = 1; w <= 2; w++) {
+        unsigned ones = 0;
+
+        for (i = 0; i < 5; i++) {
+            int is_state = (unsigned)s->views[w - 1].state == i;
+
+            snprintf(line, sizeof(line), "gunicorn_worker_state{worker_id=\"%u\",state=\"%s\"} %d", w, states[i],
+                     is_state);
+            assert_line(text, line);
+            ones += (unsigned)is_state;
+            assert_string_equal(gpx_worker_state_label((enum gpx_worker_state)i), states[i]);
+        }
+        assert_int_equal(ones, 1);
+    }
+    snprintf(line, sizeof(line), "gunicorn_worker_state{worker_id=\"%u\",state=\"", 1u);
+    assert_int_equal(sum_values(text, line), 1);
+    assert_line(text, "gunicorn_worker_state{worker_id=\"1\",state=\"busy\"} 1");
+    assert_line(text, "gunicorn_worker_state{worker_id=\"2\",state=\"cheap\"} 1");
+    assert_line(text, "gunicorn_workers{state=\"idle\"} 0");
+    assert_line(text, "gunicorn_workers{state=\"busy\"} 1");
+    assert_line(text, "gunicorn_workers{state=\"cheap\"} 1");
+    assert_line(text, "gunicorn_workers{state=\"paused\"} 0");
+    assert_line(text, "gunicorn_workers{state=\"stopping\"} 0");
+    assert_string_equal(gpx_worker_state_label(GPX_STATE_COUNT), "idle");
+}
+
+/* Server-wide gauges, build info with escaped labels. */
+static void
+test_gpx_render_server_families(void **state)
+{
+    struct scene *s = *state;
+    const char *text = render(s);
+
+    assert_line(text, "gunicorn_master_start_time_seconds 1700000000.250000");
+    assert_line(text, "gunicorn_exporter_build_info{version=\"0.1.0\",uwsgi_version=\"2.0.22\",storage=\"files\"} 1");
+    assert_line(text, "gunicorn_exporter_scrape_duration_seconds 0.012500");
+    assert_line(text, "gunicorn_exporter_storage_up 1");
+
+    s->x.version = "1\"2";
+    s->x.uwsgi_version = NULL;
+    s->x.storage_up = 0;
+    text = render(s);
+    assert_line(text, "gunicorn_exporter_build_info{version=\"1\\\"2\",uwsgi_version=\"\",storage=\"files\"} 1");
+    assert_line(text, "gunicorn_exporter_storage_up 0");
+    s->x.version = "0.1.0";
+    s->x.uwsgi_version = "2.0.22";
+    s->x.storage_up = 1;
+}
+
+/* A retired slot (a block beyond worker_count) is shown only once it has
+ * counted requests, and its requests count in the totals. */
+static void
+test_gpx_render_retired_slot(void **state)
+{
+    struct scene *s = *state;
+    const char *text = render(s);
+
+    assert_int_equal(count_prefix(text, "gunicorn_worker_requests_total{worker_id=\"3\"}"), 0);
+    assert_null(strstr(text, "worker_id=\"3\""));
+
+    record(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
+    text = render(s);
+    assert_int_equal(check_families(text), 19);
+    assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.025\"} 0");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.05\"} 1");
+    assert_line(text, "gunicorn_worker_request_duration_seconds_sum{worker_id=\"3\"} 0.030000");
+    assert_line(text, "gunicorn_worker_request_size_bytes_sum{worker_id=\"3\"} 5.0");
+    assert_line(text, "gunicorn_worker_response_size_bytes_sum{worker_id=\"3\"} 6.0");
+    assert_line(text, "gunicorn_requests_total{method=\"GET\",status=\"200\"} 4");
+    /* Gauges and states are for configured slots only. */
+    assert_int_equal(count_prefix(text, "gunicorn_worker_state{worker_id=\"3\""), 0);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_memory_bytes{worker_id=\"3\""), 0);
+}
+
+/* Statuses beyond the 64 keys of a cell render as their class ("5xx", or
+ * "other" outside 1xx..5xx); no request is lost from requests_total. */
+static void
+test_gpx_render_overflow_classes(void **state)
+{
+    struct gpx_scoreboard board;
+    struct gpx_worker_view view;
+    struct gpx_exposition x;
+    struct gpx_buf out;
+    char err[256];
+    unsigned st;
+
+    (void)state;
+    assert_int_equal(gpx_scoreboard_open_anonymous(&board, 1, 1, err, sizeof(err)), 0);
+    for (st = 500; st < 600; st++) {
+        record(&board, 1, 0, GPX_METHOD_GET, st, 1000, 0, 0);
+    }
+    record(&board, 1, 0, GPX_METHOD_POST, 1500, 1000, 0, 0);
+    record(&board, 1, 0, GPX_METHOD_POST, 42, 1000, 0, 0);
+    memset(&view, 0, sizeof(view));
+    memset(&x, 0, sizeof(x));
+    x.board = &board;
+    x.workers = &view;
+    x.worker_count = 1;
+    assert_int_equal(gpx_buf_init(&out, 0), 0);
+    assert_int_equal(gpx_render(&out, &x), 0);
+
+    assert_int_equal(check_families(out.data), 19);
+    assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"500\"} 1");
+    assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"5xx\"} 36");
+    assert_line(out.data, "gunicorn_requests_total{method=\"POST\",status=\"other\"} 2");
+    assert_int_equal(count_prefix(out.data, "gunicorn_requests_total{"), 64 + 2);
+    assert_int_equal(sum_values(out.data, "gunicorn_requests_total{"), 102);
+    assert_line(out.data, "gunicorn_worker_requests_total{worker_id=\"1\"} 102");
+    gpx_buf_free(&out);
+    gpx_scoreboard_close(&board);
+}
+
+/* Statuses sort by method then code, print with three digits, and those of
+ * 1000 and more count as status 000. */
+static void
+test_gpx_render_status_order(void **state)
+{
+    struct gpx_scoreboard board;
+    struct gpx_worker_view view;
+    struct gpx_exposition x;
+    struct gpx_buf out;
+    char err[256];
+    const char *a, *b, *c;
+
+    (void)state;
+    assert_int_equal(gpx_scoreboard_open_anonymous(&board, 1, 2, err, sizeof(err)), 0);
+    record(&board, 1, 0, GPX_METHOD_POST, 500, 1, 0, 0);
+    record(&board, 1, 1, GPX_METHOD_GET, 404, 1, 0, 0);
+    record(&board, 1, 0, GPX_METHOD_GET, 200, 1, 0, 0);
+    record(&board, 1, 1, GPX_METHOD_OTHER, 1234, 1, 0, 0);
+    record(&board, 1, 1, GPX_METHOD_HEAD, 99, 1, 0, 0);
+    memset(&view, 0, sizeof(view));
+    memset(&x, 0, sizeof(x));
+    x.board = &board;
+    x.workers = &view;
+    x.worker_count = 1;
+    assert_int_equal(gpx_buf_init(&out, 0), 0);
+    assert_int_equal(gpx_render(&out, &x), 0);
+    a = strstr(out.data, "gunicorn_requests_total{method=\"GET\",status=\"200\"} 1\n");
+    b = strstr(out.data, "gunicorn_requests_total{method=\"GET\",status=\"404\"} 1\n");
+    c = strstr(out.data, "gunicorn_requests_total{method=\"POST\",status=\"500\"} 1\n");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(a < b && b < c);
+    assert_line(out.data, "gunicorn_requests_total{method=\"HEAD\",status=\"099\"} 1");
+    assert_line(out.data, "gunicorn_requests_total{method=\"OTHER\",status=\"000\"} 1");
+    gpx_buf_free(&out);
+    gpx_scoreboard_close(&board);
+}
+
+#define SCENE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_scene, teardown_scene)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        SCENE_TEST(test_gpx_render_requests_total),
+        SCENE_TEST(test_gpx_render_duration_histogram),
+        SCENE_TEST(test_gpx_render_worker_histograms),
+        SCENE_TEST(test_gpx_render_help_and_type_once),
+        cmocka_unit_test(test_gpx_render_label_value_escapes),
+        SCENE_TEST(test_gpx_render_endpoint_label),
+        SCENE_TEST(test_gpx_render_worker_gauges_live_only),
+        SCENE_TEST(test_gpx_render_worker_state),
+        SCENE_TEST(test_gpx_render_server_families),
+        SCENE_TEST(test_gpx_render_retired_slot),
+        cmocka_unit_test(test_gpx_render_overflow_classes),
+        cmocka_unit_test(test_gpx_render_status_order),
+    };
+
+    return cmocka_run_group_tests_name("gpx_exposition", tests, NULL, NULL);
+}
