@@ -5,15 +5,18 @@
  * on_load    checks that this .so was built by the running uWSGI, turns the
  *            master on, registers the `gpx` route action
  * init       resolves and validates the settings (exit on a bad one), prepares
- *            the directory, cleans it on a cold start when asked
+ *            the directory, cleans it on a cold start when asked, exports
+ *            GUNICORN_* (before the language plugins start their interpreters)
  * preinit_apps  maps the scoreboard (worker and core counts are final now),
- *            exports GUNICORN_* to the app, adds the after-request hook
+ *            exports GUNICORN_* again, adds the after-request hook
  * post_fork  (worker) closes the metrics port's sockets, snapshots counters
  * master_cycle  starts the metrics server once, samples resources
  */
 #include "gpx_glue.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 
 struct gpx_glue gpx;
 
@@ -128,6 +131,27 @@ cleanup_dir(const char *board_path)
               gpx.cfg.multiproc_dir);
 }
 
+static void export_gunicorn_environment(void);
+
+/* The user and group the workers run as, or -1: uWSGI may still be root here
+ * (drop-after-init, drop-after-apps) and resolves names only when it drops. */
+static void
+workers_owner(uid_t *uid, gid_t *gid)
+{
+    *uid = uwsgi.uid ? uwsgi.uid : (uid_t)-1;
+    *gid = uwsgi.gid ? uwsgi.gid : (gid_t)-1;
+    if (*uid == (uid_t)-1 && uwsgi.uidname != NULL) {
+        struct passwd *pw = getpwnam(uwsgi.uidname);
+
+        *uid = pw != NULL ? pw->pw_uid : (uid_t)-1;
+    }
+    if (*gid == (gid_t)-1 && uwsgi.gidname != NULL) {
+        struct group *gr = getgrnam(uwsgi.gidname);
+
+        *gid = gr != NULL ? gr->gr_gid : (gid_t)-1;
+    }
+}
+
 static int
 gpx_init(void)
 {
@@ -138,15 +162,30 @@ gpx_init(void)
         exit(1);
     }
     if (!gpx.cfg.redis_enabled) {
+        struct stat st;
+        int existed = stat(gpx.cfg.multiproc_dir, &st) == 0;
+        uid_t uid;
+        gid_t gid;
+
         if (gpx_config_prepare_dir(&gpx.cfg, err, sizeof(err)) != 0) {
             uwsgi_log("%s\n", err);
             exit(1);
+        }
+        /* A directory gpx made as root must stay usable after the drop. */
+        workers_owner(&uid, &gid);
+        if (!existed && geteuid() == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
+            chown(gpx.cfg.multiproc_dir, uid, gid) != 0) {
+            uwsgi_error("gpx_init()/chown()");
         }
         /* The app's prometheus_client writes where gpx reads. */
         if (gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_OPTION && getenv("PROMETHEUS_MULTIPROC_DIR") == NULL) {
             setenv("PROMETHEUS_MULTIPROC_DIR", gpx.cfg.multiproc_dir, 1);
         }
     }
+    /* Now, before the request plugins' init starts their interpreters: Python
+     * copies the environment into os.environ there, and a later setenv is not
+     * seen by the app. preinit_apps exports again (sockets bound since). */
+    export_gunicorn_environment();
     gpx.master_start = (double)uwsgi.start_tv.tv_sec + (double)uwsgi.start_tv.tv_usec / 1e6;
     return 0;
 }
@@ -180,15 +219,19 @@ warn_mismatch(const char *variable, const char *option, long real)
 static void
 export_gunicorn_environment(void)
 {
+    static int warned;
     char number[32];
     const char *keepalive = uwsgi_get_exported_opt("http-keepalive");
     long keepalive_value = 0;
 
-    warn_mismatch("GUNICORN_WORKERS", "processes", uwsgi.numproc);
     if (keepalive != NULL && gpx_parse_int(keepalive, 0, LONG_MAX, &keepalive_value) != 0) {
         keepalive_value = 1; /* a bare `http-keepalive` flag */
     }
-    warn_mismatch("GUNICORN_KEEPALIVE", "http-keepalive", keepalive_value);
+    if (!warned) {
+        warn_mismatch("GUNICORN_WORKERS", "processes", uwsgi.numproc);
+        warn_mismatch("GUNICORN_KEEPALIVE", "http-keepalive", keepalive_value);
+        warned = 1;
+    }
 
     snprintf(number, sizeof(number), "%d", uwsgi.numproc);
     setenv("GUNICORN_WORKERS", number, 1);
@@ -221,8 +264,12 @@ gpx_preinit_apps(void)
         if (gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload) {
             cleanup_dir(path);
         }
-        rc = gpx_scoreboard_open_file(&gpx.board, path, gpx.workers, cores, uwsgi.uid ? uwsgi.uid : (uid_t)-1,
-                                      uwsgi.gid ? uwsgi.gid : (gid_t)-1, note, sizeof(note), err, sizeof(err));
+        uid_t uid;
+        gid_t gid;
+
+        workers_owner(&uid, &gid);
+        rc = gpx_scoreboard_open_file(&gpx.board, path, gpx.workers, cores, uid, gid, note, sizeof(note), err,
+                                      sizeof(err));
     }
     if (rc != 0) {
         uwsgi_log("gpx: %s\n", err);
