@@ -113,6 +113,14 @@ def parse_metrics(text: str) -> Metrics:
     return out
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process `pid` has a handler for `sig` (/proc's SigCgt mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
 class Server:
     """A uwsgi master with gpx, started in its own process group."""
 
@@ -159,6 +167,21 @@ class Server:
 
         wait_for(ready, timeout, what=f"uwsgi on {self.app_port}/{self.metrics_port}")
 
+    def wait_workers_started(self, count, timeout=15.0):
+        """Waits until `count` workers run, each with its own signal handlers.
+
+        Ready (one worker answered) is not enough before stop(): a worker
+        forked a moment later still has the master's SIGINT handler, which
+        swallows the master's SIGINT, and stop() then waits out its whole
+        timeout (a uWSGI startup race). A worker catches SIGUSR2, the master
+        does not."""
+
+        def started():
+            pids = self.worker_pids()
+            return len(pids) == count and all(_catches(pid, signal.SIGUSR2) for pid in pids)
+
+        wait_for(started, timeout, what=f"{count} workers with their signal handlers")
+
     def run_to_exit(self, timeout=30.0) -> int:
         """Starts and waits for the process to exit by itself (bad config)."""
         self.start(wait=False)
@@ -171,6 +194,7 @@ class Server:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            self._wait_handlers()
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout)
@@ -182,6 +206,17 @@ class Server:
             pass
         self.proc.wait()
         self.log.close()
+
+    def _wait_handlers(self, timeout=5.0):
+        """Best effort before a stop: every current worker has its own
+        handlers (see wait_workers_started), so SIGINT is not swallowed."""
+        def settled():
+            return all(_catches(pid, signal.SIGUSR2) for pid in self.worker_pids())
+
+        try:
+            wait_for(settled, timeout, what="workers' signal handlers")
+        except (AssertionError, OSError, ValueError):
+            pass
 
     def signal(self, sig):
         os.kill(self.master_pid, sig)
