@@ -18,7 +18,7 @@ _flags = os.environ.get('UWSGI_PLUGINS_BUILDER_CFLAGS')
 if _flags:
     CFLAGS.append('-DGPX_UWSGI_CFLAGS_FNV=0x%016xULL' % _fnv1a64(_flags))
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lpthread']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread']
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
@@ -27,7 +27,10 @@ GCC_LIST = [
     'src/gpx_catalog',
     'src/gpx_config',
     'src/gpx_exposition',
+    'src/gpx_fleet',
     'src/gpx_http',
     'src/gpx_procstat',
+    'src/gpx_redis',
     'src/gpx_scoreboard',
+    'src/gpx_snapshot',
 ]

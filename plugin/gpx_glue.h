@@ -10,6 +10,7 @@
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
 #include "../src/gpx_http.h"
+#include "../src/gpx_redis.h"
 #include "../src/gpx_scoreboard.h"
 
 #define GPX_VERSION "0.1.0"
@@ -24,25 +25,34 @@ struct gpx_sample {
 };
 
 struct gpx_glue {
-    const char *given[GPX_OPT_COUNT]; /* option strings as uWSGI parsed them */
-    struct gpx_config cfg;            /* resolved at init */
-    struct gpx_scoreboard board;      /* mapped before the first fork */
-    int recording;                    /* the board is mapped: the hook may write */
-    int threaded;                     /* one cell per thread, else one per worker */
-    unsigned workers;                 /* configured slots (uwsgi.numproc) */
-    struct gpx_sample *samples;       /* shared, [workers + 1], index = slot */
-    double last_sample;               /* monotonic seconds of the last sampling */
-    struct gpx_http *http;            /* the metrics server, master only */
-    double master_start;              /* unix seconds */
-    double last_scrape_seconds;       /* the previous rendering's duration */
-    uint64_t *seen_exceptions;        /* per core, this worker's view of uWSGI's counter */
+    const char *given[GPX_OPT_COUNT];      /* option strings as uWSGI parsed them */
+    struct gpx_config cfg;                 /* resolved at init */
+    struct gpx_scoreboard board;           /* mapped before the first fork */
+    struct gpx_scoreboard base;            /* Redis storage: the totals restored at start (one cell per slot) */
+    struct gpx_redis_config redis;         /* Redis storage: where and how to publish */
+    struct gpx_redis_status *redis_status; /* shared: the publisher's health, read by any renderer */
+    struct gpx_redis_publisher *publisher; /* master only */
+    int recording;                         /* the board is mapped: the hook may write */
+    int threaded;                          /* one cell per thread, else one per worker */
+    unsigned workers;                      /* configured slots (uwsgi.numproc) */
+    struct gpx_sample *samples;            /* shared, [workers + 1], index = slot */
+    double last_sample;                    /* monotonic seconds of the last sampling */
+    struct gpx_http *http;                 /* the metrics server, master only */
+    double master_start;                   /* unix seconds */
+    double last_scrape_seconds;            /* the previous rendering's duration */
+    uint64_t *seen_exceptions;             /* per core, this worker's view of uWSGI's counter */
 };
 
 extern struct gpx_glue gpx;
 extern struct uwsgi_server uwsgi;
 
-/* Renders the exposition of this server into out (master or worker). */
-int gpx_glue_render(void *ctx, struct gpx_buf *out);
+/* Renders the page at `path` into out (master or worker): "/metrics" for
+ * this server, "/metrics/fleet" for every instance in Redis. Returns an
+ * enum gpx_http_result. */
+int gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out);
+
+/* Starts the Redis publisher (master, once workers run). */
+void gpx_glue_start_publisher(void);
 
 /* Samples every live worker's memory and CPU if a second has passed. */
 void gpx_glue_sample(void);

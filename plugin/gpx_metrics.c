@@ -8,7 +8,9 @@
 #include "gpx_glue.h"
 
 #include "../src/gpx_exposition.h"
+#include "../src/gpx_fleet.h"
 #include "../src/gpx_procstat.h"
+#include "../src/gpx_snapshot.h"
 
 static double
 monotonic_seconds(void)
@@ -97,17 +99,19 @@ endpoint_name(void *ctx, unsigned worker, unsigned app_id)
     return name;
 }
 
-int
-gpx_glue_render(void *ctx, struct gpx_buf *out)
+static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
+
+static int
+render_local(struct gpx_buf *out)
 {
     struct gpx_exposition x;
+    struct gpx_redis_status status;
     struct gpx_worker_view *views;
     time_t now = uwsgi_now();
     double started = monotonic_seconds();
     unsigned w, in_progress = 0;
     int c, rc;
 
-    (void)ctx;
     views = calloc(gpx.workers, sizeof(*views));
     if (views == NULL) {
         return -1;
@@ -143,10 +147,71 @@ gpx_glue_render(void *ctx, struct gpx_buf *out)
     x.uwsgi_version = UWSGI_VERSION;
     x.storage = gpx.cfg.redis_enabled ? "redis" : "files";
     x.storage_up = gpx.recording;
+    if (gpx.cfg.redis_enabled) {
+        gpx_redis_status_read(gpx.redis_status, &status);
+        x.base = &gpx.base;
+        x.storage_up = status.up && status.restored;
+        x.storage_errors = status.errors;
+        x.storage_error_labels = storage_operations;
+        x.storage_error_count = GPX_REDIS_OPS;
+    }
     rc = gpx_render(out, &x);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
-    return rc;
+    return rc == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
+}
+
+int
+gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out)
+{
+    (void)ctx;
+    if (strcmp(path, "/metrics") == 0) {
+        return render_local(out);
+    }
+    if (strcmp(path, "/metrics/fleet") == 0 && gpx.cfg.redis_enabled) {
+        return gpx_fleet_render(out, &gpx.redis, gpx.redis_status) == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
+    }
+    return GPX_HTTP_NOT_FOUND;
+}
+
+/* The publisher's view of this server: live counters plus restored totals. */
+static int
+snapshot_totals(void *ctx, struct gpx_buf *out)
+{
+    (void)ctx;
+    return gpx_snapshot_encode(out, &gpx.board, &gpx.base, (uint64_t)time(NULL));
+}
+
+/* Stored totals become the base the live counters continue from. Only the
+ * publisher's thread writes the base, once, before its first publish. */
+static int
+restore_totals(void *ctx, const void *blob, size_t len)
+{
+    const struct gpx_snapshot_header *h;
+    char err[256];
+
+    (void)ctx;
+    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
+        uwsgi_log("gpx: stored totals refused: %s\n", err);
+        return -1;
+    }
+    gpx_snapshot_add_to(&gpx.base, h);
+    return 0;
+}
+
+static void
+log_line(const char *line)
+{
+    uwsgi_log("%s\n", line);
+}
+
+void
+gpx_glue_start_publisher(void)
+{
+    gpx.publisher = gpx_redis_start(&gpx.redis, gpx.redis_status, snapshot_totals, restore_totals, NULL, log_line);
+    if (gpx.publisher == NULL) {
+        uwsgi_error("gpx_glue_start_publisher()/gpx_redis_start()");
+    }
 }
 
 #ifdef UWSGI_ROUTING
@@ -156,12 +221,12 @@ route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
 {
     struct gpx_buf buf;
 
-    (void)ur;
     if (!gpx.recording) {
         uwsgi_500(wsgi_req);
         return UWSGI_ROUTE_BREAK;
     }
-    if (gpx_buf_init(&buf, 64 * 1024) != 0 || gpx_glue_render(NULL, &buf) != 0) {
+    if (gpx_buf_init(&buf, 64 * 1024) != 0 ||
+        gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", &buf) != GPX_HTTP_OK) {
         gpx_buf_free(&buf);
         uwsgi_500(wsgi_req);
         return UWSGI_ROUTE_BREAK;
@@ -175,11 +240,18 @@ route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
     return UWSGI_ROUTE_BREAK;
 }
 
+/* `gpx:` serves this server's metrics, `gpx:fleet` the fleet view. */
 static int
 route_setup(struct uwsgi_route *ur, char *args)
 {
-    (void)args;
     ur->func = route_metrics;
+    ur->data = NULL;
+    if (args != NULL && strcmp(args, "fleet") == 0) {
+        ur->data = args;
+    } else if (args != NULL && args[0] != '\0') {
+        uwsgi_log("gpx: unknown route argument \"%s\": use `gpx:` or `gpx:fleet`\n", args);
+        exit(1);
+    }
     return 0;
 }
 

@@ -44,6 +44,11 @@ static struct uwsgi_option gpx_options[] = {
      &gpx.given[GPX_OPT_REDIS_PASSWORD], UWSGI_OPT_MASTER},
     {"gpx-redis-key-prefix", required_argument, 0, "prefix of Redis keys (REDIS_KEY_PREFIX, default gunicorn)",
      uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_KEY_PREFIX], UWSGI_OPT_MASTER},
+    {"gpx-redis-interval", required_argument, 0, "seconds between publishes to Redis (GPX_REDIS_INTERVAL, default 5)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_INTERVAL], UWSGI_OPT_MASTER},
+    {"gpx-redis-ttl", required_argument, 0,
+     "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, default 86400)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
     UWSGI_END_OF_OPTIONS};
 
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
@@ -253,7 +258,22 @@ gpx_preinit_apps(void)
     cores = gpx.threaded ? (unsigned)uwsgi.threads : 1;
 
     if (gpx.cfg.redis_enabled) {
+        /* No files: the counters live in anonymous shared memory, the totals
+         * restored from Redis in a base beside them. */
         rc = gpx_scoreboard_open_anonymous(&gpx.board, gpx.workers, cores, err, sizeof(err));
+        if (rc == 0) {
+            rc = gpx_scoreboard_open_anonymous(&gpx.base, gpx.workers, 1, err, sizeof(err));
+        }
+        gpx.redis_status = uwsgi_calloc_shared(sizeof(*gpx.redis_status));
+        gpx.redis.host = gpx.cfg.redis_host;
+        gpx.redis.port = gpx.cfg.redis_port;
+        gpx.redis.db = gpx.cfg.redis_db;
+        gpx.redis.password = gpx.cfg.redis_password;
+        gpx.redis.prefix = gpx.cfg.redis_key_prefix;
+        gpx.redis.instance = gpx.cfg.instance;
+        gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
+        gpx.redis.ttl_seconds = (unsigned)gpx.cfg.redis_ttl;
+        gpx.redis.timeout_ms = 1000;
         path[0] = '\0';
         note[0] = '\0';
     } else {
@@ -284,7 +304,11 @@ gpx_preinit_apps(void)
     export_gunicorn_environment();
 
     if (gpx.cfg.redis_enabled) {
-        uwsgi_log("gpx: storage redis (%s), scoreboard in anonymous shared memory\n", gpx.cfg.redis_host);
+        uwsgi_log("gpx: storage redis %s%s%s db %d, key %s:gpx:instance:%s every %d s (expires after %d s), no "
+                  "files\n",
+                  gpx.cfg.redis_host, gpx.cfg.redis_host[0] == '/' ? "" : ":",
+                  gpx.cfg.redis_host[0] == '/' ? "" : uwsgi_num2str(gpx.cfg.redis_port), gpx.cfg.redis_db,
+                  gpx.cfg.redis_key_prefix, gpx.cfg.instance, gpx.cfg.redis_interval, gpx.cfg.redis_ttl);
     } else {
         uwsgi_log("gpx: storage files, scoreboard %s%s\n", path,
                   uwsgi.is_a_reload ? " (reload: counters continue)" : "");
@@ -340,7 +364,26 @@ gpx_master_cycle(void)
             }
         }
     }
+    if (gpx.cfg.redis_enabled && gpx.publisher == NULL) {
+        static int started;
+
+        if (!started) {
+            started = 1;
+            gpx_glue_start_publisher();
+        }
+    }
     gpx_glue_sample();
+}
+
+/* At exit and before a reload's re-exec: the workers are gone, so the
+ * totals are final; publish them once more so that nothing is lost. */
+static void
+gpx_master_cleanup(void)
+{
+    if (gpx.publisher != NULL) {
+        gpx_redis_stop(gpx.publisher, 1);
+        gpx.publisher = NULL;
+    }
 }
 
 struct uwsgi_plugin gpx_plugin = {
@@ -351,4 +394,5 @@ struct uwsgi_plugin gpx_plugin = {
     .preinit_apps = gpx_preinit_apps,
     .post_fork = gpx_post_fork,
     .master_cycle = gpx_master_cycle,
+    .master_cleanup = gpx_master_cleanup,
 };

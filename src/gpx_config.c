@@ -30,6 +30,10 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
     [GPX_OPT_REDIS_DB] = {"gpx-redis-db", "REDIS_DB", "0", "Redis database number"},
     [GPX_OPT_REDIS_PASSWORD] = {"gpx-redis-password", "REDIS_PASSWORD", "", "Redis password"},
     [GPX_OPT_REDIS_KEY_PREFIX] = {"gpx-redis-key-prefix", "REDIS_KEY_PREFIX", "gunicorn", "prefix of gpx's Redis keys"},
+    [GPX_OPT_REDIS_INTERVAL] = {"gpx-redis-interval", "GPX_REDIS_INTERVAL", "5",
+                                "seconds between publishes to Redis (1-3600)"},
+    [GPX_OPT_REDIS_TTL] = {"gpx-redis-ttl", "GPX_REDIS_TTL", "86400",
+                           "seconds before the keys of an instance that stopped publishing expire"},
 };
 
 int
@@ -222,6 +226,21 @@ gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_
                          "a prefix of printable characters without spaces or '/', at most 255");
         return -1;
     }
+    if (gpx_parse_int(value[GPX_OPT_REDIS_INTERVAL], 1, 3600, &number) != 0) {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_INTERVAL, value[GPX_OPT_REDIS_INTERVAL],
+                         "a number of seconds from 1 to 3600");
+        return -1;
+    }
+    cfg->redis_interval = (int)number;
+    if (gpx_parse_int(value[GPX_OPT_REDIS_TTL], 1, 31536000, &number) != 0 || number <= cfg->redis_interval) {
+        char expected[96];
+
+        snprintf(expected, sizeof(expected), "a number of seconds above gpx-redis-interval (%d), at most 31536000",
+                 cfg->redis_interval);
+        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_TTL, value[GPX_OPT_REDIS_TTL], expected);
+        return -1;
+    }
+    cfg->redis_ttl = (int)number;
     return 0;
 }
 

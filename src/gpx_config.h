@@ -21,6 +21,8 @@ enum gpx_option_id {
     GPX_OPT_REDIS_DB,
     GPX_OPT_REDIS_PASSWORD,
     GPX_OPT_REDIS_KEY_PREFIX,
+    GPX_OPT_REDIS_INTERVAL,
+    GPX_OPT_REDIS_TTL,
     GPX_OPT_COUNT
 };
 
@@ -53,6 +55,8 @@ struct gpx_config {
     int redis_db;
     char redis_password[GPX_TEXT_MAX];
     char redis_key_prefix[GPX_TEXT_MAX];
+    int redis_interval; /* seconds between publishes */
+    int redis_ttl;      /* seconds before a silent instance's keys expire */
     enum gpx_source source[GPX_OPT_COUNT];
 };
 

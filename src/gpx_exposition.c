@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gpx_exposition.h"
 
+#include "gpx_snapshot.h"
+
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -9,6 +11,9 @@
 #include <string.h>
 
 static const char *const state_labels[GPX_STATE_COUNT] = {"idle", "busy", "cheap", "paused", "stopping"};
+/* Room for one series' labels before its own: gpx_instance and worker_id. */
+#define GPX_LABELS_MAX 1024
+
 static const char *const class_labels[GPX_STATUS_CLASSES] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
 const char *
@@ -98,11 +103,22 @@ all_methods(const struct gpx_cell *cell, uint64_t *slots, uint64_t *sum_us)
     }
 }
 
+/* Where counter families get their numbers: this server (labels "") or,
+ * for the fleet view, one instance (labels `gpx_instance="...",`). */
+struct source {
+    const char *labels;           /* label text put before the family's own labels */
+    const struct gpx_cell *cells; /* one folded cell per worker slot */
+    unsigned n;                   /* slots in cells */
+    unsigned configured;          /* slots shown even when they counted nothing */
+    const struct gpx_cell *total; /* all slots summed */
+    int per_worker;               /* 0: only the method and status families */
+};
+
 /* A slot is shown if it is configured, or if a retired slot counted something. */
 static int
-shown(const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned w)
+shown(const struct source *src, unsigned w)
 {
-    return w < x->worker_count || gpx_cell_requests(&cells[w]) > 0;
+    return w < src->configured || gpx_cell_requests(&src->cells[w]) > 0;
 }
 
 static const char *
@@ -114,51 +130,54 @@ endpoint_of(const struct gpx_exposition *x, unsigned worker, unsigned app)
 }
 
 static void
-render_worker_histograms(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned n)
+render_worker_histograms(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
 {
-    char labels[32];
+    char labels[GPX_LABELS_MAX];
     uint64_t slots[GPX_DURATION_SLOTS], sum;
-    unsigned w;
+    unsigned i, w, f;
     struct histogram_text h;
 
     family(out, "gunicorn_worker_requests_total", "counter", "Requests the worker slot finished.");
-    for (w = 0; w < n; w++) {
-        if (shown(x, cells, w)) {
-            gpx_buf_printf(out, "gunicorn_worker_requests_total{worker_id=\"%u\"} %" PRIu64 "\n", w + 1,
-                           gpx_cell_requests(&cells[w]));
+    for (i = 0; i < nsrc; i++) {
+        for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
+            if (shown(&srcs[i], w)) {
+                gpx_buf_printf(out, "gunicorn_worker_requests_total{%sworker_id=\"%u\"} %" PRIu64 "\n", srcs[i].labels,
+                               w + 1, gpx_cell_requests(&srcs[i].cells[w]));
+            }
         }
     }
 
-    family(out, "gunicorn_worker_request_duration_seconds", "histogram", "Request duration in seconds.");
-    h.name = "gunicorn_worker_request_duration_seconds";
+    static const struct {
+        const char *name;
+        const char *help;
+    } fams[3] = {
+        {"gunicorn_worker_request_duration_seconds", "Request duration in seconds."},
+        {"gunicorn_worker_request_size_bytes", "Request body size in bytes."},
+        {"gunicorn_worker_response_size_bytes", "Response body size in bytes."},
+    };
     h.labels = labels;
-    h.bound_labels = gpx_duration_bound_labels;
-    h.bounds = GPX_DURATION_BOUNDS;
-    for (w = 0; w < n; w++) {
-        if (shown(x, cells, w)) {
-            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
-            all_methods(&cells[w], slots, &sum);
-            put_histogram(out, &h, slots, sum, 1);
-        }
-    }
+    for (f = 0; f < 3; f++) {
+        family(out, fams[f].name, "histogram", fams[f].help);
+        h.name = fams[f].name;
+        h.bound_labels = f == 0 ? gpx_duration_bound_labels : gpx_size_bound_labels;
+        h.bounds = f == 0 ? GPX_DURATION_BOUNDS : GPX_SIZE_BOUNDS;
+        for (i = 0; i < nsrc; i++) {
+            for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
+                const struct gpx_cell *cell = &srcs[i].cells[w];
 
-    family(out, "gunicorn_worker_request_size_bytes", "histogram", "Request body size in bytes.");
-    h.name = "gunicorn_worker_request_size_bytes";
-    h.bound_labels = gpx_size_bound_labels;
-    h.bounds = GPX_SIZE_BOUNDS;
-    for (w = 0; w < n; w++) {
-        if (shown(x, cells, w)) {
-            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
-            put_histogram(out, &h, cells[w].request_size, cells[w].request_size_sum, 0);
-        }
-    }
-
-    family(out, "gunicorn_worker_response_size_bytes", "histogram", "Response body size in bytes.");
-    h.name = "gunicorn_worker_response_size_bytes";
-    for (w = 0; w < n; w++) {
-        if (shown(x, cells, w)) {
-            snprintf(labels, sizeof(labels), "worker_id=\"%u\"", w + 1);
-            put_histogram(out, &h, cells[w].response_size, cells[w].response_size_sum, 0);
+                if (!shown(&srcs[i], w)) {
+                    continue;
+                }
+                snprintf(labels, sizeof(labels), "%sworker_id=\"%u\"", srcs[i].labels, w + 1);
+                if (f == 0) {
+                    all_methods(cell, slots, &sum);
+                    put_histogram(out, &h, slots, sum, 1);
+                } else if (f == 1) {
+                    put_histogram(out, &h, cell->request_size, cell->request_size_sum, 0);
+                } else {
+                    put_histogram(out, &h, cell->response_size, cell->response_size_sum, 0);
+                }
+            }
         }
     }
 }
@@ -166,7 +185,7 @@ render_worker_histograms(struct gpx_buf *out, const struct gpx_exposition *x, co
 /* gunicorn_worker_failed_requests_total and _error_handling_total: one
  * series per worker, method and application that counted something. */
 static void
-render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *cells, unsigned n)
+render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct source *srcs, unsigned nsrc)
 {
     static const struct {
         const char *name;
@@ -176,32 +195,36 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
         {"gunicorn_worker_error_handling_total", "Read and write errors the server handled while serving."},
         {NULL, NULL},
     };
-    unsigned f, w, m, a;
+    unsigned f, i, w, m, a;
 
     for (f = 0; fams[f].name != NULL; f++) {
         family(out, fams[f].name, "counter", fams[f].help);
-        for (w = 0; w < n; w++) {
-            for (m = 0; m < GPX_METHOD_COUNT; m++) {
-                for (a = 0; a < GPX_MAX_APPS; a++) {
-                    uint64_t counts[2];
-                    static const char *const kinds[2] = {"read", "write"};
-                    unsigned k, kinds_n = f == 0 ? 1 : 2;
+        for (i = 0; i < nsrc; i++) {
+            const struct gpx_cell *cells = srcs[i].cells;
 
-                    if (f == 0) {
-                        counts[0] = cells[w].failed[m][a];
-                    } else {
-                        counts[0] = cells[w].read_errors[m][a];
-                        counts[1] = cells[w].write_errors[m][a];
-                    }
-                    for (k = 0; k < kinds_n; k++) {
-                        if (counts[k] == 0) {
-                            continue;
+            for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
+                for (m = 0; m < GPX_METHOD_COUNT; m++) {
+                    for (a = 0; a < GPX_MAX_APPS; a++) {
+                        uint64_t counts[2];
+                        static const char *const kinds[2] = {"read", "write"};
+                        unsigned k, kinds_n = f == 0 ? 1 : 2;
+
+                        if (f == 0) {
+                            counts[0] = cells[w].failed[m][a];
+                        } else {
+                            counts[0] = cells[w].read_errors[m][a];
+                            counts[1] = cells[w].write_errors[m][a];
                         }
-                        gpx_buf_printf(out, "%s{worker_id=\"%u\",method=\"%s\",endpoint=\"", fams[f].name, w + 1,
-                                       gpx_method_label(m));
-                        gpx_render_label_value(out, endpoint_of(x, w + 1, a));
-                        gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", f == 0 ? "exception" : kinds[k],
-                                       counts[k]);
+                        for (k = 0; k < kinds_n; k++) {
+                            if (counts[k] == 0) {
+                                continue;
+                            }
+                            gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", fams[f].name,
+                                           srcs[i].labels, w + 1, gpx_method_label(m));
+                            gpx_render_label_value(out, endpoint_of(x, w + 1, a));
+                            gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", f == 0 ? "exception" : kinds[k],
+                                           counts[k]);
+                        }
                     }
                 }
             }
@@ -265,16 +288,14 @@ compare_keys(const void *a, const void *b)
     return ka < kb ? -1 : ka > kb;
 }
 
+/* The (method, status) series of one source's total. */
 static void
-render_requests(struct gpx_buf *out, const struct gpx_exposition *x, const struct gpx_cell *total)
+put_statuses(struct gpx_buf *out, const struct source *src)
 {
+    const struct gpx_cell *total = src->total;
     uint32_t keys[GPX_STATUS_SLOTS] = {0};
-    uint64_t slots[GPX_DURATION_SLOTS];
-    char labels[32];
     unsigned i, n = 0, m, c;
-    struct histogram_text h;
 
-    family(out, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
         if (total->status_key[i] != 0) {
             keys[n++] = total->status_key[i];
@@ -287,16 +308,30 @@ render_requests(struct gpx_buf *out, const struct gpx_exposition *x, const struc
         /* Find the key's count again: the table is open-addressed. */
         for (slot = idx; total->status_key[slot] != keys[i]; slot = (slot + 1) & (GPX_STATUS_SLOTS - 1)) {
         }
-        gpx_buf_printf(out, "gunicorn_requests_total{method=\"%s\",status=\"%03u\"} %" PRIu64 "\n",
+        gpx_buf_printf(out, "gunicorn_requests_total{%smethod=\"%s\",status=\"%03u\"} %" PRIu64 "\n", src->labels,
                        gpx_method_label((keys[i] >> 10) - 1), keys[i] & 1023u, total->status_count[slot]);
     }
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         for (c = 0; c < GPX_STATUS_CLASSES; c++) {
             if (total->status_overflow[m][c] > 0) {
-                gpx_buf_printf(out, "gunicorn_requests_total{method=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                gpx_buf_printf(out, "gunicorn_requests_total{%smethod=\"%s\",status=\"%s\"} %" PRIu64 "\n", src->labels,
                                gpx_method_label(m), class_labels[c], total->status_overflow[m][c]);
             }
         }
+    }
+}
+
+static void
+render_requests(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
+{
+    uint64_t slots[GPX_DURATION_SLOTS];
+    char labels[GPX_LABELS_MAX];
+    unsigned i, j, m;
+    struct histogram_text h;
+
+    family(out, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
+    for (j = 0; j < nsrc; j++) {
+        put_statuses(out, &srcs[j]);
     }
 
     family(out, "gunicorn_request_duration_seconds", "histogram", "Request duration in seconds, by method.");
@@ -304,27 +339,33 @@ render_requests(struct gpx_buf *out, const struct gpx_exposition *x, const struc
     h.labels = labels;
     h.bound_labels = gpx_duration_bound_labels;
     h.bounds = GPX_DURATION_BOUNDS;
-    for (m = 0; m < GPX_METHOD_COUNT; m++) {
-        uint64_t count = 0;
+    for (j = 0; j < nsrc; j++) {
+        const struct gpx_cell *total = srcs[j].total;
 
-        for (i = 0; i < GPX_DURATION_SLOTS; i++) {
-            slots[i] = total->duration[m][i];
-            count += slots[i];
+        for (m = 0; m < GPX_METHOD_COUNT; m++) {
+            uint64_t count = 0;
+
+            for (i = 0; i < GPX_DURATION_SLOTS; i++) {
+                slots[i] = total->duration[m][i];
+                count += slots[i];
+            }
+            if (count == 0) {
+                continue;
+            }
+            snprintf(labels, sizeof(labels), "%smethod=\"%s\"", srcs[j].labels, gpx_method_label(m));
+            put_histogram(out, &h, slots, total->duration_sum_us[m], 1);
         }
-        if (count == 0) {
-            continue;
-        }
-        snprintf(labels, sizeof(labels), "method=\"%s\"", gpx_method_label(m));
-        put_histogram(out, &h, slots, total->duration_sum_us[m], 1);
     }
-
-    family(out, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
-    gpx_buf_printf(out, "gunicorn_requests_in_progress %u\n", x->in_progress);
 }
 
 static void
 render_server(struct gpx_buf *out, const struct gpx_exposition *x)
 {
+    unsigned i;
+
+    family(out, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
+    gpx_buf_printf(out, "gunicorn_requests_in_progress %u\n", x->in_progress);
+
     family(out, "gunicorn_master_start_time_seconds", "gauge", "Unix time the master started.");
     gpx_buf_printf(out, "gunicorn_master_start_time_seconds %.6f\n", x->master_start_time);
 
@@ -342,33 +383,129 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
 
     family(out, "gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written.");
     gpx_buf_printf(out, "gunicorn_exporter_storage_up %d\n", x->storage_up ? 1 : 0);
+
+    family(out, "gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations.");
+    for (i = 0; i < x->storage_error_count; i++) {
+        gpx_buf_printf(out, "gunicorn_exporter_storage_errors_total{operation=\"%s\"} %" PRIu64 "\n",
+                       x->storage_error_labels[i], x->storage_errors[i]);
+    }
+}
+
+/* Allocates n zeroed cells with their alignment (malloc promises 16 bytes). */
+static struct gpx_cell *
+alloc_cells(size_t n)
+{
+    void *mem;
+
+    if (posix_memalign(&mem, _Alignof(struct gpx_cell), n * sizeof(struct gpx_cell)) != 0) {
+        return NULL;
+    }
+    return memset(mem, 0, n * sizeof(struct gpx_cell));
 }
 
 int
 gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 {
     unsigned n = x->board->workers, w;
-    size_t bytes = ((size_t)n + 1) * sizeof(struct gpx_cell);
-    struct gpx_cell *cells;
-    struct gpx_cell *total;
-    void *mem;
+    struct gpx_cell *cells, *total;
+    struct source src;
 
-    /* Not calloc: struct gpx_cell is 64-byte aligned, malloc promises 16. */
-    if (posix_memalign(&mem, _Alignof(struct gpx_cell), bytes) != 0) {
+    if (x->base != NULL && x->base->workers > n) {
+        n = x->base->workers;
+    }
+    cells = alloc_cells((size_t)n + 1);
+    if (cells == NULL) {
         out->failed = 1;
         return -1;
     }
-    cells = memset(mem, 0, bytes);
     total = &cells[n];
     for (w = 0; w < n; w++) {
-        gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);
+        if (w < x->board->workers) {
+            gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);
+        }
+        if (x->base != NULL && w < x->base->workers) {
+            gpx_cell_add(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0));
+        }
         gpx_cell_add(total, &cells[w]);
     }
-    render_worker_histograms(out, x, cells, n);
-    render_errors(out, x, cells, n);
+    src.labels = "";
+    src.cells = cells;
+    src.n = n;
+    src.configured = x->worker_count;
+    src.total = total;
+    src.per_worker = 1;
+    render_worker_histograms(out, &src, 1);
+    render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);
-    render_requests(out, x, total);
+    render_requests(out, &src, 1);
     render_server(out, x);
     free(cells);
     return out->failed ? -1 : 0;
+}
+
+int
+gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, unsigned count)
+{
+    struct source *srcs = calloc((size_t)count + 1, sizeof(*srcs));
+    struct gpx_cell *fleet_total = alloc_cells(1);
+    struct gpx_buf labels;
+    size_t *offsets = calloc((size_t)count + 1, sizeof(size_t));
+    unsigned i, w;
+    int rc = 0;
+
+    if (srcs == NULL || fleet_total == NULL || offsets == NULL || gpx_buf_init(&labels, 256) != 0) {
+        free(srcs);
+        free(fleet_total);
+        free(offsets);
+        out->failed = 1;
+        return -1;
+    }
+    /* Label texts first: the buffer may move while it grows. */
+    for (i = 0; i < count; i++) {
+        offsets[i] = labels.len;
+        gpx_buf_puts(&labels, "gpx_instance=\"");
+        gpx_render_label_value(&labels, members[i].instance);
+        gpx_buf_puts(&labels, "\",");
+        gpx_buf_append(&labels, "", 1); /* keep the NUL between texts */
+    }
+    for (i = 0; i < count && rc == 0; i++) {
+        const struct gpx_snapshot_header *h = members[i].snapshot;
+        struct gpx_cell *cells = alloc_cells((size_t)h->workers + 1);
+
+        if (cells == NULL) {
+            rc = -1;
+            break;
+        }
+        for (w = 0; w < h->workers; w++) {
+            /* A blob from Redis has no alignment promise: copy the cell out. */
+            memcpy(&cells[w], gpx_snapshot_cell(h, w + 1), sizeof(struct gpx_cell));
+            gpx_cell_add(&cells[h->workers], &cells[w]);
+        }
+        gpx_cell_add(fleet_total, &cells[h->workers]);
+        srcs[i].cells = cells;
+        srcs[i].n = h->workers;
+        srcs[i].configured = h->workers;
+        srcs[i].total = &cells[h->workers];
+        srcs[i].per_worker = 1;
+    }
+    if (rc == 0 && !labels.failed) {
+        for (i = 0; i < count; i++) {
+            srcs[i].labels = labels.data + offsets[i];
+        }
+        /* The fleet's sums: the method and status families without gpx_instance. */
+        srcs[count].labels = "";
+        srcs[count].total = fleet_total;
+        render_worker_histograms(out, srcs, count);
+        render_requests(out, srcs, count + 1);
+        family(out, "gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read.");
+        gpx_buf_printf(out, "gunicorn_fleet_instances %u\n", count);
+    }
+    for (i = 0; i < count; i++) {
+        free((void *)srcs[i].cells);
+    }
+    free(srcs);
+    free(fleet_total);
+    free(offsets);
+    gpx_buf_free(&labels);
+    return rc == 0 && !out->failed ? 0 : -1;
 }

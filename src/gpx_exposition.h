@@ -41,12 +41,24 @@ struct gpx_exposition {
     unsigned in_progress;                  /* requests in flight now */
     gpx_endpoint_fn endpoint;              /* may be NULL: every app is "/" */
     void *endpoint_ctx;
-    double master_start_time;   /* unix seconds */
-    double last_scrape_seconds; /* duration of the previous rendering */
-    const char *version;        /* gpx's version */
-    const char *uwsgi_version;  /* the running uWSGI's */
-    const char *storage;        /* "files" or "redis" */
-    int storage_up;             /* 1 while the storage can be written */
+    double master_start_time;                /* unix seconds */
+    double last_scrape_seconds;              /* duration of the previous rendering */
+    const char *version;                     /* gpx's version */
+    const char *uwsgi_version;               /* the running uWSGI's */
+    const char *storage;                     /* "files" or "redis" */
+    int storage_up;                          /* 1 while the storage can be written */
+    const struct gpx_scoreboard *base;       /* restored totals added to the board, or NULL */
+    const uint64_t *storage_errors;          /* failures by operation, or NULL */
+    const char *const *storage_error_labels; /* the operations' names */
+    unsigned storage_error_count;
+};
+
+struct gpx_snapshot_header;
+
+/* One instance of the fleet view: its name and its checked snapshot. */
+struct gpx_fleet_member {
+    const char *instance;
+    const struct gpx_snapshot_header *snapshot;
 };
 
 /* The content type of what gpx_render writes. */
@@ -54,6 +66,11 @@ struct gpx_exposition {
 
 /* Appends the exposition to out. Returns 0, or -1 if memory ran out. */
 int gpx_render(struct gpx_buf *out, const struct gpx_exposition *x);
+
+/* Appends the fleet view: the counter families of every member with a
+ * gpx_instance label, and the method and status families summed over the
+ * fleet without it. Returns 0, or -1 if memory ran out. */
+int gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, unsigned count);
 
 /* Appends `value` escaped as a label value (backslash, quote, newline). */
 int gpx_render_label_value(struct gpx_buf *out, const char *value);

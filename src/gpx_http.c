@@ -119,6 +119,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     struct gpx_buf buf;
     char *body;
     size_t len;
+    int rc;
 
     (void)version;
     (void)upload_data;
@@ -136,12 +137,14 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
         return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
     }
-    if (strcmp(url, "/metrics") != 0) {
+    rc = gpx_buf_init(&buf, 64 * 1024) == 0 ? srv->render(srv->render_ctx, url, &buf) : GPX_HTTP_ERROR;
+    if (rc == GPX_HTTP_NOT_FOUND) {
         static char text[] = "Not Found: metrics are at /metrics\n";
 
+        gpx_buf_free(&buf);
         return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
     }
-    if (gpx_buf_init(&buf, 64 * 1024) != 0 || srv->render(srv->render_ctx, &buf) != 0 || buf.failed) {
+    if (rc != GPX_HTTP_OK || buf.failed) {
         static char text[] = "gpx could not render the metrics\n";
 
         gpx_buf_free(&buf);

@@ -11,9 +11,12 @@
 
 #include "gpx_buf.h"
 
-/* Renders the exposition into `out` (empty on entry). Returns 0, or -1 for
- * a 500 answer. Called on the server's thread. */
-typedef int (*gpx_http_render_fn)(void *ctx, struct gpx_buf *out);
+/* What a render function answers. */
+enum gpx_http_result { GPX_HTTP_OK = 0, GPX_HTTP_NOT_FOUND = 1, GPX_HTTP_ERROR = -1 };
+
+/* Renders the page at `path` ("/metrics", ...) into `out` (empty on entry).
+ * Returns an enum gpx_http_result. Called on the server's thread. */
+typedef int (*gpx_http_render_fn)(void *ctx, const char *path, struct gpx_buf *out);
 
 /* Writes one log line (no trailing newline needed). Called on the server's
  * thread. */

@@ -153,6 +153,8 @@ test_gpx_config_resolve_precedence(void **state)
         {"REDIS_DB", "3"},
         {"REDIS_PASSWORD", "envsecret"},
         {"REDIS_KEY_PREFIX", "envprefix"},
+        {"GPX_REDIS_INTERVAL", "7"},
+        {"GPX_REDIS_TTL", "700"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -174,6 +176,8 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.redis_db, 3);
     assert_string_equal(cfg.redis_password, "envsecret");
     assert_string_equal(cfg.redis_key_prefix, "envprefix");
+    assert_int_equal(cfg.redis_interval, 7);
+    assert_int_equal(cfg.redis_ttl, 700);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
     }
@@ -189,6 +193,8 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_REDIS_DB] = "4";
     given[GPX_OPT_REDIS_PASSWORD] = "optsecret";
     given[GPX_OPT_REDIS_KEY_PREFIX] = "optprefix";
+    given[GPX_OPT_REDIS_INTERVAL] = "2";
+    given[GPX_OPT_REDIS_TTL] = "60";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
     assert_int_equal(cfg.port, 8002);
     assert_string_equal(cfg.bind, "0.0.0.0");
@@ -201,6 +207,8 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.redis_db, 4);
     assert_string_equal(cfg.redis_password, "optsecret");
     assert_string_equal(cfg.redis_key_prefix, "optprefix");
+    assert_int_equal(cfg.redis_interval, 2);
+    assert_int_equal(cfg.redis_ttl, 60);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_OPTION);
     }

@@ -1,0 +1,376 @@
+/* gpx_redis.c - the master's Redis publisher and the fleet reader (see gpx_redis.h). */
+#define _GNU_SOURCE
+#include "gpx_redis.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+struct gpx_redis_publisher {
+    struct gpx_redis_config cfg;
+    char host[1024];
+    char password[256];
+    char prefix[256];
+    char instance[256];
+    char key[600];   /* <prefix>:gpx:instance:<name> */
+    char index[300]; /* <prefix>:gpx:instances */
+    gpx_redis_snapshot_fn snapshot;
+    gpx_redis_restore_fn restore;
+    void *ctx;
+    gpx_redis_log_fn log;
+    redisContext *conn;              /* the thread's connection; NULL when down */
+    struct gpx_redis_status *status; /* the caller's */
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards stopping and, at stop, conn */
+    pthread_cond_t wake;
+    int stopping;
+    int refused_logged;
+};
+
+static const char *const op_labels[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
+
+const char *
+gpx_redis_op_label(enum gpx_redis_op op)
+{
+    return (unsigned)op < GPX_REDIS_OPS ? op_labels[op] : "unknown";
+}
+
+static void log_line(struct gpx_redis_publisher *pub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+log_line(struct gpx_redis_publisher *pub, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+
+    if (pub->log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    pub->log(line);
+}
+
+static void
+count_error(struct gpx_redis_status *status, enum gpx_redis_op op)
+{
+    __atomic_add_fetch(&status->errors[op], 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&status->up, 0, __ATOMIC_RELAXED);
+}
+
+/* Connects with the configured timeouts, authenticates and selects the db.
+ * Returns the context, or NULL with a reason in err. */
+static redisContext *
+open_connection(const struct gpx_redis_config *cfg, char *err, size_t errlen)
+{
+    struct timeval tv = {(time_t)(cfg->timeout_ms / 1000), (suseconds_t)(cfg->timeout_ms % 1000) * 1000};
+    redisContext *c = cfg->host[0] == '/' ? redisConnectUnixWithTimeout(cfg->host, tv)
+                                          : redisConnectWithTimeout(cfg->host, cfg->port, tv);
+    redisReply *r;
+
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "%s", c != NULL ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (cfg->password[0] != '\0') {
+        r = redisCommand(c, "AUTH %s", cfg->password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "AUTH: %s", r != NULL ? r->str : c->errstr);
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    if (cfg->db != 0) {
+        r = redisCommand(c, "SELECT %d", cfg->db);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SELECT %d: %s", cfg->db, r != NULL ? r->str : c->errstr);
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+static void
+drop_connection(struct gpx_redis_publisher *pub)
+{
+    redisFree(pub->conn);
+    pub->conn = NULL;
+}
+
+static int
+ensure_connection(struct gpx_redis_publisher *pub)
+{
+    char err[256];
+
+    if (pub->conn != NULL) {
+        return 0;
+    }
+    pub->conn = open_connection(&pub->cfg, err, sizeof(err));
+    if (pub->conn == NULL) {
+        /* Logged on the first failure after a success, not on every retry. */
+        if (__atomic_load_n(&pub->status->up, __ATOMIC_RELAXED) || pub->status->errors[GPX_REDIS_CONNECT] == 0) {
+            log_line(pub, "gpx: Redis at %s:%d unreachable (%s); counting locally, retrying", pub->cfg.host,
+                     pub->cfg.port, err);
+        }
+        count_error(pub->status, GPX_REDIS_CONNECT);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the stored totals once; afterwards publishing may begin. */
+static int
+restore_once(struct gpx_redis_publisher *pub)
+{
+    redisReply *r = redisCommand(pub->conn, "GET %s", pub->key);
+    int rc = 0;
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        count_error(pub->status, GPX_REDIS_RESTORE);
+        freeReplyObject(r);
+        drop_connection(pub);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        if (pub->restore(pub->ctx, r->str, r->len) != 0) {
+            if (!pub->refused_logged) {
+                log_line(pub,
+                         "gpx: the totals stored in %s are not readable by this gpx; nothing is published over "
+                         "them (delete the key to start this instance anew)",
+                         pub->key);
+                pub->refused_logged = 1;
+            }
+            count_error(pub->status, GPX_REDIS_RESTORE);
+            rc = -1;
+        } else {
+            log_line(pub, "gpx: counters continue from the totals stored in Redis (%s)", pub->key);
+        }
+    }
+    freeReplyObject(r);
+    if (rc == 0) {
+        __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+/* One pipeline: the snapshot, the index entry, and the index's trim. */
+static int
+publish(struct gpx_redis_publisher *pub)
+{
+    struct gpx_buf blob;
+    long long now = (long long)time(NULL);
+    int i, ok = 1;
+
+    if (gpx_buf_init(&blob, 16 * 1024) != 0 || pub->snapshot(pub->ctx, &blob) != 0) {
+        gpx_buf_free(&blob);
+        count_error(pub->status, GPX_REDIS_PUBLISH);
+        return -1;
+    }
+    redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->key, blob.data, blob.len, pub->cfg.ttl_seconds);
+    redisAppendCommand(pub->conn, "ZADD %s %lld %s", pub->index, now, pub->instance);
+    redisAppendCommand(pub->conn, "ZREMRANGEBYSCORE %s -inf (%lld", pub->index, now - (long long)pub->cfg.ttl_seconds);
+    gpx_buf_free(&blob);
+    for (i = 0; i < 3; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(pub->conn, (void **)&r) != REDIS_OK || r == NULL) {
+            ok = 0;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            ok = 0;
+        }
+        freeReplyObject(r);
+    }
+    if (!ok) {
+        count_error(pub->status, GPX_REDIS_PUBLISH);
+        drop_connection(pub);
+        return -1;
+    }
+    __atomic_add_fetch(&pub->status->publishes, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void
+cycle(struct gpx_redis_publisher *pub)
+{
+    if (ensure_connection(pub) != 0) {
+        return;
+    }
+    if (!__atomic_load_n(&pub->status->restored, __ATOMIC_ACQUIRE) && restore_once(pub) != 0) {
+        return;
+    }
+    publish(pub);
+}
+
+static int
+wait_interval(struct gpx_redis_publisher *pub)
+{
+    struct timespec until;
+    int stop;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += pub->cfg.interval_seconds;
+    pthread_mutex_lock(&pub->lock);
+    while (!pub->stopping && pthread_cond_timedwait(&pub->wake, &pub->lock, &until) == 0) {
+    }
+    stop = pub->stopping;
+    pthread_mutex_unlock(&pub->lock);
+    return stop;
+}
+
+static void *
+run(void *arg)
+{
+    struct gpx_redis_publisher *pub = arg;
+
+    do {
+        cycle(pub);
+    } while (!wait_interval(pub));
+    return NULL;
+}
+
+struct gpx_redis_publisher *
+gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_snapshot_fn snapshot,
+                gpx_redis_restore_fn restore, void *ctx, gpx_redis_log_fn log)
+{
+    struct gpx_redis_publisher *pub = calloc(1, sizeof(*pub));
+    sigset_t all, old;
+    int rc;
+
+    if (pub == NULL) {
+        return NULL;
+    }
+    pub->cfg = *cfg;
+    snprintf(pub->host, sizeof(pub->host), "%s", cfg->host);
+    snprintf(pub->password, sizeof(pub->password), "%s", cfg->password != NULL ? cfg->password : "");
+    snprintf(pub->prefix, sizeof(pub->prefix), "%s", cfg->prefix);
+    snprintf(pub->instance, sizeof(pub->instance), "%s", cfg->instance);
+    pub->cfg.host = pub->host;
+    pub->cfg.password = pub->password;
+    pub->cfg.prefix = pub->prefix;
+    pub->cfg.instance = pub->instance;
+    if (pub->cfg.interval_seconds == 0) {
+        pub->cfg.interval_seconds = 1;
+    }
+    snprintf(pub->key, sizeof(pub->key), "%s:gpx:instance:%s", pub->prefix, pub->instance);
+    snprintf(pub->index, sizeof(pub->index), "%s:gpx:instances", pub->prefix);
+    pub->status = status;
+    pub->snapshot = snapshot;
+    pub->restore = restore;
+    pub->ctx = ctx;
+    pub->log = log;
+    pthread_mutex_init(&pub->lock, NULL);
+    pthread_cond_init(&pub->wake, NULL);
+    /* The master's signals stay the master's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&pub->thread, NULL, run, pub);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        free(pub);
+        return NULL;
+    }
+    return pub;
+}
+
+void
+gpx_redis_status_read(const struct gpx_redis_status *status, struct gpx_redis_status *out)
+{
+    int i;
+
+    out->up = __atomic_load_n(&status->up, __ATOMIC_RELAXED);
+    out->restored = __atomic_load_n(&status->restored, __ATOMIC_RELAXED);
+    out->publishes = __atomic_load_n(&status->publishes, __ATOMIC_RELAXED);
+    for (i = 0; i < GPX_REDIS_OPS; i++) {
+        out->errors[i] = __atomic_load_n(&status->errors[i], __ATOMIC_RELAXED);
+    }
+}
+
+void
+gpx_redis_stop(struct gpx_redis_publisher *pub, int final)
+{
+    if (pub == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&pub->lock);
+    pub->stopping = 1;
+    pthread_cond_signal(&pub->wake);
+    pthread_mutex_unlock(&pub->lock);
+    pthread_join(pub->thread, NULL);
+    /* The thread is gone: its connection is ours now. */
+    if (final && ensure_connection(pub) == 0 &&
+        (__atomic_load_n(&pub->status->restored, __ATOMIC_ACQUIRE) || restore_once(pub) == 0)) {
+        publish(pub);
+    }
+    drop_connection(pub);
+    pthread_mutex_destroy(&pub->lock);
+    pthread_cond_destroy(&pub->wake);
+    free(pub);
+}
+
+int
+gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_each_fn each, void *ctx)
+{
+    char err[256], index[300];
+    long long now = (long long)time(NULL);
+    redisContext *c = open_connection(cfg, err, sizeof(err));
+    redisReply *names, *r;
+    size_t i;
+    int count = 0;
+
+    if (c == NULL) {
+        if (status != NULL) {
+            count_error(status, GPX_REDIS_FLEET);
+        }
+        return -1;
+    }
+    snprintf(index, sizeof(index), "%s:gpx:instances", cfg->prefix);
+    names = redisCommand(c, "ZRANGEBYSCORE %s %lld +inf", index, now - (long long)cfg->ttl_seconds);
+    if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(names);
+        redisFree(c);
+        if (status != NULL) {
+            count_error(status, GPX_REDIS_FLEET);
+        }
+        return -1;
+    }
+    for (i = 0; i < names->elements; i++) {
+        redisAppendCommand(c, "GET %s:gpx:instance:%s", cfg->prefix, names->element[i]->str);
+    }
+    for (i = 0; i < names->elements; i++) {
+        r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+            count = -1;
+            break;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            each(ctx, names->element[i]->str, r->str, r->len);
+            count++;
+        }
+        freeReplyObject(r);
+    }
+    freeReplyObject(names);
+    redisFree(c);
+    if (count < 0 && status != NULL) {
+        count_error(status, GPX_REDIS_FLEET);
+    }
+    return count;
+}

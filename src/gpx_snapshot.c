@@ -1,0 +1,129 @@
+/* gpx_snapshot.c - encoding and decoding of totals blobs (see gpx_snapshot.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "gpx_snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t
+entry_size(void)
+{
+    return sizeof(struct gpx_slot) + sizeof(struct gpx_cell);
+}
+
+static void
+add_slot(struct gpx_slot *dst, const struct gpx_slot *src)
+{
+    unsigned i;
+
+    for (i = 0; i < GPX_RESTART_REASONS; i++) {
+        dst->restarts[i] += GPX_READ(src->restarts[i]);
+    }
+}
+
+int
+gpx_snapshot_encode(struct gpx_buf *out, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base,
+                    uint64_t now_unix)
+{
+    struct gpx_snapshot_header h;
+    unsigned workers = live->workers, w;
+    struct gpx_cell *cell;
+    struct gpx_slot slot;
+    void *mem;
+
+    if (base != NULL && base->workers > workers) {
+        workers = base->workers;
+    }
+    if (posix_memalign(&mem, _Alignof(struct gpx_cell), sizeof(struct gpx_cell)) != 0) {
+        out->failed = 1;
+        return -1;
+    }
+    cell = mem;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, GPX_SNAPSHOT_MAGIC, sizeof(h.magic));
+    h.layout_version = GPX_LAYOUT_VERSION;
+    h.slot_size = sizeof(struct gpx_slot);
+    h.cell_size = sizeof(struct gpx_cell);
+    h.workers = workers;
+    h.created_unix = base != NULL && base->header->created_unix < live->header->created_unix
+                         ? base->header->created_unix
+                         : live->header->created_unix;
+    h.taken_unix = now_unix;
+    gpx_buf_append(out, (const char *)&h, sizeof(h));
+    for (w = 1; w <= workers; w++) {
+        memset(&slot, 0, sizeof(slot));
+        memset(cell, 0, sizeof(*cell));
+        if (w <= live->workers) {
+            add_slot(&slot, gpx_scoreboard_slot(live, w));
+            gpx_scoreboard_sum_worker(live, w, cell);
+        }
+        if (base != NULL && w <= base->workers) {
+            add_slot(&slot, gpx_scoreboard_slot(base, w));
+            gpx_cell_add(cell, gpx_scoreboard_cell(base, w, 0));
+        }
+        gpx_buf_append(out, (const char *)&slot, sizeof(slot));
+        gpx_buf_append(out, (const char *)cell, sizeof(*cell));
+    }
+    free(mem);
+    return out->failed ? -1 : 0;
+}
+
+int
+gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_header **header, char *err, size_t errlen)
+{
+    const struct gpx_snapshot_header *h = blob;
+
+    if (len < sizeof(*h) || memcmp(h->magic, GPX_SNAPSHOT_MAGIC, sizeof(h->magic)) != 0) {
+        snprintf(err, errlen, "not a gpx snapshot (%zu bytes)", len);
+        return -1;
+    }
+    if (h->layout_version != GPX_LAYOUT_VERSION || h->slot_size != sizeof(struct gpx_slot) ||
+        h->cell_size != sizeof(struct gpx_cell)) {
+        snprintf(err, errlen, "a snapshot of another gpx layout (version %u, %u-byte cells; this gpx reads %u, %zu)",
+                 h->layout_version, h->cell_size, GPX_LAYOUT_VERSION, sizeof(struct gpx_cell));
+        return -1;
+    }
+    if (h->workers == 0 || len != sizeof(*h) + (size_t)h->workers * entry_size()) {
+        snprintf(err, errlen, "a damaged snapshot (%u workers, %zu bytes)", h->workers, len);
+        return -1;
+    }
+    *header = h;
+    return 0;
+}
+
+const struct gpx_slot *
+gpx_snapshot_slot(const struct gpx_snapshot_header *h, unsigned worker)
+{
+    return (const struct gpx_slot *)((const unsigned char *)(h + 1) + (size_t)(worker - 1) * entry_size());
+}
+
+const struct gpx_cell *
+gpx_snapshot_cell(const struct gpx_snapshot_header *h, unsigned worker)
+{
+    return (const struct gpx_cell *)((const unsigned char *)gpx_snapshot_slot(h, worker) + sizeof(struct gpx_slot));
+}
+
+void
+gpx_snapshot_add_to(struct gpx_scoreboard *base, const struct gpx_snapshot_header *h)
+{
+    unsigned w;
+    struct gpx_cell *copy;
+    void *mem;
+
+    /* A blob in a Redis reply has no alignment promise: copy each cell out. */
+    if (posix_memalign(&mem, _Alignof(struct gpx_cell), sizeof(struct gpx_cell)) != 0) {
+        return;
+    }
+    copy = mem;
+    for (w = 1; w <= h->workers; w++) {
+        unsigned into = w <= base->workers ? w : base->workers;
+        struct gpx_slot slot;
+
+        memcpy(&slot, gpx_snapshot_slot(h, w), sizeof(slot));
+        memcpy(copy, gpx_snapshot_cell(h, w), sizeof(*copy));
+        add_slot(gpx_scoreboard_slot(base, into), &slot);
+        gpx_cell_add(gpx_scoreboard_cell(base, into, 0), copy);
+    }
+    free(mem);
+}
