@@ -274,6 +274,7 @@ gpx_preinit_apps(void)
         gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
         gpx.redis.ttl_seconds = (unsigned)gpx.cfg.redis_ttl;
         gpx.redis.timeout_ms = 1000;
+        gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
         path[0] = '\0';
         note[0] = '\0';
     } else {

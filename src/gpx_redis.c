@@ -124,8 +124,8 @@ ensure_connection(struct gpx_redis_publisher *pub)
     if (pub->conn == NULL) {
         /* Logged on the first failure after a success, not on every retry. */
         if (__atomic_load_n(&pub->status->up, __ATOMIC_RELAXED) || pub->status->errors[GPX_REDIS_CONNECT] == 0) {
-            log_line(pub, "gpx: Redis at %s:%d unreachable (%s); counting locally, retrying", pub->cfg.host,
-                     pub->cfg.port, err);
+            log_line(pub, "gpx: cannot use Redis at %s%s%d: %s; counting locally, retrying every %u s", pub->cfg.host,
+                     pub->cfg.host[0] == '/' ? " port " : ":", pub->cfg.port, err, pub->cfg.interval_seconds);
         }
         count_error(pub->status, GPX_REDIS_CONNECT);
         return -1;
@@ -133,12 +133,48 @@ ensure_connection(struct gpx_redis_publisher *pub)
     return 0;
 }
 
+/* A cold start that asked for cleanup: this instance's keys go, and the
+ * counters begin from zero. */
+static int
+remove_stored(struct gpx_redis_publisher *pub)
+{
+    int i, ok = 1;
+
+    redisAppendCommand(pub->conn, "DEL %s", pub->key);
+    redisAppendCommand(pub->conn, "ZREM %s %s", pub->index, pub->instance);
+    for (i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(pub->conn, (void **)&r) != REDIS_OK || r == NULL || r->type == REDIS_REPLY_ERROR) {
+            ok = 0;
+        }
+        freeReplyObject(r);
+        if (!ok) {
+            break;
+        }
+    }
+    if (!ok) {
+        count_error(pub->status, GPX_REDIS_RESTORE);
+        drop_connection(pub);
+        return -1;
+    }
+    log_line(pub, "gpx: cleanup on a cold start: removed %s, counters begin from zero", pub->key);
+    __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* Reads the stored totals once; afterwards publishing may begin. */
 static int
 restore_once(struct gpx_redis_publisher *pub)
 {
-    redisReply *r = redisCommand(pub->conn, "GET %s", pub->key);
+    redisReply *r;
     int rc = 0;
+
+    if (pub->cfg.start_fresh) {
+        return remove_stored(pub);
+    }
+    r = redisCommand(pub->conn, "GET %s", pub->key);
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         count_error(pub->status, GPX_REDIS_RESTORE);

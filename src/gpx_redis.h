@@ -31,6 +31,7 @@ struct gpx_redis_config {
     unsigned interval_seconds; /* between publishes */
     unsigned ttl_seconds;      /* keys of an instance that stops publishing expire after this */
     unsigned timeout_ms;       /* connect and command timeout */
+    int start_fresh;           /* remove the stored totals instead of restoring them */
 };
 
 /* Storage operations counted when they fail. */
