@@ -19,8 +19,9 @@ struct gpx_redis_publisher {
     char password[256];
     char prefix[256];
     char instance[256];
-    char key[600];   /* <prefix>:gpx:instance:<name> */
-    char index[300]; /* <prefix>:gpx:instances */
+    char key[600];    /* <prefix>:gpx:instance:<name> */
+    char index[300];  /* <prefix>:gpx:instances */
+    char where[1100]; /* host:port, or the socket path, for log lines */
     gpx_redis_snapshot_fn snapshot;
     gpx_redis_restore_fn restore;
     void *ctx;
@@ -308,6 +309,11 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     }
     snprintf(pub->key, sizeof(pub->key), "%s:gpx:instance:%s", pub->prefix, pub->instance);
     snprintf(pub->index, sizeof(pub->index), "%s:gpx:instances", pub->prefix);
+    if (pub->host[0] == '/') {
+        snprintf(pub->where, sizeof(pub->where), "%s", pub->host);
+    } else {
+        snprintf(pub->where, sizeof(pub->where), "%s:%d", pub->host, pub->cfg.port);
+    }
     pub->status = status;
     pub->snapshot = snapshot;
     pub->restore = restore;
