@@ -51,6 +51,9 @@ extern struct uwsgi_server uwsgi;
  * enum gpx_http_result. */
 int gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out);
 
+/* Logs one line through uWSGI's logger (any thread). */
+void gpx_glue_log(const char *line);
+
 /* Starts the Redis publisher (master, once workers run). */
 void gpx_glue_start_publisher(void);
 

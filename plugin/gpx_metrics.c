@@ -199,16 +199,10 @@ restore_totals(void *ctx, const void *blob, size_t len)
     return 0;
 }
 
-static void
-log_line(const char *line)
-{
-    uwsgi_log("%s\n", line);
-}
-
 void
 gpx_glue_start_publisher(void)
 {
-    gpx.publisher = gpx_redis_start(&gpx.redis, gpx.redis_status, snapshot_totals, restore_totals, NULL, log_line);
+    gpx.publisher = gpx_redis_start(&gpx.redis, gpx.redis_status, snapshot_totals, restore_totals, NULL, gpx_glue_log);
     if (gpx.publisher == NULL) {
         uwsgi_error("gpx_glue_start_publisher()/gpx_redis_start()");
     }

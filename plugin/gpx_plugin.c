@@ -333,8 +333,8 @@ gpx_post_fork(void)
     }
 }
 
-static void
-log_line(const char *line)
+void
+gpx_glue_log(const char *line)
 {
     uwsgi_log("%s\n", line);
 }
@@ -357,7 +357,7 @@ gpx_master_cycle(void)
         static int launch_failed;
 
         if (!launch_failed) {
-            gpx.http = gpx_http_launch(&hc, gpx_glue_render, NULL, log_line);
+            gpx.http = gpx_http_launch(&hc, gpx_glue_render, NULL, gpx_glue_log);
             if (gpx.http == NULL) {
                 /* Counting goes on; the routing action still serves. */
                 uwsgi_error("gpx_master_cycle()/gpx_http_launch()");
