@@ -17,12 +17,19 @@ CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
 _flags = os.environ.get('UWSGI_PLUGINS_BUILDER_CFLAGS')
 if _flags:
     CFLAGS.append('-DGPX_UWSGI_CFLAGS_FNV=0x%016xULL' % _fnv1a64(_flags))
+# Fields that appeared during 2.0.x: test the header this binary embeds.
+_header = '.uwsgi_plugins_builder/uwsgi.h'
+if os.path.exists(_header):
+    with open(_header) as f:
+        if 'max_requests_delta' in f.read():
+            CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
 LDFLAGS = []
 LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread']
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
     'plugin/gpx_metrics',
+    'plugin/gpx_lifecycle',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
@@ -31,6 +38,7 @@ GCC_LIST = [
     'src/gpx_http',
     'src/gpx_procstat',
     'src/gpx_redis',
+    'src/gpx_restart',
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
 ]

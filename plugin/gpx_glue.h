@@ -63,6 +63,12 @@ void gpx_glue_sample(void);
 /* The after-request hook, resolved by uWSGI with dlsym. */
 void gpx_after_request(struct wsgi_request *wsgi_req);
 
+/* Reads every worker's state and counts the restarts (master cycle). */
+void gpx_lifecycle_cycle(void);
+
+/* Notes that the master is about to kill worker `wid` for harakiri. */
+void gpx_lifecycle_harakiri(int wid);
+
 /* Registers the routing action `gpx` (on_load). */
 void gpx_router_register(void);
 

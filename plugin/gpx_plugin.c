@@ -10,7 +10,10 @@
  * preinit_apps  maps the scoreboard (worker and core counts are final now),
  *            exports GUNICORN_* again, adds the after-request hook
  * post_fork  (worker) closes the metrics port's sockets, snapshots counters
- * master_cycle  starts the metrics server once, samples resources
+ * master_cycle  starts the metrics server (and the Redis publisher) once,
+ *            counts worker restarts by reason, samples resources
+ * harakiri   notes a harakiri kill for the restart reason
+ * master_cleanup  publishes the final totals to Redis
  */
 #include "gpx_glue.h"
 
@@ -373,6 +376,7 @@ gpx_master_cycle(void)
             gpx_glue_start_publisher();
         }
     }
+    gpx_lifecycle_cycle();
     gpx_glue_sample();
 }
 
@@ -381,6 +385,11 @@ gpx_master_cycle(void)
 static void
 gpx_master_cleanup(void)
 {
+    /* Before a reload's re-exec the last workers were reaped after the last
+     * cycle: count them now, while the counters can still be published. */
+    if (gpx.recording) {
+        gpx_lifecycle_cycle();
+    }
     if (gpx.publisher != NULL) {
         gpx_redis_stop(gpx.publisher, 1);
         gpx.publisher = NULL;
@@ -396,4 +405,5 @@ struct uwsgi_plugin gpx_plugin = {
     .post_fork = gpx_post_fork,
     .master_cycle = gpx_master_cycle,
     .master_cleanup = gpx_master_cleanup,
+    .harakiri = gpx_lifecycle_harakiri,
 };

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gpx_exposition.h"
 
+#include "gpx_restart.h"
 #include "gpx_snapshot.h"
 
 #include <inttypes.h>
@@ -108,6 +109,7 @@ all_methods(const struct gpx_cell *cell, uint64_t *slots, uint64_t *sum_us)
 struct source {
     const char *labels;           /* label text put before the family's own labels */
     const struct gpx_cell *cells; /* one folded cell per worker slot */
+    const struct gpx_slot *slots; /* the slots' master counters, or NULL */
     unsigned n;                   /* slots in cells */
     unsigned configured;          /* slots shown even when they counted nothing */
     const struct gpx_cell *total; /* all slots summed */
@@ -288,6 +290,42 @@ compare_keys(const void *a, const void *b)
     return ka < kb ? -1 : ka > kb;
 }
 
+/* Restarts by reason, per slot and for the whole server. Every reason is
+ * shown from the start, so that rate() has a zero to begin from. */
+static void
+render_restarts(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
+{
+    unsigned i, w, r;
+
+    family(out, "gunicorn_worker_restart_total", "counter", "Times the worker slot's process was replaced, by reason.");
+    for (i = 0; i < nsrc; i++) {
+        for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
+            if (!shown(&srcs[i], w)) {
+                continue;
+            }
+            for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+                gpx_buf_printf(out, "gunicorn_worker_restart_total{%sworker_id=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
+                               srcs[i].labels, w + 1, gpx_restart_label(r), srcs[i].slots[w].restarts[r]);
+            }
+        }
+    }
+    family(out, "gunicorn_master_worker_restart_total", "counter", "Workers replaced, by reason.");
+    for (i = 0; i < nsrc; i++) {
+        if (!srcs[i].per_worker || srcs[i].slots == NULL) {
+            continue;
+        }
+        for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+            uint64_t total = 0;
+
+            for (w = 0; w < srcs[i].n; w++) {
+                total += srcs[i].slots[w].restarts[r];
+            }
+            gpx_buf_printf(out, "gunicorn_master_worker_restart_total{%sreason=\"%s\"} %" PRIu64 "\n", srcs[i].labels,
+                           gpx_restart_label(r), total);
+        }
+    }
+}
+
 /* The (method, status) series of one source's total. */
 static void
 put_statuses(struct gpx_buf *out, const struct source *src)
@@ -391,6 +429,16 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
     }
 }
 
+static void
+add_restarts(struct gpx_slot *dst, const struct gpx_slot *src)
+{
+    unsigned r;
+
+    for (r = 0; r < GPX_RESTART_REASONS; r++) {
+        dst->restarts[r] += GPX_READ(src->restarts[r]);
+    }
+}
+
 /* Allocates n zeroed cells with their alignment (malloc promises 16 bytes). */
 static struct gpx_cell *
 alloc_cells(size_t n)
@@ -408,6 +456,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 {
     unsigned n = x->board->workers, w;
     struct gpx_cell *cells, *total;
+    struct gpx_slot *slots;
     struct source src;
 
     if (x->base != NULL && x->base->workers > n) {
@@ -418,10 +467,20 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
         out->failed = 1;
         return -1;
     }
+    slots = calloc(n, sizeof(*slots));
+    if (slots == NULL) {
+        free(cells);
+        out->failed = 1;
+        return -1;
+    }
     total = &cells[n];
     for (w = 0; w < n; w++) {
         if (w < x->board->workers) {
             gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);
+            add_restarts(&slots[w], gpx_scoreboard_slot(x->board, w + 1));
+        }
+        if (x->base != NULL && w < x->base->workers) {
+            add_restarts(&slots[w], gpx_scoreboard_slot(x->base, w + 1));
         }
         if (x->base != NULL && w < x->base->workers) {
             gpx_cell_add(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0));
@@ -430,6 +489,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     }
     src.labels = "";
     src.cells = cells;
+    src.slots = slots;
     src.n = n;
     src.configured = x->worker_count;
     src.total = total;
@@ -437,8 +497,10 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     render_worker_histograms(out, &src, 1);
     render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);
+    render_restarts(out, &src, 1);
     render_requests(out, &src, 1);
     render_server(out, x);
+    free(slots);
     free(cells);
     return out->failed ? -1 : 0;
 }
@@ -471,16 +533,25 @@ gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, un
     for (i = 0; i < count && rc == 0; i++) {
         const struct gpx_snapshot_header *h = members[i].snapshot;
         struct gpx_cell *cells = alloc_cells((size_t)h->workers + 1);
+        struct gpx_slot *slots;
 
         if (cells == NULL) {
+            rc = -1;
+            break;
+        }
+        slots = calloc(h->workers, sizeof(*slots));
+        if (slots == NULL) {
+            free(cells);
             rc = -1;
             break;
         }
         for (w = 0; w < h->workers; w++) {
             /* A blob from Redis has no alignment promise: copy the cell out. */
             memcpy(&cells[w], gpx_snapshot_cell(h, w + 1), sizeof(struct gpx_cell));
+            memcpy(&slots[w], gpx_snapshot_slot(h, w + 1), sizeof(struct gpx_slot));
             gpx_cell_add(&cells[h->workers], &cells[w]);
         }
+        srcs[i].slots = slots;
         gpx_cell_add(fleet_total, &cells[h->workers]);
         srcs[i].cells = cells;
         srcs[i].n = h->workers;
@@ -496,12 +567,14 @@ gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, un
         srcs[count].labels = "";
         srcs[count].total = fleet_total;
         render_worker_histograms(out, srcs, count);
+        render_restarts(out, srcs, count);
         render_requests(out, srcs, count + 1);
         family(out, "gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read.");
         gpx_buf_printf(out, "gunicorn_fleet_instances %u\n", count);
     }
     for (i = 0; i < count; i++) {
         free((void *)srcs[i].cells);
+        free((void *)srcs[i].slots);
     }
     free(srcs);
     free(fleet_total);

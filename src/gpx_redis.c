@@ -125,8 +125,8 @@ ensure_connection(struct gpx_redis_publisher *pub)
     if (pub->conn == NULL) {
         /* Logged on the first failure after a success, not on every retry. */
         if (__atomic_load_n(&pub->status->up, __ATOMIC_RELAXED) || pub->status->errors[GPX_REDIS_CONNECT] == 0) {
-            log_line(pub, "gpx: cannot use Redis at %s%s%d: %s; counting locally, retrying every %u s", pub->cfg.host,
-                     pub->cfg.host[0] == '/' ? " port " : ":", pub->cfg.port, err, pub->cfg.interval_seconds);
+            log_line(pub, "gpx: cannot use Redis at %s: %s; counting locally, retrying every %u s", pub->where, err,
+                     pub->cfg.interval_seconds);
         }
         count_error(pub->status, GPX_REDIS_CONNECT);
         return -1;

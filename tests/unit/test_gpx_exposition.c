@@ -388,6 +388,8 @@ test_gpx_render_help_and_type_once(void **state)
         "gunicorn_worker_cpu_seconds_total",
         "gunicorn_worker_state",
         "gunicorn_workers",
+        "gunicorn_worker_restart_total",
+        "gunicorn_master_worker_restart_total",
         "gunicorn_requests_total",
         "gunicorn_request_duration_seconds",
         "gunicorn_requests_in_progress",
@@ -585,7 +587,7 @@ test_gpx_render_retired_slot(void **state)
 
     record(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
     text = render(s);
-    assert_int_equal(check_families(text), 20);
+    assert_int_equal(check_families(text), 22);
     assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.025\"} 0");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.05\"} 1");
@@ -625,7 +627,7 @@ test_gpx_render_overflow_classes(void **state)
     assert_int_equal(gpx_buf_init(&out, 0), 0);
     assert_int_equal(gpx_render(&out, &x), 0);
 
-    assert_int_equal(check_families(out.data), 20);
+    assert_int_equal(check_families(out.data), 22);
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"500\"} 1");
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"5xx\"} 36");
     assert_line(out.data, "gunicorn_requests_total{method=\"POST\",status=\"other\"} 2");
