@@ -36,6 +36,7 @@ GCC_LIST = [
     'src/gpx_exposition',
     'src/gpx_fleet',
     'src/gpx_http',
+    'src/gpx_netstat',
     'src/gpx_procstat',
     'src/gpx_redis',
     'src/gpx_restart',

@@ -9,6 +9,7 @@
 
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_fleet.h"
+#include "../src/gpx_netstat.h"
 #include "../src/gpx_procstat.h"
 #include "../src/gpx_snapshot.h"
 
@@ -99,6 +100,34 @@ endpoint_name(void *ctx, unsigned worker, unsigned app_id)
     return name;
 }
 
+/* The accept queues of uWSGI's TCP listeners, read now (TCP_INFO). UNIX
+ * sockets have no such reading and are left out. */
+static struct gpx_listener_view *
+read_listeners(unsigned *count)
+{
+    struct uwsgi_socket *us;
+    struct gpx_listener_view *views;
+    unsigned n = 0;
+
+    for (us = uwsgi.sockets; us != NULL; us = us->next) {
+        n++;
+    }
+    views = calloc(n + 1, sizeof(*views));
+    *count = 0;
+    if (views == NULL) {
+        return NULL;
+    }
+    for (us = uwsgi.sockets; us != NULL; us = us->next) {
+        struct gpx_listener_view *v = &views[*count];
+
+        if (us->fd >= 0 && gpx_tcp_listen_queue(us->fd, &v->queued, &v->limit) == 0) {
+            v->name = us->name;
+            (*count)++;
+        }
+    }
+    return views;
+}
+
 static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
 
 static int
@@ -106,15 +135,17 @@ render_local(struct gpx_buf *out)
 {
     struct gpx_exposition x;
     struct gpx_redis_status status;
+    struct gpx_listener_view *listeners;
     struct gpx_worker_view *views;
     time_t now = uwsgi_now();
     double started = monotonic_seconds();
     unsigned w, in_progress = 0;
     int c, rc;
 
+    memset(&x, 0, sizeof(x));
     views = calloc(gpx.workers, sizeof(*views));
     if (views == NULL) {
-        return -1;
+        return GPX_HTTP_ERROR;
     }
     for (w = 1; w <= gpx.workers; w++) {
         const struct uwsgi_worker *uw = &uwsgi.workers[w];
@@ -122,6 +153,7 @@ render_local(struct gpx_buf *out)
         struct gpx_worker_view *v = &views[w - 1];
 
         v->state = worker_state(uw);
+        x.workers_desired += !uw->cheaped;
         v->live = uw->pid > 0;
         if (v->live) {
             v->uptime_seconds = now > uw->last_spawn ? (double)(now - uw->last_spawn) : 0.0;
@@ -135,7 +167,6 @@ render_local(struct gpx_buf *out)
             }
         }
     }
-    memset(&x, 0, sizeof(x));
     x.board = &gpx.board;
     x.workers = views;
     x.worker_count = gpx.workers;
@@ -155,7 +186,11 @@ render_local(struct gpx_buf *out)
         x.storage_error_labels = storage_operations;
         x.storage_error_count = GPX_REDIS_OPS;
     }
+    listeners = read_listeners(&x.listener_count);
+    x.listeners = listeners;
+    x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
     rc = gpx_render(out, &x);
+    free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
     return rc == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;

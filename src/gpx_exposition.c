@@ -271,6 +271,9 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
         }
     }
 
+    family(out, "gunicorn_workers_desired", "gauge", "Workers the master aims for (follows the cheaper subsystem).");
+    gpx_buf_printf(out, "gunicorn_workers_desired %u\n", x->workers_desired);
+
     family(out, "gunicorn_workers", "gauge", "Workers by state.");
     for (s = 0; s < GPX_STATE_COUNT; s++) {
         unsigned count = 0;
@@ -397,6 +400,29 @@ render_requests(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
 }
 
 static void
+render_listeners(struct gpx_buf *out, const struct gpx_exposition *x)
+{
+    unsigned i, f;
+
+    for (f = 0; f < 2; f++) {
+        const char *name = f == 0 ? "gunicorn_listen_backlog" : "gunicorn_listen_backlog_limit";
+
+        family(out, name, "gauge",
+               f == 0 ? "Connections waiting in the listener's accept queue." : "Size of the listener's accept queue.");
+        for (i = 0; i < x->listener_count; i++) {
+            gpx_buf_printf(out, "%s{listener=\"", name);
+            gpx_render_label_value(out, x->listeners[i].name);
+            gpx_buf_printf(out, "\"} %" PRIu64 "\n", f == 0 ? x->listeners[i].queued : x->listeners[i].limit);
+        }
+    }
+    family(out, "gunicorn_listen_overflows_total", "counter",
+           "Connections the host's listen queues dropped (Linux counts them per host).");
+    if (x->have_listen_overflows) {
+        gpx_buf_printf(out, "gunicorn_listen_overflows_total %" PRIu64 "\n", x->listen_overflows);
+    }
+}
+
+static void
 render_server(struct gpx_buf *out, const struct gpx_exposition *x)
 {
     unsigned i;
@@ -498,6 +524,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);
     render_restarts(out, &src, 1);
+    render_listeners(out, x);
     render_requests(out, &src, 1);
     render_server(out, x);
     free(slots);

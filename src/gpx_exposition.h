@@ -30,6 +30,13 @@ struct gpx_worker_view {
     double uptime_seconds;       /* since the current process started */
 };
 
+/* A listening socket's accept queue, as the glue read it. */
+struct gpx_listener_view {
+    const char *name; /* the socket as configured, e.g. "127.0.0.1:8000" */
+    uint64_t queued;  /* connections waiting to be accepted */
+    uint64_t limit;   /* the queue's size */
+};
+
 /* Names an application for the endpoint label; may return NULL ("/"). */
 typedef const char *(*gpx_endpoint_fn)(void *ctx, unsigned worker, unsigned app_id);
 
@@ -41,13 +48,18 @@ struct gpx_exposition {
     unsigned in_progress;                  /* requests in flight now */
     gpx_endpoint_fn endpoint;              /* may be NULL: every app is "/" */
     void *endpoint_ctx;
-    double master_start_time;                /* unix seconds */
-    double last_scrape_seconds;              /* duration of the previous rendering */
-    const char *version;                     /* gpx's version */
-    const char *uwsgi_version;               /* the running uWSGI's */
-    const char *storage;                     /* "files" or "redis" */
-    int storage_up;                          /* 1 while the storage can be written */
-    const struct gpx_scoreboard *base;       /* restored totals added to the board, or NULL */
+    double master_start_time;                  /* unix seconds */
+    double last_scrape_seconds;                /* duration of the previous rendering */
+    const char *version;                       /* gpx's version */
+    const char *uwsgi_version;                 /* the running uWSGI's */
+    const char *storage;                       /* "files" or "redis" */
+    int storage_up;                            /* 1 while the storage can be written */
+    const struct gpx_scoreboard *base;         /* restored totals added to the board, or NULL */
+    unsigned workers_desired;                  /* workers the master aims for */
+    const struct gpx_listener_view *listeners; /* TCP listeners */
+    unsigned listener_count;
+    int have_listen_overflows;               /* the host's counter could be read */
+    uint64_t listen_overflows;               /* ListenOverflows, host-wide */
     const uint64_t *storage_errors;          /* failures by operation, or NULL */
     const char *const *storage_error_labels; /* the operations' names */
     unsigned storage_error_count;

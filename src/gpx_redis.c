@@ -33,6 +33,7 @@ struct gpx_redis_publisher {
     pthread_cond_t wake;
     int stopping;
     int refused_logged;
+    int outage_logged; /* "cannot use Redis" was logged since the last success */
 };
 
 static const char *const op_labels[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
@@ -123,10 +124,13 @@ ensure_connection(struct gpx_redis_publisher *pub)
     }
     pub->conn = open_connection(&pub->cfg, err, sizeof(err));
     if (pub->conn == NULL) {
-        /* Logged on the first failure after a success, not on every retry. */
-        if (__atomic_load_n(&pub->status->up, __ATOMIC_RELAXED) || pub->status->errors[GPX_REDIS_CONNECT] == 0) {
+        /* Logged on the first failure after a success (or at start), not on
+         * every retry. `up` cannot tell: a failed publish has already zeroed
+         * it before the reconnection fails. */
+        if (!pub->outage_logged) {
             log_line(pub, "gpx: cannot use Redis at %s: %s; counting locally, retrying every %u s", pub->where, err,
                      pub->cfg.interval_seconds);
+            pub->outage_logged = 1;
         }
         count_error(pub->status, GPX_REDIS_CONNECT);
         return -1;
@@ -160,6 +164,7 @@ remove_stored(struct gpx_redis_publisher *pub)
         return -1;
     }
     log_line(pub, "gpx: cleanup on a cold start: removed %s, counters begin from zero", pub->key);
+    pub->outage_logged = 0;
     __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
     return 0;
@@ -200,6 +205,7 @@ restore_once(struct gpx_redis_publisher *pub)
     }
     freeReplyObject(r);
     if (rc == 0) {
+        pub->outage_logged = 0;
         __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
         __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
     }
@@ -240,6 +246,7 @@ publish(struct gpx_redis_publisher *pub)
         drop_connection(pub);
         return -1;
     }
+    pub->outage_logged = 0;
     __atomic_add_fetch(&pub->status->publishes, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
     return 0;

@@ -390,6 +390,10 @@ test_gpx_render_help_and_type_once(void **state)
         "gunicorn_workers",
         "gunicorn_worker_restart_total",
         "gunicorn_master_worker_restart_total",
+        "gunicorn_workers_desired",
+        "gunicorn_listen_backlog",
+        "gunicorn_listen_backlog_limit",
+        "gunicorn_listen_overflows_total",
         "gunicorn_requests_total",
         "gunicorn_request_duration_seconds",
         "gunicorn_requests_in_progress",
@@ -587,7 +591,7 @@ test_gpx_render_retired_slot(void **state)
 
     record(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
     text = render(s);
-    assert_int_equal(check_families(text), 22);
+    assert_int_equal(check_families(text), 26);
     assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.025\"} 0");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.05\"} 1");
@@ -627,7 +631,7 @@ test_gpx_render_overflow_classes(void **state)
     assert_int_equal(gpx_buf_init(&out, 0), 0);
     assert_int_equal(gpx_render(&out, &x), 0);
 
-    assert_int_equal(check_families(out.data), 22);
+    assert_int_equal(check_families(out.data), 26);
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"500\"} 1");
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"5xx\"} 36");
     assert_line(out.data, "gunicorn_requests_total{method=\"POST\",status=\"other\"} 2");
