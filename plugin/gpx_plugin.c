@@ -334,6 +334,8 @@ gpx_post_fork(void)
     for (int c = 0; c < uwsgi.cores; c++) {
         gpx.seen_exceptions[c] = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
     }
+    uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(),
+              uwsgi.mywid);
 }
 
 void
@@ -393,6 +395,9 @@ gpx_master_cleanup(void)
     if (gpx.publisher != NULL) {
         gpx_redis_stop(gpx.publisher, 1);
         gpx.publisher = NULL;
+        uwsgi_log("gpx: final totals published to Redis\n");
+    } else if (gpx.recording && !gpx.cfg.redis_enabled) {
+        uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.cfg.multiproc_dir);
     }
 }
 
