@@ -227,7 +227,12 @@ restore_totals(void *ctx, const void *blob, size_t len)
 
     (void)ctx;
     if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
-        uwsgi_log("gpx: stored totals refused: %s\n", err);
+        static int logged; /* the publisher retries every interval: say it once */
+
+        if (!logged) {
+            uwsgi_log("gpx: stored totals refused: %s\n", err);
+            logged = 1;
+        }
         return -1;
     }
     gpx_snapshot_add_to(&gpx.base, h);
