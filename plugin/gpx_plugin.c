@@ -334,8 +334,7 @@ gpx_post_fork(void)
     for (int c = 0; c < uwsgi.cores; c++) {
         gpx.seen_exceptions[c] = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
     }
-    uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(),
-              uwsgi.mywid);
+    uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);
 }
 
 void

@@ -65,7 +65,10 @@ static void
 count_error(struct gpx_redis_status *status, enum gpx_redis_op op)
 {
     __atomic_add_fetch(&status->errors[op], 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&status->up, 0, __ATOMIC_RELAXED);
+    /* A failed fleet read says nothing of whether the publisher can write. */
+    if (op != GPX_REDIS_FLEET) {
+        __atomic_store_n(&status->up, 0, __ATOMIC_RELAXED);
+    }
 }
 
 /* Connects with the configured timeouts, authenticates and selects the db.

@@ -1,0 +1,604 @@
+"""Redis storage end to end: exact counts through Redis, on both builds.
+
+Every test starts its own redis-server (redis_server.py) on a free port or a
+Unix socket, never the one on 6379, and looks into it with redis-cli. gpx
+publishes every second here (--gpx-redis-interval 1) unless a test is about
+the interval.
+
+Counting is exact: the harness's readiness probe sends GET / requests, so
+expectations are taken from uWSGI's own request log (every request it
+served, with the worker's pid), plus what an earlier server stored.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from conftest import Server, free_port, parse_metrics, wait_for
+from redis_server import RedisServer, redis_factory  # noqa: F401 (the fixture)
+
+# uWSGI's request log line: "[pid: 123|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ..."
+REQUEST_LOG = re.compile(r"\[pid: (\d+)\|app: -?\d+\|req: \d+/\d+\] .*?\] (\S+) (\S+) => generated .*\(HTTP/1\.[01] (\d{3})\)",
+                         re.MULTILINE)
+SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: \d+\)")
+
+# Variables that would configure Redis behind a test's back.
+REDIS_VARIABLES = ("REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX",
+                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE")
+
+CANNOT = "gpx: cannot use Redis at "
+
+
+# -- helpers -------------------------------------------------------------------
+def redis_args(r: RedisServer, instance: str, interval: int = 1, prefix: str | None = None) -> tuple:
+    args = ["--gpx-redis", "true", "--gpx-redis-interval", str(interval), "--gpx-instance", instance]
+    if r.unixsocket:
+        args += ["--gpx-redis-host", r.unixsocket]
+    else:
+        args += ["--gpx-redis-host", "127.0.0.1", "--gpx-redis-port", str(r.port)]
+    if r.password:
+        args += ["--gpx-redis-password", r.password]
+    if prefix:
+        args += ["--gpx-redis-key-prefix", prefix]
+    return tuple(args)
+
+
+def key(instance: str, prefix: str = "gunicorn") -> str:
+    return f"{prefix}:gpx:instance:{instance}"
+
+
+def index(prefix: str = "gunicorn") -> str:
+    return f"{prefix}:gpx:instances"
+
+
+def make(server_factory, build, *args, env=None, **kw) -> Server:
+    """A server whose environment says nothing about Redis but `env`."""
+    s = server_factory(build, *args, **kw)
+    for var in REDIS_VARIABLES:
+        s.env.pop(var, None)
+    s.env.update(env or {})
+    return s
+
+
+def start(s: Server, workers: int) -> Server:
+    s.start()
+    s.wait_workers_started(workers)
+    return s
+
+
+def logged(s: Server) -> list[tuple[int, str, str, int]]:
+    """(pid, method, path, status) of every request this server's uWSGI logged."""
+    return [(int(p), m, path, int(st)) for p, m, path, st in REQUEST_LOG.findall(s.output())]
+
+
+def log_by_label(s: Server) -> Counter:
+    return Counter((m, str(st)) for _, m, _, st in logged(s))
+
+
+def log_by_worker(s: Server) -> Counter:
+    """Logged requests by worker id (pids of every life, reloads included)."""
+    wid = {int(pid): w for w, pid in SPAWNED.findall(s.output())}
+    return Counter(wid[pid] for pid, _, _, _ in logged(s))
+
+
+def by_label(m, instance=None) -> Counter:
+    """gunicorn_requests_total by (method, status): this server's, or one
+    instance's of a fleet view, or (instance=None) the fleet's sums."""
+    out = Counter()
+    for ls, v in m.series("gunicorn_requests_total").items():
+        d = dict(ls)
+        if d.get("gpx_instance") == instance:
+            out[(d["method"], d["status"])] += int(v)
+    return out
+
+
+def per_worker(m, instance=None) -> Counter:
+    out = Counter()
+    for ls, v in m.series("gunicorn_worker_requests_total").items():
+        d = dict(ls)
+        if d.get("gpx_instance") == instance:
+            out[d["worker_id"]] += int(v)
+    return out
+
+
+def settle(s: Server, base: int = 0):
+    """Waits until gpx counted every request uWSGI logged (plus `base`, the
+    restored totals) and returns that scrape."""
+    wait_for(lambda: s.requests_total() == base + len(logged(s)), 15,
+             what=f"{base} + every logged request counted")
+    time.sleep(0.1)  # none still between its log line and the hook
+    m = s.scrape()
+    assert m.sum("gunicorn_requests_total") == base + len(logged(s))
+    return m
+
+
+def storage_up(s: Server) -> float:
+    return s.scrape().value("gunicorn_exporter_storage_up")
+
+
+def wait_storage_up(s: Server, value: int, timeout: float = 10.0) -> None:
+    wait_for(lambda: storage_up(s) == value, timeout, what=f"storage_up {value}")
+
+
+def connect_errors(s: Server) -> float:
+    return s.scrape().value("gunicorn_exporter_storage_errors_total", operation="connect")
+
+
+def fleet(s: Server, timeout: float = 5.0):
+    r = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=timeout)
+    r.raise_for_status()
+    return parse_metrics(r.text)
+
+
+def wait_fleet(s: Server, expected: dict, timeout: float = 3.0):
+    """Waits until the fleet view read from `s` shows, per instance, exactly
+    the requests_total series in `expected` ({instance: Counter})."""
+
+    def matches():
+        fm = fleet(s)
+        return fm if all(by_label(fm, i) == c for i, c in expected.items()) else None
+
+    return wait_for(matches, timeout, interval=0.1, what=f"the fleet view to show {expected}")
+
+
+def send(s: Server, method: str, path: str = "/", body: bytes | None = None, timeout: float = 10.0):
+    conn = http.client.HTTPConnection("127.0.0.1", s.app_port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+KINDS = [("GET", "/", None, 200), ("GET", "/missing", None, 404), ("POST", "/", b"p" * 300, 200)]
+
+
+def traffic(s: Server, n: int, threads: int = 8, seed: int = 0) -> Counter:
+    """n mixed requests (GET 200, GET 404, POST 200) from `threads` clients;
+    returns what was sent by (method, status) after checking every answer."""
+    rnd = random.Random(seed)
+    plan = [rnd.choice(KINDS) for _ in range(n)]
+
+    def one(kind):
+        method, path, body, status = kind
+        got = send(s, method, path, body)
+        assert got == status, (method, path, got)
+        return method, str(status)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return Counter(pool.map(one, plan))
+
+
+def probes_in(s: Server, sent: Counter) -> int:
+    """What the log has beyond `sent`: only GET / of the readiness probe."""
+    extra = log_by_label(s) - sent
+    assert set(extra) <= {("GET", "200")} and (log_by_label(s) - extra) == sent, (log_by_label(s), sent)
+    return extra[("GET", "200")]
+
+
+def wait_accepting(s: Server, count: int, timeout=30.0) -> list[int]:
+    """`count` workers blocked in epoll_wait: past their signal set-up, so a
+    SIGHUP is not lost (see test_lifecycle.wait_accepting)."""
+
+    def epoll_waiting(pid):
+        for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
+            try:
+                if "epoll" in wchan.read_text():
+                    return True
+            except OSError:
+                pass
+        return False
+
+    def ready():
+        pids = s.worker_pids()
+        return pids if len(pids) == count and all(epoll_waiting(p) for p in pids) else None
+
+    return wait_for(ready, timeout, what=f"{count} workers accepting")
+
+
+def lines_with(s: Server, text: str) -> list[str]:
+    return [line for line in s.output().splitlines() if text in line]
+
+
+# -- 1. exact counts, no files ---------------------------------------------------
+def test_exact_counts_with_redis_and_no_files(build, redis_factory, server_factory, tmp_path):
+    r = redis_factory()
+    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "one")), 2)
+    sent = traffic(s, 400)
+    assert sum(sent.values()) == 400 and len(sent) == 3
+    m = settle(s)
+    probes = probes_in(s, sent)
+    assert by_label(m) == sent + Counter({("GET", "200"): probes})
+    assert sum(per_worker(m).values()) == 400 + probes
+    assert per_worker(m) == log_by_worker(s)
+
+    # No file: not even the directory.
+    assert not Path(s.multiproc_dir).exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if not re.fullmatch(r"(uwsgi-\d+\.(log|pid))|redis-.*\.log", p.name)) == []
+
+    wait_for(lambda: r.strlen(key("one")) > 0, 2.5, what="the instance's key")
+    assert 0 < r.ttl(key("one")) <= 86400
+    assert r.zrange(index()) == ["one"]
+    assert sorted(r.keys()) == sorted([key("one"), index()])
+    assert m.value("gunicorn_exporter_storage_up") == 1
+    assert m.sum("gunicorn_exporter_build_info", storage="redis") == 1
+    assert len(m.series("gunicorn_exporter_build_info")) == 1
+    assert {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()} == {
+        "connect": 0, "restore": 0, "publish": 0, "fleet": 0}
+    # Within two intervals, Redis holds exactly what was counted.
+    fm = wait_fleet(s, {"one": by_label(m)})
+    assert per_worker(fm, "one") == per_worker(m)
+    assert fm.value("gunicorn_fleet_instances") == 1
+
+
+# -- 2. restart continues; cleanup starts from zero; SIGHUP continues -----------
+def test_restart_continues_cleanup_starts_from_zero_reload_continues(build, redis_factory, server_factory):
+    r = redis_factory()
+    args = ("--processes", "2", *redis_args(r, "same"))
+
+    a = start(make(server_factory, build, *args), 2)
+    traffic(a, 40, seed=1)
+    ma = settle(a)
+    a.stop()
+
+    # Same instance: every counter continues from what `a` stored.
+    b = start(make(server_factory, build, *args), 2)
+    wait_storage_up(b, 1)
+    assert len(lines_with(b, "gpx: counters continue from the totals stored in Redis (gunicorn:gpx:instance:same)")) == 1
+    traffic(b, 30, seed=2)
+    mb = settle(b, base=int(ma.sum("gunicorn_requests_total")))
+    assert by_label(mb) == by_label(ma) + log_by_label(b)
+    assert per_worker(mb) == per_worker(ma) + log_by_worker(b)
+    b.stop()
+    total_b = int(mb.sum("gunicorn_requests_total"))
+
+    # A cold start with cleanup: from zero, and the stored key is replaced.
+    c = start(make(server_factory, build, *args, "--gpx-cleanup-db-files", "true"), 2)
+    wait_storage_up(c, 1)
+    assert len(lines_with(c, "gpx: cleanup on a cold start: removed gunicorn:gpx:instance:same")) == 1
+    assert not lines_with(c, "counters continue")
+    traffic(c, 10, seed=3)
+    mc = settle(c, base=0)
+    assert by_label(mc) == log_by_label(c)
+    assert per_worker(mc) == log_by_worker(c)
+    assert mc.sum("gunicorn_requests_total") < total_b
+    wait_fleet(c, {"same": by_label(mc)})
+    assert r.zrange(index()) == ["same"]
+
+    # A SIGHUP reload is no cold start: the counters continue, cleanup or not.
+    before_reload = log_by_label(c)
+    wait_accepting(c, 2)
+    c.signal(signal.SIGHUP)
+    wait_for(lambda: len(lines_with(c, "gpx: serving metrics")) == 2, 30, what="metrics served again")
+    c.wait_ready()
+    c.wait_workers_started(2)
+    wait_storage_up(c, 1)
+    assert len(lines_with(c, "gpx: cleanup on a cold start")) == 1
+    assert len(lines_with(c, "gpx: counters continue from the totals stored")) == 1
+    traffic(c, 12, seed=4)
+    mc2 = settle(c, base=0)  # the log holds both lives: before + after
+    assert by_label(mc2) == by_label(mc) + (log_by_label(c) - before_reload)
+    assert per_worker(mc2) == log_by_worker(c)
+    wait_fleet(c, {"same": by_label(mc2)})
+    wait_accepting(c, 2)
+
+
+# -- 3. a frozen Redis slows nothing ----------------------------------------------
+def test_frozen_redis_does_not_slow_requests(build, redis_factory, server_factory):
+    r = redis_factory()
+    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "frozen")), 2)
+    wait_storage_up(s, 1)
+
+    results = []  # (started, latency, status)
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                status = send(s, "GET", "/", timeout=5)
+            except OSError as exc:
+                status = repr(exc)
+            results.append((t0, time.monotonic() - t0, status))
+
+    t = threading.Thread(target=client)
+    t.start()
+    scrape_times = []
+    try:
+        time.sleep(1.0)
+        frozen_at = time.monotonic()
+        r.freeze()
+        try:
+            wait_for(lambda: storage_up(s) == 0, 6, what="storage_up 0 while Redis is frozen")
+            while time.monotonic() - frozen_at < 8.0:
+                t0 = time.monotonic()
+                assert requests.get(s.metrics_url, timeout=2).status_code == 200
+                scrape_times.append(time.monotonic() - t0)
+                time.sleep(0.2)
+        finally:
+            thawed_at = time.monotonic()
+            r.thaw()
+        wait_storage_up(s, 1, timeout=6)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join()
+
+    assert [x for x in results if x[2] != 200] == []
+    during = [lat for t0, lat, _ in results if frozen_at <= t0 <= thawed_at]
+    assert len(during) > 50
+    assert max(during) < 0.5, sorted(during)[-5:]
+    assert len(scrape_times) > 10 and max(scrape_times) < 1.0
+
+    m = settle(s)
+    assert m.sum("gunicorn_requests_total") == len(results) + probes_in(s, Counter({("GET", "200"): len(results)}))
+    errors = {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()}
+    assert errors["publish"] + errors["connect"] > 0
+    fm = wait_fleet(s, {"frozen": by_label(m)})
+    assert fm.sum("gunicorn_requests_total", gpx_instance="frozen") == m.sum("gunicorn_requests_total")
+    assert r.strlen(key("frozen")) > 0
+
+
+# -- 4. Redis killed and back empty -------------------------------------------------
+def test_redis_killed_and_back_empty_gets_the_full_totals(build, redis_factory, server_factory):
+    r = redis_factory()
+    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "phoenix")), 2)
+    traffic(s, 30, seed=5)
+    wait_fleet(s, {"phoenix": by_label(settle(s))})
+    assert lines_with(s, CANNOT) == []
+
+    for outage in (1, 2):
+        r.kill()
+        wait_storage_up(s, 0, timeout=5)
+        traffic(s, 25, seed=5 + outage)  # counted locally meanwhile
+        m = settle(s)
+        # The fleet view needs Redis: an error, counted; the server goes on.
+        fleet_errors = m.value("gunicorn_exporter_storage_errors_total", operation="fleet")
+        resp = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=3)
+        assert resp.status_code == 500
+        assert s.scrape().value("gunicorn_exporter_storage_errors_total", operation="fleet") == fleet_errors + 1
+        # One line per outage, however many retries (docs/storage.md).
+        errors = connect_errors(s)
+        wait_for(lambda: connect_errors(s) >= errors + 2, 5, what="two more connection attempts")
+        lines = lines_with(s, CANNOT)
+        assert len(lines) == outage, lines
+        assert lines[-1].startswith(f"{CANNOT}{r.where}: Connection refused; ")
+
+        r.restart()
+        wait_for(lambda: r.strlen(key("phoenix")) > 0, 2.5, what="the key back in the new Redis")
+        fm = wait_fleet(s, {"phoenix": by_label(m)})
+        assert per_worker(fm, "phoenix") == per_worker(m) == log_by_worker(s)
+        assert r.zrange(index()) == ["phoenix"]
+        wait_storage_up(s, 1, timeout=3)
+    assert by_label(m) == log_by_label(s)
+
+
+# -- 5. Redis unusable: start-up proceeds, one line ------------------------------
+def test_unusable_redis_does_not_block_start_up(build, redis_factory, server_factory, tmp_path):
+    locked = redis_factory(password="secret")
+    closed_port = free_port()
+    nope = f"/tmp/gpx-nope-{closed_port}.sock"
+    assert not Path(nope).exists()
+    common = ("--processes", "1", "--gpx-redis", "true", "--gpx-redis-interval", "1")
+    cases = {
+        "password": (f"127.0.0.1:{locked.port}", ("--gpx-redis-host", "127.0.0.1", "--gpx-redis-port",
+                                                 str(locked.port), "--gpx-redis-password", "wrong")),
+        "port": (f"127.0.0.1:{closed_port}", ("--gpx-redis-host", "127.0.0.1", "--gpx-redis-port", str(closed_port))),
+        "socket": (nope, ("--gpx-redis-host", nope)),
+    }
+    servers = {name: make(server_factory, build, *common, "--gpx-instance", name, *args)
+               for name, (_, args) in cases.items()}
+    launched = {}
+    for name, s in servers.items():
+        launched[name] = time.monotonic()
+        s.start(wait=False)
+
+    def metrics_answered(s):
+        if s.proc.poll() is not None:
+            raise AssertionError(f"uwsgi exited with {s.proc.returncode}:\n{s.output()}")
+        return requests.get(s.metrics_url, timeout=2).status_code == 200
+
+    for name, s in servers.items():
+        wait_for(lambda: metrics_answered(s), 10, what=f"/metrics of {name}")
+        assert time.monotonic() - launched[name] < 2.0, name
+        s.wait_ready()
+        s.wait_workers_started(1)
+    for name, s in servers.items():
+        for _ in range(5):
+            assert send(s, "GET", "/") == 200
+        assert send(s, "GET", "/missing") == 404
+        m = settle(s)
+        assert by_label(m) == log_by_label(s)
+        assert m.value("gunicorn_exporter_storage_up") == 0
+    # The master keeps answering while its thread retries.
+    for name, s in servers.items():
+        wait_for(lambda: connect_errors(s) >= 3, 10, what=f"3 connect errors for {name}")
+    for name, s in servers.items():
+        t0 = time.monotonic()
+        m = s.scrape()
+        assert time.monotonic() - t0 < 2.0
+        assert m.value("gunicorn_exporter_storage_up") == 0
+        assert m.value("gunicorn_exporter_storage_errors_total", operation="connect") >= 3
+        assert m.value("gunicorn_exporter_storage_errors_total", operation="publish") == 0
+        lines = lines_with(s, CANNOT)
+        where = cases[name][0]
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"{CANNOT}{where}: ") and lines[0].endswith("; counting locally, retrying every 1 s")
+    assert "AUTH" in lines_with(servers["password"], CANNOT)[0]
+    assert locked.keys() == []
+    assert not Path(nope).exists()
+
+    # The right password works.
+    good = start(make(server_factory, build, "--processes", "1", *redis_args(locked, "good")), 1)
+    wait_storage_up(good, 1)
+    wait_for(lambda: locked.strlen(key("good")) > 0, 2.5, what="the key with the right password")
+    assert locked.keys() == sorted([key("good"), index()])
+    assert lines_with(good, CANNOT) == []
+    assert connect_errors(good) == 0
+
+
+def test_frozen_redis_at_start_up_restores_once_it_answers(build, redis_factory, server_factory):
+    """A Redis that accepts connections but answers nothing: the master does
+    not wait for it, and nothing is published over the stored totals before
+    they could be read."""
+    r = redis_factory()
+    args = ("--processes", "1", *redis_args(r, "late"))
+    a = start(make(server_factory, build, *args), 1)
+    traffic(a, 20, seed=11)
+    ma = settle(a)
+    a.stop()
+
+    r.freeze()
+    try:
+        b = make(server_factory, build, *args)
+        launched = time.monotonic()
+        b.start(wait=False)
+        wait_for(lambda: requests.get(b.metrics_url, timeout=2).status_code == 200, 10, what="/metrics")
+        assert time.monotonic() - launched < 2.0
+        b.wait_ready()
+        b.wait_workers_started(1)
+        traffic(b, 10, seed=12)
+        mb = settle(b)  # nothing restored yet: only what b served
+        assert by_label(mb) == log_by_label(b)
+        wait_for(lambda: b.scrape().value("gunicorn_exporter_storage_errors_total", operation="restore") >= 2, 8,
+                 what="two timed-out reads of the stored totals")
+        t0 = time.monotonic()
+        assert b.scrape().value("gunicorn_exporter_storage_up") == 0
+        assert time.monotonic() - t0 < 0.5
+    finally:
+        r.thaw()
+    wait_storage_up(b, 1, timeout=6)
+    mb = settle(b, base=int(ma.sum("gunicorn_requests_total")))
+    assert by_label(mb) == by_label(ma) + log_by_label(b)
+    wait_fleet(b, {"late": by_label(mb)})
+
+
+# -- 6. Unix socket (and a database other than 0) -------------------------------------
+def test_unix_socket(build, redis_factory, server_factory, tmp_path):
+    sock = str(tmp_path / "r.sock")
+    assert len(sock) < 100
+    r = redis_factory(unixsocket=sock)
+    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "unix"), "--gpx-redis-db", "3"), 2)
+    traffic(s, 20, seed=7)
+    m = settle(s)
+    wait_storage_up(s, 1)
+    fm = wait_fleet(s, {"unix": by_label(m)})
+    assert per_worker(fm, "unix") == per_worker(m)
+    assert int(r.cli("-n", "3", "STRLEN", key("unix"))) > 0
+    assert r.cli("-n", "3", "ZRANGE", index(), "0", "-1") == "unix"
+    assert r.keys() == []  # nothing in db 0
+    assert len(lines_with(s, f"gpx: storage redis {sock} db 3, key gunicorn:gpx:instance:unix every 1 s")) == 1
+
+
+# -- 7. two servers, one Redis: the fleet view --------------------------------------
+def test_two_servers_one_redis_fleet(build, redis_factory, server_factory):
+    r = redis_factory()
+    a = make(server_factory, build, "--processes", "2", *redis_args(r, "alpha"), "--route", "^/fleet$ gpx:fleet")
+    b = make(server_factory, build, "--processes", "1", *redis_args(r, "beta"))
+    a.start(wait=False)
+    b.start(wait=False)
+    for s, n in ((a, 2), (b, 1)):
+        s.wait_ready()
+        s.wait_workers_started(n)
+    traffic(a, 60, seed=8)
+    traffic(b, 25, seed=9)
+    ma, mb = settle(a), settle(b)
+    assert by_label(ma) != by_label(mb)
+    expected = {"alpha": by_label(ma), "beta": by_label(mb)}
+
+    assert r.strlen(key("alpha")) > 0 and r.strlen(key("beta")) > 0
+    assert r.zrange(index()) == ["alpha", "beta"]
+    for s in (a, b):
+        fm = wait_fleet(s, expected)
+        assert per_worker(fm, "alpha") == per_worker(ma) and set(per_worker(fm, "alpha")) == {"1", "2"}
+        assert per_worker(fm, "beta") == per_worker(mb) and set(per_worker(fm, "beta")) == {"1"}
+        # The fleet's sums carry no gpx_instance label.
+        assert by_label(fm) == by_label(ma) + by_label(mb)
+        total = ma.sum("gunicorn_requests_total") + mb.sum("gunicorn_requests_total")
+        assert sum(v for ls, v in fm.series("gunicorn_request_duration_seconds_count").items()
+                   if "gpx_instance" not in dict(ls)) == total
+        assert fm.sum("gunicorn_request_duration_seconds_count", gpx_instance="alpha") == ma.sum(
+            "gunicorn_requests_total")
+        assert fm.value("gunicorn_fleet_instances") == 2
+
+    # The route action serves the same view on the app's port.
+    resp = requests.get(a.url("/fleet"), timeout=5)
+    assert resp.status_code == 200
+    routed = parse_metrics(resp.text)
+    assert routed.value("gunicorn_fleet_instances") == 2
+    assert by_label(routed, "alpha") == by_label(ma) and by_label(routed, "beta") == by_label(mb)
+
+
+# -- 8. a clean stop publishes a last time ------------------------------------------
+def test_clean_stop_publishes_the_final_totals(build, redis_factory, server_factory):
+    r = redis_factory()
+    args = ("--processes", "2", *redis_args(r, "final", interval=60))
+    a = start(make(server_factory, build, *args), 2)
+    wait_storage_up(a, 1)  # restored and published once, at start
+    sent = traffic(a, 35, seed=10)
+    ma = settle(a)
+    probes = probes_in(a, sent)
+    # Nothing more was published since start (the interval is a minute).
+    assert fleet(a).sum("gunicorn_requests_total", gpx_instance="final") < ma.sum("gunicorn_requests_total")
+    a.stop()
+    assert r.strlen(key("final")) > 0
+
+    b = start(make(server_factory, build, *args), 2)
+    wait_storage_up(b, 1)
+    mb = settle(b, base=35 + probes)
+    assert by_label(mb) == by_label(ma) + log_by_label(b)
+    assert per_worker(mb) == per_worker(ma) + log_by_worker(b)
+
+
+# -- 9. the environment alone --------------------------------------------------------
+def test_environment_alone_configures_redis(build, redis_factory, server_factory):
+    r = redis_factory()
+    env = {"REDIS_ENABLED": "true", "REDIS_PORT": str(r.port), "REDIS_KEY_PREFIX": "envpfx",
+           "GPX_REDIS_INTERVAL": "1"}
+    s = start(make(server_factory, build, "--processes", "1", "--gpx-instance", "envinst", env=env), 1)
+    wait_for(lambda: r.strlen(key("envinst", "envpfx")) > 0, 2.5, what="envpfx's key")
+    assert r.zrange(index("envpfx")) == ["envinst"]
+    assert r.keys() == sorted([key("envinst", "envpfx"), index("envpfx")])
+    assert not Path(s.multiproc_dir).exists()
+    assert len(lines_with(s, "key envpfx:gpx:instance:envinst every 1 s")) == 1
+    m = settle(s)
+    assert m.value("gunicorn_exporter_storage_up") == 1
+    assert m.sum("gunicorn_exporter_build_info", storage="redis") == 1
+    wait_fleet(s, {"envinst": by_label(m)})
+
+
+# -- 10. bad values stop start-up ------------------------------------------------------
+def test_bad_redis_values_stop_start_up(build, server_factory):
+    cases = [
+        (("--gpx-redis-interval", "0"), {}, 'gpx: invalid gpx-redis-interval / GPX_REDIS_INTERVAL "0" (from the option)'),
+        (("--gpx-redis-interval", "1", "--gpx-redis-ttl", "1"), {},
+         'gpx: invalid gpx-redis-ttl / GPX_REDIS_TTL "1" (from the option)'),
+        (("--gpx-redis-ttl", "5"), {}, 'gpx: invalid gpx-redis-ttl / GPX_REDIS_TTL "5" (from the option)'),
+        (("--gpx-redis-port", "70000"), {}, 'gpx: invalid gpx-redis-port / REDIS_PORT "70000" (from the option)'),
+        ((), {"REDIS_DB": "-1"}, 'gpx: invalid gpx-redis-db / REDIS_DB "-1" (from the environment)'),
+    ]
+    servers = [make(server_factory, build, "--processes", "2", "--gpx-redis", "true", "--gpx-instance", "bad", *args,
+                    env=env) for args, env, _ in cases]
+    for s in servers:
+        s.start(wait=False)
+    for s, (_, _, line) in zip(servers, cases):
+        assert s.proc.wait(30) != 0
+        s.stop()
+        out = s.output()
+        assert [x for x in out.splitlines() if x.startswith("gpx: ")] == [x for x in out.splitlines()
+                                                                          if x.startswith(line)], out
+        assert len([x for x in out.splitlines() if x.startswith(line)]) == 1, out
+        assert "spawned uWSGI worker" not in out and "gpx: storage" not in out
+        assert not Path(s.multiproc_dir).exists()
