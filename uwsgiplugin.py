@@ -42,4 +42,5 @@ GCC_LIST = [
     'src/gpx_restart',
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
+    'src/gpx_thread',
 ]

@@ -37,6 +37,30 @@ reloading(void)
            uwsgi.status.workers_reloading;
 }
 
+/* evil-reload-on-rss/as: the master compares the size the worker itself
+ * wrote (at the end of a request, or from its mem-collector thread), sends
+ * SIGKILL and resets that size to 0 in the same step. The worker usually
+ * writes while the master waits for events, and the check follows that
+ * wait, before the next cycle: the size over the limit is rarely seen here.
+ * A size back at 0 in a worker known to have one (it was seen, or the
+ * worker served a request, which writes it) is that reset. Nothing else
+ * zeroes the size of a live worker but the cheaper subsystem, which marks
+ * the worker cheaped first. */
+static void
+note_evil_reset(struct seen_worker *s, const struct uwsgi_worker *uw)
+{
+    int had_size = uw->requests > s->spawn_requests;
+
+    if (uwsgi.evil_reload_on_rss > 0 && uw->rss_size == 0 && (had_size || s->rss > 0) &&
+        s->rss < (uint64_t)uwsgi.evil_reload_on_rss) {
+        s->rss = (uint64_t)uwsgi.evil_reload_on_rss;
+    }
+    if (uwsgi.evil_reload_on_as > 0 && uw->vsz_size == 0 && (had_size || s->vsz > 0) &&
+        s->vsz < (uint64_t)uwsgi.evil_reload_on_as) {
+        s->vsz = (uint64_t)uwsgi.evil_reload_on_as;
+    }
+}
+
 static void
 count_restart(int wid, const struct seen_worker *s, enum gpx_exit_kind kind, int code)
 {
@@ -126,6 +150,9 @@ gpx_lifecycle_cycle(void)
             if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == s->pid) {
                 /* Ended, not reaped: uWSGI's flags still describe why. */
                 read_state(s, uw);
+                if (si.si_code != CLD_EXITED && si.si_status == SIGKILL && !s->cheaped) {
+                    note_evil_reset(s, uw);
+                }
                 if (!uwsgi_instance_is_dying) {
                     count_restart(wid, s, si.si_code == CLD_EXITED ? GPX_EXIT_CODE : GPX_EXIT_SIGNAL, si.si_status);
                 }

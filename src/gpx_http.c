@@ -8,7 +8,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "gpx_exposition.h"
+#include "gpx_thread.h"
 
 #if MHD_VERSION < 0x00097100
 typedef int MHD_Result_t;
@@ -226,7 +226,6 @@ struct gpx_http *
 gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_http_log_fn log)
 {
     struct gpx_http *srv = calloc(1, sizeof(*srv));
-    sigset_t all, old;
     int rc;
 
     if (srv == NULL) {
@@ -241,12 +240,7 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
     srv->listen_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
-    /* Threads inherit the creator's mask, libmicrohttpd's own included: with
-     * every signal blocked, SIGCHLD and SIGHUP keep reaching the master. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&srv->thread, NULL, serve, srv);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = gpx_thread_start(&srv->thread, serve, srv);
     if (rc != 0) {
         free(srv);
         return NULL;

@@ -5,13 +5,14 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "gpx_thread.h"
 
 struct gpx_redis_publisher {
     struct gpx_redis_config cfg;
@@ -299,7 +300,6 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
                 gpx_redis_restore_fn restore, void *ctx, gpx_redis_log_fn log)
 {
     struct gpx_redis_publisher *pub = calloc(1, sizeof(*pub));
-    sigset_t all, old;
     int rc;
 
     if (pub == NULL) {
@@ -331,11 +331,7 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     pub->log = log;
     pthread_mutex_init(&pub->lock, NULL);
     pthread_cond_init(&pub->wake, NULL);
-    /* The master's signals stay the master's. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    rc = pthread_create(&pub->thread, NULL, run, pub);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = gpx_thread_start(&pub->thread, run, pub);
     if (rc != 0) {
         free(pub);
         return NULL;

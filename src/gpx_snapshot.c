@@ -72,8 +72,13 @@ gpx_snapshot_encode(struct gpx_buf *out, const struct gpx_scoreboard *live, cons
 int
 gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_header **header, char *err, size_t errlen)
 {
-    const struct gpx_snapshot_header *h = blob;
+    struct gpx_snapshot_header copy;
+    const struct gpx_snapshot_header *h = &copy;
 
+    /* A blob in a Redis reply has no alignment promise: read a copy. */
+    if (len >= sizeof(copy)) {
+        memcpy(&copy, blob, sizeof(copy));
+    }
     if (len < sizeof(*h) || memcmp(h->magic, GPX_SNAPSHOT_MAGIC, sizeof(h->magic)) != 0) {
         snprintf(err, errlen, "not a gpx snapshot (%zu bytes)", len);
         return -1;
@@ -88,7 +93,7 @@ gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_heade
         snprintf(err, errlen, "a damaged snapshot (%u workers, %zu bytes)", h->workers, len);
         return -1;
     }
-    *header = h;
+    *header = blob;
     return 0;
 }
 
@@ -108,15 +113,17 @@ void
 gpx_snapshot_add_to(struct gpx_scoreboard *base, const struct gpx_snapshot_header *h)
 {
     unsigned w;
+    uint32_t workers;
     struct gpx_cell *copy;
     void *mem;
 
     /* A blob in a Redis reply has no alignment promise: copy each cell out. */
+    memcpy(&workers, (const unsigned char *)h + offsetof(struct gpx_snapshot_header, workers), sizeof(workers));
     if (posix_memalign(&mem, _Alignof(struct gpx_cell), sizeof(struct gpx_cell)) != 0) {
         return;
     }
     copy = mem;
-    for (w = 1; w <= h->workers; w++) {
+    for (w = 1; w <= workers; w++) {
         unsigned into = w <= base->workers ? w : base->workers;
         struct gpx_slot slot;
 

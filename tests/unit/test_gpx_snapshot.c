@@ -1,0 +1,619 @@
+/* Unit tests of gpx_snapshot: encoding a board's totals, checking a blob,
+ * adding one into a base board. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gpx_restart.h"
+#include "gpx_snapshot.h"
+
+#define ENTRY_SIZE (sizeof(struct gpx_slot) + sizeof(struct gpx_cell))
+
+static void
+record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
+       uint64_t duration_us, uint64_t request_size, uint64_t response_size)
+{
+    struct gpx_request r;
+
+    memset(&r, 0, sizeof(r));
+    r.method = method;
+    r.status = status;
+    r.duration_us = duration_us;
+    r.request_size = request_size;
+    r.response_size = response_size;
+    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
+}
+
+/* The count of (method, status) in a cell's key table; 0 if absent. */
+static uint64_t
+status_count(const struct gpx_cell *cell, unsigned method, unsigned status)
+{
+    uint32_t key = ((uint32_t)(method + 1) << 10) | status;
+    unsigned i;
+
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        if (cell->status_key[i] == key) {
+            return cell->status_count[i];
+        }
+    }
+    return 0;
+}
+
+static unsigned
+status_keys(const struct gpx_cell *cell)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        n += cell->status_key[i] != 0;
+    }
+    return n;
+}
+
+/* Two cells count the same: every counter equal, and the same keys with the
+ * same counts wherever the open addressing put them. */
+static void
+assert_cells_equal(const struct gpx_cell *a, const struct gpx_cell *b)
+{
+    unsigned i;
+
+    assert_memory_equal(a->duration, b->duration, sizeof(a->duration));
+    assert_memory_equal(a->duration_sum_us, b->duration_sum_us, sizeof(a->duration_sum_us));
+    assert_memory_equal(a->request_size, b->request_size, sizeof(a->request_size));
+    assert_true(a->request_size_sum == b->request_size_sum);
+    assert_memory_equal(a->response_size, b->response_size, sizeof(a->response_size));
+    assert_true(a->response_size_sum == b->response_size_sum);
+    assert_memory_equal(a->status_overflow, b->status_overflow, sizeof(a->status_overflow));
+    assert_memory_equal(a->failed, b->failed, sizeof(a->failed));
+    assert_memory_equal(a->read_errors, b->read_errors, sizeof(a->read_errors));
+    assert_memory_equal(a->write_errors, b->write_errors, sizeof(a->write_errors));
+    assert_int_equal(status_keys(a), status_keys(b));
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        if (a->status_key[i] != 0) {
+            uint32_t key = a->status_key[i];
+
+            assert_true(status_count(b, (key >> 10) - 1, key & 1023u) == a->status_count[i]);
+        }
+    }
+}
+
+/* A zeroed cell with its alignment, for expected values. */
+static struct gpx_cell *
+new_cell(void)
+{
+    void *mem;
+
+    assert_int_equal(posix_memalign(&mem, _Alignof(struct gpx_cell), sizeof(struct gpx_cell)), 0);
+    return memset(mem, 0, sizeof(struct gpx_cell));
+}
+
+/* The cell and slot of worker w of a blob, copied out: a blob's cells sit
+ * at no 64-byte boundary, so they are never read in place. */
+static void
+blob_cell(const struct gpx_snapshot_header *h, unsigned w, struct gpx_cell *cell)
+{
+    memcpy(cell, gpx_snapshot_cell(h, w), sizeof(*cell));
+}
+
+static void
+blob_slot(const struct gpx_snapshot_header *h, unsigned w, struct gpx_slot *slot)
+{
+    memcpy(slot, gpx_snapshot_slot(h, w), sizeof(*slot));
+}
+
+/* A malloc'd copy of exactly len bytes (ASan sees any read past it). */
+static void *
+copy_of(const void *data, size_t len)
+{
+    void *p = malloc(len > 0 ? len : 1);
+
+    assert_non_null(p);
+    memcpy(p, data, len);
+    return p;
+}
+
+static const struct gpx_snapshot_header *
+checked(const void *blob, size_t len)
+{
+    const struct gpx_snapshot_header *h = NULL;
+    char err[256] = "";
+
+    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
+        print_error("check: %s\n", err);
+        fail();
+    }
+    assert_ptr_equal(h, blob);
+    assert_string_equal(err, "");
+    return h;
+}
+
+static void
+encode(struct gpx_buf *out, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base, uint64_t now)
+{
+    assert_int_equal(gpx_buf_init(out, 0), 0);
+    assert_int_equal(gpx_snapshot_encode(out, live, base, now), 0);
+    assert_int_equal(out->failed, 0);
+}
+
+/* The boards of most tests: a live board of 2 workers x 3 cores, a base
+ * (restored totals) of 3 workers x 1 core.
+ *   live w1 c0: GET 200,  1000 us, request 100, response 2000
+ *   live w1 c1: GET 200,  2000 us, request 200, response 3000
+ *   live w1 c2: POST 500, 3000 us, request 300, response 0
+ *   live w2 c2: GET 404,  4000 us, request 0,   response 10, raised (app 1)
+ *   base w1:    GET 200,  5000 us, request 50,  response 60
+ *   base w3:    DELETE 204, 6000 us
+ * Restarts: live slot 1 max_requests 2, live slot 2 crash 1, base slot 1
+ * max_requests 3, base slot 3 memory 1. */
+struct boards {
+    struct gpx_scoreboard live;
+    struct gpx_scoreboard base;
+};
+
+static int
+setup_boards(void **state)
+{
+    static struct boards b;
+    struct gpx_request r;
+    char err[256];
+
+    if (gpx_scoreboard_open_anonymous(&b.live, 2, 3, err, sizeof(err)) != 0 ||
+        gpx_scoreboard_open_anonymous(&b.base, 3, 1, err, sizeof(err)) != 0) {
+        return -1;
+    }
+    record(&b.live, 1, 0, GPX_METHOD_GET, 200, 1000, 100, 2000);
+    record(&b.live, 1, 1, GPX_METHOD_GET, 200, 2000, 200, 3000);
+    record(&b.live, 1, 2, GPX_METHOD_POST, 500, 3000, 300, 0);
+    memset(&r, 0, sizeof(r));
+    r.method = GPX_METHOD_GET;
+    r.status = 404;
+    r.duration_us = 4000;
+    r.response_size = 10;
+    r.app_id = 1;
+    r.raised = 1;
+    gpx_cell_record(gpx_scoreboard_cell(&b.live, 2, 2), &r);
+    record(&b.base, 1, 0, GPX_METHOD_GET, 200, 5000, 50, 60);
+    record(&b.base, 3, 0, GPX_METHOD_DELETE, 204, 6000, 0, 0);
+    GPX_BUMP(gpx_scoreboard_slot(&b.live, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 2);
+    GPX_BUMP(gpx_scoreboard_slot(&b.live, 2)->restarts[GPX_RESTART_CRASH], 1);
+    GPX_BUMP(gpx_scoreboard_slot(&b.base, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 3);
+    GPX_BUMP(gpx_scoreboard_slot(&b.base, 3)->restarts[GPX_RESTART_MEMORY], 1);
+    b.live.header->created_unix = 1700000200;
+    b.base.header->created_unix = 1700000100;
+    *state = &b;
+    return 0;
+}
+
+static int
+teardown_boards(void **state)
+{
+    struct boards *b = *state;
+
+    gpx_scoreboard_close(&b->live);
+    gpx_scoreboard_close(&b->base);
+    return 0;
+}
+
+/* The blob is a header (magic, this layout's version and sizes, the larger
+ * worker count, the earlier start, the time given) and one slot + cell per
+ * worker, nothing more. */
+static void
+test_gpx_snapshot_encode_header(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    unsigned w;
+
+    encode(&out, &b->live, &b->base, 1700000999);
+    assert_int_equal(out.len, sizeof(struct gpx_snapshot_header) + 3 * ENTRY_SIZE);
+    h = checked(out.data, out.len);
+    assert_memory_equal(h->magic, GPX_SNAPSHOT_MAGIC, 8);
+    assert_int_equal(h->layout_version, GPX_LAYOUT_VERSION);
+    assert_int_equal(h->slot_size, sizeof(struct gpx_slot));
+    assert_int_equal(h->cell_size, sizeof(struct gpx_cell));
+    assert_int_equal(h->workers, 3);
+    assert_true(h->created_unix == 1700000100);
+    assert_true(h->taken_unix == 1700000999);
+    for (w = 1; w <= 3; w++) {
+        const unsigned char *entry = (const unsigned char *)out.data + sizeof(*h) + (w - 1) * ENTRY_SIZE;
+
+        assert_ptr_equal(gpx_snapshot_slot(h, w), entry);
+        assert_ptr_equal(gpx_snapshot_cell(h, w), entry + sizeof(struct gpx_slot));
+    }
+    gpx_buf_free(&out);
+
+    /* Without a base: the live board's workers and start. */
+    encode(&out, &b->live, NULL, 5);
+    assert_int_equal(out.len, sizeof(struct gpx_snapshot_header) + 2 * ENTRY_SIZE);
+    h = checked(out.data, out.len);
+    assert_int_equal(h->workers, 2);
+    assert_true(h->created_unix == 1700000200);
+    assert_true(h->taken_unix == 5);
+    gpx_buf_free(&out);
+
+    /* A live board started earlier than the base: its start. */
+    b->live.header->created_unix = 1700000000;
+    encode(&out, &b->live, &b->base, 6);
+    h = checked(out.data, out.len);
+    assert_int_equal(h->workers, 3);
+    assert_true(h->created_unix == 1700000000);
+    gpx_buf_free(&out);
+
+    /* A base with fewer workers than the live board: the live board's count. */
+    encode(&out, &b->base, &b->live, 7);
+    h = checked(out.data, out.len);
+    assert_int_equal(h->workers, 3);
+    gpx_buf_free(&out);
+}
+
+/* Each worker's cell is its cores summed plus the base's cell; each slot
+ * is the live slot plus the base slot. */
+static void
+test_gpx_snapshot_encode_sums_cores_and_base(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    struct gpx_cell *cell = new_cell(), *want = new_cell();
+    struct gpx_slot slot;
+    unsigned w, r;
+
+    encode(&out, &b->live, &b->base, 1);
+    h = checked(out.data, out.len);
+
+    blob_cell(h, 1, cell);
+    assert_true(gpx_cell_requests(cell) == 4);
+    assert_int_equal(status_keys(cell), 2);
+    assert_true(status_count(cell, GPX_METHOD_GET, 200) == 3);
+    assert_true(status_count(cell, GPX_METHOD_POST, 500) == 1);
+    assert_true(cell->duration_sum_us[GPX_METHOD_GET] == 8000);
+    assert_true(cell->duration_sum_us[GPX_METHOD_POST] == 3000);
+    assert_true(cell->duration[GPX_METHOD_GET][0] == 3); /* all <= 5 ms */
+    assert_true(cell->request_size_sum == 650);
+    assert_true(cell->response_size_sum == 5060);
+    assert_true(cell->request_size[0] == 4);
+    assert_true(cell->response_size[0] == 2); /* 0 and 60 */
+    assert_true(cell->response_size[1] == 2); /* 2000 and 3000 */
+
+    blob_cell(h, 2, cell);
+    assert_true(gpx_cell_requests(cell) == 1);
+    assert_int_equal(status_keys(cell), 1);
+    assert_true(status_count(cell, GPX_METHOD_GET, 404) == 1);
+    assert_true(cell->failed[GPX_METHOD_GET][1] == 1);
+    assert_true(cell->duration_sum_us[GPX_METHOD_GET] == 4000);
+    assert_true(cell->response_size_sum == 10);
+
+    blob_cell(h, 3, cell);
+    assert_true(gpx_cell_requests(cell) == 1);
+    assert_int_equal(status_keys(cell), 1);
+    assert_true(status_count(cell, GPX_METHOD_DELETE, 204) == 1);
+    assert_true(cell->duration_sum_us[GPX_METHOD_DELETE] == 6000);
+
+    /* The same as summing by hand, counter for counter. */
+    for (w = 1; w <= 3; w++) {
+        memset(want, 0, sizeof(*want));
+        if (w <= 2) {
+            gpx_scoreboard_sum_worker(&b->live, w, want);
+        }
+        gpx_cell_add(want, gpx_scoreboard_cell(&b->base, w, 0));
+        blob_cell(h, w, cell);
+        assert_cells_equal(cell, want);
+    }
+
+    blob_slot(h, 1, &slot);
+    assert_true(slot.restarts[GPX_RESTART_MAX_REQUESTS] == 5);
+    blob_slot(h, 2, &slot);
+    assert_true(slot.restarts[GPX_RESTART_CRASH] == 1);
+    blob_slot(h, 3, &slot);
+    assert_true(slot.restarts[GPX_RESTART_MEMORY] == 1);
+    for (w = 1; w <= 3; w++) {
+        uint64_t total = 0;
+
+        blob_slot(h, w, &slot);
+        for (r = 0; r < GPX_RESTART_REASONS; r++) {
+            total += slot.restarts[r];
+        }
+        assert_true(total == (w == 1 ? 5u : 1u));
+        for (r = 0; r < sizeof(slot.reserved) / sizeof(slot.reserved[0]); r++) {
+            assert_true(slot.reserved[r] == 0);
+        }
+    }
+    gpx_buf_free(&out);
+    free(cell);
+    free(want);
+}
+
+/* Encoding appends: what the buffer held stays in front of the blob. */
+static void
+test_gpx_snapshot_encode_appends(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf whole, out;
+
+    encode(&whole, &b->live, &b->base, 9);
+    assert_int_equal(gpx_buf_init(&out, 0), 0);
+    assert_int_equal(gpx_buf_puts(&out, "prefix"), 0);
+    assert_int_equal(gpx_snapshot_encode(&out, &b->live, &b->base, 9), 0);
+    assert_int_equal(out.len, 6 + whole.len);
+    assert_memory_equal(out.data, "prefix", 6);
+    assert_memory_equal(out.data + 6, whole.data, whole.len);
+    gpx_buf_free(&out);
+    gpx_buf_free(&whole);
+}
+
+static void
+assert_check_refuses(const void *blob, size_t len, const char *why)
+{
+    const struct gpx_snapshot_header *h = NULL;
+    char err[256] = "";
+    void *copy = copy_of(blob, len);
+
+    assert_int_equal(gpx_snapshot_check(copy, len, &h, err, sizeof(err)), -1);
+    assert_null(h);
+    if (strstr(err, why) == NULL) {
+        print_error("error \"%s\" does not say \"%s\"\n", err, why);
+        fail();
+    }
+    free(copy);
+}
+
+/* A copy of the blob with one header word changed. */
+static void
+assert_patched_refused(const struct gpx_buf *blob, size_t offset, uint32_t word, size_t len, const char *why)
+{
+    char *copy = copy_of(blob->data, blob->len);
+
+    memcpy(copy + offset, &word, sizeof(word));
+    assert_check_refuses(copy, len, why);
+    free(copy);
+}
+
+/* check refuses a short blob, another magic, another layout version, slot
+ * or cell size, a length that is not the header plus its workers' entries,
+ * and 0 workers; a blob of exactly the right shape passes. */
+static void
+test_gpx_snapshot_check_refuses(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    struct gpx_snapshot_header h0;
+    char *bad;
+
+    encode(&out, &b->live, &b->base, 1);
+    {
+        void *copy = copy_of(out.data, out.len);
+
+        checked(copy, out.len);
+        free(copy);
+    }
+
+    /* Short. */
+    assert_check_refuses(out.data, 0, "not a gpx snapshot (0 bytes)");
+    assert_check_refuses(out.data, 7, "not a gpx snapshot (7 bytes)");
+    assert_check_refuses(out.data, sizeof(struct gpx_snapshot_header) - 1, "not a gpx snapshot");
+
+    /* Bad magic. */
+    bad = copy_of(out.data, out.len);
+    bad[7] = '2';
+    assert_check_refuses(bad, out.len, "not a gpx snapshot");
+    memcpy(bad, "GPXBOARD", 8);
+    assert_check_refuses(bad, out.len, "not a gpx snapshot");
+    free(bad);
+
+    /* Another layout. */
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), GPX_LAYOUT_VERSION + 1, out.len,
+                           "another gpx layout (version 2,");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), 0, out.len,
+                           "another gpx layout (version 0,");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, cell_size), sizeof(struct gpx_cell) + 64, out.len,
+                           "another gpx layout");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, cell_size), sizeof(struct gpx_cell) - 8, out.len,
+                           "another gpx layout");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, slot_size), sizeof(struct gpx_slot) + 64, out.len,
+                           "another gpx layout");
+
+    /* Wrong length for its workers. */
+    assert_check_refuses(out.data, out.len - 1, "a damaged snapshot (3 workers");
+    assert_check_refuses(out.data, out.len - ENTRY_SIZE, "a damaged snapshot (3 workers");
+    assert_check_refuses(out.data, sizeof(struct gpx_snapshot_header), "a damaged snapshot (3 workers");
+    {
+        char *longer = malloc(out.len + ENTRY_SIZE);
+
+        assert_non_null(longer);
+        memset(longer, 0, out.len + ENTRY_SIZE);
+        memcpy(longer, out.data, out.len);
+        assert_check_refuses(longer, out.len + 1, "a damaged snapshot (3 workers");
+        assert_check_refuses(longer, out.len + ENTRY_SIZE, "a damaged snapshot (3 workers");
+        free(longer);
+    }
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, workers), 4, out.len,
+                           "a damaged snapshot (4 workers");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, workers), 2, out.len,
+                           "a damaged snapshot (2 workers");
+    /* A huge worker count does not wrap the length computed. */
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, workers), UINT32_MAX, out.len,
+                           "a damaged snapshot");
+
+    /* 0 workers, with the length a header alone has. */
+    memcpy(&h0, out.data, sizeof(h0));
+    h0.workers = 0;
+    assert_check_refuses(&h0, sizeof(h0), "a damaged snapshot (0 workers");
+    assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, workers), 0, out.len,
+                           "a damaged snapshot (0 workers");
+    gpx_buf_free(&out);
+}
+
+/* add_to adds a blob's cells and slots into a one-core base board: once, the
+ * base equals the blob; twice, every counter doubled. */
+static void
+test_gpx_snapshot_add_to_base(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_scoreboard base;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    struct gpx_cell *cell = new_cell(), *want = new_cell();
+    struct gpx_slot slot;
+    char err[256];
+    unsigned w, r;
+
+    encode(&out, &b->live, &b->base, 1);
+    h = checked(out.data, out.len);
+    assert_int_equal(gpx_scoreboard_open_anonymous(&base, 3, 1, err, sizeof(err)), 0);
+
+    gpx_snapshot_add_to(&base, h);
+    for (w = 1; w <= 3; w++) {
+        blob_cell(h, w, cell);
+        assert_cells_equal(gpx_scoreboard_cell(&base, w, 0), cell);
+        blob_slot(h, w, &slot);
+        assert_memory_equal(gpx_scoreboard_slot(&base, w), &slot, sizeof(slot));
+    }
+
+    gpx_snapshot_add_to(&base, h);
+    for (w = 1; w <= 3; w++) {
+        blob_cell(h, w, cell);
+        memset(want, 0, sizeof(*want));
+        gpx_cell_add(want, cell);
+        gpx_cell_add(want, cell);
+        assert_cells_equal(gpx_scoreboard_cell(&base, w, 0), want);
+        blob_slot(h, w, &slot);
+        for (r = 0; r < GPX_RESTART_REASONS; r++) {
+            assert_true(gpx_scoreboard_slot(&base, w)->restarts[r] == 2 * slot.restarts[r]);
+        }
+    }
+    {
+        const struct gpx_cell *c1 = gpx_scoreboard_cell(&base, 1, 0);
+
+        assert_true(gpx_cell_requests(c1) == 8);
+        assert_true(status_count(c1, GPX_METHOD_GET, 200) == 6);
+        assert_true(status_count(c1, GPX_METHOD_POST, 500) == 2);
+        assert_true(c1->request_size_sum == 1300);
+        assert_true(gpx_scoreboard_slot(&base, 1)->restarts[GPX_RESTART_MAX_REQUESTS] == 10);
+        assert_true(gpx_scoreboard_slot(&base, 3)->restarts[GPX_RESTART_MEMORY] == 2);
+    }
+    gpx_scoreboard_close(&base);
+    gpx_buf_free(&out);
+    free(cell);
+    free(want);
+}
+
+/* A blob of more workers than the base: the extra workers' cells and slots
+ * go into the base's last slot; nothing is lost. A base of more workers
+ * than the blob keeps the others untouched. */
+static void
+test_gpx_snapshot_add_to_folds_extra_workers(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_scoreboard base, wide;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    struct gpx_cell *cell = new_cell(), *want = new_cell();
+    char err[256];
+    unsigned w;
+
+    (void)b;
+    assert_int_equal(gpx_scoreboard_open_anonymous(&wide, 5, 2, err, sizeof(err)), 0);
+    for (w = 1; w <= 5; w++) {
+        unsigned i;
+
+        for (i = 0; i < w; i++) {
+            record(&wide, w, i % 2, GPX_METHOD_GET, 200 + w, 1000 * w, 10 * w, 0);
+        }
+        GPX_BUMP(gpx_scoreboard_slot(&wide, w)->restarts[GPX_RESTART_LIFETIME], w);
+    }
+    encode(&out, &wide, NULL, 1);
+    h = checked(out.data, out.len);
+    assert_int_equal(h->workers, 5);
+
+    assert_int_equal(gpx_scoreboard_open_anonymous(&base, 2, 1, err, sizeof(err)), 0);
+    gpx_snapshot_add_to(&base, h);
+    blob_cell(h, 1, cell);
+    assert_cells_equal(gpx_scoreboard_cell(&base, 1, 0), cell);
+    assert_true(gpx_scoreboard_slot(&base, 1)->restarts[GPX_RESTART_LIFETIME] == 1);
+    for (w = 2; w <= 5; w++) {
+        blob_cell(h, w, cell);
+        gpx_cell_add(want, cell);
+    }
+    assert_cells_equal(gpx_scoreboard_cell(&base, 2, 0), want);
+    assert_true(gpx_cell_requests(gpx_scoreboard_cell(&base, 2, 0)) == 2 + 3 + 4 + 5);
+    assert_true(status_count(gpx_scoreboard_cell(&base, 2, 0), GPX_METHOD_GET, 205) == 5);
+    assert_true(gpx_scoreboard_slot(&base, 2)->restarts[GPX_RESTART_LIFETIME] == 2 + 3 + 4 + 5);
+    gpx_scoreboard_close(&base);
+
+    /* A wider base: slots 6 and 7 stay zero. */
+    assert_int_equal(gpx_scoreboard_open_anonymous(&base, 7, 1, err, sizeof(err)), 0);
+    gpx_snapshot_add_to(&base, h);
+    for (w = 1; w <= 5; w++) {
+        blob_cell(h, w, cell);
+        assert_cells_equal(gpx_scoreboard_cell(&base, w, 0), cell);
+        assert_true(gpx_scoreboard_slot(&base, w)->restarts[GPX_RESTART_LIFETIME] == w);
+    }
+    memset(want, 0, sizeof(*want));
+    for (w = 6; w <= 7; w++) {
+        assert_memory_equal(gpx_scoreboard_cell(&base, w, 0), want, sizeof(*want));
+        assert_true(gpx_scoreboard_slot(&base, w)->restarts[GPX_RESTART_LIFETIME] == 0);
+    }
+    gpx_scoreboard_close(&base);
+    gpx_scoreboard_close(&wide);
+    gpx_buf_free(&out);
+    free(cell);
+    free(want);
+}
+
+/* A blob as a Redis reply may hand it, at an odd address: checked and added
+ * the same as an aligned one. */
+static void
+test_gpx_snapshot_add_to_unaligned(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_scoreboard aligned, odd;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    unsigned char *buffer;
+    char err[256];
+    unsigned w;
+
+    encode(&out, &b->live, &b->base, 1);
+    buffer = malloc(out.len + 1);
+    assert_non_null(buffer);
+    memcpy(buffer + 1, out.data, out.len);
+    h = checked(buffer + 1, out.len);
+
+    assert_int_equal(gpx_scoreboard_open_anonymous(&odd, 3, 1, err, sizeof(err)), 0);
+    assert_int_equal(gpx_scoreboard_open_anonymous(&aligned, 3, 1, err, sizeof(err)), 0);
+    gpx_snapshot_add_to(&odd, h);
+    gpx_snapshot_add_to(&aligned, checked(out.data, out.len));
+    for (w = 1; w <= 3; w++) {
+        assert_cells_equal(gpx_scoreboard_cell(&odd, w, 0), gpx_scoreboard_cell(&aligned, w, 0));
+        assert_memory_equal(gpx_scoreboard_slot(&odd, w), gpx_scoreboard_slot(&aligned, w), sizeof(struct gpx_slot));
+    }
+    assert_true(gpx_cell_requests(gpx_scoreboard_cell(&odd, 1, 0)) == 4);
+    assert_true(gpx_scoreboard_slot(&odd, 1)->restarts[GPX_RESTART_MAX_REQUESTS] == 5);
+    gpx_scoreboard_close(&odd);
+    gpx_scoreboard_close(&aligned);
+    free(buffer);
+    gpx_buf_free(&out);
+}
+
+#define BOARDS_TEST(name) cmocka_unit_test_setup_teardown(name, setup_boards, teardown_boards)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOARDS_TEST(test_gpx_snapshot_encode_header),    BOARDS_TEST(test_gpx_snapshot_encode_sums_cores_and_base),
+        BOARDS_TEST(test_gpx_snapshot_encode_appends),   BOARDS_TEST(test_gpx_snapshot_check_refuses),
+        BOARDS_TEST(test_gpx_snapshot_add_to_base),      BOARDS_TEST(test_gpx_snapshot_add_to_folds_extra_workers),
+        BOARDS_TEST(test_gpx_snapshot_add_to_unaligned),
+    };
+
+    return cmocka_run_group_tests_name("gpx_snapshot", tests, NULL, NULL);
+}
