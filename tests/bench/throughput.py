@@ -107,6 +107,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--uwsgi", default="/usr/bin/uwsgi-core")
     ap.add_argument("--plugin", default=str(ROOT / "build/system/gpx_plugin.so"))
+    ap.add_argument("--uwsgi-arg", action="append", default=[], metavar="ARG",
+                    help="an option for both servers, e.g. --uwsgi-arg=--gevent=100 (repeatable)")
+    ap.add_argument("--gpx-arg", action="append", default=[], metavar="ARG",
+                    help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis=true (repeatable)")
     args = ap.parse_args()
 
     # Debian's binary loads Python as a plugin; PyPI's has it built in.
@@ -114,8 +118,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         gpx_extra = ["--plugin", args.plugin, "--gpx-port", str(free_port()), "--gpx-bind", "127.0.0.1",
-                     "--gpx-multiproc-dir", str(tmp / "multiproc")]
-        plain = Server("plain", args.uwsgi, python_args, [], tmp, args.processes, args.threads)
+                     "--gpx-multiproc-dir", str(tmp / "multiproc"), *args.uwsgi_arg, *args.gpx_arg]
+        plain = Server("plain", args.uwsgi, python_args, list(args.uwsgi_arg), tmp, args.processes, args.threads)
         gpx = Server("gpx", args.uwsgi, python_args, gpx_extra, tmp, args.processes, args.threads)
         try:
             for s in (plain, gpx):  # warm both
@@ -145,7 +149,8 @@ def main() -> int:
     version = subprocess.run([args.uwsgi, "--version"], capture_output=True, text=True).stdout.strip()
     print()
     print(f"uWSGI {version}, processes {args.processes}, threads {args.threads}, {args.rounds} rounds x "
-          f"{args.seconds:g} s, wrk -t1 -c{args.connections}")
+          f"{args.seconds:g} s, wrk -t1 -c{args.connections}, both: {' '.join(args.uwsgi_arg) or '-'}, "
+          f"gpx only: {' '.join(args.gpx_arg) or '-'}")
     print(f"median ratio gpx/plain requests/s: {statistics.median(ratios):.3f} "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
     print(f"median ratio plain/gpx CPU per request: {statistics.median(cpu_ratios):.3f}")
