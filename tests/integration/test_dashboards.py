@@ -1,0 +1,478 @@
+"""The Grafana dashboard and the Prometheus alert rules, checked for real.
+
+- alerts/gpx-rules.yml passes `promtool check rules`, and its unit tests
+  (alerts/gpx-rules.test.yml) pass `promtool test rules`, with every alert
+  tested both firing and not firing;
+- dashboards/gpx.json parses, every panel has its queries, and they include
+  the Gunicorn exporter dashboard's queries (/work/shared/MIGRATION.md);
+- every metric a panel or a rule reads is one gpx renders (its `# TYPE`
+  lines on a live server), `up` aside for the exporter-down rules;
+- end to end: a real Prometheus scrapes a gpx-enabled uwsgi (2 processes)
+  every second while it serves traffic (200s, a 404, a 500 from /raise,
+  POSTs, a slow request); every dashboard query, with its template variables
+  filled in and its windows shortened to 30 s, returns data through
+  Prometheus's HTTP API, and `sum(gunicorn_requests_total)` there equals
+  what gpx counted, which equals what uWSGI logged. The rules load into that
+  Prometheus and evaluate without errors. Run with file storage and with
+  Redis storage (a private redis-server).
+
+Runs on Debian's uWSGI 2.0.21 only: the names and queries do not depend on
+the binary (test_requests.py covers both builds).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BUILDS, ROOT, Server, free_port, wait_for
+from redis_server import redis_factory  # noqa: F401 (the fixture)
+
+DASHBOARD = ROOT / "dashboards" / "gpx.json"
+RULES = ROOT / "alerts" / "gpx-rules.yml"
+RULE_TESTS = ROOT / "alerts" / "gpx-rules.test.yml"
+PROMETHEUS = "/usr/bin/prometheus"
+
+# The Gunicorn exporter's dashboard (gunicorn-prometheus-exporter 0.2.4), as
+# MIGRATION.md lists it, plus the request rate by status.
+GUNICORN_DASHBOARD_QUERIES = [
+    "rate(gunicorn_worker_requests_total[5m])",
+    "histogram_quantile(0.95, rate(gunicorn_worker_request_duration_seconds_bucket[5m]))",
+    "histogram_quantile(0.5, rate(gunicorn_worker_request_duration_seconds_bucket[5m]))",
+    "gunicorn_worker_memory_bytes",
+    "gunicorn_worker_cpu_percent",
+    "sum by (status) (rate(gunicorn_requests_total[5m]))",
+]
+
+# Metrics the rules may read that Prometheus makes, not gpx.
+PROMETHEUS_SERIES = {"up"}
+
+# The template variables' values in the end-to-end test; windows are cut to
+# 30 s so that a few seconds of scrapes fill them.
+JOB = "gpx"
+WINDOW = "30s"
+
+# uWSGI's request log line: "[pid: 123|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ..."
+REQUEST_LOG = re.compile(r"\[pid: \d+\|app: -?\d+\|req: \d+/\d+\] .*?\] (\S+) (\S+) => generated .*\(HTTP/1\.[01] (\d{3})\)",
+                         re.MULTILINE)
+
+
+# -- helpers -------------------------------------------------------------------
+def _ensure_prometheus() -> None:
+    if shutil.which("promtool") and Path(PROMETHEUS).exists():
+        return
+    subprocess.run(["apt-get", "install", "-y", "prometheus"], check=True, capture_output=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    _ensure_prometheus()
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120)
+
+
+def dashboard() -> dict:
+    return json.loads(DASHBOARD.read_text())
+
+
+def all_panels(panels: list) -> list:
+    """Every panel, rows' nested panels (collapsed rows) included."""
+    out = []
+    for p in panels:
+        out.append(p)
+        out.extend(all_panels(p.get("panels", [])))
+    return out
+
+
+def query_panels(d: dict) -> list:
+    return [p for p in all_panels(d["panels"]) if p.get("type") != "row"]
+
+
+def dashboard_targets(d: dict) -> list[tuple[str, str]]:
+    """(panel title, expr) of every target of every panel."""
+    return [(p["title"], t["expr"]) for p in query_panels(d) for t in p.get("targets", [])]
+
+
+def rule_checks() -> list[tuple[str, bool]]:
+    """(alertname, whether alerts are expected) of every check in the rule
+    tests. Read with a pattern, not a YAML parser (the test tools do not
+    include one): every `alertname:` must be followed by its `exp_alerts:`."""
+    text = RULE_TESTS.read_text()
+    checks = re.findall(r"^\s*alertname:\s*(\S+)\s*\n\s*exp_alerts:\s*(\[\])?\s*$", text, re.MULTILINE)
+    assert len(checks) == len(re.findall(r"^\s*alertname:", text, re.MULTILINE)), "an alertname without exp_alerts"
+    return [(name, not empty) for name, empty in checks]
+
+
+def unqualified(expr: str) -> str:
+    """The query without the dashboard's job and instance matchers."""
+    expr = expr.replace('{job=~"$job",instance=~"$instance"}', "")
+    return expr.replace('job=~"$job",instance=~"$instance",', "")
+
+
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
+            "offset", "inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (identifiers that are not
+    functions, keywords, label names or inside strings, matchers or ranges)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    names = set()
+    for m in re.finditer(r"(?<![0-9.])[a-zA-Z_:][a-zA-Z0-9_:]*", s):
+        if m.group(0).lower() in KEYWORDS or s[m.end():].lstrip().startswith("("):
+            continue
+        names.add(m.group(0))
+    return names
+
+
+def rendered_names(metrics_text: str) -> set[str]:
+    """Every sample name gpx can render: families from `# TYPE`, histograms
+    with their _bucket, _count and _sum."""
+    names = set()
+    for family, kind in re.findall(r"^# TYPE (\S+) (\S+)$", metrics_text, re.MULTILINE):
+        names.add(family)
+        if kind == "histogram":
+            names.update(f"{family}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
+    return names
+
+
+def for_test(expr: str, instance: str) -> str:
+    """A dashboard query as Grafana would send it, with short windows."""
+    expr = expr.replace("${job}", JOB).replace("$job", JOB)
+    expr = expr.replace("${instance}", re.escape(instance).replace("\\", "\\\\"))
+    expr = expr.replace("$instance", re.escape(instance).replace("\\", "\\\\"))
+    expr = re.sub(r"\[\$__\w+\]|\[\d+[smhdwy]\]", f"[{WINDOW}]", expr)
+    assert "$" not in expr, f"a template variable left in {expr}"
+    return expr
+
+
+def send(server: Server, method: str, path: str = "/", body: bytes | None = None):
+    """One request on a fresh connection; its status, None when the app raised
+    (uWSGI closes the connection without an answer)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.app_port, timeout=10)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        return None
+    finally:
+        conn.close()
+
+
+def logged(server: Server) -> list[tuple[str, str, str]]:
+    """(method, path, status) of every request uWSGI logged."""
+    return REQUEST_LOG.findall(server.output())
+
+
+class Prometheus:
+    """A real Prometheus scraping one gpx metrics port every second, with the
+    alert rules loaded; in its own process group, stopped with SIGTERM."""
+
+    def __init__(self, tmp: Path, target_port: int | None):
+        self.tmp = tmp
+        self.port = free_port()
+        self.config = tmp / "prometheus.yml"
+        scrape = [{"job_name": JOB, "metrics_path": "/metrics",
+                   "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]}] if target_port else []
+        # JSON is YAML.
+        self.config.write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES)],
+            "scrape_configs": scrape,
+        }, indent=2))
+        self.target = f"127.0.0.1:{target_port}"
+        self.log_path = tmp / "prometheus.log"
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Prometheus":
+        _ensure_prometheus()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, "--config.file", str(self.config), "--storage.tsdb.path", str(self.tmp / "data"),
+             "--web.listen-address", f"127.0.0.1:{self.port}", "--log.level", "warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n{self.output()}")
+            return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+
+        wait_for(ready, 30, what=f"prometheus on {self.port}")
+        return self
+
+    def stop(self, timeout=20.0) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def query(self, expr: str) -> list[dict]:
+        r = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        body = r.json()
+        assert r.status_code == 200 and body["status"] == "success", f"{expr}: {r.status_code} {body}"
+        return body["data"]["result"]
+
+    def scalar(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def rules(self) -> list[dict]:
+        groups = requests.get(f"{self.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        return [r for g in groups for r in g["rules"]]
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path):
+    started = []
+
+    def make(target_port: int) -> Prometheus:
+        p = Prometheus(tmp_path, target_port)
+        started.append(p)
+        return p.start()
+
+    yield make
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory) -> list[dict]:
+    """The rules of gpx-rules.yml as Prometheus loaded them (its rules API:
+    name, query, duration, labels, annotations), from a Prometheus that
+    scrapes nothing."""
+    p = Prometheus(tmp_path_factory.mktemp("rules"), None)
+    try:
+        p.start()
+        loaded = p.rules()
+    finally:
+        p.stop()
+    assert loaded and all(r["type"] == "alerting" for r in loaded)
+    return loaded
+
+
+def system_build():
+    b = BUILDS["system"]
+    if not Path(b.plugin).exists():
+        pytest.fail(f"{b.plugin} is missing: run `make` first")
+    return b
+
+
+# -- 1. the rules --------------------------------------------------------------
+def test_promtool_check_rules(rules):
+    r = promtool("check", "rules", str(RULES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in r.stdout
+
+
+def test_promtool_rule_unit_tests():
+    r = promtool("test", "rules", str(RULE_TESTS))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def test_every_alert_is_tested_firing_and_not_firing(rules):
+    alerts = {r["name"] for r in rules}
+    assert alerts == {"GpxHighErrorRatio", "GpxLatencySLOBurnFast", "GpxLatencySLOBurnSlow", "GpxListenBacklogFilling",
+                      "GpxWorkersSaturated", "GpxWorkerRestartStorm", "GpxStorageDown", "GpxExporterDown",
+                      "GpxExporterAbsent"}
+    fired, quiet = set(), set()
+    for name, fires in rule_checks():
+        (fired if fires else quiet).add(name)
+    assert alerts - fired == set(), "alerts never tested firing"
+    assert alerts - quiet == set(), "alerts never tested not firing"
+    assert fired | quiet == alerts, "tests of alerts that do not exist"
+    for r in rules:
+        assert r["labels"]["severity"] in ("warning", "critical"), r["name"]
+        assert r["annotations"]["summary"] and r["annotations"]["description"], r["name"]
+
+
+# -- 2. the dashboard ----------------------------------------------------------
+def test_dashboard_parses_and_every_panel_has_queries():
+    d = dashboard()
+    assert 36 <= d["schemaVersion"] <= 41
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"]["uid"] == "${datasource}"
+
+    panels = query_panels(d)
+    assert len({p["id"] for p in all_panels(d["panels"])}) == len(all_panels(d["panels"])), "panel ids repeat"
+    for p in panels:
+        assert p["targets"], f"panel {p['title']!r} has no query"
+        assert p["datasource"]["uid"] == "${datasource}", p["title"]
+        assert set(p["gridPos"]) == {"h", "w", "x", "y"} and p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
+        for t in p["targets"]:
+            assert t["expr"].strip(), p["title"]
+            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+            assert 'job=~"$job"' in t["expr"] and 'instance=~"$instance"' in t["expr"], (p["title"], t["expr"])
+        assert len({t["refId"] for t in p["targets"]}) == len(p["targets"]), p["title"]
+
+    titles = {p["title"] for p in panels}
+    for wanted in ("Request rate by status", "Error ratio", "Latency percentiles by method", "Per-worker latency",
+                   "Requests in progress", "Workers by state", "Workers desired", "Listen backlog vs limit",
+                   "Worker restarts by reason", "Memory per worker", "CPU per worker", "Storage up", "Storage errors",
+                   "Scrape duration"):
+        assert wanted in titles
+
+    exprs = [unqualified(e) for _, e in dashboard_targets(d)]
+    for q in GUNICORN_DASHBOARD_QUERIES:
+        assert any(q in e for e in exprs), f"the Gunicorn exporter's {q} is not on the dashboard"
+    for q in (0.5, 0.95, 0.99):
+        assert f"histogram_quantile({q}, sum by (method, le) (rate(gunicorn_request_duration_seconds_bucket[5m])))" in exprs
+    assert "sum by (reason) (increase(gunicorn_master_worker_restart_total[10m]))" in exprs
+
+
+def test_metric_names_helper():
+    assert metric_names('histogram_quantile(0.95, sum by (method, le) (rate(a_bucket{le="0.5",x=~"b(c)"}[5m])))') == {"a_bucket"}
+    assert metric_names("time() - max by (instance) (b) / on (job) group_left (x) c > 0.5 and d") == {"b", "c", "d"}
+    assert metric_names('(sum(rate(e{status=~"5.+"}[5m])) or vector(0)) / absent(up{job="gpx"})') == {"e", "up"}
+
+
+def test_every_metric_read_is_one_gpx_renders(rules, server_factory):
+    s = server_factory(system_build(), "--processes", "2").start()
+    names = rendered_names(s.scrape_text())
+    for title, expr in dashboard_targets(dashboard()):
+        assert metric_names(expr), (title, expr)
+        assert metric_names(expr) <= names, f"panel {title!r} reads {metric_names(expr) - names}, not rendered by gpx"
+    for r in rules:
+        read = metric_names(r["query"])
+        assert read, r["name"]
+        assert read <= names | PROMETHEUS_SERIES, f"rule {r['name']} reads {read - names - PROMETHEUS_SERIES}"
+
+
+# -- 3. end to end, through a real Prometheus -----------------------------------
+# With file storage, gpx has no storage operation that can fail, so the
+# storage errors family has no series (docs/metrics.md): that one panel
+# shows no data, by design.
+EMPTY_WITH_FILES = {"Storage errors"}
+
+
+@pytest.mark.parametrize("storage", ["files", "redis"])
+def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redis_factory, server_factory,
+                                                            prometheus_factory):
+    args = ["--processes", "2"]
+    if storage == "redis":
+        r = redis_factory()
+        args += ["--gpx-redis", "true", "--gpx-redis-interval", "1", "--gpx-instance", "dashboards",
+                 "--gpx-redis-host", "127.0.0.1", "--gpx-redis-port", str(r.port)]
+    s = server_factory(system_build(), *args).start()
+    s.wait_workers_started(2)
+    wait_for(lambda: s.scrape().value("gunicorn_exporter_storage_up") == 1, what="storage up")
+    # The readiness probes, counted.
+    before = wait_for(lambda: (n := len(logged(s))) and s.requests_total() == n and n, what="the probes counted")
+    assert s.scrape().sum("gunicorn_exporter_build_info", storage=storage) == 1
+
+    prom = prometheus_factory(s.metrics_port)
+    target = prom.target
+    wait_for(lambda: prom.scalar(f'up{{job="{JOB}"}}') == 1, 20, interval=0.2, what="prometheus scraping gpx")
+
+    # About 10 s of traffic, scraped every second: rates and quantiles have
+    # samples on both sides of every request.
+    sent = {"GET /": 0, "GET /missing": 0, "GET /raise": 0, "POST /": 0, "HEAD /": 0, "GET /sleep": 0}
+    answers = {"GET /": 200, "GET /missing": 404, "GET /raise": None, "POST /": 200, "HEAD /": 200, "GET /sleep": 200}
+    start = time.monotonic()
+    tick = 0
+    while time.monotonic() - start < 10:
+        kinds = ["GET /"] * 3
+        if tick % 4 == 0:
+            kinds += ["GET /missing", "GET /raise", "POST /", "HEAD /"]
+        if tick == 8:
+            kinds.append("GET /sleep")  # one request slower than 0.5 s
+        for kind in kinds:
+            method, path = kind.split()
+            path = "/sleep?seconds=0.6" if path == "/sleep" else path
+            assert send(s, method, path, b"b" * 2000 if method == "POST" else None) == answers[kind], kind
+            sent[kind] += 1
+        tick += 1
+        time.sleep(0.2)
+    total_sent = sum(sent.values())
+
+    # Exact: what uWSGI logged, gpx counted, and Prometheus scraped.
+    after = wait_for(lambda: (n := len(logged(s))) == before + total_sent and s.requests_total() == n and n,
+                     what="every request logged and counted")
+    assert after == before + total_sent
+    wait_for(lambda: prom.scalar("sum(gunicorn_requests_total)") == after, 10, interval=0.2,
+             what=f"prometheus to scrape {after} requests")
+    assert prom.scalar("sum(gunicorn_requests_total)") == after
+    assert prom.scalar('sum(gunicorn_requests_total{status="404"})') == sent["GET /missing"]
+    assert prom.scalar('sum(gunicorn_requests_total{status="500"})') == sent["GET /raise"]
+    assert prom.scalar('sum(gunicorn_worker_failed_requests_total)') == sent["GET /raise"]
+    assert prom.scalar('sum(gunicorn_worker_requests_total)') == after
+    assert prom.scalar(f'count_over_time(up{{job="{JOB}"}}[{WINDOW}])') >= 8, "fewer than 8 scrapes in the window"
+
+    # Every dashboard query, as Grafana would send it for this server.
+    empty, no_number = [], []
+    for title, expr in dashboard_targets(dashboard()):
+        q = for_test(expr, target)
+        result = prom.query(q)
+        values = [float(x["value"][1]) for x in result]
+        if not result:
+            empty.append((title, q))
+        elif not any(math.isfinite(v) for v in values):
+            no_number.append((title, q, values))
+    expected_empty = EMPTY_WITH_FILES if storage == "files" else set()
+    assert {t for t, _ in empty} == expected_empty, f"queries with no data: {empty}"
+    assert no_number == [], f"queries with no finite value: {no_number}"
+
+    # A few values the traffic makes certain.
+    sel = f'{{job="{JOB}",instance="{target}"}}'
+    assert prom.scalar(f"sum(gunicorn_workers{sel})") == 2
+    assert prom.scalar(f"sum(gunicorn_workers_desired{sel})") == 2
+    assert prom.scalar(f"min(gunicorn_exporter_storage_up{sel})") == 1
+    assert 0 < prom.scalar(for_test(f'sum(rate(gunicorn_requests_total{{status=~"5.+"}}[5m])) '
+                                    f'/ sum(rate(gunicorn_requests_total[5m]))', target)) < 0.5
+    assert prom.scalar(f"count(gunicorn_worker_memory_bytes{sel} > 0)") == 2
+    assert prom.scalar(f'max(gunicorn_listen_backlog_limit{sel})') > 0
+    slow = prom.scalar(for_test('sum(rate(gunicorn_request_duration_seconds_count[5m])) - '
+                                'sum(rate(gunicorn_request_duration_seconds_bucket{le="0.5"}[5m]))', target))
+    assert slow > 0, "the 0.6 s request is not slower than 0.5 s"
+    if storage == "redis":
+        assert sorted(x["metric"]["operation"] for x in prom.query(f"gunicorn_exporter_storage_errors_total{sel}")) == [
+            "connect", "fleet", "publish", "restore"]
+
+    # The alert rules load into Prometheus and evaluate without errors.
+    def evaluated():
+        loaded = prom.rules()
+        return loaded if len(loaded) == len(rules) and all(
+            not r["lastEvaluation"].startswith("0001") for r in loaded) else None
+
+    loaded = wait_for(evaluated, 10, interval=0.2, what="the rules evaluated")
+    assert sorted((r["name"], r["health"], r.get("lastError", "")) for r in loaded) == sorted(
+        (r["name"], "ok", "") for r in rules)
+    firing = [a for a in requests.get(f"{prom.url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+              if a["state"] == "firing"]
+    assert firing == [], "no alert should fire on a healthy server within seconds"
