@@ -1,0 +1,594 @@
+"""tools/gpx-convert: the guide's Gunicorn configs become uWSGI ini files that start.
+
+For each of the 16 configs of gunicorn-prometheus-exporter's configuration
+guide (guide_configs/, copied verbatim; the Debug fragment completed from the
+Basic one in its own file) and for Gunicorn's own defaults (an empty config):
+
+- the converter runs and its output parses as an ini file;
+- the option lines that carry the scenario are exactly there: the sockets,
+  processes and the worker model, harakiri, max-requests, and the exporter's
+  variables as gpx options inside `if-not-env` blocks (gpx-redis for the two
+  Redis scenarios);
+- Gunicorn 23 itself (tests/requirements.txt), loading the same file, agrees
+  on the values, and every setting the file names is accounted for by a
+  `; NAME = ...` line saying where it went or a `; not mapped: NAME = ...`
+  line saying why not;
+- the ini starts under Debian's uwsgi-core with gpx from build/system, moved
+  to free ports by environment variables only (GPX_BIND for the app's socket,
+  PROMETHEUS_METRICS_PORT and friends for gpx: the `if-not-env` blocks let
+  them win, as setdefault did), serves one request, and /metrics counts
+  exactly that request. The Redis scenarios run against a private
+  redis-server on a free port; the Production one logs under tmp_path instead
+  of /var/log/gunicorn. The gevent and tornado ones need Debian's loop-engine
+  plugins: installed if missing, skipped only if they cannot be. uWSGI is
+  stopped with SIGINT and its whole process group is killed afterwards.
+
+Beyond the guide: setdefault against assignment, checked in the ini and in a
+running uWSGI; other forms Gunicorn accepts (worker classes as objects, hooks
+as import paths, several binds, access log formats); and configs that cannot
+be evaluated, each reported in one line.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.machinery
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BUILDS, DEMO_APP, ROOT, Server, free_port, parse_metrics, wait_for
+from redis_server import redis_factory  # noqa: F401 (the fixture)
+
+CONVERTER = ROOT / "tools" / "gpx-convert"
+CONFIGS = Path(__file__).resolve().parent / "guide_configs"
+GUIDE = Path("/work/shared/spec/configuration-guide.md")
+UWSGI = "/usr/bin/uwsgi-core"
+PLUGIN_DIR = ROOT / "build" / "system"
+DEBIAN_PLUGINS = Path("/usr/lib/uwsgi/plugins")
+DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3", "uwsgi-plugin-greenlet-python3")
+
+# Variables that would change what the converter writes or what uWSGI does
+# behind a test's back.
+VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "CLEANUP_DB_FILES",
+             "GPX_INSTANCE", "REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD",
+             "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
+             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_BIND", "GPX_BIND_2")
+
+FILES = {"gpx-multiproc-dir": "/tmp/prometheus_multiproc", "gpx-port": "9090", "gpx-bind": "0.0.0.0"}
+REDIS = {"gpx-redis": "true", "gpx-redis-host": "localhost", "gpx-redis-port": "6379", "gpx-redis-db": "0",
+         "gpx-redis-password": ""}
+
+
+@dataclass
+class Scenario:
+    """What the guide's config says, in uWSGI's terms."""
+
+    file: str | None  # None: an empty config (Gunicorn's defaults)
+    processes: int
+    mode: str  # sync, threads, gevent, tornado
+    cores: int = 0  # threads, or async cores
+    gpx: dict = field(default_factory=dict)  # option -> value inside `if-not-env` blocks
+    harakiri: int = 30
+    max_requests: int | None = None
+    delta: int | None = None
+    lazy: bool = True
+    keepalive: int | None = None
+    bind: str = "0.0.0.0:8000"
+
+
+SCENARIOS = {
+    "basic": Scenario("gunicorn_basic.conf.py", 2, "sync", gpx=FILES),
+    "high_performance": Scenario("gunicorn_high_performance.conf.py", 8, "threads", 1,
+                                 gpx={**FILES, "gpx-cleanup-db-files": "true"}, harakiri=60, max_requests=1000,
+                                 delta=7, lazy=False, keepalive=5),
+    "async": Scenario("gunicorn_async.conf.py", 4, "gevent", 1000, gpx=FILES, max_requests=1000, delta=33,
+                      keepalive=2),
+    "production": Scenario("gunicorn_production.conf.py", 4, "sync",
+                           gpx={"gpx-multiproc-dir": "/var/tmp/prometheus_multiproc", "gpx-port": "9090",
+                                "gpx-bind": "127.0.0.1", "gpx-cleanup-db-files": "true"},
+                           harakiri=60, max_requests=1000, delta=16, lazy=False, keepalive=5),
+    "redis_storage": Scenario("gunicorn_redis_storage.conf.py", 4, "sync",
+                              gpx={"gpx-port": "9092", "gpx-bind": "0.0.0.0", **REDIS}, harakiri=60,
+                              max_requests=1000, delta=16, keepalive=5),
+    "development": Scenario("gunicorn_development.conf.py", 2, "sync", gpx=FILES),
+    "sync": Scenario("gunicorn_sync.conf.py", 4, "sync", gpx=FILES),
+    "thread": Scenario("gunicorn_thread.conf.py", 2, "threads", 4, gpx=FILES, keepalive=2),
+    "eventlet": Scenario("gunicorn_eventlet.conf.py", 4, "gevent", 1000, gpx=FILES, keepalive=2),
+    "gevent": Scenario("gunicorn_gevent.conf.py", 4, "gevent", 1000, gpx=FILES, keepalive=2),
+    "tornado": Scenario("gunicorn_tornado.conf.py", 4, "tornado", 1000, gpx=FILES, keepalive=2),
+    "custom_hooks": Scenario("gunicorn_custom_hooks.conf.py", 4, "sync", gpx=FILES),
+    "advanced_hooks": Scenario("gunicorn_advanced_hooks.conf.py", 4, "sync", gpx=FILES, harakiri=300),
+    "with_cli": Scenario("gunicorn_with_cli.conf.py", 4, "sync", gpx=FILES, harakiri=300),
+    "debug": Scenario("gunicorn_debug.conf.py", 2, "sync", gpx=FILES),
+    "redis_backend": Scenario("gunicorn_redis_backend.conf.py", 4, "sync",
+                              gpx={"gpx-port": "9091", "gpx-bind": "0.0.0.0", **REDIS,
+                                   "gpx-redis-key-prefix": "gunicorn"},
+                              harakiri=60, max_requests=1000, delta=16, keepalive=5),
+    "gunicorn_defaults": Scenario(None, 1, "sync", bind="127.0.0.1:8000"),
+}
+IDS = sorted(SCENARIOS)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    env.update(extra)
+    return env
+
+
+def config_path(name: str, tmp_path: Path) -> Path:
+    scenario = SCENARIOS[name]
+    if scenario.file is not None:
+        return CONFIGS / scenario.file
+    empty = tmp_path / "gunicorn_empty.conf.py"
+    empty.write_text("# An empty Gunicorn config: Gunicorn's own defaults.\n")
+    return empty
+
+
+def convert(config: Path, *args: str, env=None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CONVERTER), str(config), *args], capture_output=True, text=True, timeout=120,
+                          env=env if env is not None else clean_env(), cwd=cwd or ROOT)
+
+
+def converted(name: str, tmp_path: Path) -> str:
+    out = convert(config_path(name, tmp_path), "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(PLUGIN_DIR))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("[uwsgi]\n")
+    return out.stdout
+
+
+def option_lines(ini: str) -> list[str]:
+    """The ini's option lines, in order, without comments and blank lines."""
+    return [line for line in ini.splitlines() if line.strip() and not line.lstrip().startswith((";", "#", "["))]
+
+
+def pairs(ini: str) -> list[tuple[str, str]]:
+    out = []
+    for line in option_lines(ini):
+        key, eq, value = line.partition("=")
+        assert eq, f"not an option line: {line!r}"
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def values(ini: str, key: str) -> list[str]:
+    return [v for k, v in pairs(ini) if k == key]
+
+
+def has_block(ini: str, *lines: str) -> bool:
+    """Whether these option lines follow each other in the ini."""
+    opts = option_lines(ini)
+    n = len(lines)
+    return any(tuple(opts[i:i + n]) == lines for i in range(len(opts) - n + 1))
+
+
+def load_converter():
+    loader = importlib.machinery.SourceFileLoader("gpx_convert", str(CONVERTER))
+    spec = importlib.util.spec_from_loader("gpx_convert", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+GUNICORN_LOADER = textwrap.dedent("""
+    import json, sys
+    stub_dir, path = sys.argv[1:3]
+    sys.path.insert(0, stub_dir)
+    from gunicorn.app.base import Application
+    from gunicorn.config import Config
+
+    class Loader(Application):
+        def __init__(self):
+            self.cfg = Config()
+        def init(self, parser, opts, args):
+            pass
+        def load(self):
+            pass
+
+    app = Loader()
+    names = app.load_config_from_module_name_or_filename(path)
+    c = app.cfg
+    print(json.dumps({
+        "explicit": [k for k in names if k in c.settings],
+        "bind": c.settings["bind"].get(), "workers": c.workers, "worker_class": c.worker_class_str,
+        "threads": c.threads, "worker_connections": c.worker_connections, "timeout": c.timeout,
+        "graceful_timeout": c.graceful_timeout, "max_requests": c.max_requests,
+        "max_requests_jitter": c.max_requests_jitter, "keepalive": c.keepalive, "preload_app": c.preload_app,
+        "accesslog": c.accesslog, "errorlog": c.errorlog, "reload": c.reload,
+    }))
+""")
+
+
+def gunicorn_view(config: Path, tmp_path: Path) -> dict:
+    """Gunicorn 23's own reading of the config file, with the converter's
+    stand-in exporter package on sys.path. It runs where the Development
+    config's reload_extra_files exist, since Gunicorn refuses missing ones."""
+    pytest.importorskip("gunicorn", reason="Gunicorn 23 is in tests/requirements.txt")
+    stub = tmp_path / "stub"
+    (stub / "gunicorn_prometheus_exporter").mkdir(parents=True, exist_ok=True)
+    (stub / "gunicorn_prometheus_exporter" / "__init__.py").write_text(load_converter().STUB_INIT)
+    cwd = tmp_path / "gunicorn_cwd"
+    cwd.mkdir(exist_ok=True)
+    for name in ("app.py", "config.py"):
+        (cwd / name).touch()
+    out = subprocess.run([sys.executable, "-c", GUNICORN_LOADER, str(stub), str(config)], capture_output=True,
+                         text=True, cwd=cwd, env=clean_env(), timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ensure_debian_plugins(names):
+    """Debian's loop-engine plugins, installed if they can be; a skip if not."""
+    missing = [n for n in names if not (DEBIAN_PLUGINS / f"{n}_plugin.so").exists()]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y", *DEBIAN_PACKAGES], capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        missing = [n for n in names if not (DEBIAN_PLUGINS / f"{n}_plugin.so").exists()]
+    if missing:
+        pytest.skip(f"Debian's {', '.join(missing)} plugin(s) cannot be installed: {' '.join(DEBIAN_PACKAGES)}")
+
+
+# -- the guide's configs -----------------------------------------------------------------------------
+def guide_blocks() -> dict[str, str]:
+    text = GUIDE.read_text()
+    blocks = {}
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        first = block.splitlines()[0]
+        m = re.fullmatch(r"# (gunicorn_\w+\.conf\.py)", first)
+        if m:
+            blocks[m.group(1)] = block
+    return blocks
+
+
+def test_guide_configs_are_verbatim_copies():
+    if not GUIDE.exists():
+        pytest.skip(f"{GUIDE} is not here to compare with")
+    blocks = guide_blocks()
+    files = {s.file for s in SCENARIOS.values() if s.file}
+    assert set(blocks) == files == {p.name for p in CONFIGS.glob("*.py")}
+    for name, block in blocks.items():
+        copy = (CONFIGS / name).read_text()
+        if name == "gunicorn_debug.conf.py":
+            # the guide's fragment, verbatim, then a comment and the Basic config
+            assert copy.startswith(block)
+            rest = copy[len(block):]
+            basic = blocks["gunicorn_basic.conf.py"].split("\n", 1)[1]
+            assert rest.endswith(basic)
+            assert all(line.startswith("#") or not line for line in rest[:-len(basic)].splitlines())
+        else:
+            assert copy == block, name
+
+
+# -- conversion --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", IDS)
+def test_conversion(name, tmp_path):
+    scenario = SCENARIOS[name]
+    ini = converted(name, tmp_path)
+
+    # an ini file uWSGI and Python both read
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",),
+                                       comment_prefixes=(";", "#"))
+    parser.read_string(ini)
+    assert parser.sections() == ["uwsgi"]
+    pairs(ini)  # every option line is `key = value`
+
+    # plugins: the language, the loop engine, then gpx from the build directory
+    assert values(ini, "plugin")[0] == "python3"
+    assert values(ini, "plugin")[-1] == "gpx"
+    assert values(ini, "plugins-dir") == [str(PLUGIN_DIR)]
+    assert values(ini, "wsgi-file") == [str(DEMO_APP)]
+
+    # the socket, movable by GPX_BIND
+    assert has_block(ini, "if-env = GPX_BIND", "http-socket = %(_)", "endif =")
+    assert has_block(ini, "if-not-env = GPX_BIND", f"http-socket = {scenario.bind}", "endif =")
+    assert values(ini, "http-socket") == ["%(_)", scenario.bind]
+
+    # the worker model
+    assert values(ini, "processes") == [str(scenario.processes)]
+    loop_keys = {"threads", "gevent", "tornado", "greenlet"}
+    expected = {"sync": {}, "threads": {"threads": [str(scenario.cores)]},
+                "gevent": {"gevent": [str(scenario.cores)]},
+                "tornado": {"tornado": [str(scenario.cores)], "greenlet": ["true"]}}[scenario.mode]
+    assert {k: values(ini, k) for k in loop_keys if values(ini, k)} == expected
+    plugins = {"sync": [], "threads": [], "gevent": ["gevent_python3"],
+               "tornado": ["greenlet_python3", "tornado_python3"]}[scenario.mode]
+    assert [p for p in values(ini, "plugin") if p not in ("python3", "gpx", "logfile")] == plugins
+
+    # limits and recycling
+    assert values(ini, "harakiri") == [str(scenario.harakiri)]
+    assert values(ini, "max-requests") == ([str(scenario.max_requests)] if scenario.max_requests else [])
+    assert values(ini, "max-requests-delta") == ([str(scenario.delta)] if scenario.delta else [])
+    assert values(ini, "lazy-apps") == (["true"] if scenario.lazy else [])
+    assert values(ini, "http-keepalive") == ([str(scenario.keepalive)] if scenario.keepalive else [])
+
+    # the exporter's variables: gpx options that the environment overrides
+    gpx_options = {k: v for k, v in pairs(ini) if k.startswith("gpx-")}
+    assert gpx_options == scenario.gpx
+    variable = {v: k for k, v in load_converter().GPX_VARIABLES.items()}
+    for option, value in scenario.gpx.items():
+        assert has_block(ini, f"if-not-env = {variable[option]}", f"{option} = {value}".rstrip(), "endif ="), option
+        assert len(values(ini, option)) == 1  # never unconditional
+    if "gpx-redis" in scenario.gpx:
+        assert has_block(ini, "if-not-env = REDIS_ENABLED", "gpx-redis = true", "endif =")
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_gunicorn_agrees_and_every_setting_is_accounted_for(name, tmp_path):
+    config = config_path(name, tmp_path)
+    ini = converted(name, tmp_path)
+    view = gunicorn_view(config, tmp_path)
+
+    # what Gunicorn itself reads from the file is what the ini says
+    assert values(ini, "http-socket")[1:] == view["bind"]
+    assert values(ini, "processes") == [str(view["workers"])]
+    assert values(ini, "harakiri") == [str(view["timeout"])]
+    assert values(ini, "worker-reload-mercy") == [str(view["graceful_timeout"])]
+    assert values(ini, "max-requests") == ([str(view["max_requests"])] if view["max_requests"] else [])
+    assert bool(values(ini, "lazy-apps")) == (not view["preload_app"])
+    assert bool(values(ini, "disable-logging")) == (view["accesslog"] is None)
+    assert bool(values(ini, "py-autoreload")) == view["reload"]
+    if view["errorlog"] not in ("-", None):
+        assert values(ini, "logto") == [view["errorlog"]]
+    worker = view["worker_class"].rpartition(".")[2].lower()
+    if "gevent" in worker or "eventlet" in worker:
+        assert values(ini, "gevent") == [str(view["worker_connections"])]
+    elif "tornado" in worker:
+        assert values(ini, "tornado") == [str(view["worker_connections"])]
+    elif "thread" in worker:
+        assert values(ini, "threads") == [str(view["threads"])]
+
+    # every setting the file names: where it went, or why it did not
+    comments = [line for line in ini.splitlines() if line.startswith("; ")]
+    for setting in view["explicit"]:
+        assert any(re.match(rf"; (not mapped: )?{setting} = ", c) for c in comments), setting
+    # and each `not mapped` line gives a reason
+    for c in comments:
+        if c.startswith("; not mapped: "):
+            assert re.match(r"; not mapped: .+: \S", c), c
+
+
+def test_gunicorn_defaults_table_matches_gunicorn():
+    gunicorn_config = pytest.importorskip("gunicorn.config", reason="Gunicorn 23 is in tests/requirements.txt")
+    ours = load_converter()
+    cfg = gunicorn_config.Config()
+    assert list(ours.SETTINGS) == sorted(cfg.settings, key=lambda n: cfg.settings[n].order)
+    env_dependent = {"bind", "workers", "chdir", "user", "group"}
+    for name, setting in cfg.settings.items():
+        kind, default = ours.SETTINGS[name]
+        if kind == "hook":
+            assert callable(setting.default)
+            assert ours.HOOK_ARITY[name] == (-1 if name == "post_request" else
+                                             gunicorn_config.util.get_arity(setting.default))
+        elif name not in env_dependent:
+            assert default == setting.default, name
+    mine = ours.defaults(clean_env())
+    assert mine["bind"] == cfg.settings["bind"].default or "PORT" in os.environ
+    assert mine["user"] == cfg.settings["user"].default and mine["group"] == cfg.settings["group"].default
+
+
+# -- what the config does to the environment ----------------------------------------------------------
+def test_setdefault_keeps_the_environment_first_an_assignment_does_not(tmp_path):
+    config = tmp_path / "gunicorn_env.conf.py"
+    config.write_text(textwrap.dedent("""
+        import os
+        os.environ.setdefault("PROMETHEUS_METRICS_PORT", "9191")
+        os.environ["PROMETHEUS_BIND_ADDRESS"] = "127.0.0.1"
+        os.environ["REDIS_HOST"] = os.environ.get("REDIS_HOST", "redis.internal")
+        os.environ.setdefault("APP_SETTING", "50%")
+        workers = 3
+    """))
+    # what the environment holds while converting does not change the ini
+    for env in (clean_env(), clean_env(PROMETHEUS_METRICS_PORT="1234", REDIS_HOST="elsewhere")):
+        out = convert(config, env=env)
+        assert out.returncode == 0, out.stderr
+        ini = out.stdout
+        assert has_block(ini, "if-not-env = PROMETHEUS_METRICS_PORT", "gpx-port = 9191", "endif =")
+        assert "gpx-bind = 127.0.0.1" in option_lines(ini) and not has_block(
+            ini, "if-not-env = PROMETHEUS_BIND_ADDRESS", "gpx-bind = 127.0.0.1")
+        assert has_block(ini, "if-not-env = REDIS_HOST", "gpx-redis-host = redis.internal", "endif =")
+        assert has_block(ini, "if-not-env = APP_SETTING", "env = APP_SETTING=50%%", "endif =")
+        assert values(ini, "processes") == ["3"]
+
+
+def test_the_blocks_let_uwsgi_s_environment_win(tmp_path):
+    """The config's setdefault value applies when uWSGI's environment lacks the
+    variable, the environment's otherwise; an assignment wins over both."""
+    first, second, app_port = free_port(), free_port(), free_port()
+    config = tmp_path / "gunicorn_ports.conf.py"
+    config.write_text(textwrap.dedent(f"""
+        import os
+        os.environ.setdefault("PROMETHEUS_METRICS_PORT", "{first}")
+        os.environ["PROMETHEUS_BIND_ADDRESS"] = "127.0.0.1"
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "{tmp_path / 'mp'}")
+        bind = "127.0.0.1:{app_port}"
+        workers = 1
+    """))
+    out = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(PLUGIN_DIR))
+    assert out.returncode == 0, out.stderr
+    ini = tmp_path / "ports.ini"
+    ini.write_text(out.stdout)
+    for metrics_port, env in ((first, {}), (second, {"PROMETHEUS_METRICS_PORT": str(second),
+                                                      "PROMETHEUS_BIND_ADDRESS": "0.0.0.0"})):
+        s = start_uwsgi(tmp_path, ini, app_port, metrics_port, env)
+        try:
+            one_request_counted(s)
+            assert f"metrics on 127.0.0.1:{metrics_port}" in s.output()
+        finally:
+            s.stop()
+
+
+# -- other forms Gunicorn accepts --------------------------------------------------------------------
+@pytest.mark.parametrize("source, expected", [
+    # the exporter's worker classes as objects, and a subclass of one
+    ("from gunicorn_prometheus_exporter import PrometheusGeventWorker\nworker_class = PrometheusGeventWorker\n",
+     ["gevent = 1000", "plugin = gevent_python3"]),
+    ("from gunicorn_prometheus_exporter.plugin import PrometheusThreadWorker\n"
+     "class MyWorker(PrometheusThreadWorker):\n    pass\nworker_class = MyWorker\nthreads = 3\n", ["threads = 3"]),
+    # Gunicorn runs the sync worker named by string as gthread when threads > 1 ...
+    ("worker_class = 'sync'\nthreads = 3\n", ["threads = 3"]),
+    # ... but not the exporter's PrometheusWorker
+    ("worker_class = 'gunicorn_prometheus_exporter.PrometheusWorker'\nthreads = 3\n",
+     ["; not mapped: threads = 3: "]),
+    ("worker_class = 'tornado'\nworker_connections = 50\n", ["tornado = 50", "greenlet = true"]),
+    # a hook named by its import path, as Gunicorn allows
+    ("when_ready = 'gunicorn_prometheus_exporter.hooks.default_when_ready'\n",
+     ["; when_ready = gunicorn_prometheus_exporter.hooks.default_when_ready -> nothing to write: "]),
+    # a setting's name in another case: Gunicorn ignores it
+    ("Workers = 5\n", ["processes = 1", "; ignored: Workers = 5 is not a Gunicorn setting (did you mean workers?)"]),
+    ("bind = ['127.0.0.1:8001', 'unix:/tmp/gpx-convert-test.sock']\n",
+     ["if-not-env = GPX_BIND_2", "http-socket = /tmp/gpx-convert-test.sock"]),
+    ("accesslog = '-'\naccess_log_format = '%(h)s %(m)s %(U)s %({user-agent}i)s %(M)s'\n",
+     ["log-format = %%(addr) %%(method) %%(var.PATH_INFO) %%(var.HTTP_USER_AGENT) %%(msecs)"]),
+    ("accesslog = '-'\naccess_log_format = '%(h)s %(T)s'\n", ["; not mapped: access_log_format = "]),
+    ("spew = True\nlimit_request_line = 8190\n",
+     ["; not mapped: spew = True: ", "; not mapped: limit_request_line = "]),
+])
+def test_other_forms(tmp_path, source, expected):
+    config = tmp_path / "gunicorn_forms.conf.py"
+    config.write_text(source)
+    out = convert(config, "--app", "demo_app:application")
+    assert out.returncode == 0, out.stderr
+    assert values(out.stdout, "module") == ["demo_app:application"]
+    lines = out.stdout.splitlines()
+    for line in expected:
+        assert any(have == line or (line.endswith(" ") and have.startswith(line)) for have in lines), line
+
+
+# -- bad configs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("source, message", [
+    ("workers = 2\nbind = \"0.0.0.0:8000\n", "SyntaxError"),
+    ("import os\nworkers = undefined_name\n", "NameError: name 'undefined_name' is not defined"),
+    ("import no_such_module_here\n", "No module named 'no_such_module_here'"),
+    ("workers = 'four'\n", "invalid value for workers"),
+    ("preload_app = 'maybe'\n", "invalid value for preload_app"),
+    ("def when_ready():\n    pass\n", "invalid value for when_ready"),
+    ("import os\nos.environ.setdefault('PROMETHEUS_METRICS_PORT', 9090)\n", "TypeError: str expected"),
+    ("raise SystemExit(3)\n", "sys.exit(3)"),
+])
+def test_a_config_that_cannot_be_evaluated_is_one_line(tmp_path, source, message):
+    config = tmp_path / "gunicorn_bad.conf.py"
+    config.write_text(source)
+    out = convert(config)
+    assert out.returncode != 0
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpx-convert: ") and message in lines[0], out.stderr
+
+
+def test_a_missing_config_is_one_line(tmp_path):
+    out = convert(tmp_path / "nowhere.conf.py")
+    assert out.returncode != 0 and out.stdout == ""
+    assert out.stderr.splitlines() == [f"gpx-convert: {tmp_path / 'nowhere.conf.py'}: no such file"]
+
+
+# -- start-up ------------------------------------------------------------------------------------------
+class IniServer(Server):
+    """conftest's Server, for a command line of our own, started in tmp_path
+    and with the log files the ini names read along with its output."""
+
+    def __init__(self, tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=()):
+        super().__init__(BUILDS["system"], tmp_path, app_port=app_port, metrics_port=metrics_port)
+        self.cmd = [UWSGI, "--ini", str(ini), "--pidfile", str(self.pidfile)]
+        self.env = clean_env(**env)
+        self.logs = list(logs)
+
+    def start(self, wait=False):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.tmp, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def output(self) -> str:
+        return super().output() + "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+
+def start_uwsgi(tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=()) -> Server:
+    s = IniServer(tmp_path, ini, app_port, metrics_port, env, logs)
+    s.start()
+
+    def metrics_up():
+        if s.proc.poll() is not None:
+            raise AssertionError(f"uwsgi exited with {s.proc.returncode}:\n{s.output()}")
+        return requests.get(s.metrics_url, timeout=2).status_code == 200
+
+    try:
+        wait_for(metrics_up, 30, what=f"gpx's metrics on {metrics_port}")
+    except BaseException:
+        s.stop()
+        raise
+    return s
+
+
+def one_request_counted(s: Server, processes: int = 1):
+    """Exactly one request, and gpx counts exactly it."""
+    s.wait_workers_started(processes, timeout=30)
+    r = requests.get(s.url("/"), timeout=30, headers={"Connection": "close"})
+    assert r.status_code == 200 and r.text.startswith("hello from gpx's demo app"), r.text
+    wait_for(lambda: 'gunicorn_requests_total{method="GET",status="200"} 1' in s.scrape_text().splitlines(), 15,
+             what="the request counted")
+    m = parse_metrics(s.scrape_text())
+    assert m.value("gunicorn_requests_total", method="GET", status="200") == 1
+    assert m.sum("gunicorn_requests_total") == 1
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_the_ini_starts(name, tmp_path, request):
+    scenario = SCENARIOS[name]
+    if not Path(UWSGI).exists():
+        pytest.fail(f"{UWSGI} is missing: run scripts/setup")
+    if not (PLUGIN_DIR / "gpx_plugin.so").exists():
+        pytest.fail(f"{PLUGIN_DIR}/gpx_plugin.so is missing: run make")
+    if scenario.mode == "gevent":
+        ensure_debian_plugins(["gevent_python3"])
+    elif scenario.mode == "tornado":
+        ensure_debian_plugins(["greenlet_python3", "tornado_python3"])
+
+    text = converted(name, tmp_path)
+    # the Production config logs under /var/log/gunicorn: here, under tmp_path
+    logs = tmp_path / "log"
+    logs.mkdir()
+    text = text.replace("/var/log/gunicorn/", f"{logs}/")
+    ini = tmp_path / f"{name}.ini"
+    ini.write_text(text)
+
+    app_port, metrics_port = free_port(), free_port()
+    env = {"GPX_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+           "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc")}
+    redis = None
+    if "gpx-redis" in scenario.gpx:
+        redis = request.getfixturevalue("redis_factory")()  # a private redis-server on a free port
+        env["REDIS_PORT"] = str(redis.port)
+
+    s = start_uwsgi(tmp_path, ini, app_port, metrics_port, env, logs=[logs / "error.log", logs / "access.log"])
+    try:
+        one_request_counted(s, scenario.processes)
+        log = s.output()
+        assert "UNABLE to load" not in log and "unrecognized option" not in log
+        assert f"metrics on 127.0.0.1:{metrics_port}" in log
+        if redis is not None:
+            assert f"gpx: storage redis localhost:{redis.port} db 0" in log
+            wait_for(lambda: redis.keys("gunicorn:gpx:instance:*"), 15, what="gpx's snapshot in Redis")
+        else:
+            assert f"gpx: storage files, scoreboard {tmp_path / 'multiproc'}/" in log
+        if name == "production":
+            # the error log and the access log went where the config says
+            assert (logs / "error.log").exists() and "gpx: storage files" in (logs / "error.log").read_text()
+            access = (logs / "access.log").read_text()
+            assert re.search(r'^127\.0\.0\.1 - - \[.+\] "GET / HTTP/1\.1" 200 \d+ "-" "[^"]+"$', access, re.M), access
+    finally:
+        s.stop()
+    # SIGINT stopped it: nothing of the process group is left
+    assert s.proc.returncode is not None
+    time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-g", str(s.proc.pid)], capture_output=True).stdout == b""
