@@ -1,0 +1,411 @@
+"""The Gunicorn exporter guide's 16 scenarios as examples/<scenario>.ini, run as a user would.
+
+Each examples/<scenario>.ini is the uWSGI + gpx equivalent of one config of the guide
+(shared/spec/configuration-guide.md; the mapping is MIGRATION.md's). The files target
+Debian's uwsgi (`plugin = python3`, `plugins-dir = build/system`), so every test here
+runs /usr/bin/uwsgi-core from the repository root, like `uwsgi --ini examples/x.ini`.
+
+- test_guide_values reads each file through uWSGI itself (`--show-config`, then an
+  `exit` hook before anything binds): with no variable set it must give the guide's
+  values (ports, addresses, directory, worker model, timeouts, recycling, hooks), and
+  with the guide's variables set it must leave every gpx setting to the environment,
+  as the guide's os.environ.setdefault() does.
+- test_example starts each file with the environment moving what a test must not take
+  (the app's socket through GPX_APP_BIND, the metrics port and address, the counters
+  directory, Redis through REDIS_HOST/REDIS_PORT to a private redis-server), sends
+  known requests and checks the exact counts by method and status, the worker model
+  that really runs, the storage, and each scenario's own promise (cleanup, log files,
+  reloader, debug logging, the user's hooks, a command-line override).
+
+Servers stop with SIGINT and their process group is killed at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import BUILDS, ROOT, Server, wait_for
+from redis_server import redis_factory  # noqa: F401 (the fixture)
+
+UWSGI = "/usr/bin/uwsgi-core"
+EXAMPLES = ROOT / "examples"
+DEBIAN_PLUGINS = Path("/usr/lib/uwsgi/plugins")
+DEBIAN_PYTHON = "/usr/lib/python3/dist-packages"
+
+# Variables that would configure a server behind a test's back.
+FOREIGN = ("PROMETHEUS_", "REDIS_", "GPX_", "GUNICORN_", "UWSGI_", "CLEANUP_DB_FILES", "VIRTUAL_ENV", "PYTHONHOME",
+           "PYTHONPATH")
+SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: (\d+)\)")
+# uWSGI's request log line: "[pid: 1|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ..."
+REQUEST_LOG = re.compile(r"\[pid: \d+\|app: -?\d+\|req: \d+/\d+\] .*?\] (\S+) (\S+) => generated .*\(HTTP/1\.[01] (\d{3})\)")
+
+# -- what each file must say, with no variable set: the guide's values ---------------
+COMMON = [("plugin", "python3"), ("plugins-dir", "build/system"), ("plugin", "gpx"),
+          ("http-socket", "0.0.0.0:8000"), ("wsgi-file", "examples/demo_app.py")]
+
+
+def files(directory="/tmp/prometheus_multiproc", port="9090", bind="0.0.0.0"):
+    return [("gpx-multiproc-dir", directory), ("gpx-port", port), ("gpx-bind", bind)]
+
+
+def redis(port, prefix=None):
+    out = [("gpx-port", port), ("gpx-bind", "0.0.0.0"), ("gpx-redis", "true"), ("gpx-redis-host", "localhost"),
+           ("gpx-redis-port", "6379"), ("gpx-redis-db", "0")]
+    return out + ([("gpx-redis-key-prefix", prefix)] if prefix else [])
+
+
+def recycling(delta):
+    return [("max-requests", "1000"), ("max-requests-delta", str(delta))]
+
+
+GEVENT = [("plugin", "gevent_python3"), ("gevent", "1000"), ("gevent-early-monkey-patch", "true")]
+LOG_DIR = "(GPX_LOG_DIR)"  # production's log directory: the test's, as /var/log/gunicorn may not exist
+
+GUIDE = {
+    "basic": [("processes", "2"), *files()],
+    "high_performance": [("processes", "8"), ("enable-threads", "true"), *recycling(50), ("harakiri", "60"),
+                         ("http-keepalive", "5"), *files(), ("gpx-cleanup-db-files", "true")],
+    "async": [("processes", "4"), *GEVENT, *recycling(100), ("http-keepalive", "5"), *files()],
+    "production": [("plugin", "logfile"), ("processes", "4"), *recycling(50), ("harakiri", "60"),
+                   ("http-keepalive", "5"), ("logto", f"{LOG_DIR}/error.log"),
+                   ("req-logger", f"file:{LOG_DIR}/access.log"),
+                   *files("/var/tmp/prometheus_multiproc", bind="127.0.0.1"), ("gpx-cleanup-db-files", "true")],
+    "redis_storage": [("processes", "4"), *recycling(50), ("harakiri", "60"), ("http-keepalive", "5"),
+                      *redis("9092")],
+    "development": [("processes", "2"), ("py-autoreload", "1"), ("touch-reload", "examples/demo_app.py"),
+                    ("touch-reload", "examples/development.ini"), ("show-config", "true"), *files()],
+    "sync": [("processes", "4"), *files()],
+    "thread": [("processes", "2"), ("threads", "4"), *files()],
+    "eventlet": [("processes", "4"), *GEVENT, *files()],
+    "gevent": [("processes", "4"), *GEVENT, *files()],
+    "tornado": [("plugin", "greenlet_python3"), ("plugin", "tornado_python3"), ("processes", "4"),
+                ("tornado", "1000"), ("greenlet", "true"), *files()],
+    "custom_hooks": [("processes", "4"),
+                     ("hook-master-start", "print:Starting uWSGI with the Prometheus exporter (gpx)..."),
+                     ("hook-accepting1-once", "print:uWSGI is ready to accept connections"),
+                     ("import", "examples/hooks/custom_hooks.py"),
+                     ("hook-as-user-atexit", "print:uWSGI shutting down..."), *files()],
+    "advanced_custom_hooks": [("processes", "4"), ("harakiri", "300"), ("import", "examples/hooks/advanced_hooks.py"),
+                              ("hook-accepting1-once", "rpc:custom_when_ready"), *files()],
+    "with_cli": [("processes", "4"), ("harakiri", "300"), *files()],
+    "debug": [("processes", "2"), ("import", "examples/hooks/debug_logging.py"), ("show-config", "true"), *files()],
+    "redis_backend": [("processes", "4"), *recycling(50), ("harakiri", "60"), ("http-keepalive", "5"),
+                      *redis("9091", prefix="gunicorn")],
+}
+
+# Set, every guide variable leaves its setting to the environment.
+GUIDE_VARIABLES = {
+    "PROMETHEUS_METRICS_PORT": "9999", "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "CLEANUP_DB_FILES": "false", "REDIS_ENABLED": "false",
+    "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6380", "REDIS_DB": "1", "REDIS_KEY_PREFIX": "other",
+    "GPX_APP_BIND": "127.0.0.1:8999",
+}
+# Lines of uWSGI's config logic and of the test itself, not settings.
+NOT_SETTINGS = {"ini", "if-env", "if-not-env", "endif", "set-placeholder", "log_dir", "hook-pre-jail"}
+
+
+def debian_plugins_needed(name: str) -> None:
+    """Debian's loop engine plugins and the Python modules they run (not in scripts/setup yet)."""
+    for key, value in GUIDE[name]:
+        if key == "plugin" and value.endswith("_python3"):
+            engine = value.removesuffix("_python3")
+            if not (DEBIAN_PLUGINS / f"{value}_plugin.so").exists():
+                pytest.fail(f"{DEBIAN_PLUGINS}/{value}_plugin.so is missing: "
+                            f"apt-get install uwsgi-plugin-{engine}-python3")
+            if not Path(DEBIAN_PYTHON, engine).is_dir():
+                pytest.fail(f"Python's {engine} module is missing: apt-get install python3-{engine}")
+    if not Path(BUILDS["system"].plugin).exists():
+        pytest.fail(f"{BUILDS['system'].plugin} is missing: run `make` first")
+
+
+def clean_environment(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+    env.update(extra)
+    return env
+
+
+def shown_config(name: str, tmp: Path, env: dict) -> list[tuple[str, str]]:
+    """The settings uWSGI takes from examples/<name>.ini in `env`, from its own
+    --show-config; an `exit` hook stops it before it binds or forks anything."""
+    log_dir = tmp / "log"
+    log_dir.mkdir(exist_ok=True)
+    env = {**env, "GPX_LOG_DIR": str(log_dir)}
+    out = subprocess.run([UWSGI, "--ini", f"examples/{name}.ini", "--show-config", "--hook-pre-jail", "exit:0"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    text = out.stdout + out.stderr
+    error_log = log_dir / "error.log"  # production logs to a file from the start
+    if error_log.exists():
+        text += error_log.read_text(errors="replace")
+        error_log.unlink()
+    assert out.returncode == 0, text
+    block = re.search(r"^;uWSGI instance configuration\n(.*?)^;end of configuration$", text, re.M | re.S)
+    assert block, text
+    settings = []
+    for line in block.group(1).splitlines():
+        if line.startswith("[") or not line.strip():
+            continue
+        key, _, value = line.partition(" = ")
+        if key not in NOT_SETTINGS:
+            settings.append((key, value.strip().replace(str(log_dir), LOG_DIR)))
+    settings.remove(("show-config", "true"))  # the test's own
+    return settings
+
+
+@pytest.mark.parametrize("name", sorted(GUIDE))
+def test_guide_values(name, tmp_path):
+    debian_plugins_needed(name)
+    text = (EXAMPLES / f"{name}.ini").read_text()
+    assert text.startswith("; The guide's "), "a header naming the guide's scenario"
+
+    # No variable set: the guide's values, and nothing else.
+    settings = shown_config(name, tmp_path, clean_environment())
+    assert sorted(settings) == sorted(COMMON + GUIDE[name])
+    # Debian's plugins load before plugins-dir (searched first), gpx after it.
+    keys = [f"{k}={v}" for k, v in settings if k in ("plugin", "plugins-dir")]
+    assert keys[-2:] == ["plugins-dir=build/system", "plugin=gpx"] and keys[0] == "plugin=python3"
+    if name == "production":
+        assert "set-placeholder = log_dir=/var/log/gunicorn" in text
+
+    # The guide's variables set: they win, as with os.environ.setdefault().
+    variables = {**GUIDE_VARIABLES, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "elsewhere")}
+    settings = shown_config(name, tmp_path, clean_environment(**variables))
+    assert [s for s in settings if s[0].startswith("gpx-")] == []
+    assert [v for k, v in settings if k == "http-socket"] == [GUIDE_VARIABLES["GPX_APP_BIND"]]
+
+
+# -- running each file ---------------------------------------------------------------
+@dataclass
+class Run:
+    workers: int
+    cores: int = 1  # per worker: threads, or async cores
+    engine: str | None = None  # uWSGI's loop engine
+    redis: bool = False
+    cleanup: bool = False
+    log_files: bool = False
+    args: tuple = ()  # after --ini: the command line overriding the file
+
+    @property
+    def cells(self) -> int:  # gpx's counters per worker: one per thread
+        return 1 if self.engine else self.cores
+
+    @property
+    def mode(self) -> str:
+        return "preforking+async" if self.engine else "preforking+threaded" if self.cores > 1 else "preforking"
+
+
+RUNS = {
+    "basic": Run(2),
+    "high_performance": Run(8, cleanup=True),
+    "async": Run(4, cores=1000, engine="gevent"),
+    "production": Run(4, cleanup=True, log_files=True),
+    "redis_storage": Run(4, redis=True),
+    "development": Run(2),
+    "sync": Run(4),
+    "thread": Run(2, cores=4),
+    "eventlet": Run(4, cores=1000, engine="gevent"),
+    "gevent": Run(4, cores=1000, engine="gevent"),
+    "tornado": Run(4, cores=1000, engine="tornado"),
+    "custom_hooks": Run(4),
+    "advanced_custom_hooks": Run(4),
+    "with_cli": Run(3, args=("--processes", "3")),  # the guide's `gunicorn ... --workers N`
+    "debug": Run(2),
+    "redis_backend": Run(4, redis=True),
+}
+assert set(RUNS) == set(GUIDE)
+
+
+class ExampleServer(Server):
+    """uwsgi-core --ini examples/<name>.ini, from the repository root."""
+
+    def __init__(self, name: str, tmp: Path, env: dict, args=(), log_dir: Path | None = None):
+        super().__init__(BUILDS["system"], tmp)
+        self.name = name
+        self.log_dir = log_dir
+        self.cmd = [UWSGI, "--ini", f"examples/{name}.ini", "--pidfile", str(self.pidfile), *args]
+        self.env = clean_environment(GPX_APP_BIND=f"127.0.0.1:{self.app_port}",
+                                     PROMETHEUS_METRICS_PORT=str(self.metrics_port),
+                                     PROMETHEUS_BIND_ADDRESS="127.0.0.1",
+                                     PROMETHEUS_MULTIPROC_DIR=self.multiproc_dir, **env)
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def output(self) -> str:
+        """uWSGI's log: the terminal's, or production's error.log."""
+        text = super().output()
+        if self.log_dir and (self.log_dir / "error.log").exists():
+            text += (self.log_dir / "error.log").read_text(errors="replace")
+        return text
+
+    def wait_metrics(self, timeout=60.0):
+        """gpx serves once the workers run; no request reaches the app meanwhile."""
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"uwsgi exited with {self.proc.returncode}:\n{self.output()}")
+            return requests.get(self.metrics_url, timeout=2).status_code == 200
+
+        wait_for(up, timeout, what=f"{self.name}'s metrics on {self.metrics_port}")
+
+
+def by_label(m) -> dict:
+    return {(dict(ls)["method"], dict(ls)["status"]): v for ls, v in m.series("gunicorn_requests_total").items()}
+
+
+def lines(text: str, needle: str) -> list[str]:
+    return [line for line in text.splitlines() if needle in line]
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_example(name, request, tmp_path):
+    debian_plugins_needed(name)
+    run = RUNS[name]
+    env = {}
+    r = None
+    if run.redis:
+        r = request.getfixturevalue("redis_factory")()  # torn down after the server below
+        env.update(REDIS_HOST="127.0.0.1", REDIS_PORT=str(r.port))
+    log_dir = None
+    if run.log_files:
+        log_dir = tmp_path / "log"
+        log_dir.mkdir()
+        env["GPX_LOG_DIR"] = str(log_dir)
+    s = ExampleServer(name, tmp_path, env, run.args, log_dir)
+    mp = Path(s.multiproc_dir)
+    stale = mp / "counter_4242.db"  # a prometheus_client file an earlier run left
+    if run.cleanup:
+        mp.mkdir()
+        stale.write_bytes(b"\0" * 64)
+
+    try:
+        s.start()
+        s.wait_metrics()
+        s.wait_workers_started(run.workers, timeout=30)
+
+        # The readiness probe, then known requests; each on its own connection.
+        assert requests.get(s.url("/"), timeout=30).status_code == 200
+        assert requests.get(s.url("/"), timeout=30).status_code == 200
+        assert requests.get(s.url("/missing"), timeout=30).status_code == 404
+        assert requests.post(s.url("/"), data=b"p" * 1000, timeout=30).status_code == 200
+        expected = {("GET", "200"): 2, ("GET", "404"): 1, ("POST", "200"): 1}
+        s.wait_requests(4)
+        m = s.scrape()
+        assert by_label(m) == expected
+        assert m.sum("gunicorn_worker_requests_total") == 4
+
+        # The worker model that runs: slots, cores per worker, uWSGI's mode and engine.
+        slots = {dict(ls)["worker_id"] for ls in m.series("gunicorn_worker_state")}
+        assert slots == {str(i) for i in range(1, run.workers + 1)}
+        assert m.value("gunicorn_workers_desired") == run.workers
+        out = s.output()
+        spawned = SPAWNED.findall(out)
+        assert sorted(int(w) for w, _, _ in spawned) == list(range(1, run.workers + 1)), out
+        assert {int(c) for _, _, c in spawned} == {run.cores}
+        assert f"*** Operational MODE: {run.mode} ***" in out
+        assert f"gpx: {run.workers} worker slot(s) x {run.cells} cell(s), metrics on 127.0.0.1:{s.metrics_port}" in out
+        if run.engine:
+            assert f"*** running {run.engine} loop engine" in out
+
+        # The storage.
+        storage = "redis" if run.redis else "files"
+        assert m.sum("gunicorn_exporter_build_info", storage=storage) == 1
+        assert len(m.series("gunicorn_exporter_build_info")) == 1
+        if run.redis:
+            assert not mp.exists(), "Redis storage creates no directory"
+            assert lines(out, f"gpx: storage redis 127.0.0.1:{r.port} db 0, key gunicorn:gpx:instance:")
+            wait_for(lambda: s.scrape().value("gunicorn_exporter_storage_up") == 1, 15, what="Redis in use")
+        else:
+            assert [p.name for p in mp.glob("*.scoreboard")] == [f"gpx_{socket.gethostname()}:{s.metrics_port}"
+                                                                 ".scoreboard"]
+        if run.cleanup:
+            assert not stale.exists()
+            assert lines(out, f"gpx: cold start with gpx-cleanup-db-files: removed 1 file(s) from {mp}")
+    finally:
+        s.stop()
+
+    assert s.proc.returncode == 0, s.output()
+    out = s.output()
+    assert lines(out, "goodbye to uWSGI")
+    pids = [int(p) for _, p, _ in SPAWNED.findall(out)]
+    CHECKS.get(name, lambda *a: None)(s, out, pids, r)
+
+
+# -- each scenario's own promise, checked after the server stopped -------------------
+def check_redis(s, out, pids, r):
+    keys = r.keys("gunicorn:gpx:instance:*")
+    assert keys == [f"gunicorn:gpx:instance:{socket.gethostname()}:{s.metrics_port}"]
+    assert r.strlen(keys[0]) > 0, "the last publish at exit"
+    assert r.zrange("gunicorn:gpx:instances") == [f"{socket.gethostname()}:{s.metrics_port}"]
+
+
+def check_production(s, out, pids, r):
+    # accesslog: uWSGI's request lines in access.log, and only there.
+    access = (s.log_dir / "access.log").read_text()
+    assert sorted(REQUEST_LOG.findall(access)) == sorted(
+        [("GET", "/", "200")] * 2 + [("GET", "/missing", "404"), ("POST", "/", "200")])
+    assert len(access.splitlines()) == 4
+    # errorlog: everything else, nothing on the terminal past the config line.
+    error = (s.log_dir / "error.log").read_text()
+    assert lines(error, "gpx: serving metrics on http://127.0.0.1:") and not REQUEST_LOG.search(error)
+    assert "gpx:" not in Path(s.log_path).read_text()
+
+
+def check_development(s, out, pids, r):
+    assert lines(out, "Python auto-reloader enabled")  # reload = True
+    assert ";uWSGI instance configuration" in out  # loglevel = debug: the configuration at start
+    assert lines(out, "touch-reload = examples/development.ini")
+
+
+def check_debug(s, out, pids, r):
+    # logging.basicConfig(level=DEBUG, format=...) from the guide, in uWSGI's log.
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - \S+ - DEBUG - Python debug logging enabled",
+                     out, re.M), out
+    assert ";uWSGI instance configuration" in out
+
+
+def check_custom_hooks(s, out, pids, r):
+    log = out.splitlines()
+    starting = log.index("Starting uWSGI with the Prometheus exporter (gpx)...")  # on_starting
+    ready = log.index("uWSGI is ready to accept connections")  # when_ready
+    assert starting < ready
+    assert log.count("uWSGI is ready to accept connections") == 1
+    for pid in pids:  # worker_int, in each worker the master's SIGINT stopped
+        assert log.count(f"Worker {pid} interrupted") == 1, out
+    goodbye = next(i for i, line in enumerate(log) if "goodbye to uWSGI" in line)
+    assert log.index("uWSGI shutting down...") > goodbye  # on_exit
+    assert lines(out, "gpx: counters kept in")  # default_on_exit, by gpx
+
+
+def check_advanced_custom_hooks(s, out, pids, r):
+    # custom_when_ready, once; gpx's own metrics server in place of MetricsServerManager.
+    when_ready = lines(out, f"Custom when_ready: the app accepts requests; gpx serves the metrics on port "
+                            f"{s.metrics_port}")
+    assert len(when_ready) == 1 and " - INFO - " in when_ready[0]
+    assert lines(out, f"gpx: serving metrics on http://127.0.0.1:{s.metrics_port}/metrics")
+
+
+def check_with_cli(s, out, pids, r):
+    # `--processes 3` after --ini overrode the file's processes = 4, as --workers does.
+    assert lines(out, "gpx: 3 worker slot(s)") and len(pids) == 3
+
+
+CHECKS = {
+    "redis_storage": check_redis,
+    "redis_backend": check_redis,
+    "production": check_production,
+    "development": check_development,
+    "debug": check_debug,
+    "custom_hooks": check_custom_hooks,
+    "advanced_custom_hooks": check_advanced_custom_hooks,
+    "with_cli": check_with_cli,
+}
