@@ -19,6 +19,7 @@ struct seen_worker {
     pid_t pid;               /* tracked process, 0 when none */
     pid_t counted;           /* the last process counted, so that it is counted once */
     pid_t harakiri;          /* a process harakiri was triggered for */
+    pid_t late_harakiri;     /* a process harakiri was triggered for after it had ended */
     uint64_t spawn_requests; /* the slot's request counter when tracking began */
     uint64_t requests;       /* ... at the last cycle */
     uint64_t rss, vsz;       /* the largest memory seen (the master resets it before an evil kill) */
@@ -30,11 +31,14 @@ struct seen_worker {
 
 static struct seen_worker *seen;
 
+/* Whether the server was reloading worker `wid`. A chain reload takes one
+ * worker at a time (chain_reloading is the slot it waits for): the others
+ * keep serving, and end for their own reasons meanwhile. */
 static int
-reloading(void)
+reloading(int wid)
 {
-    return uwsgi.status.gracefully_reloading || uwsgi.status.brutally_reloading || uwsgi.status.chain_reloading ||
-           uwsgi.status.workers_reloading;
+    return uwsgi.status.gracefully_reloading || uwsgi.status.brutally_reloading ||
+           uwsgi.status.chain_reloading == wid || uwsgi.status.workers_reloading;
 }
 
 /* evil-reload-on-rss/as: the master compares the size the worker itself
@@ -71,9 +75,9 @@ count_restart(int wid, const struct seen_worker *s, enum gpx_exit_kind kind, int
     memset(&end, 0, sizeof(end));
     end.kind = kind;
     end.code = code;
-    end.harakiri = s->harakiri == s->pid || s->pending_harakiri > 0;
+    end.harakiri = s->harakiri == s->pid || (s->pending_harakiri > 0 && s->late_harakiri != s->pid);
     end.cheaped = s->cheaped;
-    end.reloading = reloading();
+    end.reloading = reloading(wid);
     end.cursed = s->cursed;
     end.served = s->requests - s->spawn_requests;
 #ifdef GPX_HAS_MAX_REQUESTS_DELTA
@@ -120,11 +124,12 @@ read_state(struct seen_worker *s, const struct uwsgi_worker *uw)
 static void
 track(struct seen_worker *s, const struct uwsgi_worker *uw)
 {
-    pid_t counted = s->counted, harakiri = s->harakiri;
+    pid_t counted = s->counted, harakiri = s->harakiri, late_harakiri = s->late_harakiri;
 
     memset(s, 0, sizeof(*s));
     s->counted = counted;
     s->harakiri = harakiri;
+    s->late_harakiri = late_harakiri;
     s->pid = uw->pid;
     s->last_spawn = uw->last_spawn;
     s->spawn_requests = uw->requests;
@@ -178,11 +183,23 @@ gpx_lifecycle_cycle(void)
     }
 }
 
-/* Runs in the master just before it kills a worker for harakiri. */
+/* Runs in the master just before it kills a worker for harakiri. The
+ * master checks deadlines after its wait for events and reaps at its next
+ * turn: a worker that ended meanwhile (killed from outside in the middle of
+ * a request, say) still has its deadline, and often gets a harakiri once it
+ * passes. That kill does nothing; the process ended for another reason. */
 void
 gpx_lifecycle_harakiri(int wid)
 {
     if (seen != NULL && wid > 0 && wid <= uwsgi.numproc) {
-        seen[wid].harakiri = uwsgi.workers[wid].pid;
+        pid_t pid = uwsgi.workers[wid].pid;
+        siginfo_t si;
+
+        memset(&si, 0, sizeof(si));
+        if (pid > 0 && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) {
+            seen[wid].late_harakiri = pid;
+        } else {
+            seen[wid].harakiri = pid;
+        }
     }
 }

@@ -52,6 +52,9 @@ static struct uwsgi_option gpx_options[] = {
     {"gpx-redis-ttl", required_argument, 0,
      "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, default 86400)", uwsgi_opt_set_str,
      &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
+    {"gpx-debug", required_argument, 0,
+     "more log lines at start, per scrape and per publish, never per request (GPX_DEBUG, default false)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_DEBUG], UWSGI_OPT_MASTER},
     UWSGI_END_OF_OPTIONS};
 
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
@@ -160,6 +163,26 @@ workers_owner(uid_t *uid, gid_t *gid)
     }
 }
 
+/* gpx-debug: every setting, its value and where it came from. */
+static void
+log_settings(void)
+{
+    static const char *const from[] = {"the default", "the environment", "the option"};
+    int id;
+
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        const char *value =
+            id == GPX_OPT_REDIS_PASSWORD                ? (gpx.cfg.redis_password[0] ? "(set)" : "(none)")
+            : gpx.given[id] != NULL && gpx.given[id][0] ? gpx.given[id]
+            : getenv(gpx_option_catalog[id].variable) != NULL && getenv(gpx_option_catalog[id].variable)[0]
+                ? getenv(gpx_option_catalog[id].variable)
+                : gpx_option_catalog[id].default_value;
+
+        uwsgi_log("gpx: debug: %s = %s (%s, from %s)\n", gpx_option_catalog[id].option,
+                  value != NULL ? value : gpx.cfg.instance, gpx_option_catalog[id].variable, from[gpx.cfg.source[id]]);
+    }
+}
+
 static int
 gpx_init(void)
 {
@@ -168,6 +191,9 @@ gpx_init(void)
     if (gpx_config_resolve(&gpx.cfg, gpx.given, env_lookup, err, sizeof(err)) != 0) {
         uwsgi_log("%s\n", err);
         exit(1);
+    }
+    if (gpx.cfg.debug) {
+        log_settings();
     }
     if (!gpx.cfg.redis_enabled) {
         struct stat st;
@@ -277,6 +303,7 @@ gpx_preinit_apps(void)
         gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
         gpx.redis.ttl_seconds = (unsigned)gpx.cfg.redis_ttl;
         gpx.redis.timeout_ms = 1000;
+        gpx.redis.verbose = gpx.cfg.debug;
         gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
         path[0] = '\0';
         note[0] = '\0';
@@ -356,6 +383,7 @@ gpx_master_cycle(void)
             .connection_limit = 256,
             .timeout_seconds = 10,
             .report_after_seconds = 10,
+            .verbose = gpx.cfg.debug,
         };
 
         static int launch_failed;

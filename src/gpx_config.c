@@ -34,6 +34,8 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                 "seconds between publishes to Redis (1-3600)"},
     [GPX_OPT_REDIS_TTL] = {"gpx-redis-ttl", "GPX_REDIS_TTL", "86400",
                            "seconds before the keys of an instance that stopped publishing expire"},
+    [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", "false",
+                       "more log lines at start, per scrape and per publish (true/false)"},
 };
 
 int
@@ -241,6 +243,10 @@ gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_
         return -1;
     }
     cfg->redis_ttl = (int)number;
+    if (gpx_parse_bool(value[GPX_OPT_DEBUG], &cfg->debug) != 0) {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_DEBUG, value[GPX_OPT_DEBUG], "true/false, 1/0, yes/no or on/off");
+        return -1;
+    }
     return 0;
 }
 

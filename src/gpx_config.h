@@ -23,6 +23,7 @@ enum gpx_option_id {
     GPX_OPT_REDIS_KEY_PREFIX,
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
+    GPX_OPT_DEBUG,
     GPX_OPT_COUNT
 };
 
@@ -57,6 +58,7 @@ struct gpx_config {
     char redis_key_prefix[GPX_TEXT_MAX];
     int redis_interval; /* seconds between publishes */
     int redis_ttl;      /* seconds before a silent instance's keys expire */
+    int debug;          /* more lines at start and at each lifecycle event, never per request */
     enum gpx_source source[GPX_OPT_COUNT];
 };
 

@@ -152,6 +152,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
                       MHD_RESPMEM_PERSISTENT);
     }
     body = gpx_buf_steal(&buf, &len);
+    if (srv->cfg.verbose) {
+        log_line(srv, "gpx: debug: %s %s answered with %zu bytes", method, url, len);
+    }
     return answer(conn, MHD_HTTP_OK, GPX_TEXT_CONTENT_TYPE, body, len, MHD_RESPMEM_MUST_FREE);
 }
 

@@ -28,6 +28,7 @@ struct gpx_http_config {
     unsigned connection_limit;     /* connections served at once */
     unsigned timeout_seconds;      /* idle time before a connection is closed */
     unsigned report_after_seconds; /* failed binding reported after this long */
+    int verbose;                   /* log every answer */
 };
 
 struct gpx_http;

@@ -222,13 +222,17 @@ publish(struct gpx_redis_publisher *pub)
 {
     struct gpx_buf blob;
     long long now = (long long)time(NULL);
+    struct timespec started, ended;
+    size_t published;
     int i, ok = 1;
 
+    clock_gettime(CLOCK_MONOTONIC, &started);
     if (gpx_buf_init(&blob, 16 * 1024) != 0 || pub->snapshot(pub->ctx, &blob) != 0) {
         gpx_buf_free(&blob);
         count_error(pub->status, GPX_REDIS_PUBLISH);
         return -1;
     }
+    published = blob.len;
     redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->key, blob.data, blob.len, pub->cfg.ttl_seconds);
     redisAppendCommand(pub->conn, "ZADD %s %lld %s", pub->index, now, pub->instance);
     redisAppendCommand(pub->conn, "ZREMRANGEBYSCORE %s -inf (%lld", pub->index, now - (long long)pub->cfg.ttl_seconds);
@@ -249,6 +253,11 @@ publish(struct gpx_redis_publisher *pub)
         count_error(pub->status, GPX_REDIS_PUBLISH);
         drop_connection(pub);
         return -1;
+    }
+    if (pub->cfg.verbose) {
+        clock_gettime(CLOCK_MONOTONIC, &ended);
+        log_line(pub, "gpx: debug: published %zu bytes to %s in %.1f ms", published, pub->key,
+                 (double)(ended.tv_sec - started.tv_sec) * 1e3 + (double)(ended.tv_nsec - started.tv_nsec) / 1e6);
     }
     pub->outage_logged = 0;
     __atomic_add_fetch(&pub->status->publishes, 1, __ATOMIC_RELAXED);

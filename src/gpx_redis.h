@@ -32,6 +32,7 @@ struct gpx_redis_config {
     unsigned ttl_seconds;      /* keys of an instance that stops publishing expire after this */
     unsigned timeout_ms;       /* connect and command timeout */
     int start_fresh;           /* remove the stored totals instead of restoring them */
+    int verbose;               /* log every publish */
 };
 
 /* Storage operations counted when they fail. */

@@ -101,7 +101,7 @@ SCENARIOS = {
     "redis_storage": Scenario("gunicorn_redis_storage.conf.py", 4, "sync",
                               gpx={"gpx-port": "9092", "gpx-bind": "0.0.0.0", **REDIS}, harakiri=60,
                               max_requests=1000, delta=16, keepalive=5),
-    "development": Scenario("gunicorn_development.conf.py", 2, "sync", gpx=FILES),
+    "development": Scenario("gunicorn_development.conf.py", 2, "sync", gpx={**FILES, "gpx-debug": "true"}),
     "sync": Scenario("gunicorn_sync.conf.py", 4, "sync", gpx=FILES),
     "thread": Scenario("gunicorn_thread.conf.py", 2, "threads", 4, gpx=FILES, keepalive=2),
     "eventlet": Scenario("gunicorn_eventlet.conf.py", 4, "gevent", 1000, gpx=FILES, keepalive=2),

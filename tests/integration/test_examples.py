@@ -81,7 +81,8 @@ GUIDE = {
     "redis_storage": [("processes", "4"), *recycling(50), ("harakiri", "60"), ("http-keepalive", "5"),
                       *redis("9092")],
     "development": [("processes", "2"), ("py-autoreload", "1"), ("touch-reload", "examples/demo_app.py"),
-                    ("touch-reload", "examples/development.ini"), ("show-config", "true"), *files()],
+                    ("touch-reload", "examples/development.ini"), ("show-config", "true"),
+                    ("gpx-debug", "true"), *files()],
     "sync": [("processes", "4"), *files()],
     "thread": [("processes", "2"), ("threads", "4"), *files()],
     "eventlet": [("processes", "4"), *GEVENT, *files()],
@@ -96,7 +97,8 @@ GUIDE = {
     "advanced_custom_hooks": [("processes", "4"), ("harakiri", "300"), ("import", "examples/hooks/advanced_hooks.py"),
                               ("hook-accepting1-once", "rpc:custom_when_ready"), *files()],
     "with_cli": [("processes", "4"), ("harakiri", "300"), *files()],
-    "debug": [("processes", "2"), ("import", "examples/hooks/debug_logging.py"), ("show-config", "true"), *files()],
+    "debug": [("processes", "2"), ("import", "examples/hooks/debug_logging.py"), ("show-config", "true"),
+              ("gpx-debug", "true"), *files()],
     "redis_backend": [("processes", "4"), *recycling(50), ("harakiri", "60"), ("http-keepalive", "5"),
                       *redis("9091", prefix="gunicorn")],
 }
@@ -105,7 +107,7 @@ GUIDE = {
 GUIDE_VARIABLES = {
     "PROMETHEUS_METRICS_PORT": "9999", "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "CLEANUP_DB_FILES": "false", "REDIS_ENABLED": "false",
     "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6380", "REDIS_DB": "1", "REDIS_KEY_PREFIX": "other",
-    "GPX_APP_BIND": "127.0.0.1:8999",
+    "GPX_APP_BIND": "127.0.0.1:8999", "GPX_DEBUG": "false",
 }
 # Lines of uWSGI's config logic and of the test itself, not settings.
 NOT_SETTINGS = {"ini", "if-env", "if-not-env", "endif", "set-placeholder", "log_dir", "hook-pre-jail"}

@@ -155,6 +155,7 @@ test_gpx_config_resolve_precedence(void **state)
         {"REDIS_KEY_PREFIX", "envprefix"},
         {"GPX_REDIS_INTERVAL", "7"},
         {"GPX_REDIS_TTL", "700"},
+        {"GPX_DEBUG", "yes"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -178,6 +179,7 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.redis_key_prefix, "envprefix");
     assert_int_equal(cfg.redis_interval, 7);
     assert_int_equal(cfg.redis_ttl, 700);
+    assert_int_equal(cfg.debug, 1);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
     }
@@ -195,6 +197,7 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_REDIS_KEY_PREFIX] = "optprefix";
     given[GPX_OPT_REDIS_INTERVAL] = "2";
     given[GPX_OPT_REDIS_TTL] = "60";
+    given[GPX_OPT_DEBUG] = "off";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
     assert_int_equal(cfg.port, 8002);
     assert_string_equal(cfg.bind, "0.0.0.0");
@@ -209,6 +212,7 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.redis_key_prefix, "optprefix");
     assert_int_equal(cfg.redis_interval, 2);
     assert_int_equal(cfg.redis_ttl, 60);
+    assert_int_equal(cfg.debug, 0);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_OPTION);
     }
