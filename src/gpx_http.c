@@ -38,6 +38,22 @@ struct gpx_http {
     int listen_fd;
 };
 
+/* The listening socket, for children forked while it is open. */
+static int inherited_listen_fd = -1;
+static int atfork_registered;
+
+/* Every process the master forks (workers, but also mules, spoolers and
+ * daemons, which run no plugin hook) drops the metrics port at once: only
+ * the master's thread serves it. close() is safe in a fork handler. */
+static void
+close_in_child(void)
+{
+    if (inherited_listen_fd >= 0) {
+        close(inherited_listen_fd);
+        inherited_listen_fd = -1;
+    }
+}
+
 static void log_line(struct gpx_http *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
@@ -202,6 +218,7 @@ serve(void *arg)
                 pthread_mutex_lock(&srv->lock);
                 srv->daemon = daemon;
                 srv->listen_fd = fd;
+                inherited_listen_fd = fd;
                 pthread_mutex_unlock(&srv->lock);
                 log_line(srv, "gpx: serving metrics on http://%s:%d/metrics%s", srv->bind, srv->cfg.port,
                          reported ? " (the port is free again)" : "");
@@ -243,6 +260,10 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
     srv->listen_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
+    if (!atfork_registered) {
+        pthread_atfork(NULL, NULL, close_in_child);
+        atfork_registered = 1;
+    }
     rc = gpx_thread_start(&srv->thread, serve, srv);
     if (rc != 0) {
         free(srv);
@@ -266,6 +287,7 @@ gpx_http_stop(struct gpx_http *srv)
         MHD_stop_daemon(srv->daemon);
     }
     if (srv->listen_fd >= 0) {
+        inherited_listen_fd = -1;
         close(srv->listen_fd);
     }
     free(srv);
