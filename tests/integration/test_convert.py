@@ -14,7 +14,7 @@ Basic one in its own file) and for Gunicorn's own defaults (an empty config):
   `; NAME = ...` line saying where it went or a `; not mapped: NAME = ...`
   line saying why not;
 - the ini starts under Debian's uwsgi-core with gpx from build/system, moved
-  to free ports by environment variables only (GPX_BIND for the app's socket,
+  to free ports by environment variables only (GPX_APP_BIND for the app's socket,
   PROMETHEUS_METRICS_PORT and friends for gpx: the `if-not-env` blocks let
   them win, as setdefault did), serves one request, and /metrics counts
   exactly that request. The Redis scenarios run against a private
@@ -63,7 +63,7 @@ DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3"
 VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "CLEANUP_DB_FILES",
              "GPX_INSTANCE", "REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD",
              "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
-             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_BIND", "GPX_BIND_2")
+             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2")
 
 FILES = {"gpx-multiproc-dir": "/tmp/prometheus_multiproc", "gpx-port": "9090", "gpx-bind": "0.0.0.0"}
 REDIS = {"gpx-redis": "true", "gpx-redis-host": "localhost", "gpx-redis-port": "6379", "gpx-redis-db": "0",
@@ -289,9 +289,9 @@ def test_conversion(name, tmp_path):
     assert values(ini, "plugins-dir") == [str(PLUGIN_DIR)]
     assert values(ini, "wsgi-file") == [str(DEMO_APP)]
 
-    # the socket, movable by GPX_BIND
-    assert has_block(ini, "if-env = GPX_BIND", "http-socket = %(_)", "endif =")
-    assert has_block(ini, "if-not-env = GPX_BIND", f"http-socket = {scenario.bind}", "endif =")
+    # the socket, movable by GPX_APP_BIND
+    assert has_block(ini, "if-env = GPX_APP_BIND", "http-socket = %(_)", "endif =")
+    assert has_block(ini, "if-not-env = GPX_APP_BIND", f"http-socket = {scenario.bind}", "endif =")
     assert values(ini, "http-socket") == ["%(_)", scenario.bind]
 
     # the worker model
@@ -447,7 +447,7 @@ def test_the_blocks_let_uwsgi_s_environment_win(tmp_path):
     # a setting's name in another case: Gunicorn ignores it
     ("Workers = 5\n", ["processes = 1", "; ignored: Workers = 5 is not a Gunicorn setting (did you mean workers?)"]),
     ("bind = ['127.0.0.1:8001', 'unix:/tmp/gpx-convert-test.sock']\n",
-     ["if-not-env = GPX_BIND_2", "http-socket = /tmp/gpx-convert-test.sock"]),
+     ["if-not-env = GPX_APP_BIND_2", "http-socket = /tmp/gpx-convert-test.sock"]),
     ("accesslog = '-'\naccess_log_format = '%(h)s %(m)s %(U)s %({user-agent}i)s %(M)s'\n",
      ["log-format = %%(addr) %%(method) %%(var.PATH_INFO) %%(var.HTTP_USER_AGENT) %%(msecs)"]),
     ("accesslog = '-'\naccess_log_format = '%(h)s %(T)s'\n", ["; not mapped: access_log_format = "]),
@@ -563,7 +563,7 @@ def test_the_ini_starts(name, tmp_path, request):
     ini.write_text(text)
 
     app_port, metrics_port = free_port(), free_port()
-    env = {"GPX_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+    env = {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
            "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc")}
     redis = None
     if "gpx-redis" in scenario.gpx:
