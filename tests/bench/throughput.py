@@ -52,11 +52,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 class Server:
     def __init__(self, name: str, uwsgi: str, python_args: list[str], extra: list[str], tmp: Path, processes: int,
-                 threads: int):
+                 threads: int, cpus: str | None = None):
         self.name = name
         self.port = free_port()
         self.pidfile = tmp / f"{name}.pid"
-        cmd = [uwsgi, *python_args, "--http-socket", f"127.0.0.1:{self.port}", "--wsgi-file", str(HELLO),
+        cmd = [*(["taskset", "-c", cpus] if cpus else []), uwsgi, *python_args, "--http-socket", f"127.0.0.1:{self.port}", "--wsgi-file", str(HELLO),
                "--master", "--processes", str(processes), "--disable-logging", "--pidfile", str(self.pidfile),
                "--die-on-term", *extra]
         if threads > 1:
@@ -90,8 +90,11 @@ class Server:
         self.log.close()
 
 
+WRK_CPUS: str | None = None
+
+
 def wrk(port: int, seconds: float, connections: int) -> tuple[float, int]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
+    out = subprocess.run([*(["taskset", "-c", WRK_CPUS] if WRK_CPUS else []), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -111,7 +114,13 @@ def main() -> int:
                     help="an option for both servers, e.g. --uwsgi-arg=--gevent=100 (repeatable)")
     ap.add_argument("--gpx-arg", action="append", default=[], metavar="ARG",
                     help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis=true (repeatable)")
+    ap.add_argument("--pin", action="store_true",
+                    help="run wrk on CPU 0 and both servers on CPU 1 (taskset): less scheduler noise on 2 cores")
     args = ap.parse_args()
+    global WRK_CPUS
+    server_cpus = None
+    if args.pin:
+        WRK_CPUS, server_cpus = "0", "1"
 
     # Debian's binary loads Python as a plugin; PyPI's has it built in.
     python_args = ["--plugin", "python3"] if args.uwsgi.startswith("/usr/") else []
@@ -119,8 +128,9 @@ def main() -> int:
         tmp = Path(tmpdir)
         gpx_extra = ["--plugin", args.plugin, "--gpx-port", str(free_port()), "--gpx-bind", "127.0.0.1",
                      "--gpx-multiproc-dir", str(tmp / "multiproc"), *args.uwsgi_arg, *args.gpx_arg]
-        plain = Server("plain", args.uwsgi, python_args, list(args.uwsgi_arg), tmp, args.processes, args.threads)
-        gpx = Server("gpx", args.uwsgi, python_args, gpx_extra, tmp, args.processes, args.threads)
+        plain = Server("plain", args.uwsgi, python_args, list(args.uwsgi_arg), tmp, args.processes, args.threads,
+                       server_cpus)
+        gpx = Server("gpx", args.uwsgi, python_args, gpx_extra, tmp, args.processes, args.threads, server_cpus)
         try:
             for s in (plain, gpx):  # warm both
                 wrk(s.port, 1, args.connections)
@@ -150,7 +160,7 @@ def main() -> int:
     print()
     print(f"uWSGI {version}, processes {args.processes}, threads {args.threads}, {args.rounds} rounds x "
           f"{args.seconds:g} s, wrk -t1 -c{args.connections}, both: {' '.join(args.uwsgi_arg) or '-'}, "
-          f"gpx only: {' '.join(args.gpx_arg) or '-'}")
+          f"gpx only: {' '.join(args.gpx_arg) or '-'}{', pinned (wrk CPU 0, servers CPU 1)' if args.pin else ''}")
     print(f"median ratio gpx/plain requests/s: {statistics.median(ratios):.3f} "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
     print(f"median ratio plain/gpx CPU per request: {statistics.median(cpu_ratios):.3f}")
