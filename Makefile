@@ -43,7 +43,7 @@ unit:
 	$(MAKE) -C tests/unit run
 
 lint:
-	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c
+	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit
 

@@ -9,53 +9,9 @@
 
 #include <cmocka.h>
 
+#include "gpx_test_support.h"
+
 #include "gpx_exposition.h"
-
-/* How many lines of `text` are exactly `line`. */
-static unsigned
-count_lines(const char *text, const char *line)
-{
-    size_t len = strlen(line);
-    unsigned n = 0;
-    const char *p = text;
-
-    while (*p != '\0') {
-        const char *end = strchr(p, '\n');
-        size_t linelen = end != NULL ? (size_t)(end - p) : strlen(p);
-
-        n += linelen == len && memcmp(p, line, len) == 0;
-        p += linelen + (end != NULL);
-    }
-    return n;
-}
-
-/* How many lines of `text` start with `prefix`. */
-static unsigned
-count_prefix(const char *text, const char *prefix)
-{
-    size_t len = strlen(prefix);
-    unsigned n = 0;
-    const char *p = text;
-
-    while (*p != '\0') {
-        const char *end = strchr(p, '\n');
-
-        n += strncmp(p, prefix, len) == 0;
-        p = end != NULL ? end + 1 : p + strlen(p);
-    }
-    return n;
-}
-
-static void
-assert_line(const char *text, const char *line)
-{
-    unsigned n = count_lines(text, line);
-
-    if (n != 1) {
-        print_error("line found %u times, not once: %s\n", n, line);
-        fail();
-    }
-}
 
 /* Every family has one HELP line, then its TYPE line, then its samples, all
  * together; no family appears twice. Returns the number of families. */

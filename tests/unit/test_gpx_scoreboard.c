@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "gpx_test_support.h"
+
 #include "gpx_scoreboard.h"
 
 #define NO_UID ((uid_t)-1)
@@ -41,59 +43,6 @@ record(struct gpx_cell *cell, unsigned method, unsigned status, uint64_t duratio
     struct gpx_request r = req(method, status, duration_us, 100, 200);
 
     gpx_cell_record(cell, &r);
-}
-
-/* The count of (method, status) in a cell's key table; 0 if absent. */
-static uint64_t
-status_count(const struct gpx_cell *cell, unsigned method, unsigned status)
-{
-    uint32_t key = ((uint32_t)(method + 1) << 10) | status;
-    unsigned i;
-
-    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (cell->status_key[i] == key) {
-            return cell->status_count[i];
-        }
-    }
-    return 0;
-}
-
-static unsigned
-status_keys(const struct gpx_cell *cell)
-{
-    unsigned i, n = 0;
-
-    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        n += cell->status_key[i] != 0;
-    }
-    return n;
-}
-
-/* Two cells count the same: every counter equal, and the same keys with the
- * same counts wherever the open addressing put them. */
-static void
-assert_cells_equal(const struct gpx_cell *a, const struct gpx_cell *b)
-{
-    unsigned i;
-
-    assert_memory_equal(a->duration, b->duration, sizeof(a->duration));
-    assert_memory_equal(a->duration_sum_us, b->duration_sum_us, sizeof(a->duration_sum_us));
-    assert_memory_equal(a->request_size, b->request_size, sizeof(a->request_size));
-    assert_true(a->request_size_sum == b->request_size_sum);
-    assert_memory_equal(a->response_size, b->response_size, sizeof(a->response_size));
-    assert_true(a->response_size_sum == b->response_size_sum);
-    assert_memory_equal(a->status_overflow, b->status_overflow, sizeof(a->status_overflow));
-    assert_memory_equal(a->failed, b->failed, sizeof(a->failed));
-    assert_memory_equal(a->read_errors, b->read_errors, sizeof(a->read_errors));
-    assert_memory_equal(a->write_errors, b->write_errors, sizeof(a->write_errors));
-    assert_int_equal(status_keys(a), status_keys(b));
-    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (a->status_key[i] != 0) {
-            uint32_t key = a->status_key[i];
-
-            assert_true(status_count(b, (key >> 10) - 1, key & 1023u) == a->status_count[i]);
-        }
-    }
 }
 
 static int
