@@ -257,6 +257,37 @@ class Server:
         return wait_for(lambda: self.requests_total() == count, timeout, what=f"{count} requests counted")
 
 
+def lines_with(s: Server, text: str) -> list[str]:
+    """The lines of the server's log that contain `text`."""
+    return [line for line in s.output().splitlines() if text in line]
+
+
+def _epoll_waiting(pid: int) -> bool:
+    for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
+        try:
+            if "epoll" in wchan.read_text():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_accepting(s: Server, count: int, exclude=(), timeout=30.0) -> list[int]:
+    """Waits until the master has `count` workers (none in `exclude`), each
+    blocked in epoll_wait, i.e. past uwsgi_worker_run()'s signal set-up.
+    Before that point a worker has the handlers it inherited (SIGHUP ignored;
+    SIGINT caught by CPython's flag-setter in the first workers, by the
+    master's kill_them_all in respawned ones): the SIGINT of a stop or the
+    SIGHUP of a reload is lost and uWSGI waits out its mercy (60 s)."""
+
+    def ready():
+        pids = s.worker_pids()
+        ok = len(pids) == count and not set(pids) & set(exclude) and all(_epoll_waiting(p) for p in pids)
+        return pids if ok else None
+
+    return wait_for(ready, timeout, what=f"{count} workers accepting")
+
+
 @pytest.fixture
 def server_factory(tmp_path):
     servers = []

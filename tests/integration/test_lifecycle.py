@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, wait_for
+from conftest import BUILDS, Server, lines_with, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 
@@ -67,34 +67,6 @@ def wait_workers(s: Server, count: int, exclude=(), timeout=30.0) -> list[int]:
         return pids if len(pids) == count and not set(pids) & set(exclude) else None
 
     return wait_for(ready, timeout, what=f"{count} workers other than {list(exclude)}")
-
-
-def wait_accepting(s: Server, count: int, timeout=30.0) -> list[int]:
-    """Waits until the master has `count` workers, each blocked in epoll_wait,
-    i.e. past uwsgi_worker_run()'s signal set-up. Before that point a worker
-    has the handlers it inherited (SIGHUP ignored; SIGINT caught by CPython's
-    flag-setter in the first workers, by the master's kill_them_all in
-    respawned ones): the SIGINT of a stop or the SIGHUP of a reload is lost
-    and uWSGI waits out its mercy (60 s) for that worker."""
-
-    def epoll_waiting(pid):
-        for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
-            try:
-                if "epoll" in wchan.read_text():
-                    return True
-            except OSError:
-                pass
-        return False
-
-    def ready():
-        pids = s.worker_pids()
-        return pids if len(pids) == count and all(epoll_waiting(p) for p in pids) else None
-
-    return wait_for(ready, timeout, what=f"{count} workers accepting")
-
-
-def lines_with(s: Server, text: str) -> list[str]:
-    return [line for line in s.output().splitlines() if text in line]
 
 
 def in_progress(s: Server) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import Server, free_port, parse_metrics, wait_for
+from conftest import Server, free_port, parse_metrics, lines_with, wait_accepting, wait_for
 from redis_server import RedisServer, redis_factory  # noqa: F401 (the fixture)
 
 # uWSGI's request log line: "[pid: 123|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ..."
@@ -186,30 +186,6 @@ def probes_in(s: Server, sent: Counter) -> int:
     extra = log_by_label(s) - sent
     assert set(extra) <= {("GET", "200")} and (log_by_label(s) - extra) == sent, (log_by_label(s), sent)
     return extra[("GET", "200")]
-
-
-def wait_accepting(s: Server, count: int, timeout=30.0) -> list[int]:
-    """`count` workers blocked in epoll_wait: past their signal set-up, so a
-    SIGHUP is not lost (see test_lifecycle.wait_accepting)."""
-
-    def epoll_waiting(pid):
-        for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
-            try:
-                if "epoll" in wchan.read_text():
-                    return True
-            except OSError:
-                pass
-        return False
-
-    def ready():
-        pids = s.worker_pids()
-        return pids if len(pids) == count and all(epoll_waiting(p) for p in pids) else None
-
-    return wait_for(ready, timeout, what=f"{count} workers accepting")
-
-
-def lines_with(s: Server, text: str) -> list[str]:
-    return [line for line in s.output().splitlines() if text in line]
 
 
 # -- 1. exact counts, no files ---------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, free_port, parse_metrics, wait_for
+from conftest import BUILDS, Server, free_port, parse_metrics, lines_with, wait_accepting, wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 LIFECYCLE_APP = APPS / "lifecycle_app.py"
@@ -80,10 +80,6 @@ def ended_reasons(s: Server) -> dict[str, int]:
     return out
 
 
-def lines_with(s: Server, text: str) -> list[str]:
-    return [line for line in s.output().splitlines() if text in line]
-
-
 def wait_restarts(s: Server, expected: dict[str, float], timeout=15.0):
     """Waits until the restart counters are exactly `expected`; the last scrape."""
     last = {}
@@ -98,30 +94,6 @@ def wait_restarts(s: Server, expected: dict[str, float], timeout=15.0):
         return wait_for(match, timeout, what=f"restarts {expected}")
     except AssertionError:
         raise AssertionError(f"restarts {last} != {expected}\n{s.output()[-6000:]}") from None
-
-
-def _epoll_waiting(pid: int) -> bool:
-    for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
-        try:
-            if "epoll" in wchan.read_text():
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def wait_accepting(s: Server, count: int, exclude=(), timeout=30.0) -> list[int]:
-    """Waits until the master has `count` workers (none in `exclude`), each
-    blocked in epoll_wait: past uwsgi_worker_run()'s signal set-up. Before
-    it a worker ignores SIGHUP (a reload would wait out uWSGI's 60 s mercy)
-    and may swallow the SIGINT of a stop."""
-
-    def ready():
-        pids = s.worker_pids()
-        ok = len(pids) == count and not set(pids) & set(exclude) and all(_epoll_waiting(p) for p in pids)
-        return pids if ok else None
-
-    return wait_for(ready, timeout, what=f"{count} workers accepting")
 
 
 def get(s: Server, path="/", timeout=10.0):
