@@ -73,8 +73,12 @@ struct gpx_fleet_member {
     const struct gpx_snapshot_header *snapshot;
 };
 
+/* The exposition formats a scraper can ask for. */
+enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS };
+
 /* The content type of what gpx_render writes. */
 #define GPX_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define GPX_OPENMETRICS_CONTENT_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 /* Appends the exposition to out. Returns 0, or -1 if memory ran out. */
 int gpx_render(struct gpx_buf *out, const struct gpx_exposition *x);
