@@ -30,6 +30,7 @@ GCC_LIST = [
     'plugin/gpx_request',
     'plugin/gpx_metrics',
     'plugin/gpx_lifecycle',
+    'plugin/gpx_uwsgi_metrics',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
@@ -43,4 +44,5 @@ GCC_LIST = [
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
     'src/gpx_thread',
+    'src/gpx_uwsgi_metrics',
 ]

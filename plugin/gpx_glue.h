@@ -9,6 +9,7 @@
 
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
+#include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
 #include "../src/gpx_redis.h"
 #include "../src/gpx_scoreboard.h"
@@ -50,6 +51,10 @@ extern struct uwsgi_server uwsgi;
  * this server, "/metrics/fleet" for every instance in Redis. Returns an
  * enum gpx_http_result. */
 int gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out);
+
+/* Appends uWSGI's metrics subsystem as `uwsgi_*` families, nothing when it
+ * is off. Returns 0, or -1 if memory ran out. */
+int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format);
 
 /* Logs one line through uWSGI's logger (any thread). */
 void gpx_glue_log(const char *line);

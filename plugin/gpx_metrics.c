@@ -190,6 +190,7 @@ render_local(struct gpx_buf *out)
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
     rc = gpx_render(out, &x);
+    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, GPX_FORMAT_TEXT) : rc;
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;

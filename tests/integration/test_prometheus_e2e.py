@@ -1,0 +1,65 @@
+"""A real Prometheus scrapes gpx, on both uWSGI builds.
+
+Debian's Prometheus (2.42) scrapes every second and asks for OpenMetrics
+first, text 0.0.4 next; its target is up and a query returns the exact
+number of requests sent. `promtool check metrics` accepts the page.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import requests
+
+from conftest import Server, free_port
+from prometheus_server import prometheus_factory  # noqa: F401 (the fixture)
+from test_requests import probes
+
+APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
+
+
+def start(server_factory, build) -> Server:
+    port = free_port()
+    s = server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), "--processes", "2",
+                       "--threads", "2", "--enable-metrics", "--metric", "name=app.jobs,type=counter", "--metric",
+                       "name=app.queue-depth,type=gauge",
+                       app_port=port, with_app=False)
+    s.start()
+    s.wait_workers_started(2)
+    return s
+
+
+def test_prometheus_scrapes_the_exact_count(build, server_factory, prometheus_factory):
+    s = start(server_factory, build)
+    base = probes(s)  # the harness's readiness requests
+    jobs = 41
+    for _ in range(jobs):
+        assert requests.get(s.url("/inc"), timeout=5).status_code == 200
+    sent = base + jobs
+    s.wait_requests(sent)
+
+    prom = prometheus_factory([f"127.0.0.1:{s.metrics_port}"], job="gpx")
+    prom.wait_value('up{job="gpx"}', 1)
+    prom.wait_value('sum(gunicorn_worker_requests_total{job="gpx"})', sent)
+    assert prom.value('sum(gunicorn_requests_total{job="gpx"})') == sent
+    # uWSGI's metrics subsystem through Prometheus: the app's counter, and
+    # slot 0 (uWSGI's total over its workers) once its collector ran.
+    assert prom.value('uwsgi_app_jobs_total{job="gpx"}') == jobs
+    prom.wait_value('uwsgi_worker_requests_total{job="gpx",worker="0"}', sent)
+    assert prom.value('sum(uwsgi_worker_requests_total{job="gpx",worker!="0"})') == sent
+
+    [target] = prom.targets()
+    assert target["health"] == "up" and target["lastError"] == "", target
+    assert target["labels"]["instance"] == f"127.0.0.1:{s.metrics_port}"
+
+
+def test_promtool_accepts_the_page(build, server_factory):
+    s = start(server_factory, build)
+    for path in ("/", "/inc", "/set?3", "/no/such/path"):
+        requests.get(s.url(path), timeout=5)
+    body = s.scrape_text()
+    assert "uwsgi_app_jobs_total 1" in body.splitlines()
+    check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout + check.stderr == ""
