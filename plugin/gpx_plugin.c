@@ -370,6 +370,22 @@ gpx_glue_log(const char *line)
     uwsgi_log("%s\n", line);
 }
 
+/* Connections the metrics port serves at once. Past the limit a new scraper
+ * waits in the listen queue until an idle connection times out, so the limit
+ * is set well above what hostile or forgotten clients plausibly hold, but
+ * within the master's descriptors (uWSGI needs its own). */
+static unsigned
+metrics_connection_limit(void)
+{
+    struct rlimit rl;
+    unsigned limit = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < limit) {
+        limit = rl.rlim_cur / 2 > 64 ? (unsigned)(rl.rlim_cur / 2) : 64;
+    }
+    return limit;
+}
+
 static void
 gpx_master_cycle(void)
 {
@@ -380,7 +396,7 @@ gpx_master_cycle(void)
         struct gpx_http_config hc = {
             .bind = gpx.cfg.bind,
             .port = gpx.cfg.port,
-            .connection_limit = 256,
+            .connection_limit = metrics_connection_limit(),
             .timeout_seconds = 10,
             .report_after_seconds = 10,
             .verbose = gpx.cfg.debug,
