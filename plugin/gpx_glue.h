@@ -42,6 +42,7 @@ struct gpx_glue {
     double master_start;                   /* unix seconds */
     double last_scrape_seconds;            /* the previous rendering's duration */
     uint64_t *seen_exceptions;             /* per core, this worker's view of uWSGI's counter */
+    int *raised_class;                     /* per core, the class name index of the request's exception, or -1 */
 };
 
 extern struct gpx_glue gpx;
@@ -67,6 +68,15 @@ void gpx_glue_sample(void);
 
 /* The after-request hook, resolved by uWSGI with dlsym. */
 void gpx_after_request(struct wsgi_request *wsgi_req);
+
+/* Wraps the exception logging of every language plugin that reports an
+ * exception's class, so that the class is noted per core (worker, after
+ * fork). */
+void gpx_exceptions_wrap(void);
+
+/* The class noted for the request that just ended on `core` (its index in
+ * the board's name table, or -1), forgotten for the next request. */
+int gpx_exceptions_take_class(int core);
 
 /* Reads every worker's state and counts the restarts (master cycle). */
 void gpx_lifecycle_cycle(void);

@@ -9,7 +9,8 @@
  *            GUNICORN_* (before the language plugins start their interpreters)
  * preinit_apps  maps the scoreboard (worker and core counts are final now),
  *            exports GUNICORN_* again, adds the after-request hook
- * post_fork  (worker) closes the metrics port's sockets, snapshots counters
+ * post_fork  (worker) closes the metrics port's sockets, snapshots counters,
+ *            wraps the language plugins' exception logging (gpx_exceptions.c)
  * master_cycle  starts the metrics server (and the Redis publisher) once,
  *            counts worker restarts by reason, samples resources
  * harakiri   notes a harakiri kill for the restart reason
@@ -361,6 +362,7 @@ gpx_post_fork(void)
     for (int c = 0; c < uwsgi.cores; c++) {
         gpx.seen_exceptions[c] = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
     }
+    gpx_exceptions_wrap();
     uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);
 }
 

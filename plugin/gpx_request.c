@@ -14,6 +14,9 @@ gpx_after_request(struct wsgi_request *wsgi_req)
     int wid = uwsgi.mywid;
     int core = wsgi_req->async_id;
     uint64_t exceptions;
+    /* Taken first, on every request, so that a class is never left over for
+     * the next request of the core. */
+    int error_name = gpx_exceptions_take_class(core);
 
     if (!gpx.recording || wsgi_req->do_not_account || wid <= 0 || (unsigned)wid > gpx.board.workers || core < 0 ||
         core >= uwsgi.cores) {
@@ -31,6 +34,7 @@ gpx_after_request(struct wsgi_request *wsgi_req)
         gpx.seen_exceptions[core] = exceptions;
     }
 
+    req.error_name = (unsigned)(error_name + 1);
     req.method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);
     req.status = wsgi_req->status > 0 ? (unsigned)wsgi_req->status : 0;
     req.app_id = wsgi_req->app_id > 0 ? (unsigned)wsgi_req->app_id : 0;

@@ -107,13 +107,14 @@ all_methods(const struct gpx_cell *cell, uint64_t *slots, uint64_t *sum_us)
 /* Where counter families get their numbers: this server (labels "") or,
  * for the fleet view, one instance (labels `gpx_instance="...",`). */
 struct source {
-    const char *labels;           /* label text put before the family's own labels */
-    const struct gpx_cell *cells; /* one folded cell per worker slot */
-    const struct gpx_slot *slots; /* the slots' master counters, or NULL */
-    unsigned n;                   /* slots in cells */
-    unsigned configured;          /* slots shown even when they counted nothing */
-    const struct gpx_cell *total; /* all slots summed */
-    int per_worker;               /* 0: only the method and status families */
+    const char *labels;                  /* label text put before the family's own labels */
+    const struct gpx_cell *cells;        /* one folded cell per worker slot */
+    const struct gpx_slot *slots;        /* the slots' master counters, or NULL */
+    unsigned n;                          /* slots in cells */
+    unsigned configured;                 /* slots shown even when they counted nothing */
+    const struct gpx_cell *total;        /* all slots summed */
+    int per_worker;                      /* 0: only the method and status families */
+    const struct gpx_error_names *names; /* the classes the cells' failures are counted under, or NULL */
 };
 
 /* A slot is shown if it is configured, or if a retired slot counted something. */
@@ -184,8 +185,34 @@ render_worker_histograms(struct gpx_buf *out, const struct source *srcs, unsigne
     }
 }
 
+/* One gunicorn_worker_failed_requests_total series per exception class
+ * that (w, m, a) counted, after the one of failures of no known class. */
+static void
+put_failures(struct gpx_buf *out, const struct gpx_exposition *x, const char *family_name, const struct source *src,
+             unsigned w, unsigned m, unsigned a)
+{
+    const struct gpx_cell *cell = &src->cells[w];
+    unsigned n;
+
+    for (n = 0; n <= GPX_ERROR_NAMES; n++) {
+        const char *name = n == 0 ? "exception" : src->names != NULL ? gpx_error_names_get(src->names, n - 1) : NULL;
+        uint64_t count = n == 0 ? cell->failed[m][a] : name != NULL ? gpx_cell_failures(cell, m, a, n - 1) : 0;
+
+        if (count == 0) {
+            continue;
+        }
+        gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", family_name, src->labels, w + 1,
+                       gpx_method_label(m));
+        gpx_render_label_value(out, endpoint_of(x, w + 1, a));
+        gpx_buf_puts(out, "\",error_type=\"");
+        gpx_render_label_value(out, name);
+        gpx_buf_printf(out, "\"} %" PRIu64 "\n", count);
+    }
+}
+
 /* gunicorn_worker_failed_requests_total and _error_handling_total: one
- * series per worker, method and application that counted something. */
+ * series per worker, method and application (and exception class or error
+ * kind) that counted something. */
 static void
 render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct source *srcs, unsigned nsrc)
 {
@@ -209,23 +236,22 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
                     for (a = 0; a < GPX_MAX_APPS; a++) {
                         uint64_t counts[2];
                         static const char *const kinds[2] = {"read", "write"};
-                        unsigned k, kinds_n = f == 0 ? 1 : 2;
+                        unsigned k;
 
                         if (f == 0) {
-                            counts[0] = cells[w].failed[m][a];
-                        } else {
-                            counts[0] = cells[w].read_errors[m][a];
-                            counts[1] = cells[w].write_errors[m][a];
+                            put_failures(out, x, fams[f].name, &srcs[i], w, m, a);
+                            continue;
                         }
-                        for (k = 0; k < kinds_n; k++) {
+                        counts[0] = cells[w].read_errors[m][a];
+                        counts[1] = cells[w].write_errors[m][a];
+                        for (k = 0; k < 2; k++) {
                             if (counts[k] == 0) {
                                 continue;
                             }
                             gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", fams[f].name,
                                            srcs[i].labels, w + 1, gpx_method_label(m));
                             gpx_render_label_value(out, endpoint_of(x, w + 1, a));
-                            gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", f == 0 ? "exception" : kinds[k],
-                                           counts[k]);
+                            gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", kinds[k], counts[k]);
                         }
                     }
                 }
@@ -484,6 +510,9 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     struct gpx_cell *cells, *total;
     struct gpx_slot *slots;
     struct source src;
+    struct gpx_error_names names;
+    int live_map[GPX_ERROR_NAMES], base_map[GPX_ERROR_NAMES];
+    unsigned c;
 
     if (x->base != NULL && x->base->workers > n) {
         n = x->base->workers;
@@ -500,16 +529,25 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
         return -1;
     }
     total = &cells[n];
+    /* The board and the restored base each have their own class names: one
+     * table for the page, with each cell's failures renamed into it. */
+    memset(&names, 0, sizeof(names));
+    gpx_error_names_merge(&names, gpx_scoreboard_error_names(x->board), live_map);
+    if (x->base != NULL) {
+        gpx_error_names_merge(&names, gpx_scoreboard_error_names(x->base), base_map);
+    }
     for (w = 0; w < n; w++) {
         if (w < x->board->workers) {
-            gpx_scoreboard_sum_worker(x->board, w + 1, &cells[w]);
+            for (c = 0; c < x->board->cores; c++) {
+                gpx_cell_add_renamed(&cells[w], gpx_scoreboard_cell(x->board, w + 1, c), live_map);
+            }
             add_restarts(&slots[w], gpx_scoreboard_slot(x->board, w + 1));
         }
         if (x->base != NULL && w < x->base->workers) {
             add_restarts(&slots[w], gpx_scoreboard_slot(x->base, w + 1));
         }
         if (x->base != NULL && w < x->base->workers) {
-            gpx_cell_add(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0));
+            gpx_cell_add_renamed(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0), base_map);
         }
         gpx_cell_add(total, &cells[w]);
     }
@@ -520,6 +558,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     src.configured = x->worker_count;
     src.total = total;
     src.per_worker = 1;
+    src.names = &names;
     render_worker_histograms(out, &src, 1);
     render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);

@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+_Static_assert(sizeof(struct gpx_board_header) <= GPX_ERROR_NAMES_OFFSET &&
+                   GPX_ERROR_NAMES_OFFSET + sizeof(struct gpx_error_names) <= GPX_HEADER_SIZE,
+               "the header area holds the header and the class names");
+
 static void
 set_error(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -205,6 +209,7 @@ fold_file(const char *path, const struct gpx_scoreboard *old, unsigned workers, 
         return -1;
     }
     attach(&fresh, base, map_size_for(workers, cores), fd);
+    memcpy(gpx_scoreboard_error_names(&fresh), gpx_scoreboard_error_names(old), sizeof(struct gpx_error_names));
     for (w = 1; w <= old->workers; w++) {
         memcpy(gpx_scoreboard_slot(&fresh, w), gpx_scoreboard_slot(old, w), sizeof(struct gpx_slot));
         gpx_scoreboard_sum_worker(old, w, gpx_scoreboard_cell(&fresh, w, 0));
@@ -287,6 +292,8 @@ gpx_scoreboard_open_file(struct gpx_scoreboard *board, const char *path, unsigne
             }
         }
         attach(board, base, size, fd);
+        /* No worker runs yet: a name a dead one left half-written is freed. */
+        gpx_error_names_repair(gpx_scoreboard_error_names(board));
         return 0;
     }
     /* Another core count: cells move, so write a folded copy. */
@@ -307,6 +314,7 @@ gpx_scoreboard_open_file(struct gpx_scoreboard *board, const char *path, unsigne
     }
     gpx_scoreboard_close(&old);
     attach(board, base, map_size_for(want_workers, cores), fd);
+    gpx_error_names_repair(gpx_scoreboard_error_names(board));
     return 0;
 }
 
@@ -329,6 +337,31 @@ add_status(struct gpx_cell *dst, uint32_t key, uint64_t count)
     dst->status_overflow[method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER][gpx_status_class(key & 1023u)] += count;
 }
 
+/* Adds one (key, count) into dst's failure table, or its classless row. */
+static void
+add_failure(struct gpx_cell *dst, uint32_t key, uint64_t count, const int *map)
+{
+    unsigned method = (key >> 16) - 1, app = (key >> 8) & 0xFFu, name = key & 0xFFu;
+    int renamed = name < GPX_ERROR_NAMES ? (map != NULL ? map[name] : (int)name) : -1;
+    unsigned i, probes;
+
+    /* The key comes from shared memory or a file: never trust it as an index. */
+    method = method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER;
+    app = app < GPX_MAX_APPS ? app : GPX_MAX_APPS - 1;
+    if (renamed >= 0 && renamed < GPX_ERROR_NAMES) {
+        key = gpx_failed_key(method, app, (unsigned)renamed);
+        i = gpx_failed_slot(key);
+        for (probes = 0; probes < GPX_FAILED_SLOTS; probes++, i = (i + 1) & (GPX_FAILED_SLOTS - 1)) {
+            if (dst->failed_key[i] == key || dst->failed_key[i] == 0) {
+                dst->failed_key[i] = key;
+                dst->failed_count[i] += count;
+                return;
+            }
+        }
+    }
+    dst->failed[method][app] += count;
+}
+
 static void
 add_words(uint64_t *dst, const uint64_t *src, size_t n)
 {
@@ -344,6 +377,12 @@ add_words(uint64_t *dst, const uint64_t *src, size_t n)
 
 void
 gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src)
+{
+    gpx_cell_add_renamed(dst, src, NULL);
+}
+
+void
+gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES])
 {
     unsigned i;
 
@@ -369,6 +408,35 @@ gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src)
             add_status(dst, key, count);
         }
     }
+    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
+        uint32_t key = __atomic_load_n(&src->failed_key[i], __ATOMIC_ACQUIRE);
+        uint64_t count;
+
+        if (key == 0) {
+            continue;
+        }
+        count = GPX_READ(src->failed_count[i]);
+        if (count > 0) {
+            add_failure(dst, key, count, map);
+        }
+    }
+}
+
+uint64_t
+gpx_cell_failures(const struct gpx_cell *cell, unsigned method, unsigned app, unsigned name)
+{
+    uint32_t key = gpx_failed_key(method, app, name);
+    unsigned i = gpx_failed_slot(key), probes;
+
+    for (probes = 0; probes < GPX_FAILED_SLOTS; probes++, i = (i + 1) & (GPX_FAILED_SLOTS - 1)) {
+        if (cell->failed_key[i] == key) {
+            return cell->failed_count[i];
+        }
+        if (cell->failed_key[i] == 0) {
+            return 0;
+        }
+    }
+    return 0;
 }
 
 void

@@ -19,10 +19,14 @@
 #include <sys/types.h>
 
 #include "gpx_catalog.h"
+#include "gpx_error_names.h"
 
 #define GPX_BOARD_MAGIC "GPXBOARD"
-#define GPX_LAYOUT_VERSION 1u
+#define GPX_LAYOUT_VERSION 2u
 #define GPX_HEADER_SIZE 4096u
+/* Where the header area keeps the exception class names (the rest of it
+ * after struct gpx_board_header). */
+#define GPX_ERROR_NAMES_OFFSET 1024u
 
 /* Distinct (method, status) pairs a cell keeps; more go to the class row. */
 #define GPX_STATUS_SLOTS 64
@@ -32,6 +36,9 @@
 #define GPX_MAX_APPS 8
 /* Restart reasons a slot keeps (lifecycle fills these in). */
 #define GPX_RESTART_REASONS 16
+/* Distinct (method, app, exception class) triples a cell keeps; more are
+ * counted without a class. */
+#define GPX_FAILED_SLOTS 32
 
 /* What the after-request hook knows of one finished request. */
 struct gpx_request {
@@ -44,6 +51,7 @@ struct gpx_request {
     uint64_t read_errors;   /* read errors while serving this request */
     uint64_t write_errors;  /* write errors while serving this request */
     int raised;             /* the app raised an exception */
+    unsigned error_name;    /* 1 + its class's index in the board's name table; 0: unknown */
 };
 
 /* One writer's counters. Histogram slots are not cumulative: the renderer
@@ -59,7 +67,9 @@ struct gpx_cell {
     uint32_t status_key[GPX_STATUS_SLOTS]; /* ((method + 1) << 10) | status; 0 = free */
     uint64_t status_count[GPX_STATUS_SLOTS];
     uint64_t status_overflow[GPX_METHOD_COUNT][GPX_STATUS_CLASSES];
-    uint64_t failed[GPX_METHOD_COUNT][GPX_MAX_APPS];
+    uint64_t failed[GPX_METHOD_COUNT][GPX_MAX_APPS]; /* failures of no known class */
+    uint32_t failed_key[GPX_FAILED_SLOTS];           /* gpx_failed_key(); 0 = free */
+    uint64_t failed_count[GPX_FAILED_SLOTS];         /* failures of a known class */
     uint64_t read_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
     uint64_t write_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
 } __attribute__((aligned(64)));
@@ -123,6 +133,13 @@ gpx_scoreboard_slot(const struct gpx_scoreboard *board, unsigned worker)
     return (struct gpx_slot *)(board->base + GPX_HEADER_SIZE + (size_t)(worker - 1) * board->block_size);
 }
 
+/* The exception class names every cell's failed_key refers to. */
+static inline struct gpx_error_names *
+gpx_scoreboard_error_names(const struct gpx_scoreboard *board)
+{
+    return (struct gpx_error_names *)(board->base + GPX_ERROR_NAMES_OFFSET);
+}
+
 /* The cell of worker `worker` (1-based) and core `core` (0-based). */
 static inline struct gpx_cell *
 gpx_scoreboard_cell(const struct gpx_scoreboard *board, unsigned worker, unsigned core)
@@ -169,6 +186,48 @@ gpx_cell_count_status(struct gpx_cell *cell, unsigned method, unsigned status)
     GPX_BUMP(cell->status_overflow[method][gpx_status_class(status)], 1);
 }
 
+static inline uint32_t
+gpx_failed_key(unsigned method, unsigned app, unsigned name)
+{
+    return ((uint32_t)(method + 1) << 16) | ((uint32_t)app << 8) | name;
+}
+
+static inline unsigned
+gpx_failed_slot(uint32_t key)
+{
+    return (key * 2654435761u) >> 27; /* 0..31 */
+}
+
+/* Counts a failure under its class, or without one when the class is not
+ * known or the cell's table is full. Only the cell's owner inserts keys. */
+static inline void
+gpx_cell_count_failure(struct gpx_cell *cell, unsigned method, unsigned app, int name)
+{
+    uint32_t key;
+    unsigned i, probes;
+
+    if (name < 0 || name >= GPX_ERROR_NAMES) {
+        GPX_BUMP(cell->failed[method][app], 1);
+        return;
+    }
+    key = gpx_failed_key(method, app, (unsigned)name);
+    i = gpx_failed_slot(key);
+    for (probes = 0; probes < GPX_FAILED_SLOTS; probes++, i = (i + 1) & (GPX_FAILED_SLOTS - 1)) {
+        uint32_t seen = __atomic_load_n(&cell->failed_key[i], __ATOMIC_RELAXED);
+
+        if (seen == key) {
+            GPX_BUMP(cell->failed_count[i], 1);
+            return;
+        }
+        if (seen == 0) {
+            __atomic_store_n(&cell->failed_key[i], key, __ATOMIC_RELEASE);
+            GPX_BUMP(cell->failed_count[i], 1);
+            return;
+        }
+    }
+    GPX_BUMP(cell->failed[method][app], 1);
+}
+
 /* Records one finished request into its owner's cell. */
 static inline void
 gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
@@ -184,7 +243,7 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
     GPX_BUMP(cell->response_size_sum, req->response_size);
     gpx_cell_count_status(cell, m, req->status);
     if (req->raised) {
-        GPX_BUMP(cell->failed[m][app], 1);
+        gpx_cell_count_failure(cell, m, app, (int)req->error_name - 1);
     }
     if (req->read_errors) {
         GPX_BUMP(cell->read_errors[m][app], req->read_errors);
@@ -198,6 +257,13 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
  * reader's side of summing cores. Status keys are merged; keys that do not
  * fit go to dst's class row. */
 void gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src);
+
+/* gpx_cell_add for cells whose class names are in another table: src's name
+ * index i is counted as map[i] in dst (-1: without a class). */
+void gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES]);
+
+/* Failures a (private) cell counted for (method, app) under class `name`. */
+uint64_t gpx_cell_failures(const struct gpx_cell *cell, unsigned method, unsigned app, unsigned name);
 
 /* Sums all cells of worker `worker` (1-based) into *out (zeroed first). */
 void gpx_scoreboard_sum_worker(const struct gpx_scoreboard *board, unsigned worker, struct gpx_cell *out);

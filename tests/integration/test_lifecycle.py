@@ -306,12 +306,13 @@ def test_foreign_scoreboard_is_refused(build, server_factory, damage):
         first.stop()
         board = scoreboard_path(first)
         data = bytearray(board.read_bytes())
-        assert data[:8] == b"GPXBOARD" and struct.unpack_from("<I", data, 8)[0] == 1
-        struct.pack_into("<I", data, 8, 2)
+        # A file of the previous layout (version 1, before exception classes).
+        assert data[:8] == b"GPXBOARD" and struct.unpack_from("<I", data, 8)[0] == 2
+        struct.pack_into("<I", data, 8, 1)
         board.write_bytes(bytes(data))
         s = server_factory(build, "--processes", "1", multiproc_dir=first.multiproc_dir,
                            metrics_port=first.metrics_port)
-        expected = f"gpx: {board} was written by another gpx layout (version 2, "
+        expected = f"gpx: {board} was written by another gpx layout (version 1, "
     content = board.read_bytes()
 
     rc = s.run_to_exit()
@@ -321,7 +322,7 @@ def test_foreign_scoreboard_is_refused(build, server_factory, damage):
     assert len(named) == 1, out
     assert named[0].startswith(expected), named
     if damage == "layout_version":
-        assert "this gpx writes version 1" in named[0], named
+        assert "this gpx writes version 2" in named[0], named
     assert "spawned uWSGI worker" not in out
     assert "serving metrics" not in out
     assert board.read_bytes() == content  # refused, not rewritten

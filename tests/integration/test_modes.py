@@ -230,7 +230,8 @@ def send_mix(server: Server, paths=None, raise_answer=None) -> dict:
     return answers
 
 
-def assert_mix(server: Server, p: int, slots: list[str], failures: int = MIX["raise"], extra_get_200=0) -> Metrics:
+def assert_mix(server: Server, p: int, slots: list[str], failures: int = MIX["raise"], extra_get_200=0,
+               error_type="RuntimeError") -> Metrics:
     """Exact metrics after probes + (held requests) + MIX."""
     total = p + extra_get_200 + sum(MIX.values())
     server.wait_requests(total)
@@ -250,7 +251,7 @@ def assert_mix(server: Server, p: int, slots: list[str], failures: int = MIX["ra
     assert sum(failed.values()) == failures
     for ls in failed:
         labels = dict(ls)
-        assert (labels["method"], labels["endpoint"], labels["error_type"]) == ("GET", "/", "exception")
+        assert (labels["method"], labels["endpoint"], labels["error_type"]) == ("GET", "/", error_type)
     assert m.sum("gunicorn_worker_error_handling_total") == 0
     # Every request gpx counted is one uWSGI logged, and the other way round.
     assert len(logged_requests(server)) == total
@@ -572,6 +573,7 @@ def test_mules_and_spooler_are_not_workers(build, server_factory, tmp_path):
 # -- 7. other languages ------------------------------------------------------------------
 LANGUAGES = {
     # id: (Debian plugin, app arguments, modifier1, paths, client's answer to a raise, failures counted)
+    # Only Rack reports exceptions to uWSGI, and with their class (ModesAppError).
     "psgi": ("psgi", ("--psgi", str(MODES / "app.pl")), 5, {}, 500, 0),
     "rack": ("rack_ruby31", ("--rack", str(MODES / "config.ru")), 7, {}, None, MIX["raise"]),
     "lua": ("lua51", ("--lua", str(MODES / "app.lua")), 6, {}, None, 0),
@@ -589,10 +591,41 @@ def test_languages(build, server_factory, tmp_path, language):
     p = probes(s)
     held_load(s, 2, 2, expect_busy=2, path=paths.get("hold", "/hold"))
     send_mix(s, paths, raise_answer=raise_answer)
-    m = assert_mix(s, p, slots(2), failures=failures, extra_get_200=2)
+    m = assert_mix(s, p, slots(2), failures=failures, extra_get_200=2, error_type="ModesAppError")
     assert_at_rest(m, 2)
     # uWSGI's own count of exceptions is what gpx reports.
     assert m.sum("gunicorn_worker_failed_requests_total") == failures
+
+
+# -- 7b. exception classes ------------------------------------------------------------
+def failures_by_class(m: Metrics) -> dict[str, float]:
+    by_class = Counter()
+    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
+        by_class[dict(ls)["error_type"]] += v
+    return dict(by_class)
+
+
+RAISES = (("/raise/zero", 3), ("/raise/key", 2), ("/raise", 1))
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["processes", "threads"])
+def test_exception_classes(build, server_factory, tmp_path, threads):
+    s = start(mode_server(server_factory, build, tmp_path, "--processes", "2", "--threads", str(threads)), 2)
+    p = probes(s)
+    for path, n in RAISES:
+        for _ in range(n):
+            assert send(s, "GET", path)[0] is None  # the app raised: no answer
+    s.wait_requests(p + sum(n for _, n in RAISES))
+    m = s.scrape()
+    assert failures_by_class(m) == {"ZeroDivisionError": 3, "KeyError": 2, "RuntimeError": 1}
+    for ls in m.series("gunicorn_worker_failed_requests_total"):
+        labels = dict(ls)
+        assert (labels["method"], labels["endpoint"]) == ("GET", "/"), labels
+        assert labels["worker_id"] in ("1", "2"), labels
+    # A request after a failure carries no class over: no new failure.
+    assert send(s, "GET", "/")[0] == 200
+    s.wait_requests(p + sum(n for _, n in RAISES) + 1)
+    assert failures_by_class(s.scrape()) == {"ZeroDivisionError": 3, "KeyError": 2, "RuntimeError": 1}
 
 
 # -- 8. requests that never reach the app ---------------------------------------------------

@@ -538,6 +538,60 @@ def test_clean_stop_publishes_the_final_totals(build, redis_factory, server_fact
     assert per_worker(mb) == per_worker(ma) + log_by_worker(b)
 
 
+# -- 8b. exception classes survive a restart ------------------------------------------
+MODES_APP = Path(__file__).resolve().parent / "apps" / "modes" / "modes_app.py"
+
+
+def raise_at(s: Server, path: str, n: int) -> None:
+    """n requests that the app fails (the client gets no answer)."""
+    for _ in range(n):
+        conn = http.client.HTTPConnection("127.0.0.1", s.app_port, timeout=10)
+        try:
+            conn.request("GET", path)
+            conn.getresponse().read()
+            raise AssertionError(f"{path} was answered")
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            pass
+        finally:
+            conn.close()
+
+
+def failures_by_class(m) -> Counter:
+    out = Counter()
+    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
+        out[dict(ls)["error_type"]] += int(v)
+    return out
+
+
+def test_restore_keeps_exception_classes(build, redis_factory, server_factory, tmp_path):
+    r = redis_factory()
+
+    def modes_server():
+        port = free_port()
+        return make(server_factory, build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(MODES_APP),
+                    "--processes", "2", *redis_args(r, "classes"), app_port=port, with_app=False,
+                    env={"MODES_DIR": str(tmp_path)})
+
+    a = start(modes_server(), 2)
+    wait_storage_up(a, 1)
+    raise_at(a, "/raise/zero", 3)
+    raise_at(a, "/raise/key", 2)
+    ma = settle(a)
+    assert failures_by_class(ma) == Counter({"ZeroDivisionError": 3, "KeyError": 2})
+    a.stop()
+
+    # The restored classes and the new server's own are one set of series:
+    # ZeroDivisionError continues, RuntimeError is new, KeyError is restored.
+    b = start(modes_server(), 2)
+    wait_storage_up(b, 1)
+    raise_at(b, "/raise", 1)
+    raise_at(b, "/raise/zero", 1)
+    mb = settle(b, base=int(ma.sum("gunicorn_requests_total")))
+    assert failures_by_class(mb) == Counter({"ZeroDivisionError": 4, "KeyError": 2, "RuntimeError": 1})
+    assert len(mb.series("gunicorn_worker_failed_requests_total")) == len(
+        {(dict(ls)["worker_id"], dict(ls)["error_type"]) for ls in mb.series("gunicorn_worker_failed_requests_total")})
+
+
 # -- 9. the environment alone --------------------------------------------------------
 def test_environment_alone_configures_redis(build, redis_factory, server_factory):
     r = redis_factory()

@@ -152,13 +152,13 @@ def test_thousand_mixed_requests(build, server_factory):
     assert m.sum("gunicorn_worker_request_size_bytes_bucket", le="+Inf") == total
     assert m.sum("gunicorn_worker_request_size_bytes_sum") == 3000 * MIX["post"]
 
-    # Failures: one per /raise, all GET on the app's mountpoint, error_type exception.
+    # Failures: one per /raise, all GET on the app's mountpoint, error_type the class the app raised.
     failed = m.series("gunicorn_worker_failed_requests_total")
     assert sum(failed.values()) == MIX["raise"]
     for ls in failed:
         labels = dict(ls)
         assert labels["worker_id"] in ("1", "2")
-        assert (labels["method"], labels["endpoint"], labels["error_type"]) == ("GET", "/", "exception"), labels
+        assert (labels["method"], labels["endpoint"], labels["error_type"]) == ("GET", "/", "RuntimeError"), labels
     raised_by_slot = Counter(slot_of_pid[pid] for pid, _, path, _ in logged if path == "/raise")
     assert {dict(ls)["worker_id"]: v for ls, v in failed.items()} == dict(raised_by_slot)
     assert m.sum("gunicorn_worker_error_handling_total") == 0

@@ -81,6 +81,17 @@ status_keys(const struct gpx_cell *cell)
     return n;
 }
 
+static inline unsigned
+failed_keys(const struct gpx_cell *cell)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
+        n += cell->failed_key[i] != 0;
+    }
+    return n;
+}
+
 /* Two cells count the same: every counter equal, and the same keys with the
  * same counts wherever the open addressing put them. */
 static inline void
@@ -99,6 +110,14 @@ assert_cells_equal(const struct gpx_cell *a, const struct gpx_cell *b)
     assert_memory_equal(a->read_errors, b->read_errors, sizeof(a->read_errors));
     assert_memory_equal(a->write_errors, b->write_errors, sizeof(a->write_errors));
     assert_int_equal(status_keys(a), status_keys(b));
+    assert_int_equal(failed_keys(a), failed_keys(b));
+    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
+        if (a->failed_key[i] != 0) {
+            uint32_t key = a->failed_key[i];
+
+            assert_true(gpx_cell_failures(b, (key >> 16) - 1, (key >> 8) & 0xFFu, key & 0xFFu) == a->failed_count[i]);
+        }
+    }
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
         if (a->status_key[i] != 0) {
             uint32_t key = a->status_key[i];

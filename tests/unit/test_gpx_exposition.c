@@ -456,6 +456,58 @@ test_gpx_render_endpoint_label(void **state)
     s->x.endpoint = endpoint_name;
 }
 
+static void
+fail_with(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned app, const char *cls)
+{
+    struct gpx_request r;
+    int name = gpx_error_names_find_or_add(gpx_scoreboard_error_names(board), cls, strlen(cls));
+
+    assert_true(name >= 0);
+    memset(&r, 0, sizeof(r));
+    r.method = GPX_METHOD_GET;
+    r.status = 500;
+    r.app_id = app;
+    r.raised = 1;
+    r.error_name = (unsigned)name + 1;
+    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
+}
+
+/* Failures of a known class have their own series with the class as
+ * error_type (escaped), beside "exception" for those of no known class. The
+ * board and the restored base name classes in their own tables: a class in
+ * both is one series with both counts. */
+static void
+test_gpx_render_failures_by_class(void **state)
+{
+    struct scene *s = *state;
+    struct gpx_scoreboard base;
+    char err[256];
+    const char *text;
+
+    fail_with(&s->board, 1, 0, 0, "ZeroDivisionError");
+    fail_with(&s->board, 1, 1, 0, "ZeroDivisionError");
+    fail_with(&s->board, 1, 1, 0, "KeyError");
+    fail_with(&s->board, 2, 1, 1, "a\"b");
+    assert_int_equal(gpx_scoreboard_open_anonymous(&base, 2, 1, err, sizeof(err)), 0);
+    fail_with(&base, 1, 0, 0, "KeyError");
+    fail_with(&base, 1, 0, 0, "ValueError");
+    s->x.base = &base;
+    text = render(s);
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"1\",method=\"GET\",endpoint=\"/\","
+                      "error_type=\"ZeroDivisionError\"} 2");
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"1\",method=\"GET\",endpoint=\"/\","
+                      "error_type=\"KeyError\"} 2");
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"1\",method=\"GET\",endpoint=\"/\","
+                      "error_type=\"ValueError\"} 1");
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"2\",method=\"GET\","
+                      "endpoint=\"/a\\\\b\\\"c\\nd\",error_type=\"a\\\"b\"} 1");
+    assert_line(text, "gunicorn_worker_failed_requests_total{worker_id=\"2\",method=\"POST\","
+                      "endpoint=\"/a\\\\b\\\"c\\nd\",error_type=\"exception\"} 1");
+    assert_int_equal(count_prefix(text, "gunicorn_worker_failed_requests_total{"), 5);
+    s->x.base = NULL;
+    gpx_scoreboard_close(&base);
+}
+
 /* Resource gauges have a series only for live workers. */
 static void
 test_gpx_render_worker_gauges_live_only(void **state)
@@ -649,6 +701,7 @@ main(void)
         SCENE_TEST(test_gpx_render_help_and_type_once),
         cmocka_unit_test(test_gpx_render_label_value_escapes),
         SCENE_TEST(test_gpx_render_endpoint_label),
+        SCENE_TEST(test_gpx_render_failures_by_class),
         SCENE_TEST(test_gpx_render_worker_gauges_live_only),
         SCENE_TEST(test_gpx_render_worker_state),
         SCENE_TEST(test_gpx_render_server_families),

@@ -66,6 +66,9 @@ record_mix(struct gpx_cell *cell, unsigned seed, unsigned n)
 
         r.app_id = k % 11;
         r.raised = k % 4 == 0;
+        /* Classes 0 and 1 on app 0 (at most 20 triples: the table never
+         * fills, so any order of adding gives the same cell). */
+        r.error_name = r.app_id == 0 ? 1 + k % 2 : 0;
         r.read_errors = k % 5 == 0 ? 2 : 0;
         r.write_errors = k % 6 == 0 ? 3 : 0;
         gpx_cell_record(cell, &r);
@@ -564,7 +567,7 @@ test_gpx_scoreboard_file_create(void **state)
     assert_int_equal(pread(fd, &disk, sizeof(disk), 0), sizeof(disk));
     close(fd);
     assert_memory_equal(disk.magic, "GPXBOARD", 8);
-    assert_int_equal(disk.layout_version, 1);
+    assert_int_equal(disk.layout_version, 2);
     assert_int_equal(disk.workers, 2);
     assert_int_equal(disk.cores, 3);
     assert_int_equal(disk.map_size, expected_map_size(2, 3));
@@ -660,9 +663,13 @@ test_gpx_scoreboard_file_reopen_folds(void **state)
         gpx_scoreboard_sum_worker(&board, w, &before[w]);
     }
     created = board.header->created_unix;
+    assert_int_equal(gpx_error_names_find_or_add(gpx_scoreboard_error_names(&board), "KeyError", 8), 0);
+    assert_int_equal(gpx_error_names_find_or_add(gpx_scoreboard_error_names(&board), "ValueError", 10), 1);
+    /* A slot a dead worker left half-written. */
+    gpx_scoreboard_error_names(&board)->slot[2].state = GPX_ERROR_NAME_WRITING;
     gpx_scoreboard_close(&board);
 
-    /* Fewer cores. */
+    /* Fewer cores: the class names come along, the half-written slot is freed. */
     open_file(&board, f->path, 2, 2, note, sizeof(note));
     snprintf(want, sizeof(want), "%s folded from 2 workers x 3 cores to 2 x 2 (counts kept)", f->path);
     assert_string_equal(note, want);
@@ -670,9 +677,13 @@ test_gpx_scoreboard_file_reopen_folds(void **state)
     assert_true(board.header->created_unix == created);
     assert_int_equal(file_size(f->path), expected_map_size(2, 2));
     assert_int_equal(access(f->tmp, F_OK), -1);
+    assert_string_equal(gpx_error_names_get(gpx_scoreboard_error_names(&board), 0), "KeyError");
+    assert_string_equal(gpx_error_names_get(gpx_scoreboard_error_names(&board), 1), "ValueError");
+    assert_int_equal(gpx_scoreboard_error_names(&board)->slot[2].state, GPX_ERROR_NAME_FREE);
     for (w = 1; w <= 2; w++) {
         gpx_scoreboard_sum_worker(&board, w, &after);
         assert_cells_equal(&after, &before[w]);
+        assert_true(failed_keys(&after) > 0);
         assert_cells_equal(gpx_scoreboard_cell(&board, w, 0), &before[w]);
         assert_true(cell_is_zero(gpx_scoreboard_cell(&board, w, 1)));
         assert_true(gpx_scoreboard_slot(&board, w)->restarts[1] == w);

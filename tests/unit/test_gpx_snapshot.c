@@ -17,6 +17,8 @@
 #include "gpx_snapshot.h"
 
 #define ENTRY_SIZE (sizeof(struct gpx_slot) + sizeof(struct gpx_cell))
+/* The header and the class names before the first entry. */
+#define PREAMBLE_SIZE (sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names))
 
 static void
 record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
@@ -151,8 +153,8 @@ teardown_boards(void **state)
 }
 
 /* The blob is a header (magic, this layout's version and sizes, the larger
- * worker count, the earlier start, the time given) and one slot + cell per
- * worker, nothing more. */
+ * worker count, the earlier start, the time given), the class names, and one
+ * slot + cell per worker, nothing more. */
 static void
 test_gpx_snapshot_encode_header(void **state)
 {
@@ -162,7 +164,7 @@ test_gpx_snapshot_encode_header(void **state)
     unsigned w;
 
     encode(&out, &b->live, &b->base, 1700000999);
-    assert_int_equal(out.len, sizeof(struct gpx_snapshot_header) + 3 * ENTRY_SIZE);
+    assert_int_equal(out.len, PREAMBLE_SIZE + 3 * ENTRY_SIZE);
     h = checked(out.data, out.len);
     assert_memory_equal(h->magic, GPX_SNAPSHOT_MAGIC, 8);
     assert_int_equal(h->layout_version, GPX_LAYOUT_VERSION);
@@ -172,7 +174,7 @@ test_gpx_snapshot_encode_header(void **state)
     assert_true(h->created_unix == 1700000100);
     assert_true(h->taken_unix == 1700000999);
     for (w = 1; w <= 3; w++) {
-        const unsigned char *entry = (const unsigned char *)out.data + sizeof(*h) + (w - 1) * ENTRY_SIZE;
+        const unsigned char *entry = (const unsigned char *)out.data + PREAMBLE_SIZE + (w - 1) * ENTRY_SIZE;
 
         assert_ptr_equal(gpx_snapshot_slot(h, w), entry);
         assert_ptr_equal(gpx_snapshot_cell(h, w), entry + sizeof(struct gpx_slot));
@@ -181,7 +183,7 @@ test_gpx_snapshot_encode_header(void **state)
 
     /* Without a base: the live board's workers and start. */
     encode(&out, &b->live, NULL, 5);
-    assert_int_equal(out.len, sizeof(struct gpx_snapshot_header) + 2 * ENTRY_SIZE);
+    assert_int_equal(out.len, PREAMBLE_SIZE + 2 * ENTRY_SIZE);
     h = checked(out.data, out.len);
     assert_int_equal(h->workers, 2);
     assert_true(h->created_unix == 1700000200);
@@ -359,7 +361,7 @@ test_gpx_snapshot_check_refuses(void **state)
 
     /* Another layout. */
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), GPX_LAYOUT_VERSION + 1, out.len,
-                           "another gpx layout (version 2,");
+                           "another gpx layout (version 3,");
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), 0, out.len,
                            "another gpx layout (version 0,");
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, cell_size), sizeof(struct gpx_cell) + 64, out.len,
@@ -373,6 +375,7 @@ test_gpx_snapshot_check_refuses(void **state)
     assert_check_refuses(out.data, out.len - 1, "a damaged snapshot (3 workers");
     assert_check_refuses(out.data, out.len - ENTRY_SIZE, "a damaged snapshot (3 workers");
     assert_check_refuses(out.data, sizeof(struct gpx_snapshot_header), "a damaged snapshot (3 workers");
+    assert_check_refuses(out.data, PREAMBLE_SIZE, "a damaged snapshot (3 workers");
     {
         char *longer = malloc(out.len + ENTRY_SIZE);
 
@@ -552,6 +555,93 @@ test_gpx_snapshot_add_to_unaligned(void **state)
     gpx_buf_free(&out);
 }
 
+static void
+fail_with(struct gpx_scoreboard *board, unsigned worker, unsigned core, const char *cls)
+{
+    struct gpx_request r;
+    int name = gpx_error_names_find_or_add(gpx_scoreboard_error_names(board), cls, strlen(cls));
+
+    assert_true(name >= 0);
+    memset(&r, 0, sizeof(r));
+    r.method = GPX_METHOD_GET;
+    r.status = 500;
+    r.raised = 1;
+    r.error_name = (unsigned)name + 1;
+    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
+}
+
+/* Failures of worker w under class `cls`, looked up by name in `names`. */
+static uint64_t
+failures_named(const struct gpx_cell *cell, const struct gpx_error_names *names, const char *cls)
+{
+    unsigned n;
+
+    for (n = 0; n < GPX_ERROR_NAMES; n++) {
+        const char *name = gpx_error_names_get(names, n);
+
+        if (name != NULL && strcmp(name, cls) == 0) {
+            return gpx_cell_failures(cell, GPX_METHOD_GET, 0, n);
+        }
+    }
+    return 0;
+}
+
+/* The live board and the base each name classes in their own table (in
+ * another order): the blob carries one table with every name once and the
+ * cells renamed into it; adding the blob to a base that already names some
+ * classes renames once more. The counts by name survive both steps. */
+static void
+test_gpx_snapshot_round_trip_keeps_classes(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    struct gpx_error_names names;
+    struct gpx_scoreboard restored;
+    struct gpx_cell *cell = new_cell();
+    char err[256];
+
+    fail_with(&b->live, 1, 0, "RuntimeError");
+    fail_with(&b->live, 1, 2, "ZeroDivisionError");
+    fail_with(&b->live, 1, 2, "ZeroDivisionError");
+    fail_with(&b->base, 1, 0, "ZeroDivisionError");
+    fail_with(&b->base, 1, 0, "KeyError");
+    fail_with(&b->base, 3, 0, "KeyError");
+
+    encode(&out, &b->live, &b->base, 7);
+    h = checked(out.data, out.len);
+    gpx_snapshot_error_names(h, &names);
+    assert_string_equal(gpx_error_names_get(&names, 0), "RuntimeError");
+    assert_string_equal(gpx_error_names_get(&names, 1), "ZeroDivisionError");
+    assert_string_equal(gpx_error_names_get(&names, 2), "KeyError");
+    assert_null(gpx_error_names_get(&names, 3));
+    blob_cell(h, 1, cell);
+    assert_true(gpx_cell_failures(cell, GPX_METHOD_GET, 0, 0) == 1);
+    assert_true(gpx_cell_failures(cell, GPX_METHOD_GET, 0, 1) == 3);
+    assert_true(gpx_cell_failures(cell, GPX_METHOD_GET, 0, 2) == 1);
+    blob_cell(h, 3, cell);
+    assert_true(gpx_cell_failures(cell, GPX_METHOD_GET, 0, 2) == 1);
+
+    /* Restore into a base that has met KeyError before. */
+    assert_int_equal(gpx_scoreboard_open_anonymous(&restored, 3, 1, err, sizeof(err)), 0);
+    fail_with(&restored, 1, 0, "KeyError");
+    gpx_snapshot_add_to(&restored, h);
+    assert_true(
+        failures_named(gpx_scoreboard_cell(&restored, 1, 0), gpx_scoreboard_error_names(&restored), "KeyError") == 2);
+    assert_true(failures_named(gpx_scoreboard_cell(&restored, 1, 0), gpx_scoreboard_error_names(&restored),
+                               "ZeroDivisionError") == 3);
+    assert_true(failures_named(gpx_scoreboard_cell(&restored, 1, 0), gpx_scoreboard_error_names(&restored),
+                               "RuntimeError") == 1);
+    assert_true(
+        failures_named(gpx_scoreboard_cell(&restored, 3, 0), gpx_scoreboard_error_names(&restored), "KeyError") == 1);
+    assert_string_equal(gpx_error_names_get(gpx_scoreboard_error_names(&restored), 0), "KeyError");
+    /* The failure of no known class (live w2) stays classless. */
+    assert_true(gpx_scoreboard_cell(&restored, 2, 0)->failed[GPX_METHOD_GET][1] == 1);
+    gpx_scoreboard_close(&restored);
+    free(cell);
+    gpx_buf_free(&out);
+}
+
 #define BOARDS_TEST(name) cmocka_unit_test_setup_teardown(name, setup_boards, teardown_boards)
 
 int
@@ -561,7 +651,7 @@ main(void)
         BOARDS_TEST(test_gpx_snapshot_encode_header),    BOARDS_TEST(test_gpx_snapshot_encode_sums_cores_and_base),
         BOARDS_TEST(test_gpx_snapshot_encode_appends),   BOARDS_TEST(test_gpx_snapshot_check_refuses),
         BOARDS_TEST(test_gpx_snapshot_add_to_base),      BOARDS_TEST(test_gpx_snapshot_add_to_folds_extra_workers),
-        BOARDS_TEST(test_gpx_snapshot_add_to_unaligned),
+        BOARDS_TEST(test_gpx_snapshot_add_to_unaligned), BOARDS_TEST(test_gpx_snapshot_round_trip_keeps_classes),
     };
 
     return cmocka_run_group_tests_name("gpx_snapshot", tests, NULL, NULL);

@@ -1,9 +1,11 @@
 # The Rack app of test_modes (uwsgi --plugin rack_ruby31 --rack config.ru):
-# the same routes as modes_app.py. /raise raises: the rack plugin counts an
-# exception in uWSGI, as Python's does.
+# the same routes as modes_app.py. /raise raises ModesAppError: the rack
+# plugin counts an exception in uWSGI, as Python's does, and tells its class.
+class ModesAppError < StandardError; end
+
 app = lambda do |env|
   path = env["PATH_INFO"]
-  raise "the modes app raised on purpose" if path == "/raise"
+  raise ModesAppError, "the modes app raised on purpose" if path == "/raise"
   next [404, { "Content-Type" => "text/plain" }, ["not found\n"]] if path == "/missing"
   if path == "/hold"
     release = File.join(ENV["MODES_DIR"], env["QUERY_STRING"].to_s.empty? ? "release" : env["QUERY_STRING"])

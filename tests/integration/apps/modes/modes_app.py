@@ -3,7 +3,8 @@
 Routes:
   /          200, "hello"
   /missing   404
-  /raise     raises (uWSGI records 500 and counts an exception)
+  /raise     raises RuntimeError (uWSGI records 500 and counts an exception)
+  /raise/zero, /raise/key   fail with ZeroDivisionError, KeyError
   POST /     200, reads the body
   /hold?X    waits, without blocking its worker's other cores, until the
              file $MODES_DIR/X exists (60 s at most, then 504): the test
@@ -103,6 +104,10 @@ def application(environ, start_response):
     method = environ["REQUEST_METHOD"]
     if path == "/raise":
         raise RuntimeError("the modes app raised on purpose")
+    if path == "/raise/zero":
+        return [str(len(path) // (len(path) - len(path))).encode()]
+    if path == "/raise/key":
+        return [environ["MODES_NO_SUCH_KEY"]]
     if path == "/missing":
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
