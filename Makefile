@@ -5,6 +5,7 @@
 #   make install         copy build/system/gpx_plugin.so into that uwsgi's plugin directory
 #   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
 #   make lint            clang-format check and cppcheck
+#   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
 
 UWSGI ?= uwsgi
 PYPI_UWSGI ?= $(CURDIR)/.venv/bin/uwsgi
@@ -12,7 +13,7 @@ SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install print-plugin-dir unit lint clean
+.PHONY: all pypi install print-plugin-dir unit lint fuzz clean
 
 all: build/system/gpx_plugin.so
 
@@ -42,11 +43,17 @@ print-plugin-dir:
 unit:
 	$(MAKE) -C tests/unit run
 
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 lint:
-	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h
+	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
-		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit
+		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit tests/fuzz
 
 clean:
 	rm -rf build
 	$(MAKE) -C tests/unit clean
+	$(MAKE) -C tests/fuzz clean

@@ -24,7 +24,7 @@ if os.path.exists(_header):
         if 'max_requests_delta' in f.read():
             CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread', '-lz', '-lgnutls', '-lcrypt']
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
@@ -32,13 +32,16 @@ GCC_LIST = [
     'plugin/gpx_lifecycle',
     'plugin/gpx_uwsgi_metrics',
     'plugin/gpx_exceptions',
+    'src/gpx_auth',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
     'src/gpx_error_names',
     'src/gpx_exposition',
     'src/gpx_fleet',
+    'src/gpx_gzip',
     'src/gpx_http',
+    'src/gpx_negotiate',
     'src/gpx_netstat',
     'src/gpx_procstat',
     'src/gpx_redis',
@@ -46,5 +49,6 @@ GCC_LIST = [
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
     'src/gpx_thread',
+    'src/gpx_tls',
     'src/gpx_uwsgi_metrics',
 ]

@@ -7,12 +7,14 @@
 
 #include <uwsgi.h>
 
+#include "../src/gpx_auth.h"
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
 #include "../src/gpx_redis.h"
 #include "../src/gpx_scoreboard.h"
+#include "../src/gpx_tls.h"
 
 #define GPX_VERSION "0.1.0"
 
@@ -43,15 +45,17 @@ struct gpx_glue {
     double last_scrape_seconds;            /* the previous rendering's duration */
     uint64_t *seen_exceptions;             /* per core, this worker's view of uWSGI's counter */
     int *raised_class;                     /* per core, the class name index of the request's exception, or -1 */
+    struct gpx_tls tls;                    /* the endpoint's PEM files, read at init (master) */
+    struct gpx_auth auth;                  /* basic auth users, read at init (master); count 0: none */
 };
 
 extern struct gpx_glue gpx;
 extern struct uwsgi_server uwsgi;
 
-/* Renders the page at `path` into out (master or worker): "/metrics" for
- * this server, "/metrics/fleet" for every instance in Redis. Returns an
- * enum gpx_http_result. */
-int gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out);
+/* Renders the page at `path` in `format` into out (master or worker):
+ * "/metrics" for this server, "/metrics/fleet" for every instance in Redis.
+ * Returns an enum gpx_http_result. */
+int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
 
 /* Appends uWSGI's metrics subsystem as `uwsgi_*` families, nothing when it
  * is off. Returns 0, or -1 if memory ran out. */

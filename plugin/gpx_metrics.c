@@ -131,7 +131,7 @@ read_listeners(unsigned *count)
 static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
 
 static int
-render_local(struct gpx_buf *out)
+render_local(struct gpx_buf *out, enum gpx_format format)
 {
     struct gpx_exposition x;
     struct gpx_redis_status status;
@@ -167,6 +167,7 @@ render_local(struct gpx_buf *out)
             }
         }
     }
+    x.format = format;
     x.board = &gpx.board;
     x.workers = views;
     x.worker_count = gpx.workers;
@@ -190,7 +191,7 @@ render_local(struct gpx_buf *out)
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
     rc = gpx_render(out, &x);
-    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, GPX_FORMAT_TEXT) : rc;
+    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format) : rc;
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
@@ -198,14 +199,14 @@ render_local(struct gpx_buf *out)
 }
 
 int
-gpx_glue_render(void *ctx, const char *path, struct gpx_buf *out)
+gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out)
 {
     (void)ctx;
     if (strcmp(path, "/metrics") == 0) {
-        return render_local(out);
+        return render_local(out, format);
     }
     if (strcmp(path, "/metrics/fleet") == 0 && gpx.cfg.redis_enabled) {
-        return gpx_fleet_render(out, &gpx.redis, gpx.redis_status) == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
+        return gpx_fleet_render(out, format, &gpx.redis, gpx.redis_status) == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
     }
     return GPX_HTTP_NOT_FOUND;
 }
@@ -261,7 +262,7 @@ route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
         return UWSGI_ROUTE_BREAK;
     }
     if (gpx_buf_init(&buf, 64 * 1024) != 0 ||
-        gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", &buf) != GPX_HTTP_OK) {
+        gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", GPX_FORMAT_TEXT, &buf) != GPX_HTTP_OK) {
         gpx_buf_free(&buf);
         uwsgi_500(wsgi_req);
         return UWSGI_ROUTE_BREAK;

@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <grp.h>
+#include <microhttpd.h>
 #include <pwd.h>
 
 struct gpx_glue gpx;
@@ -56,6 +57,17 @@ static struct uwsgi_option gpx_options[] = {
     {"gpx-debug", required_argument, 0,
      "more log lines at start, per scrape and per publish, never per request (GPX_DEBUG, default false)",
      uwsgi_opt_set_str, &gpx.given[GPX_OPT_DEBUG], UWSGI_OPT_MASTER},
+    {"gpx-ssl-certfile", required_argument, 0,
+     "PEM certificate: serve metrics over HTTPS, with gpx-ssl-keyfile (PROMETHEUS_SSL_CERTFILE)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_SSL_CERTFILE], UWSGI_OPT_MASTER},
+    {"gpx-ssl-keyfile", required_argument, 0, "PEM private key of gpx-ssl-certfile (PROMETHEUS_SSL_KEYFILE)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_KEYFILE], UWSGI_OPT_MASTER},
+    {"gpx-ssl-client-cafile", required_argument, 0,
+     "PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAFILE)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_SSL_CLIENT_CAFILE], UWSGI_OPT_MASTER},
+    {"gpx-basic-auth-file", required_argument, 0,
+     "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth (PROMETHEUS_BASIC_AUTH_FILE)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_BASIC_AUTH_FILE], UWSGI_OPT_MASTER},
     UWSGI_END_OF_OPTIONS};
 
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
@@ -184,6 +196,35 @@ log_settings(void)
     }
 }
 
+/* The endpoint's TLS files and password file, read once in the master
+ * before any fork: a bad one stops start-up with one line. */
+static void
+load_endpoint_security(void)
+{
+    char err[1024], why[512];
+
+    if (gpx_tls_load(&gpx.tls, &gpx.cfg, err, sizeof(err)) != 0) {
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+    if (gpx.cfg.basic_auth_file[0] != '\0' &&
+        gpx_auth_load(&gpx.auth, gpx.cfg.basic_auth_file, why, sizeof(why)) != 0) {
+        char expected[700];
+
+        snprintf(expected, sizeof(expected), "a readable htpasswd file of user:bcrypt-hash lines (htpasswd -B): %s",
+                 why);
+        gpx_config_error(err, sizeof(err), &gpx.cfg, GPX_OPT_BASIC_AUTH_FILE, gpx.cfg.basic_auth_file, expected);
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+    if (gpx.tls.cert_pem != NULL && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        gpx_config_error(err, sizeof(err), &gpx.cfg, GPX_OPT_SSL_CERTFILE, gpx.cfg.ssl_certfile,
+                         "a libmicrohttpd built with TLS (this one has none)");
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+}
+
 static int
 gpx_init(void)
 {
@@ -196,6 +237,7 @@ gpx_init(void)
     if (gpx.cfg.debug) {
         log_settings();
     }
+    load_endpoint_security();
     if (!gpx.cfg.redis_enabled) {
         struct stat st;
         int existed = stat(gpx.cfg.multiproc_dir, &st) == 0;
@@ -402,6 +444,8 @@ gpx_master_cycle(void)
             .timeout_seconds = 10,
             .report_after_seconds = 10,
             .verbose = gpx.cfg.debug,
+            .tls = &gpx.tls,
+            .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
         };
 
         static int launch_failed;

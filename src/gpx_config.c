@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,13 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                            "seconds before the keys of an instance that stopped publishing expire"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", "false",
                        "more log lines at start, per scrape and per publish (true/false)"},
+    [GPX_OPT_SSL_CERTFILE] = {"gpx-ssl-certfile", "PROMETHEUS_SSL_CERTFILE", "",
+                              "PEM certificate: serve metrics over HTTPS (with gpx-ssl-keyfile)"},
+    [GPX_OPT_SSL_KEYFILE] = {"gpx-ssl-keyfile", "PROMETHEUS_SSL_KEYFILE", "", "PEM private key of gpx-ssl-certfile"},
+    [GPX_OPT_SSL_CLIENT_CAFILE] = {"gpx-ssl-client-cafile", "PROMETHEUS_SSL_CLIENT_CAFILE", "",
+                                   "PEM CA certificates: require client certificates they signed"},
+    [GPX_OPT_BASIC_AUTH_FILE] = {"gpx-basic-auth-file", "PROMETHEUS_BASIC_AUTH_FILE", "",
+                                 "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth"},
 };
 
 int
@@ -130,6 +138,46 @@ instance_valid(const char *name)
         }
     }
     return 1;
+}
+
+/* The endpoint's TLS and basic auth files: paths only, read later by
+ * gpx_tls_load and gpx_auth_load. A certificate and its key go together. */
+static int
+resolve_security(struct gpx_config *cfg, const char *const *value, char *err, size_t errlen)
+{
+    static const struct {
+        enum gpx_option_id id;
+        size_t offset;
+    } paths[] = {
+        {GPX_OPT_SSL_CERTFILE, offsetof(struct gpx_config, ssl_certfile)},
+        {GPX_OPT_SSL_KEYFILE, offsetof(struct gpx_config, ssl_keyfile)},
+        {GPX_OPT_SSL_CLIENT_CAFILE, offsetof(struct gpx_config, ssl_client_cafile)},
+        {GPX_OPT_BASIC_AUTH_FILE, offsetof(struct gpx_config, basic_auth_file)},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        if (copy_text((char *)cfg + paths[i].offset, GPX_PATH_MAX, value[paths[i].id]) != 0) {
+            gpx_config_error(err, errlen, cfg, paths[i].id, value[paths[i].id], "a file path shorter than 1024 bytes");
+            return -1;
+        }
+    }
+    if (cfg->ssl_certfile[0] != '\0' && cfg->ssl_keyfile[0] == '\0') {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_KEYFILE, "",
+                         "the PEM private key of gpx-ssl-certfile (both or neither)");
+        return -1;
+    }
+    if (cfg->ssl_certfile[0] == '\0' && cfg->ssl_keyfile[0] != '\0') {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CERTFILE, "",
+                         "the PEM certificate of gpx-ssl-keyfile (both or neither)");
+        return -1;
+    }
+    if (cfg->ssl_client_cafile[0] != '\0' && cfg->ssl_certfile[0] == '\0') {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CERTFILE, "",
+                         "a PEM certificate: gpx-ssl-client-cafile needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -247,7 +295,7 @@ gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_
         gpx_config_error(err, errlen, cfg, GPX_OPT_DEBUG, value[GPX_OPT_DEBUG], "true/false, 1/0, yes/no or on/off");
         return -1;
     }
-    return 0;
+    return resolve_security(cfg, value, err, errlen);
 }
 
 /* mkdir -p: each missing parent is created in turn. */

@@ -24,6 +24,10 @@ enum gpx_option_id {
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
     GPX_OPT_DEBUG,
+    GPX_OPT_SSL_CERTFILE,
+    GPX_OPT_SSL_KEYFILE,
+    GPX_OPT_SSL_CLIENT_CAFILE,
+    GPX_OPT_BASIC_AUTH_FILE,
     GPX_OPT_COUNT
 };
 
@@ -56,9 +60,13 @@ struct gpx_config {
     int redis_db;
     char redis_password[GPX_TEXT_MAX];
     char redis_key_prefix[GPX_TEXT_MAX];
-    int redis_interval; /* seconds between publishes */
-    int redis_ttl;      /* seconds before a silent instance's keys expire */
-    int debug;          /* more lines at start and at each lifecycle event, never per request */
+    int redis_interval;                   /* seconds between publishes */
+    int redis_ttl;                        /* seconds before a silent instance's keys expire */
+    int debug;                            /* more lines at start and at each lifecycle event, never per request */
+    char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
+    char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */
+    char ssl_client_cafile[GPX_PATH_MAX]; /* PEM CAs: client certificates required; "" for none */
+    char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
     enum gpx_source source[GPX_OPT_COUNT];
 };
 

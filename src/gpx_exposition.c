@@ -1,4 +1,5 @@
-/* gpx_exposition.c - Prometheus text 0.0.4 from the scoreboard (see gpx_exposition.h). */
+/* gpx_exposition.c - Prometheus text 0.0.4 and OpenMetrics 1.0 from the
+ * scoreboard (see gpx_exposition.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "gpx_exposition.h"
 
@@ -40,10 +41,18 @@ gpx_render_label_value(struct gpx_buf *out, const char *value)
     return gpx_buf_append(out, run, (size_t)(p - run));
 }
 
+/* HELP and TYPE of a family. OpenMetrics names a counter's family without
+ * the _total its samples carry; text 0.0.4 names it as its samples. */
 static void
-family(struct gpx_buf *out, const char *name, const char *type, const char *help)
+family(struct gpx_buf *out, enum gpx_format fmt, const char *name, const char *type, const char *help)
 {
-    gpx_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    size_t len = strlen(name);
+
+    if (fmt == GPX_FORMAT_OPENMETRICS && strcmp(type, "counter") == 0 && len > 6 &&
+        strcmp(name + len - 6, "_total") == 0) {
+        len -= 6;
+    }
+    gpx_buf_printf(out, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
 /* Seconds from microseconds, exactly: "<s>.<6 digits>". */
@@ -133,14 +142,14 @@ endpoint_of(const struct gpx_exposition *x, unsigned worker, unsigned app)
 }
 
 static void
-render_worker_histograms(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
+render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
     char labels[GPX_LABELS_MAX];
     uint64_t slots[GPX_DURATION_SLOTS], sum;
     unsigned i, w, f;
     struct histogram_text h;
 
-    family(out, "gunicorn_worker_requests_total", "counter", "Requests the worker slot finished.");
+    family(out, fmt, "gunicorn_worker_requests_total", "counter", "Requests the worker slot finished.");
     for (i = 0; i < nsrc; i++) {
         for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
             if (shown(&srcs[i], w)) {
@@ -160,7 +169,7 @@ render_worker_histograms(struct gpx_buf *out, const struct source *srcs, unsigne
     };
     h.labels = labels;
     for (f = 0; f < 3; f++) {
-        family(out, fams[f].name, "histogram", fams[f].help);
+        family(out, fmt, fams[f].name, "histogram", fams[f].help);
         h.name = fams[f].name;
         h.bound_labels = f == 0 ? gpx_duration_bound_labels : gpx_size_bound_labels;
         h.bounds = f == 0 ? GPX_DURATION_BOUNDS : GPX_SIZE_BOUNDS;
@@ -216,6 +225,7 @@ put_failures(struct gpx_buf *out, const struct gpx_exposition *x, const char *fa
 static void
 render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct source *srcs, unsigned nsrc)
 {
+    enum gpx_format fmt = x->format;
     static const struct {
         const char *name;
         const char *help;
@@ -227,7 +237,7 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
     unsigned f, i, w, m, a;
 
     for (f = 0; fams[f].name != NULL; f++) {
-        family(out, fams[f].name, "counter", fams[f].help);
+        family(out, fmt, fams[f].name, "counter", fams[f].help);
         for (i = 0; i < nsrc; i++) {
             const struct gpx_cell *cells = srcs[i].cells;
 
@@ -263,6 +273,7 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
 static void
 render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
 {
+    enum gpx_format fmt = x->format;
     static const struct {
         const char *name;
         const char *type;
@@ -276,7 +287,7 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
     unsigned g, w, s;
 
     for (g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
-        family(out, gauges[g].name, gauges[g].type, gauges[g].help);
+        family(out, fmt, gauges[g].name, gauges[g].type, gauges[g].help);
         for (w = 0; w < x->worker_count; w++) {
             const struct gpx_worker_view *v = &x->workers[w];
 
@@ -289,7 +300,7 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
         }
     }
 
-    family(out, "gunicorn_worker_state", "gauge", "1 for the worker slot's current state, 0 for the others.");
+    family(out, fmt, "gunicorn_worker_state", "gauge", "1 for the worker slot's current state, 0 for the others.");
     for (w = 0; w < x->worker_count; w++) {
         for (s = 0; s < GPX_STATE_COUNT; s++) {
             gpx_buf_printf(out, "gunicorn_worker_state{worker_id=\"%u\",state=\"%s\"} %d\n", w + 1, state_labels[s],
@@ -297,10 +308,11 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
         }
     }
 
-    family(out, "gunicorn_workers_desired", "gauge", "Workers the master aims for (follows the cheaper subsystem).");
+    family(out, fmt, "gunicorn_workers_desired", "gauge",
+           "Workers the master aims for (follows the cheaper subsystem).");
     gpx_buf_printf(out, "gunicorn_workers_desired %u\n", x->workers_desired);
 
-    family(out, "gunicorn_workers", "gauge", "Workers by state.");
+    family(out, fmt, "gunicorn_workers", "gauge", "Workers by state.");
     for (s = 0; s < GPX_STATE_COUNT; s++) {
         unsigned count = 0;
 
@@ -322,11 +334,12 @@ compare_keys(const void *a, const void *b)
 /* Restarts by reason, per slot and for the whole server. Every reason is
  * shown from the start, so that rate() has a zero to begin from. */
 static void
-render_restarts(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
+render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
     unsigned i, w, r;
 
-    family(out, "gunicorn_worker_restart_total", "counter", "Times the worker slot's process was replaced, by reason.");
+    family(out, fmt, "gunicorn_worker_restart_total", "counter",
+           "Times the worker slot's process was replaced, by reason.");
     for (i = 0; i < nsrc; i++) {
         for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
             if (!shown(&srcs[i], w)) {
@@ -338,7 +351,7 @@ render_restarts(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
             }
         }
     }
-    family(out, "gunicorn_master_worker_restart_total", "counter", "Workers replaced, by reason.");
+    family(out, fmt, "gunicorn_master_worker_restart_total", "counter", "Workers replaced, by reason.");
     for (i = 0; i < nsrc; i++) {
         if (!srcs[i].per_worker || srcs[i].slots == NULL) {
             continue;
@@ -389,19 +402,19 @@ put_statuses(struct gpx_buf *out, const struct source *src)
 }
 
 static void
-render_requests(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
+render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
     uint64_t slots[GPX_DURATION_SLOTS];
     char labels[GPX_LABELS_MAX];
     unsigned i, j, m;
     struct histogram_text h;
 
-    family(out, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
+    family(out, fmt, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
     for (j = 0; j < nsrc; j++) {
         put_statuses(out, &srcs[j]);
     }
 
-    family(out, "gunicorn_request_duration_seconds", "histogram", "Request duration in seconds, by method.");
+    family(out, fmt, "gunicorn_request_duration_seconds", "histogram", "Request duration in seconds, by method.");
     h.name = "gunicorn_request_duration_seconds";
     h.labels = labels;
     h.bound_labels = gpx_duration_bound_labels;
@@ -428,12 +441,13 @@ render_requests(struct gpx_buf *out, const struct source *srcs, unsigned nsrc)
 static void
 render_listeners(struct gpx_buf *out, const struct gpx_exposition *x)
 {
+    enum gpx_format fmt = x->format;
     unsigned i, f;
 
     for (f = 0; f < 2; f++) {
         const char *name = f == 0 ? "gunicorn_listen_backlog" : "gunicorn_listen_backlog_limit";
 
-        family(out, name, "gauge",
+        family(out, fmt, name, "gauge",
                f == 0 ? "Connections waiting in the listener's accept queue." : "Size of the listener's accept queue.");
         for (i = 0; i < x->listener_count; i++) {
             gpx_buf_printf(out, "%s{listener=\"", name);
@@ -441,7 +455,7 @@ render_listeners(struct gpx_buf *out, const struct gpx_exposition *x)
             gpx_buf_printf(out, "\"} %" PRIu64 "\n", f == 0 ? x->listeners[i].queued : x->listeners[i].limit);
         }
     }
-    family(out, "gunicorn_listen_overflows_total", "counter",
+    family(out, fmt, "gunicorn_listen_overflows_total", "counter",
            "Connections the host's listen queues dropped (Linux counts them per host).");
     if (x->have_listen_overflows) {
         gpx_buf_printf(out, "gunicorn_listen_overflows_total %" PRIu64 "\n", x->listen_overflows);
@@ -451,15 +465,16 @@ render_listeners(struct gpx_buf *out, const struct gpx_exposition *x)
 static void
 render_server(struct gpx_buf *out, const struct gpx_exposition *x)
 {
+    enum gpx_format fmt = x->format;
     unsigned i;
 
-    family(out, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
+    family(out, fmt, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
     gpx_buf_printf(out, "gunicorn_requests_in_progress %u\n", x->in_progress);
 
-    family(out, "gunicorn_master_start_time_seconds", "gauge", "Unix time the master started.");
+    family(out, fmt, "gunicorn_master_start_time_seconds", "gauge", "Unix time the master started.");
     gpx_buf_printf(out, "gunicorn_master_start_time_seconds %.6f\n", x->master_start_time);
 
-    family(out, "gunicorn_exporter_build_info", "gauge", "gpx's version, the uWSGI it runs in and its storage.");
+    family(out, fmt, "gunicorn_exporter_build_info", "gauge", "gpx's version, the uWSGI it runs in and its storage.");
     gpx_buf_puts(out, "gunicorn_exporter_build_info{version=\"");
     gpx_render_label_value(out, x->version != NULL ? x->version : "");
     gpx_buf_puts(out, "\",uwsgi_version=\"");
@@ -468,13 +483,13 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
     gpx_render_label_value(out, x->storage != NULL ? x->storage : "");
     gpx_buf_puts(out, "\"} 1\n");
 
-    family(out, "gunicorn_exporter_scrape_duration_seconds", "gauge", "How long the previous collection took.");
+    family(out, fmt, "gunicorn_exporter_scrape_duration_seconds", "gauge", "How long the previous collection took.");
     gpx_buf_printf(out, "gunicorn_exporter_scrape_duration_seconds %.6f\n", x->last_scrape_seconds);
 
-    family(out, "gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written.");
+    family(out, fmt, "gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written.");
     gpx_buf_printf(out, "gunicorn_exporter_storage_up %d\n", x->storage_up ? 1 : 0);
 
-    family(out, "gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations.");
+    family(out, fmt, "gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations.");
     for (i = 0; i < x->storage_error_count; i++) {
         gpx_buf_printf(out, "gunicorn_exporter_storage_errors_total{operation=\"%s\"} %" PRIu64 "\n",
                        x->storage_error_labels[i], x->storage_errors[i]);
@@ -559,12 +574,12 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     src.total = total;
     src.per_worker = 1;
     src.names = &names;
-    render_worker_histograms(out, &src, 1);
+    render_worker_histograms(out, x->format, &src, 1);
     render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);
-    render_restarts(out, &src, 1);
+    render_restarts(out, x->format, &src, 1);
     render_listeners(out, x);
-    render_requests(out, &src, 1);
+    render_requests(out, x->format, &src, 1);
     render_server(out, x);
     free(slots);
     free(cells);
@@ -572,7 +587,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 }
 
 int
-gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, unsigned count)
+gpx_render_fleet(struct gpx_buf *out, enum gpx_format fmt, const struct gpx_fleet_member *members, unsigned count)
 {
     struct source *srcs = calloc((size_t)count + 1, sizeof(*srcs));
     struct gpx_cell *fleet_total = alloc_cells(1);
@@ -632,10 +647,10 @@ gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, un
         /* The fleet's sums: the method and status families without gpx_instance. */
         srcs[count].labels = "";
         srcs[count].total = fleet_total;
-        render_worker_histograms(out, srcs, count);
-        render_restarts(out, srcs, count);
-        render_requests(out, srcs, count + 1);
-        family(out, "gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read.");
+        render_worker_histograms(out, fmt, srcs, count);
+        render_restarts(out, fmt, srcs, count);
+        render_requests(out, fmt, srcs, count + 1);
+        family(out, fmt, "gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read.");
         gpx_buf_printf(out, "gunicorn_fleet_instances %u\n", count);
     }
     for (i = 0; i < count; i++) {
@@ -647,4 +662,10 @@ gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, un
     free(offsets);
     gpx_buf_free(&labels);
     return rc == 0 && !out->failed ? 0 : -1;
+}
+
+int
+gpx_render_end(struct gpx_buf *out, enum gpx_format format)
+{
+    return format == GPX_FORMAT_OPENMETRICS ? gpx_buf_puts(out, "# EOF\n") : 0;
 }

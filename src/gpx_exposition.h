@@ -1,4 +1,5 @@
-/* gpx_exposition.h - renders the scoreboard as Prometheus text format 0.0.4.
+/* gpx_exposition.h - renders the scoreboard as Prometheus text format 0.0.4
+ * or OpenMetrics 1.0.
  *
  * Called by the metrics thread and the routing action with a snapshot of the
  * workers that the glue read from uWSGI; writes every family of METRICS.md
@@ -37,6 +38,9 @@ struct gpx_listener_view {
     uint64_t limit;   /* the queue's size */
 };
 
+/* The exposition formats a scraper can ask for. */
+enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS };
+
 /* Names an application for the endpoint label; may return NULL ("/"). */
 typedef const char *(*gpx_endpoint_fn)(void *ctx, unsigned worker, unsigned app_id);
 
@@ -63,6 +67,7 @@ struct gpx_exposition {
     const uint64_t *storage_errors;          /* failures by operation, or NULL */
     const char *const *storage_error_labels; /* the operations' names */
     unsigned storage_error_count;
+    enum gpx_format format; /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
 };
 
 struct gpx_snapshot_header;
@@ -73,20 +78,28 @@ struct gpx_fleet_member {
     const struct gpx_snapshot_header *snapshot;
 };
 
-/* The exposition formats a scraper can ask for. */
-enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS };
-
 /* The content type of what gpx_render writes. */
 #define GPX_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define GPX_OPENMETRICS_CONTENT_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-/* Appends the exposition to out. Returns 0, or -1 if memory ran out. */
+/* Appends the exposition to out in x->format. Returns 0, or -1 if memory
+ * ran out.
+ *
+ * OpenMetrics: a counter's family is named without _total, its samples with
+ * it. No _created series: gpx's counters continue across restarts and
+ * reloads (from the scoreboard file or Redis), so no single creation time
+ * is true of them, and a reset never happens that _created would announce. */
 int gpx_render(struct gpx_buf *out, const struct gpx_exposition *x);
+
+/* Ends a page: "# EOF" for OpenMetrics (after every family, gpx's and the
+ * application's), nothing for text. Returns 0, or -1 if memory ran out. */
+int gpx_render_end(struct gpx_buf *out, enum gpx_format format);
 
 /* Appends the fleet view: the counter families of every member with a
  * gpx_instance label, and the method and status families summed over the
  * fleet without it. Returns 0, or -1 if memory ran out. */
-int gpx_render_fleet(struct gpx_buf *out, const struct gpx_fleet_member *members, unsigned count);
+int gpx_render_fleet(struct gpx_buf *out, enum gpx_format format, const struct gpx_fleet_member *members,
+                     unsigned count);
 
 /* Appends `value` escaped as a label value (backslash, quote, newline). */
 int gpx_render_label_value(struct gpx_buf *out, const char *value);

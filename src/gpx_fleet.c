@@ -54,7 +54,8 @@ collect(void *ctx, const char *instance, const void *blob, size_t len)
 }
 
 int
-gpx_fleet_render(struct gpx_buf *out, const struct gpx_redis_config *cfg, struct gpx_redis_status *status)
+gpx_fleet_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_redis_config *cfg,
+                 struct gpx_redis_status *status)
 {
     struct collected c;
     unsigned i;
@@ -63,7 +64,7 @@ gpx_fleet_render(struct gpx_buf *out, const struct gpx_redis_config *cfg, struct
     memset(&c, 0, sizeof(c));
     rc = gpx_redis_fleet(cfg, status, collect, &c);
     if (rc >= 0 && !c.failed) {
-        rc = gpx_render_fleet(out, c.members, c.count);
+        rc = gpx_render_fleet(out, format, c.members, c.count);
     } else {
         rc = -1;
     }

@@ -9,10 +9,12 @@
 #define GPX_FLEET_H
 
 #include "gpx_buf.h"
+#include "gpx_exposition.h"
 #include "gpx_redis.h"
 
-/* Appends the fleet view to out. Returns 0, or -1 when Redis could not be
- * read (counted in status as a "fleet" error) or memory ran out. */
-int gpx_fleet_render(struct gpx_buf *out, const struct gpx_redis_config *cfg, struct gpx_redis_status *status);
+/* Appends the fleet view to out in `format`. Returns 0, or -1 when Redis
+ * could not be read (counted in status as a "fleet" error) or memory ran out. */
+int gpx_fleet_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_redis_config *cfg,
+                     struct gpx_redis_status *status);
 
 #endif

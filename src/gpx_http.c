@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include "gpx_exposition.h"
+#include "gpx_gzip.h"
+#include "gpx_negotiate.h"
 #include "gpx_thread.h"
 
 #if MHD_VERSION < 0x00097100
@@ -126,16 +129,109 @@ answer(struct MHD_Connection *conn, unsigned code, const char *type, char *body,
     return rc;
 }
 
+/* A constant plain-text answer. */
+#define ANSWER_TEXT(conn, code, text)                                                                                  \
+    answer((conn), (code), "text/plain; charset=utf-8", (char *)(text), sizeof(text) - 1, MHD_RESPMEM_PERSISTENT)
+
+/* 401 with the challenge (WWW-Authenticate: Basic realm="gpx") and no data. */
+static MHD_Result_t
+ask_credentials(struct MHD_Connection *conn)
+{
+    static const char text[] = "Unauthorized\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+    MHD_Result_t rc;
+
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    rc = MHD_queue_basic_auth_fail_response(conn, "gpx", resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* The client certificate, when client CAs are configured: GnuTLS asked for
+ * one in the handshake, and this is where its verification is required. */
+static int
+client_certificate_ok(struct gpx_http *srv, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info;
+
+    if (srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL) {
+        return 1;
+    }
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return info != NULL && gpx_tls_peer_verified(info->tls_session);
+}
+
+static int
+credentials_ok(struct gpx_http *srv, struct MHD_Connection *conn)
+{
+    char *password = NULL;
+    char *user;
+    int ok;
+
+    if (srv->cfg.auth == NULL) {
+        return 1;
+    }
+    user = MHD_basic_auth_get_username_password(conn, &password);
+    ok = gpx_auth_check(srv->cfg.auth, user, password);
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        MHD_free(password);
+    }
+    if (user != NULL) {
+        MHD_free(user);
+    }
+    return ok;
+}
+
+/* Renders `url` as negotiated; gzip when asked. Returns an enum
+ * gpx_http_result with the page in body (the caller frees it). */
+static int
+render_page(struct gpx_http *srv, const char *url, enum gpx_format format, int gzip, char **body, size_t *len)
+{
+    struct gpx_buf page, packed;
+    int rc;
+
+    *body = NULL;
+    if (gpx_buf_init(&page, 64 * 1024) != 0) {
+        return GPX_HTTP_ERROR;
+    }
+    rc = srv->render(srv->render_ctx, url, format, &page);
+    if (rc == GPX_HTTP_OK) {
+        gpx_render_end(&page, format);
+    }
+    if (rc != GPX_HTTP_OK || page.failed) {
+        gpx_buf_free(&page);
+        return rc == GPX_HTTP_NOT_FOUND ? rc : GPX_HTTP_ERROR;
+    }
+    if (gzip) {
+        if (gpx_buf_init(&packed, page.len / 4 + 64) != 0 || gpx_gzip_compress(&packed, page.data, page.len) != 0) {
+            gpx_buf_free(&packed);
+            gpx_buf_free(&page);
+            return GPX_HTTP_ERROR;
+        }
+        gpx_buf_free(&page);
+        page = packed;
+    }
+    *body = gpx_buf_steal(&page, len);
+    return GPX_HTTP_OK;
+}
+
 static MHD_Result_t
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
        const char *upload_data, size_t *upload_data_size, void **state)
 {
     static int started;
     struct gpx_http *srv = cls;
-    struct gpx_buf buf;
+    struct MHD_Response *resp;
+    enum gpx_format format;
+    MHD_Result_t queued;
     char *body;
     size_t len;
-    int rc;
+    int gzip, rc;
 
     (void)version;
     (void)upload_data;
@@ -149,39 +245,82 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
         return MHD_YES;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        static char text[] = "Method Not Allowed\n";
-
-        return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
+        return ANSWER_TEXT(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }
-    rc = gpx_buf_init(&buf, 64 * 1024) == 0 ? srv->render(srv->render_ctx, url, &buf) : GPX_HTTP_ERROR;
+    /* Liveness of the master's metrics thread: nothing rendered, nothing
+     * disclosed beyond what an open port tells, so no credentials asked
+     * (probes rarely carry them). TLS still applies. */
+    if (strcmp(url, "/healthz") == 0) {
+        return ANSWER_TEXT(conn, MHD_HTTP_OK, "ok\n");
+    }
+    if (!client_certificate_ok(srv, conn)) {
+        if (srv->cfg.verbose) {
+            log_line(srv, "gpx: debug: %s %s refused: no verified client certificate", method, url);
+        }
+        return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
+    }
+    if (!credentials_ok(srv, conn)) {
+        if (srv->cfg.verbose) {
+            log_line(srv, "gpx: debug: %s %s refused: missing or wrong credentials", method, url);
+        }
+        return ask_credentials(conn);
+    }
+    format = gpx_negotiate_format(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+    gzip = gpx_negotiate_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    rc = render_page(srv, url, format, gzip, &body, &len);
     if (rc == GPX_HTTP_NOT_FOUND) {
-        static char text[] = "Not Found: metrics are at /metrics\n";
-
-        gpx_buf_free(&buf);
-        return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", text, sizeof(text) - 1, MHD_RESPMEM_PERSISTENT);
+        return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
     }
-    if (rc != GPX_HTTP_OK || buf.failed) {
-        static char text[] = "gpx could not render the metrics\n";
-
-        gpx_buf_free(&buf);
-        return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", text, sizeof(text) - 1,
-                      MHD_RESPMEM_PERSISTENT);
+    if (rc != GPX_HTTP_OK) {
+        return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
     }
-    body = gpx_buf_steal(&buf, &len);
     if (srv->cfg.verbose) {
-        log_line(srv, "gpx: debug: %s %s answered with %zu bytes", method, url, len);
+        log_line(srv, "gpx: debug: %s %s answered with %zu bytes (%s%s)", method, url, len,
+                 format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
     }
-    return answer(conn, MHD_HTTP_OK, GPX_TEXT_CONTENT_TYPE, body, len, MHD_RESPMEM_MUST_FREE);
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            format == GPX_FORMAT_OPENMETRICS ? GPX_OPENMETRICS_CONTENT_TYPE : GPX_TEXT_CONTENT_TYPE);
+    /* Caches must key the page on both headers that chose it. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
+    if (gzip) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    }
+    queued = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return queued;
 }
 
 static struct MHD_Daemon *
 start_daemon(struct gpx_http *srv, int fd)
 {
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, handle, srv,
-                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned int)srv->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)srv->cfg.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t)(32 * 1024), MHD_OPTION_END);
+    const struct gpx_tls *tls = srv->cfg.tls;
+    int use_tls = tls != NULL && tls->cert_pem != NULL;
+    /* The connection timeout counts from a connection's last activity, the
+     * TLS handshake included: a client that opens and stays silent, or
+     * stops halfway through a handshake, is closed like an idle one. */
+    struct MHD_OptionItem options[8];
+    unsigned n = 0;
+
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)srv->cfg.connection_limit, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.timeout_seconds, NULL};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(32 * 1024), NULL};
+    if (use_tls) {
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert_pem};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key_pem};
+        if (tls->client_ca_pem != NULL) {
+            options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->client_ca_pem};
+        }
+    }
+    options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (use_tls ? MHD_USE_TLS : 0), 0, NULL, NULL,
+                            handle, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
 }
 
 /* Sleeps up to `seconds`, returning early (1) when asked to stop. */
@@ -220,8 +359,11 @@ serve(void *arg)
                 srv->listen_fd = fd;
                 inherited_listen_fd = fd;
                 pthread_mutex_unlock(&srv->lock);
-                log_line(srv, "gpx: serving metrics on http://%s:%d/metrics%s", srv->bind, srv->cfg.port,
-                         reported ? " (the port is free again)" : "");
+                log_line(srv, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
+                         srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
+                         srv->cfg.port,
+                         srv->cfg.tls != NULL && srv->cfg.tls->client_ca_pem != NULL ? " (client certificates)" : "",
+                         srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
                 break;
             }
             close(fd);

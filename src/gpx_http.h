@@ -1,22 +1,31 @@
 /* gpx_http.h - the metrics endpoint: GET /metrics on its own port.
  *
  * libmicrohttpd serves the port from one internal thread with a connection
- * limit, an idle timeout and a bound on request memory, so slow, silent or
- * hostile clients cannot stall a scrape, the master or the workers. The
- * glue launches it once workers run; binding is retried in the background,
- * so a port in use never stops the application.
+ * limit, an idle timeout (TLS handshakes included) and a bound on request
+ * memory, so slow, silent or hostile clients cannot stall a scrape, the
+ * master or the workers. The glue launches it once workers run; binding is
+ * retried in the background, so a port in use never stops the application.
+ *
+ * Each scrape gets the format its Accept header prefers (text 0.0.4 or
+ * OpenMetrics 1.0), gzip when its Accept-Encoding allows it, and, when
+ * configured, TLS with optional client certificates and HTTP basic auth.
+ * /healthz answers "ok" without rendering and without credentials.
  */
 #ifndef GPX_HTTP_H
 #define GPX_HTTP_H
 
+#include "gpx_auth.h"
 #include "gpx_buf.h"
+#include "gpx_exposition.h"
+#include "gpx_tls.h"
 
 /* What a render function answers. */
 enum gpx_http_result { GPX_HTTP_OK = 0, GPX_HTTP_NOT_FOUND = 1, GPX_HTTP_ERROR = -1 };
 
-/* Renders the page at `path` ("/metrics", ...) into `out` (empty on entry).
- * Returns an enum gpx_http_result. Called on the server's thread. */
-typedef int (*gpx_http_render_fn)(void *ctx, const char *path, struct gpx_buf *out);
+/* Renders the page at `path` ("/metrics", ...) in `format` into `out` (empty
+ * on entry), without OpenMetrics' "# EOF": the server ends the page. Returns
+ * an enum gpx_http_result. Called on the server's thread. */
+typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
 
 /* Writes one log line (no trailing newline needed). Called on the server's
  * thread. */
@@ -29,6 +38,8 @@ struct gpx_http_config {
     unsigned timeout_seconds;      /* idle time before a connection is closed */
     unsigned report_after_seconds; /* failed binding reported after this long */
     int verbose;                   /* log every answer */
+    const struct gpx_tls *tls;     /* certificate and key: serve HTTPS; NULL or empty: plain HTTP */
+    struct gpx_auth *auth;         /* users of basic auth; NULL: none asked */
 };
 
 struct gpx_http;
@@ -37,7 +48,8 @@ struct gpx_http;
  * stay the master's). Returns the handle, or NULL if the thread could not be
  * started. Binding happens on that thread: failures are retried every second,
  * reported once through `log` after report_after_seconds, then retried every
- * 10 seconds. `cfg->bind` is copied. */
+ * 10 seconds. `cfg->bind` is copied; cfg->tls and cfg->auth are borrowed and
+ * must outlive the server. */
 struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx,
                                  gpx_http_log_fn log);
 

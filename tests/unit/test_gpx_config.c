@@ -156,6 +156,10 @@ test_gpx_config_resolve_precedence(void **state)
         {"GPX_REDIS_INTERVAL", "7"},
         {"GPX_REDIS_TTL", "700"},
         {"GPX_DEBUG", "yes"},
+        {"PROMETHEUS_SSL_CERTFILE", "/env/cert.pem"},
+        {"PROMETHEUS_SSL_KEYFILE", "/env/key.pem"},
+        {"PROMETHEUS_SSL_CLIENT_CAFILE", "/env/ca.pem"},
+        {"PROMETHEUS_BASIC_AUTH_FILE", "/env/users"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -180,6 +184,10 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.redis_interval, 7);
     assert_int_equal(cfg.redis_ttl, 700);
     assert_int_equal(cfg.debug, 1);
+    assert_string_equal(cfg.ssl_certfile, "/env/cert.pem");
+    assert_string_equal(cfg.ssl_keyfile, "/env/key.pem");
+    assert_string_equal(cfg.ssl_client_cafile, "/env/ca.pem");
+    assert_string_equal(cfg.basic_auth_file, "/env/users");
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
     }
@@ -198,7 +206,15 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_REDIS_INTERVAL] = "2";
     given[GPX_OPT_REDIS_TTL] = "60";
     given[GPX_OPT_DEBUG] = "off";
+    given[GPX_OPT_SSL_CERTFILE] = "opt/cert.pem";
+    given[GPX_OPT_SSL_KEYFILE] = "opt/key.pem";
+    given[GPX_OPT_SSL_CLIENT_CAFILE] = "opt/ca.pem";
+    given[GPX_OPT_BASIC_AUTH_FILE] = "opt/users";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_certfile, "opt/cert.pem");
+    assert_string_equal(cfg.ssl_keyfile, "opt/key.pem");
+    assert_string_equal(cfg.ssl_client_cafile, "opt/ca.pem");
+    assert_string_equal(cfg.basic_auth_file, "opt/users");
     assert_int_equal(cfg.port, 8002);
     assert_string_equal(cfg.bind, "0.0.0.0");
     assert_string_equal(cfg.multiproc_dir, "/var/opt");
@@ -734,6 +750,41 @@ test_gpx_config_prepare_dir_unwritable(void **state)
                          "expected a directory files can be written in (");
 }
 
+/* A certificate needs its key and the reverse; client CAs need TLS. */
+static void
+test_gpx_config_resolve_tls_pairs(void **state)
+{
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_certfile, "");
+    assert_string_equal(cfg.basic_auth_file, "");
+    given[GPX_OPT_SSL_CERTFILE] = "/c.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err,
+                        "gpx: invalid gpx-ssl-keyfile / PROMETHEUS_SSL_KEYFILE \"\" (from the default): expected the "
+                        "PEM private key of gpx-ssl-certfile (both or neither)");
+    given[GPX_OPT_SSL_CERTFILE] = NULL;
+    given[GPX_OPT_SSL_KEYFILE] = "/k.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err,
+                        "gpx: invalid gpx-ssl-certfile / PROMETHEUS_SSL_CERTFILE \"\" (from the default): expected "
+                        "the PEM certificate of gpx-ssl-keyfile (both or neither)");
+    given[GPX_OPT_SSL_KEYFILE] = NULL;
+    given[GPX_OPT_SSL_CLIENT_CAFILE] = "/ca.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err,
+                        "gpx: invalid gpx-ssl-certfile / PROMETHEUS_SSL_CERTFILE \"\" (from the default): expected "
+                        "a PEM certificate: gpx-ssl-client-cafile needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
+    given[GPX_OPT_SSL_CERTFILE] = "/c.pem";
+    given[GPX_OPT_SSL_KEYFILE] = "/k.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_client_cafile, "/ca.pem");
+}
+
 int
 main(void)
 {
@@ -750,6 +801,7 @@ main(void)
         cmocka_unit_test_setup(test_gpx_config_resolve_instance, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_redis_db, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_booleans, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_tls_pairs, reset_env),
         cmocka_unit_test_setup(test_gpx_parse_bool_spellings, reset_env),
         cmocka_unit_test_setup(test_gpx_parse_int_ranges, reset_env),
         cmocka_unit_test_setup_teardown(test_gpx_config_prepare_dir_creates_nested, setup_tree, teardown_tree),

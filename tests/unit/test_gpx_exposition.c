@@ -689,6 +689,62 @@ test_gpx_render_status_order(void **state)
     gpx_scoreboard_close(&board);
 }
 
+/* The sample lines of a page (those not starting with '#'), in order. */
+static char *
+sample_lines(const char *text)
+{
+    size_t len = strlen(text);
+    char *out = calloc(1, len + 1), *w = out;
+    const char *p = text;
+
+    assert_non_null(out);
+    while (*p != '\0') {
+        const char *end = strchr(p, '\n');
+        size_t linelen = (size_t)(end - p) + 1;
+
+        if (p[0] != '#') {
+            memcpy(w, p, linelen);
+            w += linelen;
+        }
+        p += linelen;
+    }
+    return out;
+}
+
+/* OpenMetrics: the same samples as text, counters' families named without
+ * _total in HELP and TYPE, no _created series, and "# EOF" only from
+ * gpx_render_end, last. */
+static void
+test_gpx_render_openmetrics(void **state)
+{
+    struct scene *s = *state;
+    char *text_samples, *om_samples;
+    const char *om;
+
+    text_samples = sample_lines(render(s));
+    assert_int_equal(gpx_render_end(&s->out, GPX_FORMAT_TEXT), 0);
+    assert_int_equal(count_prefix(s->out.data, "# EOF"), 0);
+    s->x.format = GPX_FORMAT_OPENMETRICS;
+    om = render(s);
+    om_samples = sample_lines(om);
+    assert_string_equal(om_samples, text_samples);
+    assert_line(om, "# TYPE gunicorn_requests counter");
+    assert_line(om, "# HELP gunicorn_requests Requests answered, by method and status.");
+    assert_line(om, "# TYPE gunicorn_worker_cpu_seconds counter");
+    assert_line(om, "# TYPE gunicorn_exporter_storage_errors counter");
+    assert_line(om, "# TYPE gunicorn_request_duration_seconds histogram");
+    assert_line(om, "# TYPE gunicorn_worker_memory_bytes gauge");
+    assert_line(om, "gunicorn_requests_total{method=\"GET\",status=\"200\"} 3");
+    assert_int_equal(count_prefix(om, "# TYPE gunicorn_requests_total"), 0);
+    assert_null(strstr(om, "_created"));
+    assert_int_equal(count_prefix(om, "# EOF"), 0);
+    assert_int_equal(gpx_render_end(&s->out, GPX_FORMAT_OPENMETRICS), 0);
+    assert_int_equal(count_lines(s->out.data, "# EOF"), 1);
+    assert_int_equal(strcmp(s->out.data + s->out.len - 6, "# EOF\n"), 0);
+    free(text_samples);
+    free(om_samples);
+}
+
 #define SCENE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_scene, teardown_scene)
 
 int
@@ -708,6 +764,7 @@ main(void)
         SCENE_TEST(test_gpx_render_retired_slot),
         cmocka_unit_test(test_gpx_render_overflow_classes),
         cmocka_unit_test(test_gpx_render_status_order),
+        SCENE_TEST(test_gpx_render_openmetrics),
     };
 
     return cmocka_run_group_tests_name("gpx_exposition", tests, NULL, NULL);

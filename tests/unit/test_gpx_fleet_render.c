@@ -184,7 +184,7 @@ static const char *
 render(struct fleet *f, unsigned count)
 {
     gpx_buf_reset(&f->out);
-    assert_int_equal(gpx_render_fleet(&f->out, f->members, count), 0);
+    assert_int_equal(gpx_render_fleet(&f->out, GPX_FORMAT_TEXT, f->members, count), 0);
     assert_int_equal(f->out.failed, 0);
     check_families(f->out.data);
     return f->out.data;
@@ -215,6 +215,26 @@ test_gpx_render_fleet_help_and_type_once(void **state)
     /* The live server's gauges are not the fleet's. */
     assert_null(strstr(text, "gunicorn_worker_memory_bytes"));
     assert_null(strstr(text, "gunicorn_worker_state"));
+}
+
+/* OpenMetrics: counters' families without _total, samples unchanged. */
+static void
+test_gpx_render_fleet_openmetrics(void **state)
+{
+    struct fleet *f = *state;
+    const char *om;
+
+    gpx_buf_reset(&f->out);
+    assert_int_equal(gpx_render_fleet(&f->out, GPX_FORMAT_OPENMETRICS, f->members, 2), 0);
+    om = f->out.data;
+    assert_line(om, "# TYPE gunicorn_worker_requests counter");
+    assert_line(om, "# TYPE gunicorn_worker_restart counter");
+    assert_line(om, "# TYPE gunicorn_requests counter");
+    assert_line(om, "# TYPE gunicorn_request_duration_seconds histogram");
+    assert_line(om, "# TYPE gunicorn_fleet_instances gauge");
+    assert_int_equal(count_prefix(om, "# TYPE gunicorn_requests_total"), 0);
+    assert_line(om, "gunicorn_worker_requests_total{gpx_instance=\"web-1\",worker_id=\"1\"} 4");
+    assert_int_equal(count_prefix(om, "# EOF"), 0);
 }
 
 /* Per-worker series carry gpx_instance first, then worker_id; every slot of
@@ -466,7 +486,7 @@ test_gpx_render_fleet_zero_members(void **state)
 
     (void)state;
     assert_int_equal(gpx_buf_init(&out, 0), 0);
-    assert_int_equal(gpx_render_fleet(&out, NULL, 0), 0);
+    assert_int_equal(gpx_render_fleet(&out, GPX_FORMAT_TEXT, NULL, 0), 0);
     check_families(out.data);
     assert_line(out.data, "gunicorn_fleet_instances 0");
     for (p = out.data; *p != '\0'; p = strchr(p, '\n') + 1) {
@@ -484,13 +504,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        FLEET_TEST(test_gpx_render_fleet_help_and_type_once),
-        FLEET_TEST(test_gpx_render_fleet_instance_label),
-        FLEET_TEST(test_gpx_render_fleet_sums),
-        FLEET_TEST(test_gpx_render_fleet_restarts),
-        FLEET_TEST(test_gpx_render_fleet_escapes_instance),
-        FLEET_TEST(test_gpx_render_fleet_one_member),
-        cmocka_unit_test(test_gpx_render_fleet_zero_members),
+        FLEET_TEST(test_gpx_render_fleet_help_and_type_once), FLEET_TEST(test_gpx_render_fleet_openmetrics),
+        FLEET_TEST(test_gpx_render_fleet_instance_label),     FLEET_TEST(test_gpx_render_fleet_sums),
+        FLEET_TEST(test_gpx_render_fleet_restarts),           FLEET_TEST(test_gpx_render_fleet_escapes_instance),
+        FLEET_TEST(test_gpx_render_fleet_one_member),         cmocka_unit_test(test_gpx_render_fleet_zero_members),
     };
 
     return cmocka_run_group_tests_name("gpx_fleet_render", tests, NULL, NULL);

@@ -1,0 +1,165 @@
+/* gpx_tls.c - PEM files checked with GnuTLS (see gpx_tls.h). */
+#define _GNU_SOURCE
+#include "gpx_tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reads a whole file into a NUL-terminated string. Returns it (the caller
+ * frees it), or NULL with why set. */
+static char *
+read_file(const char *path, size_t *len, char *why, size_t whylen)
+{
+    char *text = malloc(GPX_TLS_FILE_MAX + 1);
+    ssize_t n = 0;
+    int fd, saved;
+
+    *len = 0;
+    if (text == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot open it: %s", strerror(errno));
+        free(text);
+        return NULL;
+    }
+    while (*len <= GPX_TLS_FILE_MAX && (n = read(fd, text + *len, GPX_TLS_FILE_MAX + 1 - *len)) > 0) {
+        *len += (size_t)n;
+    }
+    saved = errno;
+    close(fd);
+    if (n < 0 || *len > GPX_TLS_FILE_MAX) {
+        if (n < 0) {
+            snprintf(why, whylen, "cannot read it: %s", strerror(saved));
+        } else {
+            snprintf(why, whylen, "larger than %d bytes", GPX_TLS_FILE_MAX);
+        }
+        free(text);
+        return NULL;
+    }
+    text[*len] = '\0';
+    return text;
+}
+
+/* The number of PEM certificates in text, or a GnuTLS error (< 0). */
+static int
+count_certificates(const char *text, size_t len)
+{
+    gnutls_datum_t data = {(unsigned char *)(uintptr_t)text, (unsigned int)len};
+    gnutls_x509_crt_t *list = NULL;
+    unsigned int n = 0, i;
+    int rc = gnutls_x509_crt_list_import2(&list, &n, &data, GNUTLS_X509_FMT_PEM, 0);
+
+    if (rc < 0) {
+        return rc;
+    }
+    for (i = 0; i < n; i++) {
+        gnutls_x509_crt_deinit(list[i]);
+    }
+    gnutls_free(list);
+    return (int)n;
+}
+
+static int
+load_error(struct gpx_tls *tls, char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id,
+           const char *path, const char *expected, const char *why)
+{
+    char text[512];
+
+    snprintf(text, sizeof(text), "%s (%s)", expected, why);
+    gpx_config_error(err, errlen, cfg, id, path, text);
+    gpx_tls_free(tls);
+    return -1;
+}
+
+int
+gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_t errlen)
+{
+    static const char cert_expected[] = "a readable PEM file with the server's certificate (chain)";
+    static const char key_expected[] = "a readable PEM file with the certificate's unencrypted private key";
+    static const char ca_expected[] = "a readable PEM file with the CA certificates that sign client certificates";
+    gnutls_certificate_credentials_t cred;
+    gnutls_datum_t cert, key;
+    char why[256];
+    size_t cert_len, key_len, ca_len;
+    int rc;
+
+    memset(tls, 0, sizeof(*tls));
+    if (cfg->ssl_certfile[0] == '\0') {
+        return 0;
+    }
+    tls->cert_pem = read_file(cfg->ssl_certfile, &cert_len, why, sizeof(why));
+    if (tls->cert_pem == NULL) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CERTFILE, cfg->ssl_certfile, cert_expected, why);
+    }
+    rc = count_certificates(tls->cert_pem, cert_len);
+    if (rc <= 0) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CERTFILE, cfg->ssl_certfile, cert_expected,
+                          rc < 0 ? gnutls_strerror(rc) : "no certificate in it");
+    }
+    tls->key_pem = read_file(cfg->ssl_keyfile, &key_len, why, sizeof(why));
+    if (tls->key_pem == NULL) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected, why);
+    }
+    /* What libmicrohttpd will do with the pair: a key that is not the
+     * certificate's, or that cannot be read, is refused here. */
+    if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected, "out of memory");
+    }
+    cert.data = (unsigned char *)tls->cert_pem;
+    cert.size = (unsigned int)cert_len;
+    key.data = (unsigned char *)tls->key_pem;
+    key.size = (unsigned int)key_len;
+    rc = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+    gnutls_certificate_free_credentials(cred);
+    if (rc < 0) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected,
+                          gnutls_strerror(rc));
+    }
+    if (cfg->ssl_client_cafile[0] != '\0') {
+        tls->client_ca_pem = read_file(cfg->ssl_client_cafile, &ca_len, why, sizeof(why));
+        if (tls->client_ca_pem == NULL) {
+            return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CLIENT_CAFILE, cfg->ssl_client_cafile, ca_expected,
+                              why);
+        }
+        rc = count_certificates(tls->client_ca_pem, ca_len);
+        if (rc <= 0) {
+            return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CLIENT_CAFILE, cfg->ssl_client_cafile, ca_expected,
+                              rc < 0 ? gnutls_strerror(rc) : "no certificate in it");
+        }
+    }
+    return 0;
+}
+
+void
+gpx_tls_free(struct gpx_tls *tls)
+{
+    if (tls->key_pem != NULL) {
+        memset(tls->key_pem, 0, strlen(tls->key_pem));
+    }
+    free(tls->cert_pem);
+    free(tls->key_pem);
+    free(tls->client_ca_pem);
+    memset(tls, 0, sizeof(*tls));
+}
+
+int
+gpx_tls_peer_verified(void *session)
+{
+    gnutls_session_t s = session;
+    unsigned int status = 0, count = 0;
+
+    if (s == NULL || gnutls_certificate_get_peers(s, &count) == NULL || count == 0) {
+        return 0;
+    }
+    return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
