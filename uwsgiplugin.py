@@ -24,12 +24,15 @@ if os.path.exists(_header):
         if 'max_requests_delta' in f.read():
             CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lpthread']
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
     'plugin/gpx_metrics',
     'plugin/gpx_lifecycle',
+    'plugin/gpx_appfold',
+    'src/gpx_appmetrics',
+    'src/gpx_appstore',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
@@ -37,6 +40,7 @@ GCC_LIST = [
     'src/gpx_fleet',
     'src/gpx_http',
     'src/gpx_netstat',
+    'src/gpx_pcfile',
     'src/gpx_procstat',
     'src/gpx_redis',
     'src/gpx_restart',
