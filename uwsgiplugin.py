@@ -24,7 +24,7 @@ if os.path.exists(_header):
         if 'max_requests_delta' in f.read():
             CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-lpthread', '-lz', '-lgnutls', '-lcrypt']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lpthread', '-lz', '-lgnutls', '-lcrypt']
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
@@ -32,6 +32,9 @@ GCC_LIST = [
     'plugin/gpx_lifecycle',
     'plugin/gpx_uwsgi_metrics',
     'plugin/gpx_exceptions',
+    'plugin/gpx_appfold',
+    'src/gpx_appmetrics',
+    'src/gpx_appstore',
     'src/gpx_auth',
     'src/gpx_buf',
     'src/gpx_catalog',
@@ -43,6 +46,7 @@ GCC_LIST = [
     'src/gpx_http',
     'src/gpx_negotiate',
     'src/gpx_netstat',
+    'src/gpx_pcfile',
     'src/gpx_procstat',
     'src/gpx_redis',
     'src/gpx_restart',

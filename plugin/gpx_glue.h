@@ -88,6 +88,20 @@ void gpx_lifecycle_cycle(void);
 /* Notes that the master is about to kill worker `wid` for harakiri. */
 void gpx_lifecycle_harakiri(int wid);
 
+/* The app's prometheus_client metrics (gpx_appfold.c): set up and fold
+ * what earlier masters left (preinit_apps), follow the workers and fold
+ * the ended ones (master cycle), fold at exit (master cleanup), render
+ * (anyone). */
+void gpx_appfold_init(void);
+void gpx_appfold_cycle(void);
+void gpx_appfold_finish(void);
+int gpx_appfold_render(struct gpx_buf *out, enum gpx_format format);
+
+/* Redis storage of the app's totals (callbacks of the publisher). */
+int gpx_appfold_enabled(void);
+int gpx_appfold_snapshot(void *ctx, struct gpx_buf *out);
+int gpx_appfold_restore(void *ctx, const void *blob, size_t len);
+
 /* Registers the routing action `gpx` (on_load). */
 void gpx_router_register(void);
 

@@ -192,6 +192,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
     rc = gpx_render(out, &x);
     rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format) : rc;
+    rc = rc == 0 ? gpx_appfold_render(out, format) : rc;
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
@@ -244,6 +245,10 @@ restore_totals(void *ctx, const void *blob, size_t len)
 void
 gpx_glue_start_publisher(void)
 {
+    if (gpx_appfold_enabled()) {
+        gpx.redis.app_snapshot = gpx_appfold_snapshot;
+        gpx.redis.app_restore = gpx_appfold_restore;
+    }
     gpx.publisher = gpx_redis_start(&gpx.redis, gpx.redis_status, snapshot_totals, restore_totals, NULL, gpx_glue_log);
     if (gpx.publisher == NULL) {
         uwsgi_error("gpx_glue_start_publisher()/gpx_redis_start()");

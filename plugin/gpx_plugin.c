@@ -12,7 +12,8 @@
  * post_fork  (worker) closes the metrics port's sockets, snapshots counters,
  *            wraps the language plugins' exception logging (gpx_exceptions.c)
  * master_cycle  starts the metrics server (and the Redis publisher) once,
- *            counts worker restarts by reason, samples resources
+ *            counts worker restarts by reason, folds the app metrics of
+ *            ended workers, samples resources
  * harakiri   notes a harakiri kill for the restart reason
  * master_cleanup  publishes the final totals to Redis
  */
@@ -134,9 +135,15 @@ cleanup_dir(const char *board_path)
 {
     DIR *dir;
     struct dirent *entry;
+    char store[GPX_PATH_MAX + GPX_TEXT_MAX + 16];
     unsigned removed = 0;
 
     if (unlink(board_path) == 0) {
+        removed++;
+    }
+    /* The app's folded totals start from zero with its files. */
+    snprintf(store, sizeof(store), "%s/gpx_%s.appstore", gpx.cfg.multiproc_dir, gpx.cfg.instance);
+    if (unlink(store) == 0) {
         removed++;
     }
     dir = opendir(gpx.cfg.multiproc_dir);
@@ -372,6 +379,7 @@ gpx_preinit_apps(void)
     if (note[0] != '\0') {
         uwsgi_log("gpx: %s\n", note);
     }
+    gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
     uwsgi_string_new_list(&uwsgi.after_request_hooks, "gpx_after_request");
     gpx.recording = 1;
@@ -468,6 +476,7 @@ gpx_master_cycle(void)
         }
     }
     gpx_lifecycle_cycle();
+    gpx_appfold_cycle();
     gpx_glue_sample();
 }
 
@@ -480,6 +489,7 @@ gpx_master_cleanup(void)
      * cycle: count them now, while the counters can still be published. */
     if (gpx.recording) {
         gpx_lifecycle_cycle();
+        gpx_appfold_finish();
     }
     if (gpx.publisher != NULL) {
         gpx_redis_stop(gpx.publisher, 1);

@@ -20,9 +20,10 @@ struct gpx_redis_publisher {
     char password[256];
     char prefix[256];
     char instance[256];
-    char key[600];    /* <prefix>:gpx:instance:<name> */
-    char index[300];  /* <prefix>:gpx:instances */
-    char where[1100]; /* host:port, or the socket path, for log lines */
+    char key[600];     /* <prefix>:gpx:instance:<name> */
+    char app_key[600]; /* <prefix>:gpx:app:<name> */
+    char index[300];   /* <prefix>:gpx:instances */
+    char where[1100];  /* host:port, or the socket path, for log lines */
     gpx_redis_snapshot_fn snapshot;
     gpx_redis_restore_fn restore;
     void *ctx;
@@ -34,6 +35,7 @@ struct gpx_redis_publisher {
     pthread_cond_t wake;
     int stopping;
     int refused_logged;
+    int app_refused_logged;
     int outage_logged; /* "cannot use Redis" was logged since the last success */
 };
 
@@ -149,7 +151,7 @@ remove_stored(struct gpx_redis_publisher *pub)
 {
     int i, ok = 1;
 
-    redisAppendCommand(pub->conn, "DEL %s", pub->key);
+    redisAppendCommand(pub->conn, "DEL %s %s", pub->key, pub->app_key);
     redisAppendCommand(pub->conn, "ZREM %s %s", pub->index, pub->instance);
     for (i = 0; i < 2; i++) {
         redisReply *r = NULL;
@@ -174,21 +176,30 @@ remove_stored(struct gpx_redis_publisher *pub)
     return 0;
 }
 
-/* Reads the stored totals once; afterwards publishing may begin. */
+/* Reads the stored totals once (and the app's, in the same round trip,
+ * so that neither is taken twice when the other fails); afterwards
+ * publishing may begin. */
 static int
 restore_once(struct gpx_redis_publisher *pub)
 {
-    redisReply *r;
-    int rc = 0;
+    redisReply *r = NULL, *app = NULL;
+    int rc = 0, ok;
 
     if (pub->cfg.start_fresh) {
         return remove_stored(pub);
     }
-    r = redisCommand(pub->conn, "GET %s", pub->key);
-
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    redisAppendCommand(pub->conn, "GET %s", pub->key);
+    if (pub->cfg.app_restore != NULL) {
+        redisAppendCommand(pub->conn, "GET %s", pub->app_key);
+    }
+    ok = redisGetReply(pub->conn, (void **)&r) == REDIS_OK && r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (ok && pub->cfg.app_restore != NULL) {
+        ok = redisGetReply(pub->conn, (void **)&app) == REDIS_OK && app != NULL && app->type != REDIS_REPLY_ERROR;
+    }
+    if (!ok) {
         count_error(pub->status, GPX_REDIS_RESTORE);
         freeReplyObject(r);
+        freeReplyObject(app);
         drop_connection(pub);
         return -1;
     }
@@ -207,7 +218,15 @@ restore_once(struct gpx_redis_publisher *pub)
             log_line(pub, "gpx: counters continue from the totals stored in Redis (%s)", pub->key);
         }
     }
+    if (rc == 0 && app != NULL && app->type == REDIS_REPLY_STRING &&
+        pub->cfg.app_restore(pub->ctx, app->str, app->len) != 0 && !pub->app_refused_logged) {
+        /* The app's totals are not worth holding gpx's own back for. */
+        log_line(pub, "gpx: the app's totals stored in %s are not readable by this gpx; they are replaced",
+                 pub->app_key);
+        pub->app_refused_logged = 1;
+    }
     freeReplyObject(r);
+    freeReplyObject(app);
     if (rc == 0) {
         pub->outage_logged = 0;
         __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
@@ -224,7 +243,7 @@ publish(struct gpx_redis_publisher *pub)
     long long now = (long long)time(NULL);
     struct timespec started, ended;
     size_t published;
-    int i, ok = 1;
+    int i, commands, ok = 1;
 
     clock_gettime(CLOCK_MONOTONIC, &started);
     if (gpx_buf_init(&blob, 16 * 1024) != 0 || pub->snapshot(pub->ctx, &blob) != 0) {
@@ -236,8 +255,17 @@ publish(struct gpx_redis_publisher *pub)
     redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->key, blob.data, blob.len, pub->cfg.ttl_seconds);
     redisAppendCommand(pub->conn, "ZADD %s %lld %s", pub->index, now, pub->instance);
     redisAppendCommand(pub->conn, "ZREMRANGEBYSCORE %s -inf (%lld", pub->index, now - (long long)pub->cfg.ttl_seconds);
+    commands = 3;
+    if (pub->cfg.app_snapshot != NULL) {
+        gpx_buf_reset(&blob);
+        if (pub->cfg.app_snapshot(pub->ctx, &blob) == 0) {
+            redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->app_key, blob.data, blob.len, pub->cfg.ttl_seconds);
+            published += blob.len;
+            commands++;
+        }
+    }
     gpx_buf_free(&blob);
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < commands; i++) {
         redisReply *r = NULL;
 
         if (redisGetReply(pub->conn, (void **)&r) != REDIS_OK || r == NULL) {
@@ -328,6 +356,7 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     }
     snprintf(pub->key, sizeof(pub->key), "%s:gpx:instance:%s", pub->prefix, pub->instance);
     snprintf(pub->index, sizeof(pub->index), "%s:gpx:instances", pub->prefix);
+    snprintf(pub->app_key, sizeof(pub->app_key), "%s:gpx:app:%s", pub->prefix, pub->instance);
     if (pub->host[0] == '/') {
         snprintf(pub->where, sizeof(pub->where), "%s", pub->host);
     } else {

@@ -9,6 +9,9 @@
  *   ZADD  <prefix>:gpx:instances  <now>  <name>
  *   ZREMRANGEBYSCORE <prefix>:gpx:instances -inf <now - ttl>
  *
+ * With app_snapshot set, the pipeline also SETs <prefix>:gpx:app:<name>
+ * (same expiry), read back at start beside the snapshot.
+ *
  * Absolute values heal an outage or a Redis that lost its data at the next
  * publish. Nothing is published before the stored totals were read: that
  * would overwrite larger stored values with smaller ones.
@@ -33,6 +36,10 @@ struct gpx_redis_config {
     unsigned timeout_ms;       /* connect and command timeout */
     int start_fresh;           /* remove the stored totals instead of restoring them */
     int verbose;               /* log every publish */
+    /* Optional: a second blob published and restored beside the snapshot,
+     * under <prefix>:gpx:app:<instance> (the app's own metrics). */
+    int (*app_snapshot)(void *ctx, struct gpx_buf *out);
+    int (*app_restore)(void *ctx, const void *blob, size_t len);
 };
 
 /* Storage operations counted when they fail. */

@@ -1,0 +1,646 @@
+/* gpx_appstore.c - the store of ended processes' values (see gpx_appstore.h). */
+#define _GNU_SOURCE
+#include "gpx_appstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define PID_PREFIX "pid\n"
+#define EPOCH_KEY "epoch\n"
+#define ADOPTED_KEY "adopted\n"
+
+void
+gpx_appstore_init(struct gpx_appstore *st)
+{
+    memset(st, 0, sizeof(*st));
+}
+
+void
+gpx_appstore_free(struct gpx_appstore *st)
+{
+    size_t i;
+
+    for (i = 0; i < st->count; i++) {
+        free(st->values[i].key);
+    }
+    free(st->values);
+    free(st->index);
+    free(st->pids);
+    memset(st, 0, sizeof(*st));
+}
+
+static uint64_t
+hash_bytes(const char *s, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static uint32_t *
+find_slot(uint32_t *index, size_t cap, const struct gpx_appstore_value *values, const char *key, size_t len)
+{
+    size_t i = (size_t)hash_bytes(key, len) & (cap - 1);
+
+    for (;; i = (i + 1) & (cap - 1)) {
+        const struct gpx_appstore_value *v;
+
+        if (index[i] == 0) {
+            return &index[i];
+        }
+        v = &values[index[i] - 1];
+        if (v->key_len == len && memcmp(v->key, key, len) == 0) {
+            return &index[i];
+        }
+    }
+}
+
+static int
+grow(struct gpx_appstore *st)
+{
+    size_t i;
+
+    if (st->count == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 32;
+        struct gpx_appstore_value *grown = realloc(st->values, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            return -1;
+        }
+        st->values = grown;
+        st->cap = cap;
+    }
+    if ((st->count + 1) * 2 > st->index_cap) {
+        size_t cap = st->index_cap ? st->index_cap * 2 : 64;
+        uint32_t *index = calloc(cap, sizeof(*index));
+
+        if (index == NULL) {
+            return -1;
+        }
+        for (i = 0; i < st->count; i++) {
+            *find_slot(index, cap, st->values, st->values[i].key, st->values[i].key_len) = (uint32_t)(i + 1);
+        }
+        free(st->index);
+        st->index = index;
+        st->index_cap = cap;
+    }
+    return 0;
+}
+
+/* The value stored under "<prefix>\n<key>", created (0, 0) when absent;
+ * *created tells which. NULL on memory. */
+static struct gpx_appstore_value *
+value_for(struct gpx_appstore *st, const char *prefix, const char *key, size_t key_len, int *created)
+{
+    size_t plen = strlen(prefix), len = plen + 1 + key_len;
+    struct gpx_appstore_value *v;
+    uint32_t *slot;
+    char *full = malloc(len + 1);
+
+    if (full == NULL || grow(st) != 0) {
+        free(full);
+        return NULL;
+    }
+    memcpy(full, prefix, plen);
+    full[plen] = '\n';
+    memcpy(full + plen + 1, key, key_len);
+    full[len] = '\0';
+    slot = find_slot(st->index, st->index_cap, st->values, full, len);
+    if (*slot != 0) {
+        free(full);
+        *created = 0;
+        return &st->values[*slot - 1];
+    }
+    v = &st->values[st->count++];
+    v->key = full;
+    v->key_len = len;
+    v->value = 0.0;
+    v->timestamp = 0.0;
+    *slot = (uint32_t)st->count;
+    *created = 1;
+    return v;
+}
+
+int
+gpx_appstore_fold_value(struct gpx_appstore *st, enum gpx_pc_kind kind, enum gpx_pc_mode mode, const char *key,
+                        size_t key_len, double value, double timestamp)
+{
+    char prefix[32];
+    struct gpx_appstore_value *v;
+    int created;
+
+    if (kind == GPX_PC_GAUGE && (mode == GPX_PC_MODE_ALL || gpx_pc_mode_is_live(mode))) {
+        return 0;
+    }
+    if (kind == GPX_PC_GAUGE) {
+        snprintf(prefix, sizeof(prefix), "gauge_%s", gpx_pc_mode_label(mode));
+    } else {
+        snprintf(prefix, sizeof(prefix), "%s", gpx_pc_kind_label(kind));
+    }
+    v = value_for(st, prefix, key, key_len, &created);
+    if (v == NULL) {
+        return -1;
+    }
+    switch (kind == GPX_PC_GAUGE ? mode : GPX_PC_MODE_SUM) {
+    case GPX_PC_MODE_MIN:
+        if (created || value < v->value) {
+            v->value = value;
+        }
+        break;
+    case GPX_PC_MODE_MAX:
+        if (created || value > v->value) {
+            v->value = value;
+        }
+        break;
+    case GPX_PC_MODE_MOSTRECENT:
+        if (created || timestamp > v->timestamp) {
+            v->value = value;
+            v->timestamp = timestamp;
+        }
+        break;
+    default:
+        v->value += value;
+        break;
+    }
+    return 0;
+}
+
+int
+gpx_appstore_fold_store(struct gpx_appstore *st, const struct gpx_appstore *other)
+{
+    size_t i;
+
+    for (i = 0; i < other->count; i++) {
+        const struct gpx_appstore_value *v = &other->values[i];
+        struct gpx_pc_name kind;
+        const char *end;
+
+        if (gpx_pc_parse_prefix(v->key, &kind, &end) == 0 && *end == '\n' &&
+            gpx_appstore_fold_value(st, kind.kind, kind.mode, end + 1, v->key_len - (size_t)(end + 1 - v->key),
+                                    v->value, v->timestamp) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const struct gpx_appstore_value *
+find_value(const struct gpx_appstore *st, const char *key, size_t len)
+{
+    uint32_t *slot;
+
+    if (st->index_cap == 0) {
+        return NULL;
+    }
+    slot = find_slot(st->index, st->index_cap, st->values, key, len);
+    return *slot != 0 ? &st->values[*slot - 1] : NULL;
+}
+
+int
+gpx_appstore_rebase(struct gpx_appstore *st, const struct gpx_appstore *baseline, const struct gpx_appstore *stored)
+{
+    struct gpx_appstore result;
+    size_t i;
+
+    gpx_appstore_init(&result);
+    if (gpx_appstore_fold_store(&result, stored) != 0) {
+        gpx_appstore_free(&result);
+        return -1;
+    }
+    for (i = 0; i < st->count; i++) {
+        const struct gpx_appstore_value *v = &st->values[i];
+        const struct gpx_appstore_value *before = find_value(baseline, v->key, v->key_len);
+        struct gpx_pc_name kind;
+        const char *end;
+        double value = v->value;
+
+        if (gpx_pc_parse_prefix(v->key, &kind, &end) != 0 || *end != '\n') {
+            continue;
+        }
+        /* What adds up counts from the baseline on; min, max and most
+         * recent combine as they are. */
+        if ((kind.kind != GPX_PC_GAUGE || kind.mode == GPX_PC_MODE_SUM) && before != NULL) {
+            value -= before->value;
+        }
+        if (gpx_appstore_fold_value(&result, kind.kind, kind.mode, end + 1, v->key_len - (size_t)(end + 1 - v->key),
+                                    value, v->timestamp) != 0) {
+            gpx_appstore_free(&result);
+            return -1;
+        }
+    }
+    for (i = 0; i < st->count; i++) {
+        free(st->values[i].key);
+    }
+    free(st->values);
+    free(st->index);
+    st->values = result.values;
+    st->count = result.count;
+    st->cap = result.cap;
+    st->index = result.index;
+    st->index_cap = result.index_cap;
+    free(result.pids);
+    return 0;
+}
+
+int
+gpx_appstore_copy(struct gpx_appstore *dst, const struct gpx_appstore *src)
+{
+    struct gpx_buf buf;
+    int rc;
+
+    gpx_appstore_init(dst);
+    if (gpx_buf_init(&buf, 4096) != 0) {
+        return -1;
+    }
+    rc = gpx_appstore_encode(src, &buf) == 0 ? gpx_appstore_decode(dst, buf.data, buf.len) : -1;
+    gpx_buf_free(&buf);
+    return rc;
+}
+
+void
+gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m)
+{
+    size_t i;
+
+    for (i = 0; i < st->count; i++) {
+        const struct gpx_appstore_value *v = &st->values[i];
+        struct gpx_pc_name kind;
+        const char *end;
+
+        if (gpx_pc_parse_prefix(v->key, &kind, &end) == 0 && *end == '\n') {
+            gpx_appmerge_add(m, kind.kind, kind.mode, 0, end + 1, v->key_len - (size_t)(end + 1 - v->key), v->value,
+                             v->timestamp);
+        }
+    }
+}
+
+enum gpx_appstore_pid_state
+gpx_appstore_pid_state(const struct gpx_appstore *st, pid_t pid)
+{
+    size_t i;
+
+    for (i = 0; i < st->pid_count; i++) {
+        if (st->pids[i].pid == pid) {
+            return st->pids[i].state;
+        }
+    }
+    return GPX_PID_UNKNOWN;
+}
+
+static int
+set_pid(struct gpx_appstore *st, pid_t pid, enum gpx_appstore_pid_state state)
+{
+    size_t i;
+
+    for (i = 0; i < st->pid_count; i++) {
+        if (st->pids[i].pid == pid) {
+            if (state == GPX_PID_UNKNOWN) {
+                st->pids[i] = st->pids[--st->pid_count];
+            } else {
+                st->pids[i].state = state;
+            }
+            return 0;
+        }
+    }
+    if (state == GPX_PID_UNKNOWN) {
+        return 0;
+    }
+    if (st->pid_count == st->pid_cap) {
+        size_t cap = st->pid_cap ? st->pid_cap * 2 : 16;
+        struct gpx_appstore_pid *grown = realloc(st->pids, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            return -1;
+        }
+        st->pids = grown;
+        st->pid_cap = cap;
+    }
+    st->pids[st->pid_count].pid = pid;
+    st->pids[st->pid_count].state = state;
+    st->pid_count++;
+    return 0;
+}
+
+int
+gpx_appstore_note_pid(struct gpx_appstore *st, pid_t pid)
+{
+    if (pid <= 0 || gpx_appstore_pid_state(st, pid) != GPX_PID_UNKNOWN) {
+        return 0;
+    }
+    return set_pid(st, pid, GPX_PID_OWN) == 0 ? 1 : -1;
+}
+
+int
+gpx_appstore_encode(const struct gpx_appstore *st, struct gpx_buf *out)
+{
+    char key[32];
+    size_t i;
+
+    gpx_pc_encode_begin(out);
+    if (st->epoch != 0.0) {
+        gpx_pc_encode_entry(out, EPOCH_KEY, strlen(EPOCH_KEY), st->epoch, 0.0);
+    }
+    if (st->adopted != 0.0) {
+        gpx_pc_encode_entry(out, ADOPTED_KEY, strlen(ADOPTED_KEY), st->adopted, 0.0);
+    }
+    for (i = 0; i < st->pid_count; i++) {
+        int n = snprintf(key, sizeof(key), PID_PREFIX "%d", (int)st->pids[i].pid);
+
+        gpx_pc_encode_entry(out, key, (size_t)n, (double)st->pids[i].state, 0.0);
+    }
+    for (i = 0; i < st->count; i++) {
+        gpx_pc_encode_entry(out, st->values[i].key, st->values[i].key_len, st->values[i].value,
+                            st->values[i].timestamp);
+    }
+    return gpx_pc_encode_end(out);
+}
+
+static int
+load_entry(void *ctx, const struct gpx_pc_entry *e)
+{
+    struct gpx_appstore *st = ctx;
+    size_t plen = strlen(PID_PREFIX);
+    struct gpx_pc_name kind;
+    struct gpx_appstore_value *v;
+    const char *end;
+    int created;
+
+    if (e->key_len == strlen(EPOCH_KEY) && memcmp(e->key, EPOCH_KEY, e->key_len) == 0) {
+        st->epoch = e->value;
+        return 0;
+    }
+    if (e->key_len == strlen(ADOPTED_KEY) && memcmp(e->key, ADOPTED_KEY, e->key_len) == 0) {
+        st->adopted = e->value;
+        return 0;
+    }
+    if (e->key_len > plen && e->key_len < plen + 12 && memcmp(e->key, PID_PREFIX, plen) == 0) {
+        char digits[16];
+        long pid;
+        char *stop;
+
+        memcpy(digits, e->key + plen, e->key_len - plen);
+        digits[e->key_len - plen] = '\0';
+        pid = strtol(digits, &stop, 10);
+        if (*stop == '\0' && pid > 0 && pid <= INT32_MAX && (e->value == GPX_PID_OWN || e->value == GPX_PID_FOLDED)) {
+            return set_pid(st, (pid_t)pid, e->value == GPX_PID_OWN ? GPX_PID_OWN : GPX_PID_FOLDED) == 0 ? 0 : 1;
+        }
+        return 0;
+    }
+    /* A value: "<kind>\n<key>", the kind one that folding keeps. */
+    if (memchr(e->key, '\0', e->key_len) != NULL || memchr(e->key, '\n', e->key_len) == NULL) {
+        return 0;
+    }
+    {
+        char head[32];
+        size_t hlen = (size_t)((const char *)memchr(e->key, '\n', e->key_len) - e->key);
+
+        if (hlen >= sizeof(head)) {
+            return 0;
+        }
+        memcpy(head, e->key, hlen);
+        head[hlen] = '\0';
+        if (gpx_pc_parse_prefix(head, &kind, &end) != 0 || *end != '\0' ||
+            (kind.kind == GPX_PC_GAUGE && (kind.mode == GPX_PC_MODE_ALL || gpx_pc_mode_is_live(kind.mode)))) {
+            return 0;
+        }
+        v = value_for(st, head, e->key + hlen + 1, e->key_len - hlen - 1, &created);
+    }
+    if (v == NULL) {
+        return 1;
+    }
+    v->value = e->value;
+    v->timestamp = e->timestamp;
+    return 0;
+}
+
+int
+gpx_appstore_decode(struct gpx_appstore *st, const void *data, size_t len)
+{
+    return gpx_pc_parse(data, len, load_entry, st) < 0 ? -1 : 0;
+}
+
+int
+gpx_appstore_load(struct gpx_appstore *st, int dirfd, const char *name)
+{
+    void *data;
+    size_t len;
+    int rc;
+
+    if (gpx_pc_read_file(dirfd, name, &data, &len) != 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    rc = gpx_appstore_decode(st, data, len);
+    free(data);
+    return rc;
+}
+
+int
+gpx_appstore_save(const struct gpx_appstore *st, int dirfd, const char *name)
+{
+    struct gpx_buf buf;
+    int rc;
+
+    if (gpx_buf_init(&buf, 4096) != 0) {
+        return -1;
+    }
+    rc = gpx_appstore_encode(st, &buf);
+    if (rc == 0) {
+        rc = gpx_pc_replace_file(dirfd, name, buf.data, buf.len);
+    }
+    gpx_buf_free(&buf);
+    return rc;
+}
+
+int
+gpx_appstore_process_ended(pid_t pid)
+{
+    char path[64], stat[512];
+    const char *close_paren;
+    ssize_t n;
+    int fd;
+
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        return 1;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT;
+    }
+    n = read(fd, stat, sizeof(stat) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    stat[n] = '\0';
+    /* "pid (comm) S ...": the state follows the last parenthesis. */
+    close_paren = strrchr(stat, ')');
+    return close_paren != NULL && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+int
+gpx_appstore_lock(int dirfd, const char *name, int exclusive)
+{
+    int fd = openat(dirfd, name, exclusive ? O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW : O_RDONLY | O_CLOEXEC, 0644);
+
+    if (fd < 0) {
+        return -1;
+    }
+    while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+struct fold_file {
+    struct gpx_appstore *st;
+    const struct gpx_pc_name *name;
+    int failed;
+};
+
+static int
+fold_entry(void *ctx, const struct gpx_pc_entry *e)
+{
+    struct fold_file *f = ctx;
+
+    if (gpx_appstore_fold_value(f->st, f->name->kind, f->name->mode, e->key, e->key_len, e->value, e->timestamp) != 0) {
+        f->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int
+gpx_appstore_fold_file(struct gpx_appstore *st, const struct gpx_pc_name *name, const void *data, size_t len)
+{
+    struct fold_file f = {st, name, 0};
+
+    /* A damaged file gives what it holds up to the damage. */
+    gpx_pc_parse(data, len, fold_entry, &f);
+    return f.failed ? -1 : 0;
+}
+
+/* Folds (or, with fold 0, removes) the files of every pid in `state`. */
+static int
+walk_files(struct gpx_appstore *st, int dirfd, enum gpx_appstore_pid_state state, int fold, unsigned *removed)
+{
+    DIR *dir;
+    struct dirent *entry;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    while ((entry = readdir(dir)) != NULL) {
+        struct gpx_pc_name name;
+
+        if (gpx_pc_parse_name(entry->d_name, &name) != 0 || gpx_appstore_pid_state(st, name.pid) != state) {
+            continue;
+        }
+        if (fold) {
+            void *data;
+            size_t len;
+            int failed;
+
+            if (gpx_pc_read_file(dirfd, entry->d_name, &data, &len) != 0) {
+                continue;
+            }
+            failed = gpx_appstore_fold_file(st, &name, data, len) != 0;
+            free(data);
+            if (failed) {
+                closedir(dir);
+                return -1;
+            }
+        } else if (unlinkat(dirfd, entry->d_name, 0) == 0) {
+            (*removed)++;
+        }
+    }
+    closedir(dir);
+    return 0;
+}
+
+static int
+reload(struct gpx_appstore *st, int dirfd, const char *store_name)
+{
+    gpx_appstore_free(st);
+    gpx_appstore_init(st);
+    return gpx_appstore_load(st, dirfd, store_name);
+}
+
+int
+gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, const char *lock_name,
+                  gpx_appstore_alive_fn alive, void *ctx, struct gpx_appstore_fold_result *result, char *err,
+                  size_t errlen)
+{
+    size_t i;
+    unsigned ended = 0, pending = 0;
+    int lock, rc = 0;
+
+    memset(result, 0, sizeof(*result));
+    for (i = 0; i < st->pid_count; i++) {
+        if (st->pids[i].state == GPX_PID_FOLDED) {
+            pending++;
+        } else if (alive(ctx, st->pids[i].pid)) {
+            result->waiting++;
+        } else {
+            st->pids[i].state = GPX_PID_FOLDING;
+            ended++;
+        }
+    }
+    if (ended == 0 && pending == 0) {
+        return 0;
+    }
+    lock = gpx_appstore_lock(dirfd, lock_name, 1);
+    if (ended > 0) {
+        /* Step 1: the values in, the pids marked, in one rename. */
+        rc = walk_files(st, dirfd, GPX_PID_FOLDING, 1, NULL);
+        for (i = 0; i < st->pid_count; i++) {
+            if (st->pids[i].state == GPX_PID_FOLDING) {
+                st->pids[i].state = GPX_PID_FOLDED;
+            }
+        }
+        if (rc != 0 || gpx_appstore_save(st, dirfd, store_name) != 0) {
+            snprintf(err, errlen, "cannot fold ended processes' files into %s: %s", store_name, strerror(errno));
+            reload(st, dirfd, store_name);
+            if (lock >= 0) {
+                close(lock);
+            }
+            return -1;
+        }
+        result->processes = ended;
+    }
+    /* Step 2: the files out. Step 3: the marks out. */
+    walk_files(st, dirfd, GPX_PID_FOLDED, 0, &result->files);
+    for (i = st->pid_count; i-- > 0;) {
+        if (st->pids[i].state == GPX_PID_FOLDED) {
+            set_pid(st, st->pids[i].pid, GPX_PID_UNKNOWN);
+        }
+    }
+    if (gpx_appstore_save(st, dirfd, store_name) != 0) {
+        /* The files are gone and their values kept: the marks stay until
+         * the next save, which is as exact. */
+        snprintf(err, errlen, "cannot save %s: %s", store_name, strerror(errno));
+        rc = -1;
+    }
+    if (lock >= 0) {
+        close(lock);
+    }
+    return rc;
+}
