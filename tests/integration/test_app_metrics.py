@@ -23,6 +23,7 @@ import prometheus_client
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from conftest import free_port, lines_with, parse_metrics, wait_accepting, wait_for
 from redis_server import RedisServer, redis_factory  # noqa: F401 (the fixture)
@@ -122,7 +123,7 @@ def test_same_as_multiprocess_collector(build, server_factory, tmp_path):
     assert app_samples(text) == app_samples(expected)
     assert app_headers(text) == app_headers(expected)
     # Both workers served, each wrote its own gauges: `all` has a series per pid.
-    assert len([k for k in app_samples(text) if k[0] == "app_gauge_all"]) == 2
+    assert len([k for k in app_samples(text) if k[0] == "app_all_level"]) == 2
     assert parse_metrics(text).value("app_latency_seconds_count", route="/observe") == 10
     assert parse_metrics(text).value("app_size_bytes_count") == 10
 
@@ -142,7 +143,7 @@ def test_same_as_multiprocess_collector(build, server_factory, tmp_path):
             shutil.copy(Path(s.multiproc_dir) / name, before / name)
     text = s.scrape_text()
     assert app_samples(text) == app_samples(reference(before))
-    assert len([k for k in app_samples(text) if k[0] == "app_gauge_all"]) == 1
+    assert len([k for k in app_samples(text) if k[0] == "app_all_level"]) == 1
 
 
 def test_counter_family_named_with_total_in_the_text_format(build, server_factory):
@@ -152,6 +153,34 @@ def test_counter_family_named_with_total_in_the_text_format(build, server_factor
     text = s.scrape_text()
     assert "# TYPE app_hits_total counter" in text
     assert 'app_hits_total{path="/hit"} 1.0' in text
+
+
+def test_openmetrics_page_with_the_app_and_uwsgi_metrics_is_valid(build, server_factory):
+    """gpx's families, uWSGI's metrics subsystem and the app's metrics on one
+    page: prometheus_client's strict OpenMetrics parser and promtool (text)
+    accept it, with the app's values exact in both."""
+    s = app_server(server_factory, build, "--processes", "2", "--enable-metrics").start()
+    send_hits(s, 5)
+    get(s, "/odd")
+    get(s, "/gauge?v=3")
+    get(s, "/observe?v=0.2")
+    wait_for(lambda: hits(s) == 5, what="5 hits")
+
+    r = requests.get(s.metrics_url, headers={"Accept": "application/openmetrics-text;version=1.0.0"}, timeout=5)
+    assert r.headers["Content-Type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    assert r.text.endswith("\n# EOF\n") and r.text.count("# EOF") == 1
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    assert families["app_hits"].type == "counter"
+    assert [(x.name, x.labels, x.value) for x in families["app_hits"].samples] == [
+        ("app_hits_total", {"path": "/hit"}, 5.0)]
+    assert families["app_latency_seconds"].type == "histogram"
+    assert {x.labels["le"]: x.value for x in families["app_latency_seconds"].samples
+            if x.name == "app_latency_seconds_bucket"}["0.5"] == 1.0
+    assert families["gunicorn_requests"].type == "counter"
+    assert "uwsgi_worker_requests" in families
+
+    check = subprocess.run(["promtool", "check", "metrics"], input=s.scrape_text(), capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 # -- SIGHUP reload and a cold restart: nothing lost, nothing doubled -----------------

@@ -14,7 +14,6 @@ import socket
 import ssl
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -37,35 +36,6 @@ VOLATILE = ("gunicorn_worker_cpu_", "gunicorn_worker_memory_bytes", "gunicorn_wo
 
 
 # -- helpers -------------------------------------------------------------------
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    """A self-signed server certificate for 127.0.0.1, a client CA with one
-    client certificate, and a client certificate from another CA."""
-    d = tmp_path_factory.mktemp("pki")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.pem",
-            "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", cwd=d)
-    for ca in ("ca", "other_ca"):
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
-                "-days", "2", "-subj", f"/CN={ca}", cwd=d)
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"client_{ca}.key", "-out", f"client_{ca}.csr",
-                "-subj", "/CN=scraper", cwd=d)
-        openssl("x509", "-req", "-in", f"client_{ca}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-                "-CAcreateserial", "-out", f"client_{ca}.pem", "-days", "2", cwd=d)
-    return d
-
-
-@pytest.fixture(scope="module")
-def users(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("auth") / "users.htpasswd"
-    subprocess.run(["htpasswd", "-cbB", "-C", "5", str(path), "prom", "s3cret"], check=True, capture_output=True)
-    subprocess.run(["htpasswd", "-bB", "-C", "5", str(path), "grafana", "other"], check=True, capture_output=True)
-    return path
-
-
 def send_missing(s: Server, count: int):
     for _ in range(count):
         assert requests.get(s.url("/missing"), timeout=5).status_code == 404

@@ -17,7 +17,7 @@ from prometheus_client import Counter, Gauge, Histogram, Summary
 HITS = Counter("app_hits", "Hits of the app.", ["path"])
 ODD = Counter("app_odd_labels", 'Help with a backslash \\ and a "quote".', ["text"])
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
-GAUGES = {mode: Gauge(f"app_gauge_{mode}", f"A gauge in mode {mode}.", ["kind"], multiprocess_mode=mode)
+GAUGES = {mode: Gauge(f"app_{mode}_level", f"A gauge in mode {mode}.", ["kind"], multiprocess_mode=mode)
           for mode in MODES}
 LATENCY = Histogram("app_latency_seconds", "Latency.", ["route"], buckets=(0.005, 0.1, 0.5, 1.0, 2.5, 10.0))
 SIZES = Summary("app_size_bytes", "Sizes.")
