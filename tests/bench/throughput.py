@@ -1,169 +1,172 @@
 #!/usr/bin/env python3
-"""Requests/s of a hello-world app on plain uWSGI and with gpx, in one run.
+"""Requests/s of a hello-world app on plain uWSGI, with gpx and with the
+alternatives, in one run.
 
-Both servers run side by side for the whole run (same binary, same app,
-`processes = 2`); wrk loads one at a time, alternating which goes first in
-each pair of rounds, so drift of the machine hits both alike. The result is
-the median of the per-round ratios gpx / plain, with CPU time per request of
-the workers beside it.
+Every variant runs side by side for the whole run (same binary, same
+worker layout); wrk loads one at a time, and the order rotates from round
+to round so that drift of the machine hits all alike. The result is the
+median of the per-round ratios variant / baseline, with the workers' CPU
+time per request beside it.
 
-    .venv/bin/python tests/bench/throughput.py --rounds 10 --seconds 5
+Variants (--variants, comma-separated):
+  plain           tests/bench/hello.py on plain uWSGI (the baseline)
+  gpx             the same app with gpx (files, or Redis with --storage redis)
+  prom-client     hello world in prometheus_client's multiprocess mode
+                  (a counter and a histogram per request, /metrics on the app)
+  flask           a Flask hello world (the baseline of flask-exporter)
+  flask-exporter  the same with prometheus-flask-exporter's UWsgiPrometheusMetrics
 
-Needs wrk (Debian package) and build/system/gpx_plugin.so (`make`).
+Modes: --mode processes (one request at a time per worker), threads
+(--cores threads per worker) or gevent (--cores async cores per worker;
+Debian's uwsgi-core with its gevent_python3 plugin and python3-gevent).
+
+    .venv/bin/python tests/bench/throughput.py --rounds 10 --seconds 5 --pin
+    .venv/bin/python tests/bench/throughput.py --mode threads --storage redis
+    .venv/bin/python tests/bench/throughput.py --variants plain,gpx,prom-client,flask,flask-exporter
+
+Needs wrk (Debian package) and the plugin (`make all pypi`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "tests" / "bench" / "hello.py"
-TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (APPS, HELLO, SYSTEM_UWSGI, TICKS, VENV_SITE, RedisServer, Server, conditions,  # noqa: E402
+                    free_port, gpx_args, mode_args, uwsgi_version, wrk, write_json)
+
+VARIANTS = {
+    # name: (app, baseline, uses the venv's packages, is a prometheus_client multiprocess app)
+    "plain": (HELLO, None, False, False),
+    "gpx": (HELLO, "plain", False, False),
+    "prom-client": (APPS / "prom_client_app.py", "plain", True, True),
+    "flask": (APPS / "flask_app.py", "plain", True, False),
+    "flask-exporter": (APPS / "flask_exporter_app.py", "flask", True, True),
+}
+ALL = "plain,gpx,prom-client,flask,flask-exporter"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | None) -> Server:
+    app, _, venv, multiproc = VARIANTS[name]
+    extra = [*mode_args(args.mode, args.cores), *args.uwsgi_arg]
+    if venv:
+        extra += ["--pythonpath", str(VENV_SITE)]
+    if multiproc:
+        mp = tmp / f"{name}-multiproc"
+        mp.mkdir()
+        extra += ["--env", f"PROMETHEUS_MULTIPROC_DIR={mp}", "--env", f"prometheus_multiproc_dir={mp}"]
+    if name == "gpx":
+        mp = tmp / "gpx-multiproc"
+        mp.mkdir()
+        extra += [*gpx_args(args.uwsgi, mp, free_port(), redis), *args.gpx_arg]
+    return Server(name, args.uwsgi, app, tmp, args.processes, extra, cpus, gevent=args.mode == "gevent")
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-class Server:
-    def __init__(self, name: str, uwsgi: str, python_args: list[str], extra: list[str], tmp: Path, processes: int,
-                 threads: int, cpus: str | None = None):
-        self.name = name
-        self.port = free_port()
-        self.pidfile = tmp / f"{name}.pid"
-        cmd = [*(["taskset", "-c", cpus] if cpus else []), uwsgi, *python_args, "--http-socket", f"127.0.0.1:{self.port}", "--wsgi-file", str(HELLO),
-               "--master", "--processes", str(processes), "--disable-logging", "--pidfile", str(self.pidfile),
-               "--die-on-term", *extra]
-        if threads > 1:
-            cmd += ["--threads", str(threads)]
-        self.log = open(tmp / f"{name}.log", "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_http(f"http://127.0.0.1:{self.port}/")
-
-    def workers(self) -> list[int]:
-        master = int(self.pidfile.read_text())
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
-    def cpu_ticks(self) -> int:
-        total = 0
-        for pid in self.workers():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.log.close()
-
-
-WRK_CPUS: str | None = None
-
-
-def wrk(port: int, seconds: float, connections: int) -> tuple[float, int]:
-    out = subprocess.run([*(["taskset", "-c", WRK_CPUS] if WRK_CPUS else []), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}/"],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    return rps, total
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=10, help="paired rounds (default 10)")
+    ap.add_argument("--rounds", type=int, default=10, help="rounds, each loading every variant once (default 10)")
     ap.add_argument("--seconds", type=float, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--uwsgi", default="/usr/bin/uwsgi-core")
-    ap.add_argument("--plugin", default=str(ROOT / "build/system/gpx_plugin.so"))
+    ap.add_argument("--mode", choices=("processes", "threads", "gevent"), default="processes")
+    ap.add_argument("--cores", type=int, default=0,
+                    help="threads or async cores per worker (default 4 for threads, 100 for gevent)")
+    ap.add_argument("--threads", type=int, default=0, help="the same as --mode threads --cores N")
+    ap.add_argument("--storage", choices=("files", "redis"), default="files",
+                    help="gpx's storage; redis starts a private redis-server")
+    ap.add_argument("--variants", default="plain,gpx", help=f"comma-separated, from {ALL} (default plain,gpx)")
+    ap.add_argument("--uwsgi", default=SYSTEM_UWSGI)
     ap.add_argument("--uwsgi-arg", action="append", default=[], metavar="ARG",
-                    help="an option for both servers, e.g. --uwsgi-arg=--gevent=100 (repeatable)")
+                    help="an option for every server, e.g. --uwsgi-arg=--lazy-apps (repeatable)")
     ap.add_argument("--gpx-arg", action="append", default=[], metavar="ARG",
-                    help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis=true (repeatable)")
+                    help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis-interval=1 (repeatable)")
     ap.add_argument("--pin", action="store_true",
-                    help="run wrk on CPU 0 and both servers on CPU 1 (taskset): less scheduler noise on 2 cores")
-    args = ap.parse_args()
-    global WRK_CPUS
-    server_cpus = None
-    if args.pin:
-        WRK_CPUS, server_cpus = "0", "1"
+                    help="run wrk on CPU 0 and the servers on CPU 1 (taskset): less scheduler noise on 2 cores")
+    ap.add_argument("--json", help="write the results to this file")
+    args = ap.parse_args(argv)
+    if args.threads > 1:
+        args.mode, args.cores = "threads", args.threads
+    if not args.cores:
+        args.cores = {"processes": 1, "threads": 4, "gevent": 100}[args.mode]
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    ordered: list[str] = []
+    for n in names:  # every variant's baseline runs too, listed before it
+        if n not in VARIANTS:
+            ap.error(f"unknown variant {n}; known: {ALL}")
+        chain = []
+        while n:
+            chain.insert(0, n)
+            n = VARIANTS[n][1]
+        ordered += [c for c in chain if c not in ordered]
+    names = ordered
+    wrk_cpus, server_cpus = ("0", "1") if args.pin else (None, None)
 
-    # Debian's binary loads Python as a plugin; PyPI's has it built in.
-    python_args = ["--plugin", "python3"] if args.uwsgi.startswith("/usr/") else []
+    rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        gpx_extra = ["--plugin", args.plugin, "--gpx-port", str(free_port()), "--gpx-bind", "127.0.0.1",
-                     "--gpx-multiproc-dir", str(tmp / "multiproc"), *args.uwsgi_arg, *args.gpx_arg]
-        plain = Server("plain", args.uwsgi, python_args, list(args.uwsgi_arg), tmp, args.processes, args.threads,
-                       server_cpus)
-        gpx = Server("gpx", args.uwsgi, python_args, gpx_extra, tmp, args.processes, args.threads, server_cpus)
+        redis = RedisServer(tmp) if args.storage == "redis" and "gpx" in names else None
+        servers: dict[str, Server] = {}
         try:
-            for s in (plain, gpx):  # warm both
-                wrk(s.port, 1, args.connections)
-            ratios, cpu_ratios = [], []
-            rows = []
+            for n in names:
+                servers[n] = start(n, args, tmp, redis, server_cpus)
+            for s in servers.values():  # warm every server
+                wrk(s.port, 1, args.connections, wrk_cpus)
             for r in range(args.rounds):
-                order = (plain, gpx) if r % 2 == 0 else (gpx, plain)
+                order = names[r % len(names):] + names[:r % len(names)]
+                if r % 2:
+                    order.reverse()
                 result = {}
-                for s in order:
+                for n in order:
+                    s = servers[n]
                     before = s.cpu_ticks()
-                    rps, total = wrk(s.port, args.seconds, args.connections)
-                    cpu_us = (s.cpu_ticks() - before) / TICKS * 1e6 / max(total, 1)
-                    result[s.name] = (rps, cpu_us)
-                ratio = result["gpx"][0] / result["plain"][0]
-                cpu_ratio = result["plain"][1] / result["gpx"][1] if result["gpx"][1] else float("nan")
-                ratios.append(ratio)
-                cpu_ratios.append(cpu_ratio)
-                rows.append((r + 1, result["plain"][0], result["gpx"][0], ratio, result["plain"][1],
-                             result["gpx"][1]))
-                print(f"round {r + 1:2d}: plain {result['plain'][0]:9.0f} req/s  gpx {result['gpx'][0]:9.0f} req/s"
-                      f"  ratio {ratio:.3f}  cpu/req plain {result['plain'][1]:.1f} us gpx {result['gpx'][1]:.1f} us",
-                      flush=True)
+                    rps, total = wrk(s.port, args.seconds, args.connections, wrk_cpus)
+                    result[n] = (rps, (s.cpu_ticks() - before) / TICKS * 1e6 / max(total, 1))
+                rows.append(result)
+                print(f"round {r + 1:2d}: " + "  ".join(
+                    f"{n} {result[n][0]:7.0f} req/s {result[n][1]:5.1f} us" for n in names), flush=True)
+            redis_keys = redis.key_count() if redis else None
         finally:
-            gpx.stop()
-            plain.stop()
-    version = subprocess.run([args.uwsgi, "--version"], capture_output=True, text=True).stdout.strip()
+            for s in servers.values():
+                s.stop()
+            if redis:
+                redis.stop()
+
+    version = uwsgi_version(args.uwsgi)
+    layout = f"processes {args.processes}, mode {args.mode}" + (f" x {args.cores}" if args.mode != "processes" else "")
     print()
-    print(f"uWSGI {version}, processes {args.processes}, threads {args.threads}, {args.rounds} rounds x "
-          f"{args.seconds:g} s, wrk -t1 -c{args.connections}, both: {' '.join(args.uwsgi_arg) or '-'}, "
+    print(f"uWSGI {version}, {layout}, storage {args.storage}, {args.rounds} rounds x {args.seconds:g} s, "
+          f"wrk -t1 -c{args.connections}, all: {' '.join(args.uwsgi_arg) or '-'}, "
           f"gpx only: {' '.join(args.gpx_arg) or '-'}{', pinned (wrk CPU 0, servers CPU 1)' if args.pin else ''}")
-    print(f"median ratio gpx/plain requests/s: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
-    print(f"median ratio plain/gpx CPU per request: {statistics.median(cpu_ratios):.3f}")
+    summary = {}
+    for n in names:
+        rps = [row[n][0] for row in rows]
+        cpu = [row[n][1] for row in rows]
+        entry = {"median_rps": statistics.median(rps), "median_cpu_us_per_request": statistics.median(cpu)}
+        base = VARIANTS[n][1]
+        if base:
+            ratios = [row[n][0] / row[base][0] for row in rows]
+            cpu_ratios = [row[base][1] / row[n][1] if row[n][1] else float("nan") for row in rows]
+            entry.update(baseline=base, median_ratio=statistics.median(ratios), min_ratio=min(ratios),
+                         max_ratio=max(ratios), median_cpu_ratio=statistics.median(cpu_ratios))
+            print(f"{n:15s} median {entry['median_rps']:7.0f} req/s, {entry['median_cpu_us_per_request']:5.1f} us "
+                  f"CPU/request; median ratio {n}/{base} requests/s: {entry['median_ratio']:.3f} "
+                  f"(min {entry['min_ratio']:.3f}, max {entry['max_ratio']:.3f}); "
+                  f"{base}/{n} CPU per request: {entry['median_cpu_ratio']:.3f}")
+        else:
+            print(f"{n:15s} median {entry['median_rps']:7.0f} req/s, {entry['median_cpu_us_per_request']:5.1f} us "
+                  f"CPU/request (baseline)")
+        summary[n] = entry
+    if redis_keys is not None:
+        print(f"Redis keys at the end: {redis_keys}")
+    write_json(args.json, {"benchmark": "throughput", "uwsgi": version, "mode": args.mode, "cores": args.cores,
+                           "processes": args.processes, "storage": args.storage, "rounds": args.rounds,
+                           "seconds": args.seconds, "pinned": args.pin, "connections": args.connections,
+                           "uwsgi_args": args.uwsgi_arg, "gpx_args": args.gpx_arg, "conditions": conditions(),
+                           "rows": rows, "summary": summary, "redis_keys": redis_keys})
     return 0
 
 
