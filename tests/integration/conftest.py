@@ -100,6 +100,23 @@ class Metrics(dict):
         return {ls: v for (n, ls), v in self.items() if n == name}
 
 
+
+def stop_process(proc: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Asks `proc` to stop with `sig`, waits up to `timeout` seconds, then
+    kills its whole process group (started with start_new_session) so that
+    nothing it forked outlives the test."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
 def parse_metrics(text: str) -> Metrics:
     out = Metrics()
     for line in text.splitlines():
@@ -195,16 +212,7 @@ class Server:
             return
         if self.proc.poll() is None:
             self._wait_handlers()
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, timeout)
         self.log.close()
 
     def _wait_handlers(self, timeout=5.0):

@@ -11,7 +11,6 @@ passing them. Queries go through the HTTP API (/api/v1/query).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, wait_for
+from conftest import free_port, stop_process, wait_for
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -74,17 +73,7 @@ class Prometheus:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, 10)
         self.log.close()
 
     def output(self) -> str:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import prometheus_client
 import requests
 from prometheus_client import CollectorRegistry, generate_latest

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, Server, free_port, wait_for
+from conftest import BUILDS, ROOT, Server, free_port, stop_process, wait_for
 from redis_server import redis_factory  # noqa: F401 (the fixture)
 
 DASHBOARD = ROOT / "dashboards" / "gpx.json"
@@ -222,17 +222,7 @@ class Prometheus:
     def stop(self, timeout=20.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, timeout)
         self.log.close()
 
     def output(self) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import socket
-import ssl
 import subprocess
 import time
 

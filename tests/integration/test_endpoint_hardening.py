@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 
-import pytest
 import requests
 
 from conftest import Server, lines_with, wait_for

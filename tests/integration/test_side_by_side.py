@@ -105,7 +105,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, Server, free_port, wait_for
+from conftest import BUILDS, ROOT, Server, free_port, stop_process, wait_for
 
 HERE = Path(__file__).resolve().parent
 GUNICORN_CONF = HERE / "apps" / "side_by_side" / "gunicorn_basic.conf.py"
@@ -241,17 +241,7 @@ class Prometheus:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, 30)
         self.log.close()
 
 
