@@ -41,8 +41,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (APPS, HELLO, SYSTEM_UWSGI, VENV_SITE, RedisServer, Server, conditions, free_port,  # noqa: E402
-                    gpx_args, scrape_series, summary_ms, uwsgi_version, wait_port, wrk_cmd, write_json)
+from common import (APPS, HELLO, RedisServer, SYSTEM_UWSGI, Server, VENV_SITE, conditions, gpx_args, gpx_storage, scrape_series, summary_ms, uwsgi_version, wait_port, write_json, wrk_cmd)  # noqa: E402
 
 
 def respawns(server: Server) -> int:
@@ -96,10 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        mp = tmp / "multiproc"
-        mp.mkdir()
-        metrics_port = free_port()
-        redis = RedisServer(tmp) if args.storage == "redis" else None
+        mp, metrics_port, redis = gpx_storage(tmp, args.storage)
         extra = [*gpx_args(args.uwsgi, mp, metrics_port, redis), "--max-requests", "1",
                  "--min-worker-lifetime", "0", "--forkbomb-delay", "0", "--listen", "1024", *args.uwsgi_arg]
         if not args.full_teardown:

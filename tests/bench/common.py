@@ -190,6 +190,14 @@ class RedisServer:
         self.log.close()
 
 
+def gpx_storage(tmp: Path, storage: str) -> tuple[Path, int, "RedisServer | None"]:
+    """gpx's multiproc directory under `tmp`, a free metrics port, and a
+    private redis-server when `storage` is "redis" (else None)."""
+    mp = tmp / "multiproc"
+    mp.mkdir()
+    return mp, free_port(), RedisServer(tmp) if storage == "redis" else None
+
+
 def wrk_cmd(port: int, seconds: float, connections: int, cpus: str | None = None, path: str = "/") -> list[str]:
     return [*(["taskset", "-c", cpus] if cpus else []), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
             f"http://127.0.0.1:{port}{path}"]

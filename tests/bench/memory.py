@@ -26,8 +26,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HELLO, SYSTEM_UWSGI, RedisServer, Server, conditions, free_port, gpx_args,  # noqa: E402
-                    mode_args, scrape_series, uwsgi_version, wait_port, wrk, write_json)
+from common import (HELLO, SYSTEM_UWSGI, Server, conditions, gpx_args, gpx_storage, mode_args, scrape_series, uwsgi_version, wait_port, write_json, wrk)  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -55,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        mp = tmp / "multiproc"
-        mp.mkdir()
-        metrics_port = free_port()
-        redis = RedisServer(tmp) if args.storage == "redis" else None
+        mp, metrics_port, redis = gpx_storage(tmp, args.storage)
         layout = mode_args(args.mode, args.cores)
         gevent = args.mode == "gevent"
         plain = gpx = None

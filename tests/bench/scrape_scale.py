@@ -25,17 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HELLO, SYSTEM_UWSGI, RedisServer, Server, conditions, free_port, gpx_args,  # noqa: E402
-                    mode_args, scrape_series, summary_ms, uwsgi_version, wait_port, wrk, write_json)
+from common import (HELLO, SYSTEM_UWSGI, Server, conditions, gpx_args, gpx_storage, mode_args, scrape_series, summary_ms, uwsgi_version, wait_port, write_json, wrk)  # noqa: E402
 
 
 def one_layout(args, workers: int, cores: int) -> dict:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        mp = tmp / "multiproc"
-        mp.mkdir()
-        metrics_port = free_port()
-        redis = RedisServer(tmp) if args.storage == "redis" else None
+        mp, metrics_port, redis = gpx_storage(tmp, args.storage)
         extra = [*gpx_args(args.uwsgi, mp, metrics_port, redis), *mode_args(args.mode, cores),
                  "--listen", "1024", *args.uwsgi_arg]
         if redis:
