@@ -28,11 +28,11 @@ note_class(struct wsgi_request *wsgi_req, struct uwsgi_plugin *plugin)
     int core;
 
     /* The fiber loop engine logs a Ruby exception with no request. */
-    if (wsgi_req == NULL || !gpx.recording || gpx.raised_class == NULL) {
+    if (wsgi_req == NULL || !gpx.recording || gpx.core_state == NULL) {
         return;
     }
     core = wsgi_req->async_id;
-    if (core < 0 || core >= uwsgi.cores || gpx.raised_class[core] >= 0) {
+    if (core < 0 || core >= uwsgi.cores || gpx.core_state[core].raised_class >= 0) {
         return;
     }
     ub = plugin->exception_class(wsgi_req);
@@ -42,7 +42,7 @@ note_class(struct wsgi_request *wsgi_req, struct uwsgi_plugin *plugin)
     size_t len = ub->pos;
     const char *label = gpx_error_name_label(ub->buf, &len);
 
-    gpx.raised_class[core] = gpx_error_names_find_or_add(gpx_scoreboard_error_names(&gpx.board), label, len);
+    gpx.core_state[core].raised_class = gpx_error_names_find_or_add(gpx_scoreboard_error_names(&gpx.board), label, len);
     uwsgi_buffer_destroy(ub);
 }
 
@@ -84,11 +84,6 @@ gpx_exceptions_wrap(void)
 {
     int i;
 
-    free(gpx.raised_class);
-    gpx.raised_class = uwsgi_malloc(sizeof(int) * (size_t)uwsgi.cores);
-    for (i = 0; i < uwsgi.cores; i++) {
-        gpx.raised_class[i] = -1;
-    }
     /* The same plugin may serve several modifiers: wrap each plugin once. */
     for (i = 0; i < 256; i++) {
         struct uwsgi_plugin *p = uwsgi.p[i];
@@ -102,17 +97,4 @@ gpx_exceptions_wrap(void)
         p->exception_log = wrappers[wrapped_count];
         wrapped_count++;
     }
-}
-
-int
-gpx_exceptions_take_class(int core)
-{
-    int name;
-
-    if (gpx.raised_class == NULL || core < 0 || core >= uwsgi.cores) {
-        return -1;
-    }
-    name = gpx.raised_class[core];
-    gpx.raised_class[core] = -1;
-    return name;
 }

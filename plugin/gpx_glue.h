@@ -27,6 +27,14 @@ struct gpx_sample {
     double sampled_at;  /* monotonic seconds of the sample */
 };
 
+/* What a worker keeps per core between its requests. One cache line each:
+ * the threads of a worker write their own entries on every request, and
+ * entries packed into one line would bounce it between CPUs. */
+struct gpx_core_state {
+    uint64_t seen_exceptions; /* this core's view of uWSGI's exception counter */
+    int raised_class;         /* the class name index of the request's exception, or -1 */
+} __attribute__((aligned(64)));
+
 struct gpx_glue {
     const char *given[GPX_OPT_COUNT];      /* option strings as uWSGI parsed them */
     struct gpx_config cfg;                 /* resolved at init */
@@ -43,8 +51,7 @@ struct gpx_glue {
     struct gpx_http *http;                 /* the metrics server, master only */
     double master_start;                   /* unix seconds */
     double last_scrape_seconds;            /* the previous rendering's duration */
-    uint64_t *seen_exceptions;             /* per core, this worker's view of uWSGI's counter */
-    int *raised_class;                     /* per core, the class name index of the request's exception, or -1 */
+    struct gpx_core_state *core_state;     /* worker only: [uwsgi.cores], written by each core's own thread */
     struct gpx_tls tls;                    /* the endpoint's PEM files, read at init (master) */
     struct gpx_auth auth;                  /* basic auth users, read at init (master); count 0: none */
 };
@@ -74,13 +81,23 @@ void gpx_glue_sample(void);
 void gpx_after_request(struct wsgi_request *wsgi_req);
 
 /* Wraps the exception logging of every language plugin that reports an
- * exception's class, so that the class is noted per core (worker, after
- * fork). */
+ * exception's class, so that the class is noted in gpx.core_state (worker,
+ * after fork, once core_state is set). */
 void gpx_exceptions_wrap(void);
 
-/* The class noted for the request that just ended on `core` (its index in
- * the board's name table, or -1), forgotten for the next request. */
-int gpx_exceptions_take_class(int core);
+/* The class noted for the request that just ended on the core of `state`
+ * (its index in the board's name table, or -1), forgotten for the next
+ * request. Stores only when there was one: most requests raise nothing. */
+static inline int
+gpx_exceptions_take_class(struct gpx_core_state *state)
+{
+    int name = state->raised_class;
+
+    if (name >= 0) {
+        state->raised_class = -1;
+    }
+    return name;
+}
 
 /* Reads every worker's state and counts the restarts (master cycle). */
 void gpx_lifecycle_cycle(void);

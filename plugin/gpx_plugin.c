@@ -407,10 +407,16 @@ gpx_post_fork(void)
     }
     /* The master's metrics sockets are not the worker's to hold. */
     gpx_http_close_inherited(gpx.cfg.port);
-    free(gpx.seen_exceptions);
-    gpx.seen_exceptions = uwsgi_calloc(sizeof(uint64_t) * (size_t)uwsgi.cores);
+    free(gpx.core_state);
+    gpx.core_state =
+        aligned_alloc(_Alignof(struct gpx_core_state), sizeof(struct gpx_core_state) * (size_t)uwsgi.cores);
+    if (gpx.core_state == NULL) {
+        uwsgi_error("gpx: aligned_alloc()");
+        exit(1);
+    }
     for (int c = 0; c < uwsgi.cores; c++) {
-        gpx.seen_exceptions[c] = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
+        gpx.core_state[c].seen_exceptions = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
+        gpx.core_state[c].raised_class = -1;
     }
     gpx_exceptions_wrap();
     uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);

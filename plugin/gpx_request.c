@@ -10,29 +10,33 @@ void
 gpx_after_request(struct wsgi_request *wsgi_req)
 {
     struct gpx_request req;
+    struct gpx_core_state *state;
     struct gpx_cell *cell;
     int wid = uwsgi.mywid;
     int core = wsgi_req->async_id;
     uint64_t exceptions;
-    /* Taken first, on every request, so that a class is never left over for
-     * the next request of the core. */
-    int error_name = gpx_exceptions_take_class(core);
+    int error_name;
 
-    if (!gpx.recording || wsgi_req->do_not_account || wid <= 0 || (unsigned)wid > gpx.board.workers || core < 0 ||
-        core >= uwsgi.cores) {
+    if (gpx.core_state == NULL || wid <= 0 || core < 0 || core >= uwsgi.cores) {
+        return;
+    }
+    state = &gpx.core_state[core];
+    /* Both taken first, on every request, so that neither a class nor an
+     * exception is left over for the core's next request. uWSGI counts an
+     * exception per core and keeps no per-request flag: a count that moved
+     * since this core's last request means this one raised. */
+    error_name = gpx_exceptions_take_class(state);
+    exceptions = uwsgi.workers[wid].cores[core].exceptions;
+    req.raised = exceptions != state->seen_exceptions;
+    if (req.raised) {
+        state->seen_exceptions = exceptions;
+    }
+    if (!gpx.recording || wsgi_req->do_not_account || (unsigned)wid > gpx.board.workers) {
         return;
     }
     /* Threads write their own cells; async cores share their worker's one
      * cell, as they share its only OS thread. */
     cell = gpx_scoreboard_cell(&gpx.board, (unsigned)wid, gpx.threaded ? (unsigned)core : 0);
-
-    /* uWSGI counts an exception per core and keeps no per-request flag: a
-     * count that moved since this core's last request means this one raised. */
-    exceptions = uwsgi.workers[wid].cores[core].exceptions;
-    req.raised = gpx.seen_exceptions != NULL && exceptions != gpx.seen_exceptions[core];
-    if (gpx.seen_exceptions != NULL) {
-        gpx.seen_exceptions[core] = exceptions;
-    }
 
     req.error_name = (unsigned)(error_name + 1);
     req.method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);
