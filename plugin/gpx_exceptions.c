@@ -28,11 +28,11 @@ note_class(struct wsgi_request *wsgi_req, struct uwsgi_plugin *plugin)
     int core;
 
     /* The fiber loop engine logs a Ruby exception with no request. */
-    if (wsgi_req == NULL || !gpx.recording || gpx.core_state == NULL) {
+    if (wsgi_req == NULL || gpx.path.cells == NULL || gpx.path.core_state == NULL) {
         return;
     }
     core = wsgi_req->async_id;
-    if (core < 0 || core >= uwsgi.cores || gpx.core_state[core].raised_class >= 0) {
+    if (core < 0 || core >= gpx.path.cores || gpx.path.core_state[core].raised_class >= 0) {
         return;
     }
     ub = plugin->exception_class(wsgi_req);
@@ -42,7 +42,8 @@ note_class(struct wsgi_request *wsgi_req, struct uwsgi_plugin *plugin)
     size_t len = ub->pos;
     const char *label = gpx_error_name_label(ub->buf, &len);
 
-    gpx.core_state[core].raised_class = gpx_error_names_find_or_add(gpx_scoreboard_error_names(&gpx.board), label, len);
+    gpx.path.core_state[core].raised_class =
+        gpx_error_names_find_or_add(gpx_scoreboard_error_names(&gpx.board), label, len);
     uwsgi_buffer_destroy(ub);
 }
 

@@ -35,6 +35,19 @@ struct gpx_core_state {
     int raised_class;         /* the class name index of the request's exception, or -1 */
 } __attribute__((aligned(64)));
 
+/* What the after-request hook reads, set once per worker after fork and
+ * kept in one cache line: between two requests the application evicts the
+ * hook's data from the first-level cache, and every scattered global it
+ * read (uwsgi.mywid, uwsgi.cores, gpx.board...) would cost a miss of its
+ * own (perf showed four, about two thirds of the hook's time). */
+struct gpx_request_path {
+    struct gpx_core_state *core_state; /* [cores]; NULL outside a worker */
+    struct gpx_cell *cells;            /* this worker's first cell; NULL: not recording */
+    struct uwsgi_core *uwsgi_cores;    /* uWSGI's cores of this worker: their exception counters */
+    int cores;                         /* uwsgi.cores */
+    int threaded;                      /* one cell per core, else one per worker */
+} __attribute__((aligned(64)));
+
 struct gpx_glue {
     const char *given[GPX_OPT_COUNT];      /* option strings as uWSGI parsed them */
     struct gpx_config cfg;                 /* resolved at init */
@@ -51,7 +64,7 @@ struct gpx_glue {
     struct gpx_http *http;                 /* the metrics server, master only */
     double master_start;                   /* unix seconds */
     double last_scrape_seconds;            /* the previous rendering's duration */
-    struct gpx_core_state *core_state;     /* worker only: [uwsgi.cores], written by each core's own thread */
+    struct gpx_request_path path;          /* worker only: the request path's state */
     struct gpx_tls tls;                    /* the endpoint's PEM files, read at init (master) */
     struct gpx_auth auth;                  /* basic auth users, read at init (master); count 0: none */
 };
@@ -81,7 +94,7 @@ void gpx_glue_sample(void);
 void gpx_after_request(struct wsgi_request *wsgi_req);
 
 /* Wraps the exception logging of every language plugin that reports an
- * exception's class, so that the class is noted in gpx.core_state (worker,
+ * exception's class, so that the class is noted in gpx.path.core_state (worker,
  * after fork, once core_state is set). */
 void gpx_exceptions_wrap(void);
 

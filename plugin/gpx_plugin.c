@@ -407,17 +407,23 @@ gpx_post_fork(void)
     }
     /* The master's metrics sockets are not the worker's to hold. */
     gpx_http_close_inherited(gpx.cfg.port);
-    free(gpx.core_state);
-    gpx.core_state =
+    free(gpx.path.core_state);
+    gpx.path.core_state =
         aligned_alloc(_Alignof(struct gpx_core_state), sizeof(struct gpx_core_state) * (size_t)uwsgi.cores);
-    if (gpx.core_state == NULL) {
+    if (gpx.path.core_state == NULL) {
         uwsgi_error("gpx: aligned_alloc()");
         exit(1);
     }
+    gpx.path.uwsgi_cores = uwsgi.workers[uwsgi.mywid].cores;
     for (int c = 0; c < uwsgi.cores; c++) {
-        gpx.core_state[c].seen_exceptions = uwsgi.workers[uwsgi.mywid].cores[c].exceptions;
-        gpx.core_state[c].raised_class = -1;
+        gpx.path.core_state[c].seen_exceptions = gpx.path.uwsgi_cores[c].exceptions;
+        gpx.path.core_state[c].raised_class = -1;
     }
+    gpx.path.cores = uwsgi.cores;
+    gpx.path.threaded = gpx.threaded;
+    gpx.path.cells = gpx.recording && (unsigned)uwsgi.mywid <= gpx.board.workers
+                         ? gpx_scoreboard_cell(&gpx.board, (unsigned)uwsgi.mywid, 0)
+                         : NULL;
     gpx_exceptions_wrap();
     uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);
 }

@@ -9,34 +9,34 @@
 void
 gpx_after_request(struct wsgi_request *wsgi_req)
 {
+    const struct gpx_request_path *path = &gpx.path;
     struct gpx_request req;
     struct gpx_core_state *state;
     struct gpx_cell *cell;
-    int wid = uwsgi.mywid;
     int core = wsgi_req->async_id;
     uint64_t exceptions;
     int error_name;
 
-    if (gpx.core_state == NULL || wid <= 0 || core < 0 || core >= uwsgi.cores) {
+    if (path->core_state == NULL || core < 0 || core >= path->cores) {
         return;
     }
-    state = &gpx.core_state[core];
+    state = &path->core_state[core];
     /* Both taken first, on every request, so that neither a class nor an
      * exception is left over for the core's next request. uWSGI counts an
      * exception per core and keeps no per-request flag: a count that moved
      * since this core's last request means this one raised. */
     error_name = gpx_exceptions_take_class(state);
-    exceptions = uwsgi.workers[wid].cores[core].exceptions;
+    exceptions = path->uwsgi_cores[core].exceptions;
     req.raised = exceptions != state->seen_exceptions;
     if (req.raised) {
         state->seen_exceptions = exceptions;
     }
-    if (!gpx.recording || wsgi_req->do_not_account || (unsigned)wid > gpx.board.workers) {
+    if (path->cells == NULL || wsgi_req->do_not_account) {
         return;
     }
     /* Threads write their own cells; async cores share their worker's one
      * cell, as they share its only OS thread. */
-    cell = gpx_scoreboard_cell(&gpx.board, (unsigned)wid, gpx.threaded ? (unsigned)core : 0);
+    cell = path->threaded ? path->cells + core : path->cells;
 
     req.error_name = (unsigned)(error_name + 1);
     req.method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);

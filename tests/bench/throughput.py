@@ -3,13 +3,18 @@
 alternatives, in one run.
 
 Every variant runs side by side for the whole run (same binary, same
-worker layout); wrk loads one at a time, and the order rotates from round
-to round so that drift of the machine hits all alike. The result is the
-median of the per-round ratios variant / baseline, with the workers' CPU
-time per request beside it.
+worker layout). By default wrk loads one at a time, and the order rotates
+from round to round so that drift of the machine hits all alike. With
+--together every round loads all variants at once, each with its own wrk,
+so that they meet the same moment of the machine; with --pin they then
+share one CPU. The result is the median of the per-round ratios variant /
+baseline, of requests/s and of CPU time per request (the master's and the
+workers' threads, from the scheduler's nanosecond count).
 
 Variants (--variants, comma-separated):
   plain           tests/bench/hello.py on plain uWSGI (the baseline)
+  plain-again     a second, identical plain server: the method's own zero
+                  (any ratio other than 1 it shows is the measurement's error)
   gpx             the same app with gpx (files, or Redis with --storage redis)
   prom-client     hello world in prometheus_client's multiprocess mode
                   (a counter and a histogram per request, /metrics on the app)
@@ -23,6 +28,7 @@ Debian's uwsgi-core with its gevent_python3 plugin and python3-gevent).
     .venv/bin/python tests/bench/throughput.py --rounds 10 --seconds 5 --pin
     .venv/bin/python tests/bench/throughput.py --mode threads --storage redis
     .venv/bin/python tests/bench/throughput.py --variants plain,gpx,prom-client,flask,flask-exporter
+    .venv/bin/python tests/bench/throughput.py --together --pin --variants plain,plain-again,gpx
 
 Needs wrk (Debian package) and the plugin (`make all pypi`).
 """
@@ -31,23 +37,25 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (APPS, HELLO, SYSTEM_UWSGI, TICKS, VENV_SITE, RedisServer, Server, conditions,  # noqa: E402
-                    free_port, gpx_args, mode_args, uwsgi_version, wrk, write_json)
+from common import (APPS, HELLO, SYSTEM_UWSGI, VENV_SITE, RedisServer, Server, conditions,  # noqa: E402
+                    free_port, gpx_args, mode_args, parse_wrk, uwsgi_version, wrk, wrk_cmd, write_json)
 
 VARIANTS = {
     # name: (app, baseline, uses the venv's packages, is a prometheus_client multiprocess app)
     "plain": (HELLO, None, False, False),
+    "plain-again": (HELLO, "plain", False, False),
     "gpx": (HELLO, "plain", False, False),
     "prom-client": (APPS / "prom_client_app.py", "plain", True, True),
     "flask": (APPS / "flask_app.py", "plain", True, False),
     "flask-exporter": (APPS / "flask_exporter_app.py", "flask", True, True),
 }
-ALL = "plain,gpx,prom-client,flask,flask-exporter"
+ALL = "plain,plain-again,gpx,prom-client,flask,flask-exporter"
 
 
 def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | None) -> Server:
@@ -64,6 +72,29 @@ def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | Non
         mp.mkdir()
         extra += [*gpx_args(args.uwsgi, mp, free_port(), redis), *args.gpx_arg]
     return Server(name, args.uwsgi, app, tmp, args.processes, extra, cpus, gevent=args.mode == "gevent")
+
+
+def measure_alone(server: Server, args, wrk_cpus: str | None) -> tuple[float, float]:
+    """Loads one server: its requests/s and CPU µs per request."""
+    before = server.cpu_ns()
+    rps, total = wrk(server.port, args.seconds, args.connections, wrk_cpus)
+    return rps, (server.cpu_ns() - before) / 1e3 / max(total, 1)
+
+
+def measure_together(servers: dict[str, Server], order: list[str], args,
+                     wrk_cpus: str | None) -> dict[str, tuple[float, float]]:
+    """Loads every server at once, one wrk each, started in `order`."""
+    before = {n: servers[n].cpu_ns() for n in order}
+    clients = {n: subprocess.Popen(wrk_cmd(servers[n].port, args.seconds, args.connections, wrk_cpus),
+                                   stdout=subprocess.PIPE, text=True) for n in order}
+    outputs = {n: clients[n].communicate()[0] for n in order}
+    result = {}
+    for n in order:
+        if clients[n].returncode:
+            raise RuntimeError(f"wrk failed against {n}")
+        rps, total = parse_wrk(outputs[n])
+        result[n] = (rps, (servers[n].cpu_ns() - before[n]) / 1e3 / max(total, 1))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis-interval=1 (repeatable)")
     ap.add_argument("--pin", action="store_true",
                     help="run wrk on CPU 0 and the servers on CPU 1 (taskset): less scheduler noise on 2 cores")
+    ap.add_argument("--together", action="store_true",
+                    help="load all variants at once in every round, each with its own wrk (with --pin: the "
+                         "servers share CPU 1, the clients CPU 0)")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
     if args.threads > 1:
@@ -119,12 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = names[r % len(names):] + names[:r % len(names)]
                 if r % 2:
                     order.reverse()
-                result = {}
-                for n in order:
-                    s = servers[n]
-                    before = s.cpu_ticks()
-                    rps, total = wrk(s.port, args.seconds, args.connections, wrk_cpus)
-                    result[n] = (rps, (s.cpu_ticks() - before) / TICKS * 1e6 / max(total, 1))
+                result = measure_together(servers, order, args, wrk_cpus) if args.together else {
+                    n: measure_alone(servers[n], args, wrk_cpus) for n in order}
                 rows.append(result)
                 print(f"round {r + 1:2d}: " + "  ".join(
                     f"{n} {result[n][0]:7.0f} req/s {result[n][1]:5.1f} us" for n in names), flush=True)
@@ -140,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"uWSGI {version}, {layout}, storage {args.storage}, {args.rounds} rounds x {args.seconds:g} s, "
           f"wrk -t1 -c{args.connections}, all: {' '.join(args.uwsgi_arg) or '-'}, "
-          f"gpx only: {' '.join(args.gpx_arg) or '-'}{', pinned (wrk CPU 0, servers CPU 1)' if args.pin else ''}")
+          f"gpx only: {' '.join(args.gpx_arg) or '-'}{', pinned (wrk CPU 0, servers CPU 1)' if args.pin else ''}, "
+          f"{'all variants loaded together' if args.together else 'one variant loaded at a time'}")
     summary = {}
     for n in names:
         rps = [row[n][0] for row in rows]
@@ -164,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Redis keys at the end: {redis_keys}")
     write_json(args.json, {"benchmark": "throughput", "uwsgi": version, "mode": args.mode, "cores": args.cores,
                            "processes": args.processes, "storage": args.storage, "rounds": args.rounds,
-                           "seconds": args.seconds, "pinned": args.pin, "connections": args.connections,
+                           "seconds": args.seconds, "pinned": args.pin, "together": args.together, "connections": args.connections,
                            "uwsgi_args": args.uwsgi_arg, "gpx_args": args.gpx_arg, "conditions": conditions(),
                            "rows": rows, "summary": summary, "redis_keys": redis_keys})
     return 0
