@@ -201,9 +201,17 @@ put_failures(struct gpx_buf *out, const struct gpx_exposition *x, const char *fa
              unsigned w, unsigned m, unsigned a)
 {
     const struct gpx_cell *cell = &src->cells[w];
-    unsigned n;
+    unsigned n, i, last = 0;
 
-    for (n = 0; n <= GPX_ERROR_NAMES; n++) {
+    /* Classes only when the cell's table holds (m, a): most hold none, and
+     * looking each name up would cost 32 probes per worker, method and app. */
+    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
+        if (cell->failed_key[i] != 0 && cell->failed_key[i] >> 8 == gpx_failed_key(m, a, 0) >> 8) {
+            last = GPX_ERROR_NAMES;
+            break;
+        }
+    }
+    for (n = 0; n <= last; n++) {
         const char *name = n == 0 ? "exception" : src->names != NULL ? gpx_error_names_get(src->names, n - 1) : NULL;
         uint64_t count = n == 0 ? cell->failed[m][a] : name != NULL ? gpx_cell_failures(cell, m, a, n - 1) : 0;
 

@@ -375,37 +375,69 @@ add_words(uint64_t *dst, const uint64_t *src, size_t n)
 #define ADD_ARRAY(dst, src, field)                                                                                     \
     add_words((uint64_t *)(dst)->field, (const uint64_t *)(src)->field, sizeof((dst)->field) / sizeof(uint64_t))
 
+_Static_assert(GPX_METHOD_COUNT <= 31, "a method mask is an unsigned");
+
 void
 gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src)
 {
     gpx_cell_add_renamed(dst, src, NULL);
 }
 
+/* The methods src may have counted anything for, one bit each, from its
+ * status keys (read into keys[]). A request publishes its (method, status)
+ * key before it touches anything else of the cell (gpx_cell_record), and
+ * keys are never removed, so a method without a key has counted nothing;
+ * a full table may hide methods counted in the class rows, so it means
+ * every method. 0: the cell has counted nothing at all. Most cells of a
+ * page are of this kind or use one or two methods: the reader then reads a
+ * few hundred bytes instead of the whole cell. */
+static unsigned
+methods_counted(const struct gpx_cell *src, uint32_t keys[GPX_STATUS_SLOTS])
+{
+    unsigned i, mask = 0, used = 0;
+
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        keys[i] = __atomic_load_n(&src->status_key[i], __ATOMIC_ACQUIRE);
+        if (keys[i] != 0) {
+            unsigned method = (keys[i] >> 10) - 1;
+
+            mask |= 1u << (method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER);
+            used++;
+        }
+    }
+    return used == GPX_STATUS_SLOTS ? (1u << GPX_METHOD_COUNT) - 1 : mask;
+}
+
 void
 gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES])
 {
-    unsigned i;
+    uint32_t keys[GPX_STATUS_SLOTS];
+    unsigned methods = methods_counted(src, keys);
+    unsigned i, m;
 
-    ADD_ARRAY(dst, src, duration);
-    ADD_ARRAY(dst, src, duration_sum_us);
+    if (methods == 0) {
+        return;
+    }
     ADD_ARRAY(dst, src, request_size);
     ADD_ARRAY(dst, src, response_size);
-    ADD_ARRAY(dst, src, status_overflow);
-    ADD_ARRAY(dst, src, failed);
-    ADD_ARRAY(dst, src, read_errors);
-    ADD_ARRAY(dst, src, write_errors);
     dst->request_size_sum += GPX_READ(src->request_size_sum);
     dst->response_size_sum += GPX_READ(src->response_size_sum);
-    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        uint32_t key = __atomic_load_n(&src->status_key[i], __ATOMIC_ACQUIRE);
-        uint64_t count;
-
-        if (key == 0) {
+    for (m = 0; m < GPX_METHOD_COUNT; m++) {
+        if (!(methods & (1u << m))) {
             continue;
         }
-        count = GPX_READ(src->status_count[i]);
-        if (count > 0) {
-            add_status(dst, key, count);
+        ADD_ARRAY(dst, src, duration[m]);
+        ADD_ARRAY(dst, src, status_overflow[m]);
+        ADD_ARRAY(dst, src, failed[m]);
+        ADD_ARRAY(dst, src, read_errors[m]);
+        ADD_ARRAY(dst, src, write_errors[m]);
+        dst->duration_sum_us[m] += GPX_READ(src->duration_sum_us[m]);
+    }
+    /* A key is added even while its count is still 0 (its request is being
+     * recorded): dst keeps the rule that its methods have keys. */
+    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
+        if (keys[i] != 0) {
+            add_status(dst, keys[i], GPX_READ(src->status_count[i]));
         }
     }
     for (i = 0; i < GPX_FAILED_SLOTS; i++) {

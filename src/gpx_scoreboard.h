@@ -235,13 +235,16 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
     unsigned m = req->method < GPX_METHOD_COUNT ? req->method : GPX_METHOD_OTHER;
     unsigned app = req->app_id < GPX_MAX_APPS ? req->app_id : GPX_MAX_APPS - 1;
 
+    /* The status first: its key (stored with release) tells readers that the
+     * method's rows may hold counts; a reader that sees no key of a method
+     * skips its rows (gpx_cell_add). */
+    gpx_cell_count_status(cell, m, req->status);
     GPX_BUMP(cell->duration[m][gpx_duration_slot(req->duration_us)], 1);
     GPX_BUMP(cell->duration_sum_us[m], req->duration_us);
     GPX_BUMP(cell->request_size[gpx_size_slot(req->request_size)], 1);
     GPX_BUMP(cell->request_size_sum, req->request_size);
     GPX_BUMP(cell->response_size[gpx_size_slot(req->response_size)], 1);
     GPX_BUMP(cell->response_size_sum, req->response_size);
-    gpx_cell_count_status(cell, m, req->status);
     if (req->raised) {
         gpx_cell_count_failure(cell, m, app, (int)req->error_name - 1);
     }
@@ -255,7 +258,9 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
 
 /* Adds src's counters into dst (a private cell, e.g. a zeroed local): the
  * reader's side of summing cores. Status keys are merged; keys that do not
- * fit go to dst's class row. */
+ * fit go to dst's class row. Only the rows of methods that have a status
+ * key in src are read (or every row, when its table is full): whatever
+ * writes a cell keeps to that, as gpx_cell_record and this function do. */
 void gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src);
 
 /* gpx_cell_add for cells whose class names are in another table: src's name

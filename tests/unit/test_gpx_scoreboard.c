@@ -462,13 +462,51 @@ test_gpx_cell_add_overflows_into_class(void **state)
         gpx_cell_count_status(&src, GPX_METHOD_GET, s);
     }
     gpx_cell_count_status(&src, GPX_METHOD_GET, 200);
-    src.status_overflow[GPX_METHOD_HEAD][4] = 5;
+    src.status_overflow[GPX_METHOD_GET][4] = 5; /* a row of a method src has keys of */
 
     gpx_cell_add(&dst, &src);
     assert_int_equal(status_keys(&dst), GPX_STATUS_SLOTS);
     assert_true(status_count(&dst, GPX_METHOD_GET, 200) == 2);
     assert_true(dst.status_overflow[GPX_METHOD_GET][3] == 20);
-    assert_true(dst.status_overflow[GPX_METHOD_HEAD][4] == 5);
+    assert_true(dst.status_overflow[GPX_METHOD_GET][4] == 5);
+}
+
+/* A reader reads the rows of the methods a cell has status keys of; a full
+ * table hides methods counted in class rows, so then it reads them all. */
+static void
+test_gpx_cell_add_reads_methods_with_keys(void **state)
+{
+    static struct gpx_cell dst, src;
+    struct gpx_request req = {.method = GPX_METHOD_HEAD, .status = 204, .duration_us = 10};
+    unsigned s;
+
+    (void)state;
+    memset(&dst, 0, sizeof(dst));
+    memset(&src, 0, sizeof(src));
+    gpx_cell_add(&dst, &src);
+    assert_true(gpx_cell_requests(&dst) == 0);
+    assert_int_equal(status_keys(&dst), 0);
+
+    gpx_cell_record(&src, &req);
+    for (s = 200; s < 263; s++) {
+        req.method = GPX_METHOD_GET;
+        req.status = s;
+        gpx_cell_record(&src, &req);
+    }
+    assert_int_equal(status_keys(&src), GPX_STATUS_SLOTS);
+    req.method = GPX_METHOD_DELETE; /* no room for its key: its class row */
+    req.status = 404;
+    gpx_cell_record(&src, &req);
+    req.method = GPX_METHOD_HEAD;
+    gpx_cell_record(&src, &req);
+
+    gpx_cell_add(&dst, &src);
+    assert_true(gpx_cell_requests(&dst) == 66);
+    assert_true(dst.duration[GPX_METHOD_DELETE][0] == 1);
+    assert_true(dst.status_overflow[GPX_METHOD_DELETE][4] == 1);
+    assert_true(dst.duration[GPX_METHOD_HEAD][0] == 2);
+    assert_true(status_count(&dst, GPX_METHOD_HEAD, 204) == 1);
+    assert_true(dst.status_overflow[GPX_METHOD_HEAD][4] == 1);
 }
 
 /* sum_worker zeroes its output, then sums the cores of that worker only. */
@@ -874,6 +912,7 @@ main(void)
         cmocka_unit_test(test_gpx_cell_count_status_overflow),
         cmocka_unit_test(test_gpx_cell_add_merges_exactly),
         cmocka_unit_test(test_gpx_cell_add_overflows_into_class),
+        cmocka_unit_test(test_gpx_cell_add_reads_methods_with_keys),
         cmocka_unit_test(test_gpx_scoreboard_sum_worker_sums_cores),
         cmocka_unit_test(test_gpx_cell_requests_counts_all_methods),
         cmocka_unit_test(test_gpx_scoreboard_path_format),
