@@ -90,7 +90,7 @@ GUIDE = {
     "tornado": [("plugin", "greenlet_python3"), ("plugin", "tornado_python3"), ("processes", "4"),
                 ("tornado", "1000"), ("greenlet", "true"), *files()],
     "custom_hooks": [("processes", "4"),
-                     ("hook-master-start", "print:Starting uWSGI with the Prometheus exporter (gpx)..."),
+                     ("hook-pre-app", "print:Starting uWSGI with the Prometheus exporter (gpx)..."),
                      ("hook-accepting1-once", "print:uWSGI is ready to accept connections"),
                      ("import", "examples/hooks/custom_hooks.py"),
                      ("hook-as-user-atexit", "print:uWSGI shutting down..."), *files()],
@@ -379,7 +379,8 @@ def check_custom_hooks(s, out, pids, r):
     log = out.splitlines()
     starting = log.index("Starting uWSGI with the Prometheus exporter (gpx)...")  # on_starting
     ready = log.index("uWSGI is ready to accept connections")  # when_ready
-    assert starting < ready
+    first_spawn = next(i for i, line in enumerate(log) if "spawned uWSGI worker" in line)
+    assert starting < first_spawn and starting < ready, out  # in the master before any worker forks
     assert log.count("uWSGI is ready to accept connections") == 1
     for pid in pids:  # worker_int, in each worker the master's SIGINT stopped
         assert log.count(f"Worker {pid} interrupted") == 1, out
