@@ -2,7 +2,7 @@
 """Runs the whole benchmark suite and writes its results, dated, as JSON and
 as a markdown summary that docs/benchmarks.md can quote.
 
-    .venv/bin/python tests/bench/run_all.py                 # full size, about 75 minutes on 2 cores
+    .venv/bin/python tests/bench/run_all.py                 # full size, about 80 minutes on 2 cores
     .venv/bin/python tests/bench/run_all.py --quick         # every benchmark at small sizes, a few minutes
     .venv/bin/python tests/bench/run_all.py --only scrape_scale,memory
 
@@ -22,17 +22,23 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parents[1]
-ALTERNATIVES = "plain,gpx,prom-client,flask,flask-exporter"
+ALTERNATIVES = "plain,plain-again,gpx,prom-client,flask,flask-exporter"
 
 
 def steps(quick: bool) -> list[tuple[str, str, list[str]]]:
     """(name, script, arguments) of every step, full size or --quick."""
-    rounds, seconds = ("2", "1") if quick else ("10", "5")
+    rounds, seconds = ("2", "1") if quick else ("20", "3")
     tp = ["--rounds", rounds, "--seconds", seconds, "--pin"]
     out = []
-    for mode in ("processes", "threads", "gevent"):
-        out.append((f"throughput_{mode}_files", "throughput.py", [*tp, "--mode", mode, "--variants", ALTERNATIVES]))
-        out.append((f"throughput_{mode}_redis", "throughput.py", [*tp, "--mode", mode, "--storage", "redis"]))
+    # All variants loaded together (the precise CPU per request), then one
+    # at a time (requests/s of each server alone); plain-again is the zero.
+    for form, extra in (("together", ["--together"]), ("alternating", [])):
+        for mode in ("processes", "threads", "gevent"):
+            files = ALTERNATIVES if mode != "gevent" and form == "together" else "plain,plain-again,gpx"
+            out.append((f"throughput_{form}_{mode}_files", "throughput.py",
+                        [*tp, *extra, "--mode", mode, "--variants", files]))
+            out.append((f"throughput_{form}_{mode}_redis", "throughput.py",
+                        [*tp, *extra, "--mode", mode, "--storage", "redis", "--variants", "plain,plain-again,gpx"]))
     requests = "300" if quick else "1000"
     out.append(("instructions_urllib", "instructions.py", ["--requests", requests, "--breakdown"]))
     out.append(("instructions_curl", "instructions.py", ["--requests", requests, "--client", "curl"]))
@@ -58,12 +64,13 @@ def steps(quick: bool) -> list[tuple[str, str, list[str]]]:
 
 
 def md_throughput(r: dict) -> list[str]:
-    lines = [f"| variant | median req/s | CPU us/request | median ratio to baseline (min, max) | baseline |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| variant | median req/s | CPU us/request | median ratio to baseline, req/s (min, max) "
+             "| baseline / variant, CPU per request | baseline |", "| --- | --- | --- | --- | --- | --- |"]
     for name, e in r["summary"].items():
         ratio = (f"{e['median_ratio']:.3f} ({e['min_ratio']:.3f}, {e['max_ratio']:.3f})"
                  if "median_ratio" in e else "-")
-        lines.append(f"| {name} | {e['median_rps']:.0f} | {e['median_cpu_us_per_request']:.1f} | {ratio} | "
+        cpu = f"{e['median_cpu_ratio']:.3f}" if "median_cpu_ratio" in e else "-"
+        lines.append(f"| {name} | {e['median_rps']:.0f} | {e['median_cpu_us_per_request']:.1f} | {ratio} | {cpu} | "
                      f"{e.get('baseline', '-')} |")
     return lines
 
