@@ -28,7 +28,7 @@ ALTERNATIVES = "plain,plain-again,gpx,prom-client,flask,flask-exporter"
 def steps(quick: bool) -> list[tuple[str, str, list[str]]]:
     """(name, script, arguments) of every step, full size or --quick."""
     rounds, seconds = ("2", "1") if quick else ("20", "3")
-    tp = ["--rounds", rounds, "--seconds", seconds, "--pin"]
+    tp = ["--rounds", rounds, "--seconds", seconds, "--pin", "--restart-every", "1"]
     out = []
     # All variants loaded together (the precise CPU per request), then one
     # at a time (requests/s of each server alone); plain-again is the zero.

@@ -65,11 +65,11 @@ def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | Non
         extra += ["--pythonpath", str(VENV_SITE)]
     if multiproc:
         mp = tmp / f"{name}-multiproc"
-        mp.mkdir()
+        mp.mkdir(exist_ok=True)
         extra += ["--env", f"PROMETHEUS_MULTIPROC_DIR={mp}", "--env", f"prometheus_multiproc_dir={mp}"]
     if name == "gpx":
         mp = tmp / "gpx-multiproc"
-        mp.mkdir()
+        mp.mkdir(exist_ok=True)
         extra += [*gpx_args(args.uwsgi, mp, free_port(), redis), *args.gpx_arg]
     return Server(name, args.uwsgi, app, tmp, args.processes, extra, cpus, gevent=args.mode == "gevent")
 
@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--together", action="store_true",
                     help="load all variants at once in every round, each with its own wrk (with --pin: the "
                          "servers share CPU 1, the clients CPU 0)")
+    ap.add_argument("--restart-every", type=int, default=0, metavar="N",
+                    help="start every server afresh every N rounds (0: never). One server instance can be "
+                         "steadily faster or slower than an identical one by a few percent (memory layout, "
+                         "Python's hash seed: plain-again shows it); fresh instances average that out")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
     if args.threads > 1:
@@ -144,12 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         redis = RedisServer(tmp) if args.storage == "redis" and "gpx" in names else None
         servers: dict[str, Server] = {}
-        try:
+
+        def start_all() -> None:
+            for s in servers.values():
+                s.stop()
             for n in names:
                 servers[n] = start(n, args, tmp, redis, server_cpus)
             for s in servers.values():  # warm every server
                 wrk(s.port, 1, args.connections, wrk_cpus)
+
+        try:
             for r in range(args.rounds):
+                if r == 0 or (args.restart_every and r % args.restart_every == 0):
+                    start_all()
                 order = names[r % len(names):] + names[:r % len(names)]
                 if r % 2:
                     order.reverse()
@@ -171,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"uWSGI {version}, {layout}, storage {args.storage}, {args.rounds} rounds x {args.seconds:g} s, "
           f"wrk -t1 -c{args.connections}, all: {' '.join(args.uwsgi_arg) or '-'}, "
           f"gpx only: {' '.join(args.gpx_arg) or '-'}{', pinned (wrk CPU 0, servers CPU 1)' if args.pin else ''}, "
-          f"{'all variants loaded together' if args.together else 'one variant loaded at a time'}")
+          f"{'all variants loaded together' if args.together else 'one variant loaded at a time'}"
+          f"{f', servers started afresh every {args.restart_every} round(s)' if args.restart_every else ''}")
     summary = {}
     for n in names:
         rps = [row[n][0] for row in rows]
@@ -195,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Redis keys at the end: {redis_keys}")
     write_json(args.json, {"benchmark": "throughput", "uwsgi": version, "mode": args.mode, "cores": args.cores,
                            "processes": args.processes, "storage": args.storage, "rounds": args.rounds,
-                           "seconds": args.seconds, "pinned": args.pin, "together": args.together, "connections": args.connections,
+                           "seconds": args.seconds, "pinned": args.pin, "together": args.together,
+                           "restart_every": args.restart_every, "connections": args.connections,
                            "uwsgi_args": args.uwsgi_arg, "gpx_args": args.gpx_arg, "conditions": conditions(),
                            "rows": rows, "summary": summary, "redis_keys": redis_keys})
     return 0
