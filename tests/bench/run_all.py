@@ -2,7 +2,7 @@
 """Runs the whole benchmark suite and writes its results, dated, as JSON and
 as a markdown summary that docs/benchmarks.md can quote.
 
-    .venv/bin/python tests/bench/run_all.py                 # full size, about 80 minutes on 2 cores
+    .venv/bin/python tests/bench/run_all.py                 # full size, about 70 minutes on 2 cores
     .venv/bin/python tests/bench/run_all.py --quick         # every benchmark at small sizes, a few minutes
     .venv/bin/python tests/bench/run_all.py --only scrape_scale,memory
 
