@@ -107,10 +107,25 @@ all_methods(const struct gpx_cell *cell, uint64_t *slots, uint64_t *sum_us)
     *sum_us = 0;
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         for (s = 0; s < GPX_DURATION_SLOTS; s++) {
-            slots[s] += cell->duration[m][s];
+            slots[s] += cell->duration[m].slot[s];
         }
-        *sum_us += cell->duration_sum_us[m];
+        *sum_us += cell->duration[m].sum_us;
     }
+}
+
+_Static_assert(GPX_SIZE_SLOTS <= GPX_DURATION_SLOTS, "the renderer's slot array serves every histogram");
+
+/* The request (or response) size slots of a cell, which keeps both
+ * histograms interleaved. */
+static void
+sizes_of(const struct gpx_cell *cell, int request, uint64_t *slots, uint64_t *sum)
+{
+    unsigned s;
+
+    for (s = 0; s < GPX_SIZE_SLOTS; s++) {
+        slots[s] = request ? cell->sizes.slot[s].request : cell->sizes.slot[s].response;
+    }
+    *sum = request ? cell->sizes.request_sum : cell->sizes.response_sum;
 }
 
 /* Where counter families get their numbers: this server (labels "") or,
@@ -184,10 +199,9 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
                 if (f == 0) {
                     all_methods(cell, slots, &sum);
                     put_histogram(out, &h, slots, sum, 1);
-                } else if (f == 1) {
-                    put_histogram(out, &h, cell->request_size, cell->request_size_sum, 0);
                 } else {
-                    put_histogram(out, &h, cell->response_size, cell->response_size_sum, 0);
+                    sizes_of(cell, f == 1, slots, &sum);
+                    put_histogram(out, &h, slots, sum, 0);
                 }
             }
         }
@@ -385,8 +399,8 @@ put_statuses(struct gpx_buf *out, const struct source *src)
     unsigned i, n = 0, m, c;
 
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (total->status_key[i] != 0) {
-            keys[n++] = total->status_key[i];
+        if (total->status[i].key != 0) {
+            keys[n++] = total->status[i].key;
         }
     }
     qsort(keys, n, sizeof(keys[0]), compare_keys);
@@ -394,10 +408,10 @@ put_statuses(struct gpx_buf *out, const struct source *src)
         unsigned slot, idx = (keys[i] * 2654435761u) >> 26;
 
         /* Find the key's count again: the table is open-addressed. */
-        for (slot = idx; total->status_key[slot] != keys[i]; slot = (slot + 1) & (GPX_STATUS_SLOTS - 1)) {
+        for (slot = idx; total->status[slot].key != keys[i]; slot = (slot + 1) & (GPX_STATUS_SLOTS - 1)) {
         }
         gpx_buf_printf(out, "gunicorn_requests_total{%smethod=\"%s\",status=\"%03u\"} %" PRIu64 "\n", src->labels,
-                       gpx_method_label((keys[i] >> 10) - 1), keys[i] & 1023u, total->status_count[slot]);
+                       gpx_method_label((keys[i] >> 10) - 1), keys[i] & 1023u, total->status[slot].count);
     }
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         for (c = 0; c < GPX_STATUS_CLASSES; c++) {
@@ -434,14 +448,14 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
             uint64_t count = 0;
 
             for (i = 0; i < GPX_DURATION_SLOTS; i++) {
-                slots[i] = total->duration[m][i];
+                slots[i] = total->duration[m].slot[i];
                 count += slots[i];
             }
             if (count == 0) {
                 continue;
             }
             snprintf(labels, sizeof(labels), "%smethod=\"%s\"", srcs[j].labels, gpx_method_label(m));
-            put_histogram(out, &h, slots, total->duration_sum_us[m], 1);
+            put_histogram(out, &h, slots, total->duration[m].sum_us, 1);
         }
     }
 }

@@ -323,18 +323,19 @@ static void
 add_status(struct gpx_cell *dst, uint32_t key, uint64_t count)
 {
     unsigned i = (key * 2654435761u) >> 26;
-    unsigned probes, method;
+    unsigned probes, method = (key >> 10) - 1;
 
+    /* The key comes from shared memory or a file: never trust it as an index. */
+    method = method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER;
+    dst->methods |= 1u << method;
     for (probes = 0; probes < GPX_STATUS_SLOTS; probes++, i = (i + 1) & (GPX_STATUS_SLOTS - 1)) {
-        if (dst->status_key[i] == key || dst->status_key[i] == 0) {
-            dst->status_key[i] = key;
-            dst->status_count[i] += count;
+        if (dst->status[i].key == key || dst->status[i].key == 0) {
+            dst->status[i].key = key;
+            dst->status[i].count += count;
             return;
         }
     }
-    /* The key comes from shared memory or a file: never trust it as an index. */
-    method = (key >> 10) - 1;
-    dst->status_overflow[method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER][gpx_status_class(key & 1023u)] += count;
+    dst->status_overflow[method][gpx_status_class(key & 1023u)] += count;
 }
 
 /* Adds one (key, count) into dst's failure table, or its classless row. */
@@ -373,7 +374,7 @@ add_words(uint64_t *dst, const uint64_t *src, size_t n)
 }
 
 #define ADD_ARRAY(dst, src, field)                                                                                     \
-    add_words((uint64_t *)(dst)->field, (const uint64_t *)(src)->field, sizeof((dst)->field) / sizeof(uint64_t))
+    add_words((uint64_t *)&(dst)->field, (const uint64_t *)&(src)->field, sizeof((dst)->field) / sizeof(uint64_t))
 
 _Static_assert(GPX_METHOD_COUNT <= 31, "a method mask is an unsigned");
 
@@ -383,45 +384,19 @@ gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src)
     gpx_cell_add_renamed(dst, src, NULL);
 }
 
-/* The methods src may have counted anything for, one bit each, from its
- * status keys (read into keys[]). A request publishes its (method, status)
- * key before it touches anything else of the cell (gpx_cell_record), and
- * keys are never removed, so a method without a key has counted nothing;
- * a full table may hide methods counted in the class rows, so it means
- * every method. 0: the cell has counted nothing at all. Most cells of a
- * page are of this kind or use one or two methods: the reader then reads a
- * few hundred bytes instead of the whole cell. */
-static unsigned
-methods_counted(const struct gpx_cell *src, uint32_t keys[GPX_STATUS_SLOTS])
-{
-    unsigned i, mask = 0, used = 0;
-
-    for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        keys[i] = __atomic_load_n(&src->status_key[i], __ATOMIC_ACQUIRE);
-        if (keys[i] != 0) {
-            unsigned method = (keys[i] >> 10) - 1;
-
-            mask |= 1u << (method < GPX_METHOD_COUNT ? method : GPX_METHOD_OTHER);
-            used++;
-        }
-    }
-    return used == GPX_STATUS_SLOTS ? (1u << GPX_METHOD_COUNT) - 1 : mask;
-}
-
 void
 gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES])
 {
-    uint32_t keys[GPX_STATUS_SLOTS];
-    unsigned methods = methods_counted(src, keys);
+    /* Most cells of a page have counted nothing or use one or two methods:
+     * the reader then reads a word, or a few hundred bytes, of each. */
+    unsigned methods = __atomic_load_n(&src->methods, __ATOMIC_ACQUIRE) & ((1u << GPX_METHOD_COUNT) - 1);
     unsigned i, m;
 
     if (methods == 0) {
         return;
     }
-    ADD_ARRAY(dst, src, request_size);
-    ADD_ARRAY(dst, src, response_size);
-    dst->request_size_sum += GPX_READ(src->request_size_sum);
-    dst->response_size_sum += GPX_READ(src->response_size_sum);
+    dst->methods |= methods;
+    ADD_ARRAY(dst, src, sizes);
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         if (!(methods & (1u << m))) {
             continue;
@@ -431,13 +406,14 @@ gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int
         ADD_ARRAY(dst, src, failed[m]);
         ADD_ARRAY(dst, src, read_errors[m]);
         ADD_ARRAY(dst, src, write_errors[m]);
-        dst->duration_sum_us[m] += GPX_READ(src->duration_sum_us[m]);
     }
     /* A key is added even while its count is still 0 (its request is being
-     * recorded): dst keeps the rule that its methods have keys. */
+     * recorded), and marks its method in dst. */
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (keys[i] != 0) {
-            add_status(dst, keys[i], GPX_READ(src->status_count[i]));
+        uint32_t key = __atomic_load_n(&src->status[i].key, __ATOMIC_ACQUIRE);
+
+        if (key != 0) {
+            add_status(dst, key, GPX_READ(src->status[i].count));
         }
     }
     for (i = 0; i < GPX_FAILED_SLOTS; i++) {
@@ -490,7 +466,7 @@ gpx_cell_requests(const struct gpx_cell *cell)
 
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         for (s = 0; s < GPX_DURATION_SLOTS; s++) {
-            total += GPX_READ(cell->duration[m][s]);
+            total += GPX_READ(cell->duration[m].slot[s]);
         }
     }
     return total;

@@ -22,7 +22,7 @@
 #include "gpx_error_names.h"
 
 #define GPX_BOARD_MAGIC "GPXBOARD"
-#define GPX_LAYOUT_VERSION 2u
+#define GPX_LAYOUT_VERSION 3u
 #define GPX_HEADER_SIZE 4096u
 /* Where the header area keeps the exception class names (the rest of it
  * after struct gpx_board_header). */
@@ -54,18 +54,47 @@ struct gpx_request {
     unsigned error_name;    /* 1 + its class's index in the board's name table; 0: unknown */
 };
 
+/* One (method, status) key and its count, side by side: counting a status
+ * reads and writes one cache line. */
+struct gpx_status_entry {
+    uint32_t key; /* ((method + 1) << 10) | status; 0 = free */
+    uint32_t unused;
+    uint64_t count;
+};
+
+/* One method's duration histogram. The sum comes first, so that a fast
+ * request's slot and the sum share the row's first cache line. */
+struct gpx_duration_row {
+    uint64_t sum_us;
+    uint64_t slot[GPX_DURATION_SLOTS];
+} __attribute__((aligned(64)));
+
+/* One bucket of both size histograms. */
+struct gpx_size_pair {
+    uint64_t request;
+    uint64_t response;
+};
+
+/* Both size histograms, interleaved: a request with a small body and a
+ * small response writes one cache line. */
+struct gpx_sizes {
+    uint64_t request_sum;
+    uint64_t response_sum;
+    struct gpx_size_pair slot[GPX_SIZE_SLOTS];
+} __attribute__((aligned(64)));
+
 /* One writer's counters. Histogram slots are not cumulative: the renderer
  * accumulates them. The requests counter is the duration histogram's count.
- * Aligned to a cache line so that two writers never share one. */
+ * The layout keeps what a common request writes to three cache lines (its
+ * status entry, its method's first duration line, the first size line):
+ * with many busy processes on a CPU, each line a request touches is a
+ * likely cache miss. Aligned to a cache line so that two writers never
+ * share one. */
 struct gpx_cell {
-    uint64_t duration[GPX_METHOD_COUNT][GPX_DURATION_SLOTS];
-    uint64_t duration_sum_us[GPX_METHOD_COUNT];
-    uint64_t request_size[GPX_SIZE_SLOTS];
-    uint64_t request_size_sum;
-    uint64_t response_size[GPX_SIZE_SLOTS];
-    uint64_t response_size_sum;
-    uint32_t status_key[GPX_STATUS_SLOTS]; /* ((method + 1) << 10) | status; 0 = free */
-    uint64_t status_count[GPX_STATUS_SLOTS];
+    struct gpx_status_entry status[GPX_STATUS_SLOTS] __attribute__((aligned(64)));
+    struct gpx_duration_row duration[GPX_METHOD_COUNT];
+    struct gpx_sizes sizes;
+    uint32_t methods; /* bit m: method m has counted; set before any of its counters */
     uint64_t status_overflow[GPX_METHOD_COUNT][GPX_STATUS_CLASSES];
     uint64_t failed[GPX_METHOD_COUNT][GPX_MAX_APPS]; /* failures of no known class */
     uint32_t failed_key[GPX_FAILED_SLOTS];           /* gpx_failed_key(); 0 = free */
@@ -161,6 +190,20 @@ gpx_status_class(unsigned status)
     return cls >= 1 && cls <= 5 ? cls : 0;
 }
 
+/* Publishes that `method` has counted in the cell, before its first count:
+ * readers skip the counters of methods without a bit (gpx_cell_add). Only
+ * the cell's owner writes the mask, so no compare-and-swap; it is read
+ * here only when a key is new or the table is full. */
+static inline void
+gpx_cell_mark_method(struct gpx_cell *cell, unsigned method)
+{
+    uint32_t methods = __atomic_load_n(&cell->methods, __ATOMIC_RELAXED);
+
+    if (!(methods & (1u << method))) {
+        __atomic_store_n(&cell->methods, methods | (1u << method), __ATOMIC_RELEASE);
+    }
+}
+
 /* Counts a status under its own key, or under its class once the table is
  * full. Only the cell's owner inserts keys, so no compare-and-swap. */
 static inline void
@@ -171,18 +214,20 @@ gpx_cell_count_status(struct gpx_cell *cell, unsigned method, unsigned status)
     unsigned probes;
 
     for (probes = 0; probes < GPX_STATUS_SLOTS; probes++, i = (i + 1) & (GPX_STATUS_SLOTS - 1)) {
-        uint32_t seen = __atomic_load_n(&cell->status_key[i], __ATOMIC_RELAXED);
+        uint32_t seen = __atomic_load_n(&cell->status[i].key, __ATOMIC_RELAXED);
 
         if (seen == key) {
-            GPX_BUMP(cell->status_count[i], 1);
+            GPX_BUMP(cell->status[i].count, 1);
             return;
         }
         if (seen == 0) {
-            __atomic_store_n(&cell->status_key[i], key, __ATOMIC_RELEASE);
-            GPX_BUMP(cell->status_count[i], 1);
+            gpx_cell_mark_method(cell, method);
+            __atomic_store_n(&cell->status[i].key, key, __ATOMIC_RELEASE);
+            GPX_BUMP(cell->status[i].count, 1);
             return;
         }
     }
+    gpx_cell_mark_method(cell, method);
     GPX_BUMP(cell->status_overflow[method][gpx_status_class(status)], 1);
 }
 
@@ -235,16 +280,15 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
     unsigned m = req->method < GPX_METHOD_COUNT ? req->method : GPX_METHOD_OTHER;
     unsigned app = req->app_id < GPX_MAX_APPS ? req->app_id : GPX_MAX_APPS - 1;
 
-    /* The status first: its key (stored with release) tells readers that the
-     * method's rows may hold counts; a reader that sees no key of a method
-     * skips its rows (gpx_cell_add). */
+    /* The status first: a method's first status marks the method in the
+     * cell (gpx_cell_mark_method), before anything else of it is written. */
     gpx_cell_count_status(cell, m, req->status);
-    GPX_BUMP(cell->duration[m][gpx_duration_slot(req->duration_us)], 1);
-    GPX_BUMP(cell->duration_sum_us[m], req->duration_us);
-    GPX_BUMP(cell->request_size[gpx_size_slot(req->request_size)], 1);
-    GPX_BUMP(cell->request_size_sum, req->request_size);
-    GPX_BUMP(cell->response_size[gpx_size_slot(req->response_size)], 1);
-    GPX_BUMP(cell->response_size_sum, req->response_size);
+    GPX_BUMP(cell->duration[m].slot[gpx_duration_slot(req->duration_us)], 1);
+    GPX_BUMP(cell->duration[m].sum_us, req->duration_us);
+    GPX_BUMP(cell->sizes.slot[gpx_size_slot(req->request_size)].request, 1);
+    GPX_BUMP(cell->sizes.request_sum, req->request_size);
+    GPX_BUMP(cell->sizes.slot[gpx_size_slot(req->response_size)].response, 1);
+    GPX_BUMP(cell->sizes.response_sum, req->response_size);
     if (req->raised) {
         gpx_cell_count_failure(cell, m, app, (int)req->error_name - 1);
     }
@@ -258,9 +302,9 @@ gpx_cell_record(struct gpx_cell *cell, const struct gpx_request *req)
 
 /* Adds src's counters into dst (a private cell, e.g. a zeroed local): the
  * reader's side of summing cores. Status keys are merged; keys that do not
- * fit go to dst's class row. Only the rows of methods that have a status
- * key in src are read (or every row, when its table is full): whatever
- * writes a cell keeps to that, as gpx_cell_record and this function do. */
+ * fit go to dst's class row. Only the rows of methods marked in src's
+ * `methods` are read: whatever writes a cell marks a method before it
+ * counts anything of it, as gpx_cell_record and this function do. */
 void gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src);
 
 /* gpx_cell_add for cells whose class names are in another table: src's name

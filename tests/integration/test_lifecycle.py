@@ -293,6 +293,10 @@ def test_layout_grow_and_fold_keep_counts(build, server_factory):
     assert sum(per_worker(m).values()) == 10 + 3 + 2 * PROBE
 
 
+# The scoreboard layout this gpx writes (GPX_LAYOUT_VERSION in src/gpx_scoreboard.h).
+LAYOUT_VERSION = 3
+
+
 @pytest.mark.parametrize("damage", ["garbage", "layout_version"])
 def test_foreign_scoreboard_is_refused(build, server_factory, damage):
     if damage == "garbage":
@@ -306,13 +310,14 @@ def test_foreign_scoreboard_is_refused(build, server_factory, damage):
         first.stop()
         board = scoreboard_path(first)
         data = bytearray(board.read_bytes())
-        # A file of the previous layout (version 1, before exception classes).
-        assert data[:8] == b"GPXBOARD" and struct.unpack_from("<I", data, 8)[0] == 2
-        struct.pack_into("<I", data, 8, 1)
+        # A file of the previous layout (version 2 kept a status's key and
+        # count, a method's duration slots and sum, in separate arrays).
+        assert data[:8] == b"GPXBOARD" and struct.unpack_from("<I", data, 8)[0] == LAYOUT_VERSION
+        struct.pack_into("<I", data, 8, LAYOUT_VERSION - 1)
         board.write_bytes(bytes(data))
         s = server_factory(build, "--processes", "1", multiproc_dir=first.multiproc_dir,
                            metrics_port=first.metrics_port)
-        expected = f"gpx: {board} was written by another gpx layout (version 1, "
+        expected = f"gpx: {board} was written by another gpx layout (version {LAYOUT_VERSION - 1}, "
     content = board.read_bytes()
 
     rc = s.run_to_exit()
@@ -322,7 +327,7 @@ def test_foreign_scoreboard_is_refused(build, server_factory, damage):
     assert len(named) == 1, out
     assert named[0].startswith(expected), named
     if damage == "layout_version":
-        assert "this gpx writes version 2" in named[0], named
+        assert f"this gpx writes version {LAYOUT_VERSION}" in named[0], named
     assert "spawned uWSGI worker" not in out
     assert "serving metrics" not in out
     assert board.read_bytes() == content  # refused, not rewritten

@@ -63,8 +63,8 @@ status_count(const struct gpx_cell *cell, unsigned method, unsigned status)
     unsigned i;
 
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (cell->status_key[i] == key) {
-            return cell->status_count[i];
+        if (cell->status[i].key == key) {
+            return cell->status[i].count;
         }
     }
     return 0;
@@ -76,7 +76,7 @@ status_keys(const struct gpx_cell *cell)
     unsigned i, n = 0;
 
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        n += cell->status_key[i] != 0;
+        n += cell->status[i].key != 0;
     }
     return n;
 }
@@ -99,12 +99,9 @@ assert_cells_equal(const struct gpx_cell *a, const struct gpx_cell *b)
 {
     unsigned i;
 
+    assert_int_equal(a->methods, b->methods);
     assert_memory_equal(a->duration, b->duration, sizeof(a->duration));
-    assert_memory_equal(a->duration_sum_us, b->duration_sum_us, sizeof(a->duration_sum_us));
-    assert_memory_equal(a->request_size, b->request_size, sizeof(a->request_size));
-    assert_true(a->request_size_sum == b->request_size_sum);
-    assert_memory_equal(a->response_size, b->response_size, sizeof(a->response_size));
-    assert_true(a->response_size_sum == b->response_size_sum);
+    assert_memory_equal(&a->sizes, &b->sizes, sizeof(a->sizes));
     assert_memory_equal(a->status_overflow, b->status_overflow, sizeof(a->status_overflow));
     assert_memory_equal(a->failed, b->failed, sizeof(a->failed));
     assert_memory_equal(a->read_errors, b->read_errors, sizeof(a->read_errors));
@@ -119,10 +116,10 @@ assert_cells_equal(const struct gpx_cell *a, const struct gpx_cell *b)
         }
     }
     for (i = 0; i < GPX_STATUS_SLOTS; i++) {
-        if (a->status_key[i] != 0) {
-            uint32_t key = a->status_key[i];
+        if (a->status[i].key != 0) {
+            uint32_t key = a->status[i].key;
 
-            assert_true(status_count(b, (key >> 10) - 1, key & 1023u) == a->status_count[i]);
+            assert_true(status_count(b, (key >> 10) - 1, key & 1023u) == a->status[i].count);
         }
     }
 }

@@ -225,28 +225,28 @@ test_gpx_snapshot_encode_sums_cores_and_base(void **state)
     assert_int_equal(status_keys(cell), 2);
     assert_true(status_count(cell, GPX_METHOD_GET, 200) == 3);
     assert_true(status_count(cell, GPX_METHOD_POST, 500) == 1);
-    assert_true(cell->duration_sum_us[GPX_METHOD_GET] == 8000);
-    assert_true(cell->duration_sum_us[GPX_METHOD_POST] == 3000);
-    assert_true(cell->duration[GPX_METHOD_GET][0] == 3); /* all <= 5 ms */
-    assert_true(cell->request_size_sum == 650);
-    assert_true(cell->response_size_sum == 5060);
-    assert_true(cell->request_size[0] == 4);
-    assert_true(cell->response_size[0] == 2); /* 0 and 60 */
-    assert_true(cell->response_size[1] == 2); /* 2000 and 3000 */
+    assert_true(cell->duration[GPX_METHOD_GET].sum_us == 8000);
+    assert_true(cell->duration[GPX_METHOD_POST].sum_us == 3000);
+    assert_true(cell->duration[GPX_METHOD_GET].slot[0] == 3); /* all <= 5 ms */
+    assert_true(cell->sizes.request_sum == 650);
+    assert_true(cell->sizes.response_sum == 5060);
+    assert_true(cell->sizes.slot[0].request == 4);
+    assert_true(cell->sizes.slot[0].response == 2); /* 0 and 60 */
+    assert_true(cell->sizes.slot[1].response == 2); /* 2000 and 3000 */
 
     blob_cell(h, 2, cell);
     assert_true(gpx_cell_requests(cell) == 1);
     assert_int_equal(status_keys(cell), 1);
     assert_true(status_count(cell, GPX_METHOD_GET, 404) == 1);
     assert_true(cell->failed[GPX_METHOD_GET][1] == 1);
-    assert_true(cell->duration_sum_us[GPX_METHOD_GET] == 4000);
-    assert_true(cell->response_size_sum == 10);
+    assert_true(cell->duration[GPX_METHOD_GET].sum_us == 4000);
+    assert_true(cell->sizes.response_sum == 10);
 
     blob_cell(h, 3, cell);
     assert_true(gpx_cell_requests(cell) == 1);
     assert_int_equal(status_keys(cell), 1);
     assert_true(status_count(cell, GPX_METHOD_DELETE, 204) == 1);
-    assert_true(cell->duration_sum_us[GPX_METHOD_DELETE] == 6000);
+    assert_true(cell->duration[GPX_METHOD_DELETE].sum_us == 6000);
 
     /* The same as summing by hand, counter for counter. */
     for (w = 1; w <= 3; w++) {
@@ -336,7 +336,7 @@ test_gpx_snapshot_check_refuses(void **state)
     struct boards *b = *state;
     struct gpx_buf out;
     struct gpx_snapshot_header h0;
-    char *bad;
+    char *bad, newer[64];
 
     encode(&out, &b->live, &b->base, 1);
     {
@@ -360,8 +360,9 @@ test_gpx_snapshot_check_refuses(void **state)
     free(bad);
 
     /* Another layout. */
+    snprintf(newer, sizeof(newer), "another gpx layout (version %u,", GPX_LAYOUT_VERSION + 1);
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), GPX_LAYOUT_VERSION + 1, out.len,
-                           "another gpx layout (version 3,");
+                           newer);
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, layout_version), 0, out.len,
                            "another gpx layout (version 0,");
     assert_patched_refused(&out, offsetof(struct gpx_snapshot_header, cell_size), sizeof(struct gpx_cell) + 64, out.len,
@@ -447,7 +448,7 @@ test_gpx_snapshot_add_to_base(void **state)
         assert_true(gpx_cell_requests(c1) == 8);
         assert_true(status_count(c1, GPX_METHOD_GET, 200) == 6);
         assert_true(status_count(c1, GPX_METHOD_POST, 500) == 2);
-        assert_true(c1->request_size_sum == 1300);
+        assert_true(c1->sizes.request_sum == 1300);
         assert_true(gpx_scoreboard_slot(&base, 1)->restarts[GPX_RESTART_MAX_REQUESTS] == 10);
         assert_true(gpx_scoreboard_slot(&base, 3)->restarts[GPX_RESTART_MEMORY] == 2);
     }
