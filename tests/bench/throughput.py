@@ -16,6 +16,10 @@ Variants (--variants, comma-separated):
   plain-again     a second, identical plain server: the method's own zero
                   (any ratio other than 1 it shows is the measurement's error)
   gpx             the same app with gpx (files, or Redis with --storage redis)
+  gpx-redis       gpx with Redis storage, beside gpx with files in the same rounds
+  gpx-b           gpx from another build (--gpx-b-plugin PATH, e.g. an earlier
+                  commit's build/system/gpx_plugin.so): two versions in the
+                  same rounds
   prom-client     hello world in prometheus_client's multiprocess mode
                   (a counter and a histogram per request, /metrics on the app)
   flask           a Flask hello world (the baseline of flask-exporter)
@@ -51,11 +55,13 @@ VARIANTS = {
     "plain": (HELLO, None, False, False),
     "plain-again": (HELLO, "plain", False, False),
     "gpx": (HELLO, "plain", False, False),
+    "gpx-redis": (HELLO, "plain", False, False),
+    "gpx-b": (HELLO, "plain", False, False),
     "prom-client": (APPS / "prom_client_app.py", "plain", True, True),
     "flask": (APPS / "flask_app.py", "plain", True, False),
     "flask-exporter": (APPS / "flask_exporter_app.py", "flask", True, True),
 }
-ALL = "plain,plain-again,gpx,prom-client,flask,flask-exporter"
+ALL = "plain,plain-again,gpx,gpx-redis,gpx-b,prom-client,flask,flask-exporter"
 
 
 def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | None) -> Server:
@@ -67,10 +73,14 @@ def start(name: str, args, tmp: Path, redis: RedisServer | None, cpus: str | Non
         mp = tmp / f"{name}-multiproc"
         mp.mkdir(exist_ok=True)
         extra += ["--env", f"PROMETHEUS_MULTIPROC_DIR={mp}", "--env", f"prometheus_multiproc_dir={mp}"]
-    if name == "gpx":
-        mp = tmp / "gpx-multiproc"
+    if name in ("gpx", "gpx-redis", "gpx-b"):
+        mp = tmp / f"{name}-multiproc"
         mp.mkdir(exist_ok=True)
-        extra += [*gpx_args(args.uwsgi, mp, free_port(), redis), *args.gpx_arg]
+        store = redis if name == "gpx-redis" or args.storage == "redis" else None
+        plugin_args = gpx_args(args.uwsgi, mp, free_port(), store)
+        if name == "gpx-b":
+            plugin_args[plugin_args.index("--plugin") + 1] = args.gpx_b_plugin
+        extra += [*plugin_args, *args.gpx_arg]
     return Server(name, args.uwsgi, app, tmp, args.processes, extra, cpus, gevent=args.mode == "gevent")
 
 
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="an option for every server, e.g. --uwsgi-arg=--lazy-apps (repeatable)")
     ap.add_argument("--gpx-arg", action="append", default=[], metavar="ARG",
                     help="an option for the gpx server only, e.g. --gpx-arg=--gpx-redis-interval=1 (repeatable)")
+    ap.add_argument("--gpx-b-plugin", metavar="PATH", help="the gpx_plugin.so of the gpx-b variant")
     ap.add_argument("--pin", action="store_true",
                     help="run wrk on CPU 0 and the servers on CPU 1 (taskset): less scheduler noise on 2 cores")
     ap.add_argument("--together", action="store_true",
@@ -131,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cores:
         args.cores = {"processes": 1, "threads": 4, "gevent": 100}[args.mode]
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    if "gpx-b" in names and not (args.gpx_b_plugin and Path(args.gpx_b_plugin).is_file()):
+        ap.error("the gpx-b variant needs --gpx-b-plugin naming a built gpx_plugin.so")
     ordered: list[str] = []
     for n in names:  # every variant's baseline runs too, listed before it
         if n not in VARIANTS:
@@ -146,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        redis = RedisServer(tmp) if args.storage == "redis" and "gpx" in names else None
+        uses_redis = "gpx-redis" in names or (args.storage == "redis" and {"gpx", "gpx-b"} & set(names))
+        redis = RedisServer(tmp) if uses_redis else None
         servers: dict[str, Server] = {}
 
         def start_all() -> None:
