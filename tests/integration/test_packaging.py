@@ -43,7 +43,8 @@ INSTALLED_PLUGIN = Path("/usr/lib/uwsgi/plugins/gpx_plugin.so")
 MISSING = 'gunicorn_requests_total{method="GET",status="404"}'
 # The libraries gpx links (uWSGI's own come on top).
 GPX_LIBRARIES = ("libmicrohttpd.so", "libhiredis.so", "libjansson.so", "libz.so", "libgnutls.so", "libcrypt.so")
-APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=300"]
+APT = ([] if os.geteuid() == 0 else ["sudo", "-n"]) + ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q",
+                                                        "-o", "DPkg::Lock::Timeout=300"]
 
 
 # -- helpers -------------------------------------------------------------------
@@ -183,7 +184,7 @@ def test_debian_package(tmp_path):
              "--pidfile", str(s.pidfile), "--die-on-term"]
     s.cwd = elsewhere
     try:
-        run(APT + ["install", f"./{deb.name}"], cwd=deb.parent, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        run(APT + ["install", f"./{deb.name}"], cwd=deb.parent)
         installed = run(["dpkg-query", "-L", PACKAGE]).stdout.splitlines()
         assert {p.lstrip("/") for p in installed if Path(p).is_file()} == expected_package_files()
         s.start()
@@ -192,7 +193,7 @@ def test_debian_package(tmp_path):
         assert f"gpx: serving metrics on http://127.0.0.1:{s.metrics_port}/metrics" in s.output()
     finally:
         s.stop()
-        run(APT + ["purge", PACKAGE], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        run(APT + ["purge", PACKAGE])
     assert not INSTALLED_PLUGIN.exists()
     assert subprocess.run(["dpkg-query", "-W", "-f", "${Status}", PACKAGE], capture_output=True,
                           text=True).stdout.strip() in ("", "unknown ok not-installed")
