@@ -9,7 +9,7 @@
 
 UWSGI ?= uwsgi
 PYPI_UWSGI ?= $(CURDIR)/.venv/bin/uwsgi
-SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py
+SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py VERSION
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 

@@ -1,8 +1,36 @@
-# Build script read by `uwsgi --build-plugin .`: the uwsgi binary that runs it
-# passes its own build flags, so the plugin matches the binary that loads it.
+# Build script of the gpx plugin, read by uWSGI's uwsgiconfig.py in two ways:
+#
+#   uwsgi --build-plugin <gpx source>   gpx_plugin.so, built with the flags of
+#                                       the uwsgi binary that runs it
+#   UWSGI_EMBED_PLUGINS="gpx=<gpx source>" pip install uwsgi
+#                                       gpx compiled into the uwsgi binary
+#
+# uwsgiconfig.py exec()s this file from its own working directory, without
+# __file__. Environment: GPX_TLS and GPX_BCRYPT (auto, yes or no; default
+# auto) turn the endpoint's TLS (GnuTLS) and basic auth (bcrypt from
+# libcrypt, with GnuTLS's HMAC) on when their headers are found, on or fail,
+# or off.
 import os
+import re
+import shlex
+import subprocess
+import sys
 
 NAME = 'gpx'
+
+
+def _source_dir():
+    # The function of uwsgiconfig.py that exec()s this file (build_plugin or
+    # build_uwsgi) holds the plugin's directory in its local `path`.
+    if '__file__' in globals():
+        return os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = frame.f_locals.get('path')
+        if isinstance(path, str) and os.path.isfile(os.path.join(path, 'uwsgiplugin.py')):
+            return os.path.abspath(path)
+        frame = frame.f_back
+    raise SystemExit('gpx: cannot tell where gpx\'s source is (no `path` in uwsgiconfig.py\'s build function)')
 
 
 def _fnv1a64(text):
@@ -12,19 +40,91 @@ def _fnv1a64(text):
     return h
 
 
+def _compiles(code, flags=()):
+    """Whether the C compiler accepts `code` (syntax only: nothing written)."""
+    cc = shlex.split(os.environ.get('CC') or 'cc')
+    cmd = cc + shlex.split(os.environ.get('CPPFLAGS', '')) + shlex.split(os.environ.get('CFLAGS', '')) + list(flags) + [
+        '-Werror=implicit-function-declaration', '-fsyntax-only', '-x', 'c', '-']
+    try:
+        return subprocess.run(cmd, input=code.encode(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def _pkg_config(package, what):
+    try:
+        out = subprocess.run(['pkg-config', what, package], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    return shlex.split(out.stdout.decode()) if out.returncode == 0 else None
+
+
+def _choice(variable):
+    value = os.environ.get(variable, 'auto').strip().lower() or 'auto'
+    if value not in ('auto', 'yes', 'no'):
+        raise SystemExit('gpx: %s=%s: expected auto, yes or no' % (variable, value))
+    return value
+
+
+_source = _source_dir()
+with open(os.path.join(_source, 'VERSION')) as f:
+    VERSION = f.read().strip()
+if not re.match(r'^[0-9][0-9A-Za-z.+~-]*$', VERSION):
+    raise SystemExit('gpx: VERSION holds %r: expected a version such as 1.2.3' % VERSION)
+
 CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
-          '-Wno-missing-field-initializers']
-_flags = os.environ.get('UWSGI_PLUGINS_BUILDER_CFLAGS')
-if _flags:
-    CFLAGS.append('-DGPX_UWSGI_CFLAGS_FNV=0x%016xULL' % _fnv1a64(_flags))
-# Fields that appeared during 2.0.x: test the header this binary embeds.
-_header = '.uwsgi_plugins_builder/uwsgi.h'
+          '-Wno-missing-field-initializers', '-DGPX_VERSION="\\"%s\\""' % VERSION]
+LDFLAGS = []
+LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lpthread', '-lz']
+
+# `uwsgi --build-plugin` unpacks the binary's uwsgi.h into
+# .uwsgi_plugins_builder/ and passes the binary's build flags: the plugin
+# records their hash and checks it when loaded. Compiled into the binary
+# (embedded), gpx is part of it: there is nothing to check, and uwsgi.h is
+# the source tree's.
+if os.path.isdir('.uwsgi_plugins_builder') and os.environ.get('UWSGI_PLUGINS_BUILDER_CFLAGS'):
+    CFLAGS.append('-DGPX_UWSGI_CFLAGS_FNV=0x%016xULL' % _fnv1a64(os.environ['UWSGI_PLUGINS_BUILDER_CFLAGS']))
+    _header = '.uwsgi_plugins_builder/uwsgi.h'
+    _route = 'gpx_plugin.so for the uwsgi binary that builds it'
+else:
+    _header = 'uwsgi.h'
+    _route = 'compiled into the uwsgi binary'
+# Fields that appeared during 2.0.x: test the header gpx is compiled against.
+_delta = False
 if os.path.exists(_header):
     with open(_header) as f:
-        if 'max_requests_delta' in f.read():
-            CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
-LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lpthread', '-lz', '-lgnutls', '-lcrypt']
+        _delta = 'max_requests_delta' in f.read()
+if _delta:
+    CFLAGS.append('-DGPX_HAS_MAX_REQUESTS_DELTA')
+
+# TLS for the endpoint: gpx reads and checks the PEM files with GnuTLS
+# (libmicrohttpd serves with its own GnuTLS).
+_tls = _choice('GPX_TLS')
+_tls_flags = _pkg_config('gnutls', '--cflags') or []
+_have_tls = _tls != 'no' and _compiles('#include <gnutls/gnutls.h>\n', _tls_flags)
+if _tls == 'yes' and not _have_tls:
+    raise SystemExit('gpx: GPX_TLS=yes but GnuTLS\'s headers are missing (Debian: libgnutls28-dev)')
+# Basic auth: bcrypt from libxcrypt's crypt_rn(), and GnuTLS's HMAC and
+# random numbers for the cache of accepted credentials.
+_bcrypt = _choice('GPX_BCRYPT')
+_have_crypt = _compiles('#include <crypt.h>\nvoid f(struct crypt_data *d) { (void)crypt_rn("", "", d, 1); }\n')
+if _bcrypt == 'yes' and not _have_crypt:
+    raise SystemExit('gpx: GPX_BCRYPT=yes but libcrypt\'s crypt.h with crypt_rn() is missing (Debian: libcrypt-dev)')
+if _bcrypt == 'yes' and not _have_tls:
+    raise SystemExit('gpx: GPX_BCRYPT=yes but basic auth needs GnuTLS too, and %s' % (
+        'GPX_TLS=no leaves it out' if _tls == 'no' else 'GnuTLS\'s headers are missing (Debian: libgnutls28-dev)'))
+_have_bcrypt = _bcrypt != 'no' and _have_crypt and _have_tls
+
+if _have_tls:
+    CFLAGS += ['-DGPX_HAVE_TLS'] + _tls_flags
+    LIBS.append('-lgnutls')
+if _have_bcrypt:
+    CFLAGS.append('-DGPX_HAVE_BCRYPT')
+    LIBS.append('-lcrypt')
+print('gpx %s, %s: TLS %s, basic auth (bcrypt) %s, max-requests-delta %s' % (
+    VERSION, _route, 'yes' if _have_tls else 'no', 'yes' if _have_bcrypt else 'no', 'yes' if _delta else 'no'))
+
 GCC_LIST = [
     'plugin/gpx_plugin',
     'plugin/gpx_request',
@@ -35,7 +135,7 @@ GCC_LIST = [
     'plugin/gpx_appfold',
     'src/gpx_appmetrics',
     'src/gpx_appstore',
-    'src/gpx_auth',
+    'src/gpx_auth' if _have_bcrypt else 'src/gpx_auth_none',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
@@ -53,6 +153,6 @@ GCC_LIST = [
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
     'src/gpx_thread',
-    'src/gpx_tls',
+    'src/gpx_tls' if _have_tls else 'src/gpx_tls_none',
     'src/gpx_uwsgi_metrics',
 ]

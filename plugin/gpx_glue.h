@@ -16,7 +16,10 @@
 #include "../src/gpx_scoreboard.h"
 #include "../src/gpx_tls.h"
 
-#define GPX_VERSION "0.1.0"
+/* gpx's version: uwsgiplugin.py passes the VERSION file's text. */
+#ifndef GPX_VERSION
+#error "GPX_VERSION is set by uwsgiplugin.py from the VERSION file: build gpx with uwsgi --build-plugin"
+#endif
 
 /* A worker slot's resources, sampled by the master, read by any renderer. */
 struct gpx_sample {

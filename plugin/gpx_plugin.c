@@ -71,8 +71,11 @@ static struct uwsgi_option gpx_options[] = {
      &gpx.given[GPX_OPT_BASIC_AUTH_FILE], UWSGI_OPT_MASTER},
     UWSGI_END_OF_OPTIONS};
 
+#ifdef GPX_UWSGI_CFLAGS_FNV
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
- * script passes it. Any other uWSGI lays out its structures differently. */
+ * script passes it. Any other uWSGI lays out its structures differently.
+ * Compiled into the uwsgi binary (UWSGI_EMBED_PLUGINS), gpx has no hash to
+ * check: it is part of the binary that runs it. */
 static uint64_t
 flags_hash(const char *text)
 {
@@ -87,7 +90,6 @@ flags_hash(const char *text)
 static void
 check_build(void)
 {
-#ifdef GPX_UWSGI_CFLAGS_FNV
     char *flags = uwsgi_get_cflags();
     char running[64] = "unknown";
     char *v = flags != NULL ? strstr(flags, "-DUWSGI_VERSION=\"\\\"") : NULL;
@@ -111,8 +113,13 @@ check_build(void)
               UWSGI_VERSION, running, strcmp(running, UWSGI_VERSION) == 0 ? " (built with other options)" : "");
     free(flags);
     exit(1);
-#endif
 }
+#else
+static void
+check_build(void)
+{
+}
+#endif
 
 static void
 gpx_on_load(void)
@@ -203,12 +210,41 @@ log_settings(void)
     }
 }
 
+#if !defined(GPX_HAVE_TLS) || !defined(GPX_HAVE_BCRYPT)
+/* An option of a feature this build left out (uwsgiplugin.py: its headers
+ * were missing, or GPX_TLS / GPX_BCRYPT = no): one line, and no start. */
+static void
+refuse_left_out(enum gpx_option_id id, const char *value, const char *feature, const char *needs)
+{
+    static const char *const from[] = {"the default", "the environment", "the option"};
+
+    uwsgi_log("gpx: %s / %s \"%s\" (from %s) needs %s, which this gpx was built without: rebuild it with %s, or "
+              "leave the option unset\n",
+              gpx_option_catalog[id].option, gpx_option_catalog[id].variable, value, from[gpx.cfg.source[id]], feature,
+              needs);
+    exit(1);
+}
+#endif
+
 /* The endpoint's TLS files and password file, read once in the master
  * before any fork: a bad one stops start-up with one line. */
 static void
 load_endpoint_security(void)
 {
     char err[1024], why[512];
+
+#ifndef GPX_HAVE_TLS
+    if (gpx.cfg.ssl_certfile[0] != '\0') {
+        refuse_left_out(GPX_OPT_SSL_CERTFILE, gpx.cfg.ssl_certfile, "TLS",
+                        "GnuTLS's headers (Debian: libgnutls28-dev)");
+    }
+#endif
+#ifndef GPX_HAVE_BCRYPT
+    if (gpx.cfg.basic_auth_file[0] != '\0') {
+        refuse_left_out(GPX_OPT_BASIC_AUTH_FILE, gpx.cfg.basic_auth_file, "basic auth (bcrypt)",
+                        "libcrypt's and GnuTLS's headers (Debian: libcrypt-dev, libgnutls28-dev)");
+    }
+#endif
 
     if (gpx_tls_load(&gpx.tls, &gpx.cfg, err, sizeof(err)) != 0) {
         uwsgi_log("%s\n", err);

@@ -44,6 +44,11 @@ BUILDS = {
 }
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "packaging: the slower tests that build and install gpx the ways users do "
+                            "(the Debian package, PyPI's uWSGI with gpx compiled in); -m 'not packaging' skips them")
+
+
 @pytest.fixture(params=sorted(BUILDS), ids=lambda name: name)
 def build(request) -> Build:
     b = BUILDS[request.param]
@@ -151,6 +156,7 @@ class Server:
         self.pidfile = tmp / f"uwsgi-{self.app_port}.pid"
         self.log_path = tmp / f"uwsgi-{self.app_port}.log"
         self.proc = None
+        self.cwd = None  # the directory uwsgi starts in; None: the test's
         cmd = [build.uwsgi, *build.python_args, "--plugin", build.plugin]
         if with_app:
             cmd += ["--http-socket", f"127.0.0.1:{self.app_port}", "--wsgi-file", str(DEMO_APP)]
@@ -169,7 +175,7 @@ class Server:
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd)
         if wait:
             self.wait_ready()
         return self

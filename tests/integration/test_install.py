@@ -81,3 +81,23 @@ def test_make_install_default_dir_is_the_binarys(tmp_path):
                           "print-plugin-dir"], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "."
     assert free_port() > 0
+
+
+def test_unrecognized_option_without_gpx(tmp_path):
+    """The line the README's troubleshooting names, for both its causes."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # Not installed where uwsgi looks: PyPI's uwsgi looks in ".", here empty.
+    pypi = BUILDS["pypi"].uwsgi
+    out = subprocess.run([pypi, "--plugin", "gpx", "--gpx-port", "9090"], cwd=empty, capture_output=True, text=True,
+                         timeout=30)
+    lines = (out.stdout + out.stderr).splitlines()
+    assert out.returncode == 1
+    assert ("!!! UNABLE to load uWSGI plugin: ./gpx_plugin.so: cannot open shared object file: No such file or "
+            "directory !!!") in lines
+    assert f"{pypi}: unrecognized option '--gpx-port'" in lines
+    # The option before the plugin: uWSGI does not know it yet.
+    out = subprocess.run(["uwsgi", "--gpx-port", "9090", "--plugin", BUILDS["system"].plugin], cwd=empty,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "uwsgi: unrecognized option '--gpx-port'" in (out.stdout + out.stderr).splitlines()
