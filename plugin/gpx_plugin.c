@@ -353,6 +353,8 @@ gpx_preinit_apps(void)
         gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
         gpx.redis.ttl_seconds = (unsigned)gpx.cfg.redis_ttl;
         gpx.redis.timeout_ms = 1000;
+        gpx.redis.fleet_timeout_ms = GPX_FLEET_TIMEOUT_MS;
+        gpx.redis.fleet_log = gpx_glue_log;
         gpx.redis.verbose = gpx.cfg.debug;
         gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
         path[0] = '\0';
@@ -466,6 +468,8 @@ gpx_master_cycle(void)
             .verbose = gpx.cfg.debug,
             .tls = &gpx.tls,
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
+            /* The fleet view waits on Redis: never on the serving thread. */
+            .deferred_path = gpx.cfg.redis_enabled ? "/metrics/fleet" : NULL,
         };
 
         static int launch_failed;

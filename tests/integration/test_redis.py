@@ -340,10 +340,10 @@ def test_redis_killed_and_back_empty_gets_the_full_totals(build, redis_factory, 
         wait_storage_up(s, 0, timeout=5)
         traffic(s, 25, seed=5 + outage)  # counted locally meanwhile
         m = settle(s)
-        # The fleet view needs Redis: an error, counted; the server goes on.
+        # The fleet view needs Redis: 503, counted; the server goes on.
         fleet_errors = m.value("gunicorn_exporter_storage_errors_total", operation="fleet")
         resp = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=3)
-        assert resp.status_code == 500
+        assert resp.status_code == 503
         assert s.scrape().value("gunicorn_exporter_storage_errors_total", operation="fleet") == fleet_errors + 1
         # One line per outage, however many retries (docs/storage.md).
         errors = connect_errors(s)
