@@ -192,18 +192,31 @@ ask_credentials(struct MHD_Connection *conn)
     return rc;
 }
 
+static const char CERTIFICATE_REJECTED[] = "a client certificate that does not verify";
+static const char CERTIFICATE_MISSING[] = "no verified client certificate";
+
 /* The client certificate, when client CAs are configured: GnuTLS asked for
- * one in the handshake, and this is where its verification is required. */
-static int
-client_certificate_ok(struct gpx_http *srv, struct MHD_Connection *conn)
+ * one in the handshake, and this is where it is judged. An offered
+ * certificate must verify; none at all is enough only when certificates
+ * are optional. Returns NULL, or why the request is refused. */
+static const char *
+client_certificate_refusal(struct gpx_http *srv, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info;
+    enum gpx_tls_peer peer;
 
     if (srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL) {
-        return 1;
+        return NULL;
     }
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    return info != NULL && gpx_tls_peer_verified(info->tls_session);
+    peer = info != NULL ? gpx_tls_peer_check(info->tls_session) : GPX_TLS_PEER_NONE;
+    if (peer == GPX_TLS_PEER_REJECTED) {
+        return CERTIFICATE_REJECTED;
+    }
+    if (peer == GPX_TLS_PEER_NONE && srv->cfg.tls->client_cert_required) {
+        return CERTIFICATE_MISSING;
+    }
+    return NULL;
 }
 
 static int
@@ -601,6 +614,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 {
     struct gpx_http *srv = cls;
     struct request *req = *state;
+    const char *refusal;
     enum gpx_format format;
     char *body;
     size_t len;
@@ -645,9 +659,13 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     if (strcmp(url, "/healthz") == 0) {
         return ANSWER_TEXT(conn, MHD_HTTP_OK, "ok\n");
     }
-    if (!client_certificate_ok(srv, conn)) {
+    refusal = client_certificate_refusal(srv, conn);
+    if (refusal != NULL) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: no verified client certificate", method, req->target);
+            log_line(srv, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
+        }
+        if (refusal == CERTIFICATE_REJECTED) {
+            return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
         }
         return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
     }
@@ -746,7 +764,9 @@ serve(void *arg)
                 log_line(srv, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
                          srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
                          srv->cfg.port,
-                         srv->cfg.tls != NULL && srv->cfg.tls->client_ca_pem != NULL ? " (client certificates)" : "",
+                         srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
+                         : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
+                                                              : " (client certificates when offered)",
                          srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
                 break;
             }

@@ -34,7 +34,7 @@ SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: \d+\)")
 
 # Variables that would configure Redis behind a test's back.
 REDIS_VARIABLES = ("REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX",
-                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE")
+                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED")
 
 CANNOT = "gpx: cannot use Redis at "
 
