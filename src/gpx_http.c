@@ -242,9 +242,10 @@ credentials_ok(struct gpx_http *srv, struct MHD_Connection *conn)
 }
 
 /* Writes `in` for a log line: printable ASCII as is, anything else (and
- * the backslash and the double quote) as \xNN, so that a request target
- * holding %0a, once decoded, or raw control bytes cannot start a line of
- * its own or mislead a reader; cut with "..." past the buffer. */
+ * the backslash and the double quote) as \xNN, so that raw control bytes
+ * in a request target cannot start a line of their own or mislead a
+ * reader; cut with "..." past the buffer. Targets are logged as received,
+ * before decoding: %0a stays three characters. */
 static void
 escape_for_log(const char *in, char *out, size_t outlen)
 {
