@@ -21,6 +21,10 @@
 #error "GPX_VERSION is set by uwsgiplugin.py from the VERSION file: build gpx with uwsgi --build-plugin"
 #endif
 
+/* A fleet read (connecting, the index and every snapshot) gives up after
+ * this long: the fleet view then answers 503. */
+#define GPX_FLEET_TIMEOUT_MS 2000
+
 /* A worker slot's resources, sampled by the master, read by any renderer. */
 struct gpx_sample {
     pid_t pid;          /* the process sampled */

@@ -207,7 +207,9 @@ gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_
         return render_local(out, format);
     }
     if (strcmp(path, "/metrics/fleet") == 0 && gpx.cfg.redis_enabled) {
-        return gpx_fleet_render(out, format, &gpx.redis, gpx.redis_status) == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
+        int rc = gpx_fleet_render(out, format, &gpx.redis, gpx.redis_status);
+
+        return rc == GPX_FLEET_OK ? GPX_HTTP_OK : rc == GPX_FLEET_UNAVAILABLE ? GPX_HTTP_UNAVAILABLE : GPX_HTTP_ERROR;
     }
     return GPX_HTTP_NOT_FOUND;
 }
@@ -261,15 +263,24 @@ static int
 route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
 {
     struct gpx_buf buf;
+    int rc = GPX_HTTP_ERROR;
 
     if (!gpx.recording) {
         uwsgi_500(wsgi_req);
         return UWSGI_ROUTE_BREAK;
     }
-    if (gpx_buf_init(&buf, 64 * 1024) != 0 ||
-        gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", GPX_FORMAT_TEXT, &buf) != GPX_HTTP_OK) {
+    if (gpx_buf_init(&buf, 64 * 1024) == 0) {
+        rc = gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", GPX_FORMAT_TEXT, &buf);
+    }
+    if (rc != GPX_HTTP_OK) {
         gpx_buf_free(&buf);
-        uwsgi_500(wsgi_req);
+        if (rc == GPX_HTTP_UNAVAILABLE) {
+            uwsgi_response_prepare_headers(wsgi_req, "503 Service Unavailable", 23);
+            uwsgi_response_add_content_type(wsgi_req, "text/plain; charset=utf-8", 25);
+            uwsgi_response_write_body_do(wsgi_req, "Service Unavailable: Redis could not be read in time\n", 53);
+        } else {
+            uwsgi_500(wsgi_req);
+        }
         return UWSGI_ROUTE_BREAK;
     }
     if (uwsgi_response_prepare_headers(wsgi_req, "200 OK", 6) == 0 &&

@@ -53,8 +53,11 @@ static struct uwsgi_option gpx_options[] = {
     {"gpx-redis-interval", required_argument, 0, "seconds between publishes to Redis (GPX_REDIS_INTERVAL, default 5)",
      uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_INTERVAL], UWSGI_OPT_MASTER},
     {"gpx-redis-ttl", required_argument, 0,
-     "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, default 86400)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
+     "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, then REDIS_TTL_SECONDS, default 86400)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
+    {"gpx-redis-ttl-disabled", required_argument, 0,
+     "Redis keys never expire, whatever gpx-redis-ttl says (REDIS_TTL_DISABLED, default false)", uwsgi_opt_set_str,
+     &gpx.given[GPX_OPT_REDIS_TTL_DISABLED], UWSGI_OPT_MASTER},
     {"gpx-debug", required_argument, 0,
      "more log lines at start, per scrape and per publish, never per request (GPX_DEBUG, default false)",
      uwsgi_opt_set_str, &gpx.given[GPX_OPT_DEBUG], UWSGI_OPT_MASTER},
@@ -66,6 +69,13 @@ static struct uwsgi_option gpx_options[] = {
     {"gpx-ssl-client-cafile", required_argument, 0,
      "PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAFILE)", uwsgi_opt_set_str,
      &gpx.given[GPX_OPT_SSL_CLIENT_CAFILE], UWSGI_OPT_MASTER},
+    {"gpx-ssl-client-capath", required_argument, 0,
+     "directory of PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAPATH)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_CAPATH], UWSGI_OPT_MASTER},
+    {"gpx-ssl-client-auth-required", required_argument, 0,
+     "with client CAs: false checks a client certificate only when offered (PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED, "
+     "default true)",
+     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED], UWSGI_OPT_MASTER},
     {"gpx-basic-auth-file", required_argument, 0,
      "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth (PROMETHEUS_BASIC_AUTH_FILE)", uwsgi_opt_set_str,
      &gpx.given[GPX_OPT_BASIC_AUTH_FILE], UWSGI_OPT_MASTER},
@@ -198,15 +208,14 @@ log_settings(void)
     int id;
 
     for (id = 0; id < GPX_OPT_COUNT; id++) {
-        const char *value =
-            id == GPX_OPT_REDIS_PASSWORD                ? (gpx.cfg.redis_password[0] ? "(set)" : "(none)")
-            : gpx.given[id] != NULL && gpx.given[id][0] ? gpx.given[id]
-            : getenv(gpx_option_catalog[id].variable) != NULL && getenv(gpx_option_catalog[id].variable)[0]
-                ? getenv(gpx_option_catalog[id].variable)
-                : gpx_option_catalog[id].default_value;
+        const char *variable = gpx.cfg.variable[id];
+        const char *value = id == GPX_OPT_REDIS_PASSWORD            ? (gpx.cfg.redis_password[0] ? "(set)" : "(none)")
+                            : gpx.cfg.source[id] == GPX_FROM_OPTION ? gpx.given[id]
+                            : gpx.cfg.source[id] == GPX_FROM_ENVIRONMENT ? getenv(variable)
+                                                                         : gpx_option_catalog[id].default_value;
 
         uwsgi_log("gpx: debug: %s = %s (%s, from %s)\n", gpx_option_catalog[id].option,
-                  value != NULL ? value : gpx.cfg.instance, gpx_option_catalog[id].variable, from[gpx.cfg.source[id]]);
+                  value != NULL ? value : gpx.cfg.instance, variable, from[gpx.cfg.source[id]]);
     }
 }
 
@@ -387,8 +396,10 @@ gpx_preinit_apps(void)
         gpx.redis.prefix = gpx.cfg.redis_key_prefix;
         gpx.redis.instance = gpx.cfg.instance;
         gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
-        gpx.redis.ttl_seconds = (unsigned)gpx.cfg.redis_ttl;
+        gpx.redis.ttl_seconds = gpx.cfg.redis_ttl_disabled ? 0 : (unsigned)gpx.cfg.redis_ttl;
         gpx.redis.timeout_ms = 1000;
+        gpx.redis.fleet_timeout_ms = GPX_FLEET_TIMEOUT_MS;
+        gpx.redis.fleet_log = gpx_glue_log;
         gpx.redis.verbose = gpx.cfg.debug;
         gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
         path[0] = '\0';
@@ -422,11 +433,26 @@ gpx_preinit_apps(void)
     export_gunicorn_environment();
 
     if (gpx.cfg.redis_enabled) {
-        uwsgi_log("gpx: storage redis %s%s%s db %d, key %s:gpx:instance:%s every %d s (expires after %d s), no "
-                  "files\n",
+        char expiry[64];
+
+        if (gpx.cfg.redis_ttl_disabled) {
+            snprintf(expiry, sizeof(expiry), "never expires");
+        } else {
+            snprintf(expiry, sizeof(expiry), "expires after %d s", gpx.cfg.redis_ttl);
+        }
+        uwsgi_log("gpx: storage redis %s%s%s db %d, key %s:gpx:instance:%s every %d s (%s), no files\n",
                   gpx.cfg.redis_host, gpx.cfg.redis_host[0] == '/' ? "" : ":",
                   gpx.cfg.redis_host[0] == '/' ? "" : uwsgi_num2str(gpx.cfg.redis_port), gpx.cfg.redis_db,
-                  gpx.cfg.redis_key_prefix, gpx.cfg.instance, gpx.cfg.redis_interval, gpx.cfg.redis_ttl);
+                  gpx.cfg.redis_key_prefix, gpx.cfg.instance, gpx.cfg.redis_interval, expiry);
+        /* Both given: say which one is in effect rather than drop one silently. */
+        if (gpx.cfg.redis_ttl_disabled && gpx.cfg.source[GPX_OPT_REDIS_TTL] != GPX_FROM_DEFAULT) {
+            uwsgi_log("gpx: %s = true: keys never expire, %s = %d is not used\n",
+                      gpx.cfg.source[GPX_OPT_REDIS_TTL_DISABLED] == GPX_FROM_OPTION ? "gpx-redis-ttl-disabled"
+                                                                                    : "REDIS_TTL_DISABLED",
+                      gpx.cfg.source[GPX_OPT_REDIS_TTL] == GPX_FROM_OPTION ? "gpx-redis-ttl"
+                                                                           : gpx.cfg.variable[GPX_OPT_REDIS_TTL],
+                      gpx.cfg.redis_ttl);
+        }
     } else {
         uwsgi_log("gpx: storage files, scoreboard %s%s\n", path,
                   uwsgi.is_a_reload ? " (reload: counters continue)" : "");
@@ -502,6 +528,8 @@ gpx_master_cycle(void)
             .verbose = gpx.cfg.debug,
             .tls = &gpx.tls,
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
+            /* The fleet view waits on Redis: never on the serving thread. */
+            .deferred_path = gpx.cfg.redis_enabled ? "/metrics/fleet" : NULL,
         };
 
         static int launch_failed;

@@ -34,7 +34,8 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
     [GPX_OPT_REDIS_INTERVAL] = {"gpx-redis-interval", "GPX_REDIS_INTERVAL", "5",
                                 "seconds between publishes to Redis (1-3600)"},
     [GPX_OPT_REDIS_TTL] = {"gpx-redis-ttl", "GPX_REDIS_TTL", "86400",
-                           "seconds before the keys of an instance that stopped publishing expire"},
+                           "seconds before the keys of an instance that stopped publishing expire",
+                           "REDIS_TTL_SECONDS"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", "false",
                        "more log lines at start, per scrape and per publish (true/false)"},
     [GPX_OPT_SSL_CERTFILE] = {"gpx-ssl-certfile", "PROMETHEUS_SSL_CERTFILE", "",
@@ -44,6 +45,13 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                    "PEM CA certificates: require client certificates they signed"},
     [GPX_OPT_BASIC_AUTH_FILE] = {"gpx-basic-auth-file", "PROMETHEUS_BASIC_AUTH_FILE", "",
                                  "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth"},
+    [GPX_OPT_REDIS_TTL_DISABLED] = {"gpx-redis-ttl-disabled", "REDIS_TTL_DISABLED", "false",
+                                    "Redis keys never expire, whatever gpx-redis-ttl says (true/false)"},
+    [GPX_OPT_SSL_CLIENT_CAPATH] = {"gpx-ssl-client-capath", "PROMETHEUS_SSL_CLIENT_CAPATH", "",
+                                   "directory of PEM CA certificates that sign client certificates"},
+    [GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = {"gpx-ssl-client-auth-required", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "",
+                                          "with client CAs: require a client certificate (true, the default), or "
+                                          "check one only when offered (false)"},
 };
 
 int
@@ -91,7 +99,8 @@ gpx_config_error(char *err, size_t errlen, const struct gpx_config *cfg, enum gp
     static const char *const from[] = {"the default", "the environment", "the option"};
 
     snprintf(err, errlen, "gpx: invalid %s / %s \"%s\" (from %s): expected %s", gpx_option_catalog[id].option,
-             gpx_option_catalog[id].variable, value, from[cfg->source[id]], expected);
+             cfg->variable[id] != NULL ? cfg->variable[id] : gpx_option_catalog[id].variable, value,
+             from[cfg->source[id]], expected);
 }
 
 static int
@@ -152,8 +161,10 @@ resolve_security(struct gpx_config *cfg, const char *const *value, char *err, si
         {GPX_OPT_SSL_CERTFILE, offsetof(struct gpx_config, ssl_certfile)},
         {GPX_OPT_SSL_KEYFILE, offsetof(struct gpx_config, ssl_keyfile)},
         {GPX_OPT_SSL_CLIENT_CAFILE, offsetof(struct gpx_config, ssl_client_cafile)},
+        {GPX_OPT_SSL_CLIENT_CAPATH, offsetof(struct gpx_config, ssl_client_capath)},
         {GPX_OPT_BASIC_AUTH_FILE, offsetof(struct gpx_config, basic_auth_file)},
     };
+    int client_ca;
     size_t i;
 
     for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -177,6 +188,31 @@ resolve_security(struct gpx_config *cfg, const char *const *value, char *err, si
                          "a PEM certificate: gpx-ssl-client-cafile needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
         return -1;
     }
+    if (cfg->ssl_client_capath[0] != '\0' && cfg->ssl_certfile[0] == '\0') {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CERTFILE, "",
+                         "a PEM certificate: gpx-ssl-client-capath needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
+        return -1;
+    }
+    /* Unset, a certificate is required once client CAs are given (safer
+     * than the exporter's default); an explicit false checks one only when
+     * the client offers it. */
+    client_ca = cfg->ssl_client_cafile[0] != '\0' || cfg->ssl_client_capath[0] != '\0';
+    cfg->ssl_client_auth_required = client_ca;
+    if (cfg->source[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] != GPX_FROM_DEFAULT) {
+        const char *text = value[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED];
+
+        if (gpx_parse_bool(text, &cfg->ssl_client_auth_required) != 0) {
+            gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, text,
+                             "true/false, 1/0, yes/no or on/off");
+            return -1;
+        }
+        if (cfg->ssl_client_auth_required && !client_ca) {
+            gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, text,
+                             "false, or client CAs to check certificates against (gpx-ssl-client-cafile or "
+                             "gpx-ssl-client-capath)");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -189,14 +225,22 @@ gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_
 
     memset(cfg, 0, sizeof(*cfg));
     for (id = 0; id < GPX_OPT_COUNT; id++) {
+        const struct gpx_option_info *info = &gpx_option_catalog[id];
         const char *v = given != NULL ? given[id] : NULL;
-        const char *env = getenv_fn != NULL ? getenv_fn(gpx_option_catalog[id].variable) : NULL;
+        const char *env = getenv_fn != NULL ? getenv_fn(info->variable) : NULL;
+        const char *exporter_env =
+            getenv_fn != NULL && info->exporter_variable != NULL ? getenv_fn(info->exporter_variable) : NULL;
 
+        cfg->variable[id] = info->variable;
         if (v != NULL && v[0] != '\0') {
             cfg->source[id] = GPX_FROM_OPTION;
         } else if (env != NULL && env[0] != '\0') {
             v = env;
             cfg->source[id] = GPX_FROM_ENVIRONMENT;
+        } else if (exporter_env != NULL && exporter_env[0] != '\0') {
+            v = exporter_env;
+            cfg->source[id] = GPX_FROM_ENVIRONMENT;
+            cfg->variable[id] = info->exporter_variable;
         } else {
             v = gpx_option_catalog[id].default_value;
             cfg->source[id] = GPX_FROM_DEFAULT;
@@ -291,6 +335,11 @@ gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_
         return -1;
     }
     cfg->redis_ttl = (int)number;
+    if (gpx_parse_bool(value[GPX_OPT_REDIS_TTL_DISABLED], &cfg->redis_ttl_disabled) != 0) {
+        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_TTL_DISABLED, value[GPX_OPT_REDIS_TTL_DISABLED],
+                         "true/false, 1/0, yes/no or on/off");
+        return -1;
+    }
     if (gpx_parse_bool(value[GPX_OPT_DEBUG], &cfg->debug) != 0) {
         gpx_config_error(err, errlen, cfg, GPX_OPT_DEBUG, value[GPX_OPT_DEBUG], "true/false, 1/0, yes/no or on/off");
         return -1;

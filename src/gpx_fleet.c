@@ -63,10 +63,12 @@ gpx_fleet_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_r
 
     memset(&c, 0, sizeof(c));
     rc = gpx_redis_fleet(cfg, status, collect, &c);
-    if (rc >= 0 && !c.failed) {
-        rc = gpx_render_fleet(out, format, c.members, c.count);
+    if (rc < 0) {
+        rc = GPX_FLEET_UNAVAILABLE;
+    } else if (c.failed || gpx_render_fleet(out, format, c.members, c.count) != 0) {
+        rc = GPX_FLEET_ERROR;
     } else {
-        rc = -1;
+        rc = GPX_FLEET_OK;
     }
     for (i = 0; i < c.count; i++) {
         free((void *)c.members[i].instance);

@@ -27,9 +27,38 @@ typedef int MHD_Result_t;
 typedef enum MHD_Result MHD_Result_t;
 #endif
 
+/* A connection of the port (server thread only), listed oldest first. */
+struct conn_entry {
+    struct conn_entry *prev, *next;
+    int fd;
+    int in_request; /* its headers arrived and its answer is not done: never closed to make room */
+    int closing;    /* shut down to make room */
+};
+
+/* A request, from its request line to its completion (libmicrohttpd's
+ * per-request state). A scrape of the deferred page waits, suspended, in
+ * the reader's queue until the reader fills its answer and resumes it. */
+struct request {
+    char target[200];         /* the request target as received, escaped for log lines */
+    size_t target_len;        /* its length as a string when it arrived */
+    int null_escape;          /* it contains %00 */
+    int started;              /* the headers arrived: the handler was called */
+    struct conn_entry *entry; /* its connection */
+    /* The deferred page: */
+    struct MHD_Connection *connection;
+    struct request *next_waiting;
+    enum gpx_format format;
+    int gzip;
+    int answered; /* the reader filled rc, body and len */
+    int rc;       /* an enum gpx_http_result */
+    char *body;
+    size_t len;
+};
+
 struct gpx_http {
     struct gpx_http_config cfg;
     char bind[256];
+    char deferred_path[64];
     gpx_http_render_fn render;
     void *render_ctx;
     gpx_http_log_fn log;
@@ -39,6 +68,18 @@ struct gpx_http {
     int stopping;
     struct MHD_Daemon *daemon;
     int listen_fd;
+    /* Connections (server thread only). */
+    struct conn_entry *oldest, *newest;
+    unsigned connections;
+    int limit_logged;
+    /* The deferred page's reader and its queue, under reader_lock. */
+    pthread_t reader;
+    int reader_started;
+    pthread_mutex_t reader_lock;
+    pthread_cond_t reader_wake;
+    struct request *waiting, *waiting_last;
+    unsigned waiting_count;
+    int reader_stopping; /* no scrape joins the queue any more */
 };
 
 /* The listening socket, for children forked while it is open. */
@@ -151,18 +192,31 @@ ask_credentials(struct MHD_Connection *conn)
     return rc;
 }
 
+static const char CERTIFICATE_REJECTED[] = "a client certificate that does not verify";
+static const char CERTIFICATE_MISSING[] = "no verified client certificate";
+
 /* The client certificate, when client CAs are configured: GnuTLS asked for
- * one in the handshake, and this is where its verification is required. */
-static int
-client_certificate_ok(struct gpx_http *srv, struct MHD_Connection *conn)
+ * one in the handshake, and this is where it is judged. An offered
+ * certificate must verify; none at all is enough only when certificates
+ * are optional. Returns NULL, or why the request is refused. */
+static const char *
+client_certificate_refusal(struct gpx_http *srv, struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *info;
+    enum gpx_tls_peer peer;
 
     if (srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL) {
-        return 1;
+        return NULL;
     }
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    return info != NULL && gpx_tls_peer_verified(info->tls_session);
+    peer = info != NULL ? gpx_tls_peer_check(info->tls_session) : GPX_TLS_PEER_NONE;
+    if (peer == GPX_TLS_PEER_REJECTED) {
+        return CERTIFICATE_REJECTED;
+    }
+    if (peer == GPX_TLS_PEER_NONE && srv->cfg.tls->client_cert_required) {
+        return CERTIFICATE_MISSING;
+    }
+    return NULL;
 }
 
 static int
@@ -187,95 +241,117 @@ credentials_ok(struct gpx_http *srv, struct MHD_Connection *conn)
     return ok;
 }
 
-/* Renders `url` as negotiated; gzip when asked. Returns an enum
- * gpx_http_result with the page in body (the caller frees it). */
-static int
-render_page(struct gpx_http *srv, const char *url, enum gpx_format format, int gzip, char **body, size_t *len)
+/* Writes `in` for a log line: printable ASCII as is, anything else (and
+ * the backslash and the double quote) as \xNN, so that raw control bytes
+ * in a request target cannot start a line of their own or mislead a
+ * reader; cut with "..." past the buffer. Targets are logged as received,
+ * before decoding: %0a stays three characters. */
+static void
+escape_for_log(const char *in, char *out, size_t outlen)
 {
-    struct gpx_buf page, packed;
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (; *in != '\0'; in++) {
+        unsigned char ch = (unsigned char)*in;
+        size_t need = ch > ' ' && ch < 0x7f && ch != '\\' && ch != '"' ? 1 : 4;
+
+        if (o + need + 4 > outlen) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (need == 1) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Renders `path` in `format` into page (the caller frees it). Returns an
+ * enum gpx_http_result. */
+static int
+render_into(struct gpx_http *srv, const char *path, enum gpx_format format, struct gpx_buf *page)
+{
+    int rc;
+
+    if (gpx_buf_init(page, 64 * 1024) != 0) {
+        return GPX_HTTP_ERROR;
+    }
+    rc = srv->render(srv->render_ctx, path, format, page);
+    if (rc == GPX_HTTP_OK) {
+        gpx_render_end(page, format);
+        if (page->failed) {
+            rc = GPX_HTTP_ERROR;
+        }
+    }
+    return rc;
+}
+
+/* The body to send for a rendered page, gzip-compressed when asked: the
+ * page's own memory when `take`, else a copy (a page shared by scrapes).
+ * Returns 0 with body set (the caller frees it), or -1. */
+static int
+pack_body(struct gpx_buf *page, int gzip, int take, char **body, size_t *len)
+{
+    struct gpx_buf packed;
     int rc;
 
     *body = NULL;
-    if (gpx_buf_init(&page, 64 * 1024) != 0) {
-        return GPX_HTTP_ERROR;
+    if (!gzip && take) {
+        *body = gpx_buf_steal(page, len);
+        return 0;
     }
-    rc = srv->render(srv->render_ctx, url, format, &page);
-    if (rc == GPX_HTTP_OK) {
-        gpx_render_end(&page, format);
-    }
-    if (rc != GPX_HTTP_OK || page.failed) {
-        gpx_buf_free(&page);
-        return rc == GPX_HTTP_NOT_FOUND ? rc : GPX_HTTP_ERROR;
+    if (gpx_buf_init(&packed, gzip ? page->len / 4 + 64 : page->len + 1) != 0) {
+        return -1;
     }
     if (gzip) {
-        if (gpx_buf_init(&packed, page.len / 4 + 64) != 0 || gpx_gzip_compress(&packed, page.data, page.len) != 0) {
-            gpx_buf_free(&packed);
-            gpx_buf_free(&page);
-            return GPX_HTTP_ERROR;
-        }
-        gpx_buf_free(&page);
-        page = packed;
+        rc = gpx_gzip_compress(&packed, page->data, page->len);
+    } else {
+        rc = gpx_buf_append(&packed, page->data, page->len);
     }
-    *body = gpx_buf_steal(&page, len);
-    return GPX_HTTP_OK;
+    if (rc != 0) {
+        gpx_buf_free(&packed);
+        return -1;
+    }
+    *body = gpx_buf_steal(&packed, len);
+    return 0;
 }
 
+/* Queues the answer of a page render: the page, or the status that says
+ * why there is none. Takes `body`. */
 static MHD_Result_t
-handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
-       const char *upload_data, size_t *upload_data_size, void **state)
+answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct request *req, const char *method, int rc,
+            enum gpx_format format, int gzip, char *body, size_t len)
 {
-    static int started;
-    struct gpx_http *srv = cls;
     struct MHD_Response *resp;
-    enum gpx_format format;
     MHD_Result_t queued;
-    char *body;
-    size_t len;
-    int gzip, rc;
 
-    (void)version;
-    (void)upload_data;
-    if (*state == NULL) {
-        /* First call: headers only. The body, if any, comes next. */
-        *state = &started;
-        return MHD_YES;
-    }
-    if (*upload_data_size != 0) {
-        *upload_data_size = 0; /* a body on a scrape is read and dropped */
-        return MHD_YES;
-    }
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return ANSWER_TEXT(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-    }
-    /* Liveness of the master's metrics thread: nothing rendered, nothing
-     * disclosed beyond what an open port tells, so no credentials asked
-     * (probes rarely carry them). TLS still applies. */
-    if (strcmp(url, "/healthz") == 0) {
-        return ANSWER_TEXT(conn, MHD_HTTP_OK, "ok\n");
-    }
-    if (!client_certificate_ok(srv, conn)) {
+    if (rc != GPX_HTTP_OK || body == NULL) {
+        free(body);
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s %s refused: no verified client certificate", method, url);
+            log_line(srv, "gpx: debug: %s \"%s\" answered with %d", method, req->target,
+                     rc == GPX_HTTP_NOT_FOUND     ? MHD_HTTP_NOT_FOUND
+                     : rc == GPX_HTTP_UNAVAILABLE ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR);
         }
-        return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
-    }
-    if (!credentials_ok(srv, conn)) {
-        if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s %s refused: missing or wrong credentials", method, url);
+        if (rc == GPX_HTTP_NOT_FOUND) {
+            return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
         }
-        return ask_credentials(conn);
-    }
-    format = gpx_negotiate_format(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
-    gzip = gpx_negotiate_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
-    rc = render_page(srv, url, format, gzip, &body, &len);
-    if (rc == GPX_HTTP_NOT_FOUND) {
-        return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
-    }
-    if (rc != GPX_HTTP_OK) {
+        if (rc == GPX_HTTP_UNAVAILABLE) {
+            return ANSWER_TEXT(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "Service Unavailable: Redis could not be read in time; /metrics serves this server's "
+                               "metrics\n");
+        }
         return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
     }
     if (srv->cfg.verbose) {
-        log_line(srv, "gpx: debug: %s %s answered with %zu bytes (%s%s)", method, url, len,
+        log_line(srv, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
                  format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
     }
     resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -293,6 +369,330 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     queued = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return queued;
+}
+
+/* The deferred page: the connection is suspended and its request queued
+ * for the reader, which answers and resumes it. Past the queue's bound, or
+ * while stopping, the answer is 503 at once. */
+static MHD_Result_t
+defer(struct gpx_http *srv, struct MHD_Connection *conn, struct request *req, enum gpx_format format, int gzip)
+{
+    pthread_mutex_lock(&srv->reader_lock);
+    if (srv->reader_stopping || srv->waiting_count >= GPX_HTTP_DEFERRED_WAITING) {
+        pthread_mutex_unlock(&srv->reader_lock);
+        return ANSWER_TEXT(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "Service Unavailable: too many scrapes of this page are waiting\n");
+    }
+    req->connection = conn;
+    req->format = format;
+    req->gzip = gzip;
+    req->next_waiting = NULL;
+    /* Suspended before the reader can see it: it resumes only suspended ones. */
+    MHD_suspend_connection(conn);
+    if (srv->waiting_last != NULL) {
+        srv->waiting_last->next_waiting = req;
+    } else {
+        srv->waiting = req;
+    }
+    srv->waiting_last = req;
+    srv->waiting_count++;
+    pthread_cond_signal(&srv->reader_wake);
+    pthread_mutex_unlock(&srv->reader_lock);
+    return MHD_YES;
+}
+
+/* Answers a batch of waiting scrapes and resumes their connections. Scrapes
+ * of one format share one render; once a render finds the page unavailable
+ * the others are not tried (`unavailable` on entry: none is). Returns
+ * whether the page was unavailable. */
+static int
+answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
+{
+    struct gpx_buf pages[2];
+    int rendered[2] = {0, 0}, rcs[2] = {GPX_HTTP_UNAVAILABLE, GPX_HTTP_UNAVAILABLE};
+    struct request *req, *next;
+
+    for (req = batch; req != NULL; req = req->next_waiting) {
+        unsigned f = req->format == GPX_FORMAT_OPENMETRICS;
+
+        if (!rendered[f] && !unavailable) {
+            rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f]);
+            rendered[f] = 1;
+            unavailable = rcs[f] == GPX_HTTP_UNAVAILABLE;
+        }
+        req->rc = rcs[f];
+        if (req->rc == GPX_HTTP_OK && pack_body(&pages[f], req->gzip, 0, &req->body, &req->len) != 0) {
+            req->rc = GPX_HTTP_ERROR;
+        }
+    }
+    for (req = batch; req != NULL; req = next) {
+        /* Once resumed, the request belongs to the server's thread again. */
+        next = req->next_waiting;
+        req->answered = 1;
+        MHD_resume_connection(req->connection);
+    }
+    for (unsigned f = 0; f < 2; f++) {
+        if (rendered[f]) {
+            gpx_buf_free(&pages[f]);
+        }
+    }
+    return unavailable;
+}
+
+/* Takes every waiting scrape (under reader_lock). */
+static struct request *
+take_waiting(struct gpx_http *srv)
+{
+    struct request *batch = srv->waiting;
+
+    srv->waiting = srv->waiting_last = NULL;
+    srv->waiting_count = 0;
+    return batch;
+}
+
+/* The deferred page's reader: renders for the scrapes that wait, one
+ * render at a time. Scrapes that came while a render found the page
+ * unavailable share its answer: they would only wait as long again. */
+static void *
+read_deferred(void *arg)
+{
+    struct gpx_http *srv = arg;
+
+    pthread_mutex_lock(&srv->reader_lock);
+    for (;;) {
+        struct request *batch;
+        int stopping;
+
+        while (srv->waiting == NULL && !srv->reader_stopping) {
+            pthread_cond_wait(&srv->reader_wake, &srv->reader_lock);
+        }
+        if (srv->waiting == NULL) {
+            break;
+        }
+        batch = take_waiting(srv);
+        stopping = srv->reader_stopping;
+        pthread_mutex_unlock(&srv->reader_lock);
+        if (answer_batch(srv, batch, stopping)) {
+            pthread_mutex_lock(&srv->reader_lock);
+            batch = take_waiting(srv);
+            pthread_mutex_unlock(&srv->reader_lock);
+            answer_batch(srv, batch, 1);
+        }
+        pthread_mutex_lock(&srv->reader_lock);
+    }
+    pthread_mutex_unlock(&srv->reader_lock);
+    return NULL;
+}
+
+/* libmicrohttpd (0.9.75) cuts a request target at a NUL byte: "/metrics\0x"
+ * reaches the handler as "/metrics". The target and the HTTP version come
+ * from one buffer, "<target>\0<version>", so a target whose length as a
+ * string (taken when the request line arrived) falls short of the distance
+ * to the version held a NUL. */
+static int
+target_has_nul(const struct request *req, const char *url, const char *version)
+{
+    uintptr_t start = (uintptr_t)url, end = (uintptr_t)version;
+
+    return end > start && end - start < 64 * 1024 && end - start - 1 != req->target_len;
+}
+
+/* The request line arrived: the request's state begins, with its target
+ * as received (before libmicrohttpd decodes it). */
+static void *
+request_begins(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct request *req = calloc(1, sizeof(*req));
+
+    (void)cls;
+    if (req == NULL) {
+        return NULL;
+    }
+    req->target_len = strlen(uri);
+    req->null_escape = strstr(uri, "%00") != NULL;
+    escape_for_log(uri, req->target, sizeof(req->target));
+    req->entry = info != NULL ? info->socket_context : NULL;
+    return req;
+}
+
+static void
+request_ends(void *cls, struct MHD_Connection *conn, void **state, enum MHD_RequestTerminationCode toe)
+{
+    struct request *req = *state;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (req == NULL) {
+        return;
+    }
+    if (req->entry != NULL) {
+        req->entry->in_request = 0;
+    }
+    free(req->body);
+    free(req);
+    *state = NULL;
+}
+
+/* At the connection limit, the oldest connection that is not in a request
+ * (waiting for one, sending its headers, in a TLS handshake, or idle
+ * between keep-alive requests) is shut down, so that the new one, and the
+ * scrapers and probes behind it, are served instead of waiting for idle
+ * clients' timeout. libmicrohttpd closes it at its next turn: it reports
+ * the closing before it closes the descriptor, on this same thread, so the
+ * descriptor shut down here is still the connection's. */
+static void
+make_room(struct gpx_http *srv, const struct conn_entry *fresh)
+{
+    struct conn_entry *e;
+
+    for (e = srv->oldest; e != NULL; e = e->next) {
+        if (e != fresh && !e->in_request && !e->closing) {
+            shutdown(e->fd, SHUT_RDWR);
+            e->closing = 1;
+            break;
+        }
+    }
+    if (!srv->limit_logged) {
+        log_line(srv,
+                 "gpx: the metrics port is at its limit of %u connections; each new one now closes the oldest "
+                 "connection that is not in a request (said once)",
+                 srv->cfg.connection_limit);
+        srv->limit_logged = 1;
+    }
+}
+
+static void
+connection_event(void *cls, struct MHD_Connection *conn, void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+    struct gpx_http *srv = cls;
+    struct conn_entry *e = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+        e = calloc(1, sizeof(*e));
+        if (e == NULL || info == NULL) {
+            free(e);
+            return; /* not tracked: never closed to make room */
+        }
+        e->fd = info->connect_fd;
+        e->prev = srv->newest;
+        if (srv->newest != NULL) {
+            srv->newest->next = e;
+        } else {
+            srv->oldest = e;
+        }
+        srv->newest = e;
+        *socket_context = e;
+        if (++srv->connections >= srv->cfg.connection_limit) {
+            make_room(srv, e);
+        }
+        return;
+    }
+    if (e == NULL) {
+        return;
+    }
+    if (e->prev != NULL) {
+        e->prev->next = e->next;
+    } else {
+        srv->oldest = e->next;
+    }
+    if (e->next != NULL) {
+        e->next->prev = e->prev;
+    } else {
+        srv->newest = e->prev;
+    }
+    srv->connections--;
+    free(e);
+    *socket_context = NULL;
+}
+
+static MHD_Result_t
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+       const char *upload_data, size_t *upload_data_size, void **state)
+{
+    struct gpx_http *srv = cls;
+    struct request *req = *state;
+    const char *refusal;
+    enum gpx_format format;
+    char *body;
+    size_t len;
+    int gzip, rc;
+
+    (void)upload_data;
+    if (req == NULL) {
+        return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx is out of memory\n");
+    }
+    if (!req->started) {
+        /* First call: headers only. The body, if any, comes next. */
+        req->started = 1;
+        if (req->entry != NULL) {
+            req->entry->in_request = 1;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        *upload_data_size = 0; /* a body on a scrape is read and dropped */
+        return MHD_YES;
+    }
+    if (req->answered) {
+        /* The reader answered this scrape of the deferred page. */
+        body = req->body;
+        req->body = NULL;
+        return answer_page(srv, conn, req, method, req->rc, req->format, req->gzip, body, req->len);
+    }
+    /* A NUL in the target, raw or as %00, would be cut off and the rest
+     * served as a valid path ("/metrics%00anything" as /metrics). */
+    if (req->null_escape || target_has_nul(req, url, version)) {
+        if (srv->cfg.verbose) {
+            log_line(srv, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
+        }
+        return ANSWER_TEXT(conn, MHD_HTTP_BAD_REQUEST, "Bad Request: a NUL in the request target\n");
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return ANSWER_TEXT(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+    }
+    /* Liveness of the master's metrics thread: nothing rendered, nothing
+     * disclosed beyond what an open port tells, so no credentials asked
+     * (probes rarely carry them). TLS still applies. */
+    if (strcmp(url, "/healthz") == 0) {
+        return ANSWER_TEXT(conn, MHD_HTTP_OK, "ok\n");
+    }
+    refusal = client_certificate_refusal(srv, conn);
+    if (refusal != NULL) {
+        if (srv->cfg.verbose) {
+            log_line(srv, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
+        }
+        if (refusal == CERTIFICATE_REJECTED) {
+            return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
+        }
+        return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
+    }
+    if (!credentials_ok(srv, conn)) {
+        if (srv->cfg.verbose) {
+            log_line(srv, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
+        }
+        return ask_credentials(conn);
+    }
+    format = gpx_negotiate_format(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+    gzip = gpx_negotiate_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    if (srv->deferred_path[0] != '\0' && strcmp(url, srv->deferred_path) == 0) {
+        return defer(srv, conn, req, format, gzip);
+    }
+    {
+        struct gpx_buf page;
+
+        rc = render_into(srv, url, format, &page);
+        body = NULL;
+        len = 0;
+        if (rc == GPX_HTTP_OK && pack_body(&page, gzip, 1, &body, &len) != 0) {
+            rc = GPX_HTTP_ERROR;
+        }
+        gpx_buf_free(&page);
+    }
+    return answer_page(srv, conn, req, method, rc, format, gzip, body, len);
 }
 
 static struct MHD_Daemon *
@@ -319,8 +719,11 @@ start_daemon(struct gpx_http *srv, int fd)
     }
     options[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (use_tls ? MHD_USE_TLS : 0), 0, NULL, NULL,
-                            handle, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                                (use_tls ? MHD_USE_TLS : 0),
+                            0, NULL, NULL, handle, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_URI_LOG_CALLBACK,
+                            request_begins, srv, MHD_OPTION_NOTIFY_COMPLETED, request_ends, srv,
+                            MHD_OPTION_NOTIFY_CONNECTION, connection_event, srv, MHD_OPTION_END);
 }
 
 /* Sleeps up to `seconds`, returning early (1) when asked to stop. */
@@ -362,7 +765,9 @@ serve(void *arg)
                 log_line(srv, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
                          srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
                          srv->cfg.port,
-                         srv->cfg.tls != NULL && srv->cfg.tls->client_ca_pem != NULL ? " (client certificates)" : "",
+                         srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
+                         : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
+                                                              : " (client certificates when offered)",
                          srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
                 break;
             }
@@ -384,6 +789,21 @@ serve(void *arg)
     return NULL;
 }
 
+/* Closes the deferred page's queue (later scrapes get 503 at once) and
+ * joins the reader once it answered every scrape it was given. */
+static void
+stop_reader(struct gpx_http *srv)
+{
+    pthread_mutex_lock(&srv->reader_lock);
+    srv->reader_stopping = 1;
+    pthread_cond_signal(&srv->reader_wake);
+    pthread_mutex_unlock(&srv->reader_lock);
+    if (srv->reader_started) {
+        pthread_join(srv->reader, NULL);
+        srv->reader_started = 0;
+    }
+}
+
 struct gpx_http *
 gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_http_log_fn log)
 {
@@ -400,14 +820,28 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
     srv->render_ctx = render_ctx;
     srv->log = log;
     srv->listen_fd = -1;
+    if (cfg->deferred_path != NULL) {
+        snprintf(srv->deferred_path, sizeof(srv->deferred_path), "%s", cfg->deferred_path);
+    }
+    srv->cfg.deferred_path = srv->deferred_path;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
+    pthread_mutex_init(&srv->reader_lock, NULL);
+    pthread_cond_init(&srv->reader_wake, NULL);
     if (!atfork_registered) {
         pthread_atfork(NULL, NULL, close_in_child);
         atfork_registered = 1;
     }
+    if (srv->deferred_path[0] != '\0') {
+        if (gpx_thread_start(&srv->reader, read_deferred, srv) != 0) {
+            free(srv);
+            return NULL;
+        }
+        srv->reader_started = 1;
+    }
     rc = gpx_thread_start(&srv->thread, serve, srv);
     if (rc != 0) {
+        stop_reader(srv);
         free(srv);
         return NULL;
     }
@@ -420,6 +854,9 @@ gpx_http_stop(struct gpx_http *srv)
     if (srv == NULL) {
         return;
     }
+    /* Before the daemon: libmicrohttpd cannot stop with a connection still
+     * suspended, and the reader resumes every one it was given. */
+    stop_reader(srv);
     pthread_mutex_lock(&srv->lock);
     srv->stopping = 1;
     pthread_cond_signal(&srv->wake);

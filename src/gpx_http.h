@@ -3,8 +3,17 @@
  * libmicrohttpd serves the port from one internal thread with a connection
  * limit, an idle timeout (TLS handshakes included) and a bound on request
  * memory, so slow, silent or hostile clients cannot stall a scrape, the
- * master or the workers. The glue launches it once workers run; binding is
- * retried in the background, so a port in use never stops the application.
+ * master or the workers. At the limit, each new connection closes the
+ * oldest one that is not in a request, so idle clients cannot keep scrapers
+ * and probes waiting for their timeout. The glue launches it once workers
+ * run; binding is retried in the background, so a port in use never stops
+ * the application.
+ *
+ * One page may wait on the network (the fleet view reads Redis): it is
+ * rendered by a reader thread of its own, one render at a time, while its
+ * connections are suspended, so /healthz and /metrics never wait for it.
+ * Scrapes that wait together share a render; when a render finds Redis
+ * unavailable, every scrape that waited for it gets 503.
  *
  * Each scrape gets the format its Accept header prefers (text 0.0.4 or
  * OpenMetrics 1.0), gzip when its Accept-Encoding allows it, and, when
@@ -20,11 +29,20 @@
 #include "gpx_tls.h"
 
 /* What a render function answers. */
-enum gpx_http_result { GPX_HTTP_OK = 0, GPX_HTTP_NOT_FOUND = 1, GPX_HTTP_ERROR = -1 };
+enum gpx_http_result {
+    GPX_HTTP_OK = 0,
+    GPX_HTTP_NOT_FOUND = 1,
+    GPX_HTTP_UNAVAILABLE = 2, /* what the page is made of cannot be read now (503) */
+    GPX_HTTP_ERROR = -1,
+};
+
+/* Scrapes of the deferred page that may wait at once; more get 503. */
+#define GPX_HTTP_DEFERRED_WAITING 16
 
 /* Renders the page at `path` ("/metrics", ...) in `format` into `out` (empty
  * on entry), without OpenMetrics' "# EOF": the server ends the page. Returns
- * an enum gpx_http_result. Called on the server's thread. */
+ * an enum gpx_http_result. Called on the server's thread, and for the
+ * deferred page on the reader's thread (at the same time). */
 typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
 
 /* Writes one log line (no trailing newline needed). Called on the server's
@@ -40,6 +58,7 @@ struct gpx_http_config {
     int verbose;                   /* log every answer */
     const struct gpx_tls *tls;     /* certificate and key: serve HTTPS; NULL or empty: plain HTTP */
     struct gpx_auth *auth;         /* users of basic auth; NULL: none asked */
+    const char *deferred_path;     /* the page that waits on the network, rendered off the serving thread; NULL: none */
 };
 
 struct gpx_http;
@@ -49,7 +68,7 @@ struct gpx_http;
  * started. Binding happens on that thread: failures are retried every second,
  * reported once through `log` after report_after_seconds, then retried every
  * 10 seconds. `cfg->bind` is copied; cfg->tls and cfg->auth are borrowed and
- * must outlive the server. */
+ * must outlive the server. cfg->deferred_path is copied. */
 struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx,
                                  gpx_http_log_fn log);
 
@@ -58,7 +77,8 @@ struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_ren
  * child never holds the port. Touches no thread. */
 void gpx_http_close_inherited(int port);
 
-/* Stops serving and joins the thread. Safe with NULL. */
+/* Stops serving and joins the threads; scrapes waiting for the deferred
+ * page get 503. Safe with NULL. */
 void gpx_http_stop(struct gpx_http *srv);
 
 /* Opens a listening socket (close-on-exec, SO_REUSEADDR) on bind:port.

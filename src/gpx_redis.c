@@ -74,16 +74,81 @@ count_error(struct gpx_redis_status *status, enum gpx_redis_op op)
     }
 }
 
-/* Connects with the configured timeouts, authenticates and selects the db.
- * Returns the context, or NULL with a reason in err. */
-static redisContext *
-open_connection(const struct gpx_redis_config *cfg, char *err, size_t errlen)
+/* A read with a deadline (CLOCK_MONOTONIC): milliseconds left, at least 0. */
+static long
+remaining_ms(const struct timespec *deadline)
 {
-    struct timeval tv = {(time_t)(cfg->timeout_ms / 1000), (suseconds_t)(cfg->timeout_ms % 1000) * 1000};
-    redisContext *c = cfg->host[0] == '/' ? redisConnectUnixWithTimeout(cfg->host, tv)
-                                          : redisConnectWithTimeout(cfg->host, cfg->port, tv);
+    struct timespec now;
+    long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return ms > 0 ? ms : 0;
+}
+
+static struct timeval
+timeval_of(long ms)
+{
+    return (struct timeval){(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+}
+
+/* Before each blocking step of a read with a deadline, the socket may wait
+ * only for what is left of it. Returns -1 when nothing is left. Without a
+ * deadline, the timeouts set at connection stay. */
+static int
+arm_deadline(redisContext *c, const struct timespec *deadline)
+{
+    long ms;
+
+    if (deadline == NULL) {
+        return 0;
+    }
+    ms = remaining_ms(deadline);
+    return ms > 0 && redisSetTimeout(c, timeval_of(ms)) == REDIS_OK ? 0 : -1;
+}
+
+/* One command, within the deadline if there is one. NULL on failure. */
+static redisReply *
+run_command(redisContext *c, const struct timespec *deadline, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    if (arm_deadline(c, deadline) != 0) {
+        return NULL;
+    }
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* The reason of a failed command, for log lines. */
+static const char *
+failure_of(const redisContext *c, const redisReply *r)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        return r->str;
+    }
+    return c->err ? c->errstr : "timed out";
+}
+
+/* Connects, authenticates and selects the db, each step within timeout_ms,
+ * or all of them within `deadline` when given. Returns the context, or NULL
+ * with a reason in err. */
+static redisContext *
+open_connection(const struct gpx_redis_config *cfg, const struct timespec *deadline, char *err, size_t errlen)
+{
+    struct timeval tv = timeval_of(deadline != NULL ? remaining_ms(deadline) : (long)cfg->timeout_ms);
+    redisContext *c;
     redisReply *r;
 
+    if (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        snprintf(err, errlen, "timed out");
+        return NULL;
+    }
+    c = cfg->host[0] == '/' ? redisConnectUnixWithTimeout(cfg->host, tv)
+                            : redisConnectWithTimeout(cfg->host, cfg->port, tv);
     if (c == NULL || c->err) {
         snprintf(err, errlen, "%s", c != NULL ? c->errstr : "out of memory");
         redisFree(c);
@@ -91,9 +156,9 @@ open_connection(const struct gpx_redis_config *cfg, char *err, size_t errlen)
     }
     redisSetTimeout(c, tv);
     if (cfg->password[0] != '\0') {
-        r = redisCommand(c, "AUTH %s", cfg->password);
+        r = run_command(c, deadline, "AUTH %s", cfg->password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "AUTH: %s", r != NULL ? r->str : c->errstr);
+            snprintf(err, errlen, "AUTH: %s", failure_of(c, r));
             freeReplyObject(r);
             redisFree(c);
             return NULL;
@@ -101,9 +166,9 @@ open_connection(const struct gpx_redis_config *cfg, char *err, size_t errlen)
         freeReplyObject(r);
     }
     if (cfg->db != 0) {
-        r = redisCommand(c, "SELECT %d", cfg->db);
+        r = run_command(c, deadline, "SELECT %d", cfg->db);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "SELECT %d: %s", cfg->db, r != NULL ? r->str : c->errstr);
+            snprintf(err, errlen, "SELECT %d: %s", cfg->db, failure_of(c, r));
             freeReplyObject(r);
             redisFree(c);
             return NULL;
@@ -111,6 +176,58 @@ open_connection(const struct gpx_redis_config *cfg, char *err, size_t errlen)
         freeReplyObject(r);
     }
     return c;
+}
+
+/* A command refused because its key holds another type of value. */
+static int
+wrong_type(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0;
+}
+
+/* The type of `key` ("string", "list", ...) into out; "unknown" when TYPE
+ * failed. */
+static void
+key_type(redisContext *c, const struct timespec *deadline, const char *key, char *out, size_t outlen)
+{
+    redisReply *r = run_command(c, deadline, "TYPE %s", key);
+
+    snprintf(out, outlen, "%s", r != NULL && r->type == REDIS_REPLY_STATUS ? r->str : "unknown");
+    freeReplyObject(r);
+}
+
+/* Repairs of the index run one at a time in a process: the publisher and a
+ * fleet read that meet the same damage repair it (and say so) once. */
+static pthread_mutex_t repair_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The index refused a command: unless it is the sorted set gpx keeps there
+ * (or gone: another thread repaired it), it holds what something else wrote,
+ * and no instance could ever be listed in it again. It is deleted; every
+ * instance adds itself back at its next publish. Returns 0 when the index is
+ * usable now, -1 when Redis failed. */
+static int
+repair_index(redisContext *c, const struct timespec *deadline, const char *index, gpx_redis_log_fn log)
+{
+    char type[64], line[512];
+    redisReply *r;
+    int rc = 0;
+
+    pthread_mutex_lock(&repair_lock);
+    key_type(c, deadline, index, type, sizeof(type));
+    if (strcmp(type, "zset") != 0 && strcmp(type, "none") != 0) {
+        r = run_command(c, deadline, "DEL %s", index);
+        rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+        freeReplyObject(r);
+        if (rc == 0 && log != NULL) {
+            snprintf(line, sizeof(line),
+                     "gpx: the Redis key %s held a %s, not the sorted set of instances gpx keeps there; gpx deleted "
+                     "it, and each instance adds itself back at its next publish",
+                     index, type);
+            log(line);
+        }
+    }
+    pthread_mutex_unlock(&repair_lock);
+    return rc;
 }
 
 static void
@@ -128,7 +245,7 @@ ensure_connection(struct gpx_redis_publisher *pub)
     if (pub->conn != NULL) {
         return 0;
     }
-    pub->conn = open_connection(&pub->cfg, err, sizeof(err));
+    pub->conn = open_connection(&pub->cfg, NULL, err, sizeof(err));
     if (pub->conn == NULL) {
         /* Logged on the first failure after a success (or at start), not on
          * every retry. `up` cannot tell: a failed publish has already zeroed
@@ -176,6 +293,20 @@ remove_stored(struct gpx_redis_publisher *pub)
     return 0;
 }
 
+/* A stored blob of the wrong type holds nothing of gpx's: it is read as
+ * none (the next publish replaces it), and said once. */
+static void
+note_wrong_type(struct gpx_redis_publisher *pub, const char *key, const char *counters)
+{
+    char type[64];
+
+    key_type(pub->conn, NULL, key, type, sizeof(type));
+    log_line(pub,
+             "gpx: the Redis key %s holds a %s, not totals gpx wrote; %s begin from zero and the next publish "
+             "replaces it",
+             key, type, counters);
+}
+
 /* Reads the stored totals once (and the app's, in the same round trip,
  * so that neither is taken twice when the other fails); afterwards
  * publishing may begin. */
@@ -192,9 +323,11 @@ restore_once(struct gpx_redis_publisher *pub)
     if (pub->cfg.app_restore != NULL) {
         redisAppendCommand(pub->conn, "GET %s", pub->app_key);
     }
-    ok = redisGetReply(pub->conn, (void **)&r) == REDIS_OK && r != NULL && r->type != REDIS_REPLY_ERROR;
+    ok = redisGetReply(pub->conn, (void **)&r) == REDIS_OK && r != NULL &&
+         (r->type != REDIS_REPLY_ERROR || wrong_type(r));
     if (ok && pub->cfg.app_restore != NULL) {
-        ok = redisGetReply(pub->conn, (void **)&app) == REDIS_OK && app != NULL && app->type != REDIS_REPLY_ERROR;
+        ok = redisGetReply(pub->conn, (void **)&app) == REDIS_OK && app != NULL &&
+             (app->type != REDIS_REPLY_ERROR || wrong_type(app));
     }
     if (!ok) {
         count_error(pub->status, GPX_REDIS_RESTORE);
@@ -202,6 +335,12 @@ restore_once(struct gpx_redis_publisher *pub)
         freeReplyObject(app);
         drop_connection(pub);
         return -1;
+    }
+    if (wrong_type(r)) {
+        note_wrong_type(pub, pub->key, "the counters");
+    }
+    if (wrong_type(app)) {
+        note_wrong_type(pub, pub->app_key, "the app's metrics");
     }
     if (r->type == REDIS_REPLY_STRING) {
         if (pub->restore(pub->ctx, r->str, r->len) != 0) {
@@ -235,32 +374,43 @@ restore_once(struct gpx_redis_publisher *pub)
     return rc;
 }
 
-/* One pipeline: the snapshot, the index entry, and the index's trim. */
+/* One pipeline: the snapshot, the index entry, and the index's trim.
+ * Returns 0; -1 when Redis failed; 1 when only the index refused the
+ * commands for its type (the snapshots were written). */
 static int
-publish(struct gpx_redis_publisher *pub)
+publish_pipeline(struct gpx_redis_publisher *pub, size_t *published)
 {
     struct gpx_buf blob;
     long long now = (long long)time(NULL);
-    struct timespec started, ended;
-    size_t published;
-    int i, commands, ok = 1;
+    int i, commands, rc = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &started);
     if (gpx_buf_init(&blob, 16 * 1024) != 0 || pub->snapshot(pub->ctx, &blob) != 0) {
         gpx_buf_free(&blob);
-        count_error(pub->status, GPX_REDIS_PUBLISH);
         return -1;
     }
-    published = blob.len;
-    redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->key, blob.data, blob.len, pub->cfg.ttl_seconds);
+    *published = blob.len;
+    if (pub->cfg.ttl_seconds > 0) {
+        redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->key, blob.data, blob.len, pub->cfg.ttl_seconds);
+    } else {
+        redisAppendCommand(pub->conn, "SET %s %b", pub->key, blob.data, blob.len);
+    }
     redisAppendCommand(pub->conn, "ZADD %s %lld %s", pub->index, now, pub->instance);
-    redisAppendCommand(pub->conn, "ZREMRANGEBYSCORE %s -inf (%lld", pub->index, now - (long long)pub->cfg.ttl_seconds);
-    commands = 3;
+    commands = 2;
+    if (pub->cfg.ttl_seconds > 0) {
+        redisAppendCommand(pub->conn, "ZREMRANGEBYSCORE %s -inf (%lld", pub->index,
+                           now - (long long)pub->cfg.ttl_seconds);
+        commands++;
+    }
     if (pub->cfg.app_snapshot != NULL) {
         gpx_buf_reset(&blob);
         if (pub->cfg.app_snapshot(pub->ctx, &blob) == 0) {
-            redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->app_key, blob.data, blob.len, pub->cfg.ttl_seconds);
-            published += blob.len;
+            if (pub->cfg.ttl_seconds > 0) {
+                redisAppendCommand(pub->conn, "SET %s %b EX %u", pub->app_key, blob.data, blob.len,
+                                   pub->cfg.ttl_seconds);
+            } else {
+                redisAppendCommand(pub->conn, "SET %s %b", pub->app_key, blob.data, blob.len);
+            }
+            *published += blob.len;
             commands++;
         }
     }
@@ -269,15 +419,30 @@ publish(struct gpx_redis_publisher *pub)
         redisReply *r = NULL;
 
         if (redisGetReply(pub->conn, (void **)&r) != REDIS_OK || r == NULL) {
-            ok = 0;
-            break;
+            return -1; /* the connection is unusable: the caller drops it */
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            ok = 0;
+            /* Replies 1 and 2 are the index's: ZADD and ZREMRANGEBYSCORE. */
+            rc = rc == -1 || !(wrong_type(r) && (i == 1 || i == 2)) ? -1 : 1;
         }
         freeReplyObject(r);
     }
-    if (!ok) {
+    return rc;
+}
+
+static int
+publish(struct gpx_redis_publisher *pub)
+{
+    struct timespec started, ended;
+    size_t published = 0;
+    int rc;
+
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    rc = publish_pipeline(pub, &published);
+    if (rc == 1 && repair_index(pub->conn, NULL, pub->index, pub->log) == 0) {
+        rc = publish_pipeline(pub, &published);
+    }
+    if (rc != 0) {
         count_error(pub->status, GPX_REDIS_PUBLISH);
         drop_connection(pub);
         return -1;
@@ -415,35 +580,47 @@ gpx_redis_stop(struct gpx_redis_publisher *pub, int final)
 int
 gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_each_fn each, void *ctx)
 {
-    char err[256], index[300];
+    char err[256], index[300], since[32];
     long long now = (long long)time(NULL);
-    redisContext *c = open_connection(cfg, err, sizeof(err));
-    redisReply *names, *r;
+    struct timespec deadline;
+    redisContext *c;
+    redisReply *names = NULL, *r;
     size_t i;
     int count = 0;
 
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += cfg->fleet_timeout_ms / 1000;
+    deadline.tv_nsec += (long)(cfg->fleet_timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    c = open_connection(cfg, &deadline, err, sizeof(err));
     if (c == NULL) {
-        if (status != NULL) {
-            count_error(status, GPX_REDIS_FLEET);
-        }
-        return -1;
+        count = -1;
+        goto done;
     }
     snprintf(index, sizeof(index), "%s:gpx:instances", cfg->prefix);
-    names = redisCommand(c, "ZRANGEBYSCORE %s %lld +inf", index, now - (long long)cfg->ttl_seconds);
+    if (cfg->ttl_seconds > 0) {
+        snprintf(since, sizeof(since), "%lld", now - (long long)cfg->ttl_seconds);
+    } else {
+        snprintf(since, sizeof(since), "-inf");
+    }
+    names = run_command(c, &deadline, "ZRANGEBYSCORE %s %s +inf", index, since);
     if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(names);
-        redisFree(c);
-        if (status != NULL) {
-            count_error(status, GPX_REDIS_FLEET);
+        if (wrong_type(names)) {
+            /* This read fails; the next ones see what the publishers add back. */
+            repair_index(c, &deadline, index, cfg->fleet_log);
         }
-        return -1;
+        count = -1;
+        goto done;
     }
     for (i = 0; i < names->elements; i++) {
         redisAppendCommand(c, "GET %s:gpx:instance:%s", cfg->prefix, names->element[i]->str);
     }
     for (i = 0; i < names->elements; i++) {
         r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+        if (arm_deadline(c, &deadline) != 0 || redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
             count = -1;
             break;
         }
@@ -453,6 +630,7 @@ gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
         }
         freeReplyObject(r);
     }
+done:
     freeReplyObject(names);
     redisFree(c);
     if (count < 0 && status != NULL) {

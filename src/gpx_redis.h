@@ -12,9 +12,17 @@
  * With app_snapshot set, the pipeline also SETs <prefix>:gpx:app:<name>
  * (same expiry), read back at start beside the snapshot.
  *
+ * With ttl_seconds 0 nothing expires: SET without EX, and no trim.
+ *
  * Absolute values heal an outage or a Redis that lost its data at the next
  * publish. Nothing is published before the stored totals were read: that
  * would overwrite larger stored values with smaller ones.
+ *
+ * gpx's keys hold what gpx wrote there, or nothing. A key of another type
+ * (written by something else) would fail every command on it for ever, so
+ * it is repaired: the index is deleted and rebuilt by the next publishes,
+ * an instance's snapshot of the wrong type is read as none and replaced.
+ * Each repair is logged once.
  */
 #ifndef GPX_REDIS_H
 #define GPX_REDIS_H
@@ -32,14 +40,17 @@ struct gpx_redis_config {
     const char *prefix;        /* key prefix, e.g. "gunicorn" */
     const char *instance;      /* this server's name */
     unsigned interval_seconds; /* between publishes */
-    unsigned ttl_seconds;      /* keys of an instance that stops publishing expire after this */
-    unsigned timeout_ms;       /* connect and command timeout */
+    unsigned ttl_seconds;      /* keys of an instance that stops publishing expire after this; 0: never */
+    unsigned timeout_ms;       /* the publisher's connect and command timeout */
+    unsigned fleet_timeout_ms; /* a whole fleet read, connecting included */
     int start_fresh;           /* remove the stored totals instead of restoring them */
     int verbose;               /* log every publish */
     /* Optional: a second blob published and restored beside the snapshot,
      * under <prefix>:gpx:app:<instance> (the app's own metrics). */
     int (*app_snapshot)(void *ctx, struct gpx_buf *out);
     int (*app_restore)(void *ctx, const void *blob, size_t len);
+    /* Optional: the fleet reader's log (a repaired key). Any thread. */
+    void (*fleet_log)(const char *line);
 };
 
 /* Storage operations counted when they fail. */
@@ -85,8 +96,9 @@ void gpx_redis_stop(struct gpx_redis_publisher *pub, int final);
 
 /* Reads every instance's snapshot that published within the TTL, for the
  * fleet view: calls `each` with the instance's name and blob. Opens its own
- * short connection with the configured timeouts. Returns the number of
- * instances, or -1 (counted as a "fleet" error in status when not NULL). */
+ * short connection, and gives up when the whole read has not finished
+ * within fleet_timeout_ms. Returns the number of instances, or -1 (counted
+ * as a "fleet" error in status when not NULL). */
 typedef void (*gpx_redis_each_fn)(void *ctx, const char *instance, const void *blob, size_t len);
 int gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_each_fn each,
                     void *ctx);

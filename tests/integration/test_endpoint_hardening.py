@@ -6,8 +6,8 @@ exact request count, the app keeps serving (every request sent meanwhile is
 counted), and the master and its workers stay the same processes with no
 crash in the log. The endpoint closes a connection idle for its timeout
 (10 s) and serves 1024 connections at once (half the master's descriptor
-limit if that is lower); connections beyond that wait in the listen queue
-until one closes.
+limit if that is lower); at the limit a new connection closes the oldest
+idle one (test_endpoint_stalls.py and test_hostile_clients.py test that).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: \d+\)")
 
 # Variables that would configure Redis behind a test's back.
 REDIS_VARIABLES = ("REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX",
-                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE")
+                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED")
 
 CANNOT = "gpx: cannot use Redis at "
 
@@ -340,10 +340,10 @@ def test_redis_killed_and_back_empty_gets_the_full_totals(build, redis_factory, 
         wait_storage_up(s, 0, timeout=5)
         traffic(s, 25, seed=5 + outage)  # counted locally meanwhile
         m = settle(s)
-        # The fleet view needs Redis: an error, counted; the server goes on.
+        # The fleet view needs Redis: 503, counted; the server goes on.
         fleet_errors = m.value("gunicorn_exporter_storage_errors_total", operation="fleet")
         resp = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=3)
-        assert resp.status_code == 500
+        assert resp.status_code == 503
         assert s.scrape().value("gunicorn_exporter_storage_errors_total", operation="fleet") == fleet_errors + 1
         # One line per outage, however many retries (docs/storage.md).
         errors = connect_errors(s)

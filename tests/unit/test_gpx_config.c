@@ -160,6 +160,9 @@ test_gpx_config_resolve_precedence(void **state)
         {"PROMETHEUS_SSL_KEYFILE", "/env/key.pem"},
         {"PROMETHEUS_SSL_CLIENT_CAFILE", "/env/ca.pem"},
         {"PROMETHEUS_BASIC_AUTH_FILE", "/env/users"},
+        {"REDIS_TTL_DISABLED", "on"},
+        {"PROMETHEUS_SSL_CLIENT_CAPATH", "/env/cas"},
+        {"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "false"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -188,8 +191,12 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.ssl_keyfile, "/env/key.pem");
     assert_string_equal(cfg.ssl_client_cafile, "/env/ca.pem");
     assert_string_equal(cfg.basic_auth_file, "/env/users");
+    assert_int_equal(cfg.redis_ttl_disabled, 1);
+    assert_string_equal(cfg.ssl_client_capath, "/env/cas");
+    assert_int_equal(cfg.ssl_client_auth_required, 0);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
+        assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
     }
 
     given[GPX_OPT_PORT] = "8002";
@@ -210,7 +217,13 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_SSL_KEYFILE] = "opt/key.pem";
     given[GPX_OPT_SSL_CLIENT_CAFILE] = "opt/ca.pem";
     given[GPX_OPT_BASIC_AUTH_FILE] = "opt/users";
+    given[GPX_OPT_REDIS_TTL_DISABLED] = "no";
+    given[GPX_OPT_SSL_CLIENT_CAPATH] = "opt/cas";
+    given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = "yes";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl_disabled, 0);
+    assert_string_equal(cfg.ssl_client_capath, "opt/cas");
+    assert_int_equal(cfg.ssl_client_auth_required, 1);
     assert_string_equal(cfg.ssl_certfile, "opt/cert.pem");
     assert_string_equal(cfg.ssl_keyfile, "opt/key.pem");
     assert_string_equal(cfg.ssl_client_cafile, "opt/ca.pem");
@@ -241,6 +254,129 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.source[GPX_OPT_REDIS_PORT], GPX_FROM_OPTION);
     assert_int_equal(cfg.port, 8001);
     assert_int_equal(cfg.source[GPX_OPT_PORT], GPX_FROM_ENVIRONMENT);
+}
+
+/* The exporter's REDIS_TTL_SECONDS sets gpx-redis-ttl when neither the
+ * option nor GPX_REDIS_TTL does; a bad value names the variable it came
+ * from. */
+static void
+test_gpx_config_resolve_exporter_variables(void **state)
+{
+    static const struct env_entry exporter_only[] = {{"REDIS_TTL_SECONDS", "300"}, {NULL, NULL}};
+    static const struct env_entry both[] = {{"REDIS_TTL_SECONDS", "300"}, {"GPX_REDIS_TTL", "900"}, {NULL, NULL}};
+    static const struct env_entry bad[] = {{"REDIS_TTL_SECONDS", "5m"}, {NULL, NULL}};
+    static const struct env_entry too_short[] = {{"REDIS_TTL_SECONDS", "3"}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    env_table = exporter_only;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl, 300);
+    assert_int_equal(cfg.source[GPX_OPT_REDIS_TTL], GPX_FROM_ENVIRONMENT);
+    assert_string_equal(cfg.variable[GPX_OPT_REDIS_TTL], "REDIS_TTL_SECONDS");
+
+    env_table = both;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl, 900);
+    assert_string_equal(cfg.variable[GPX_OPT_REDIS_TTL], "GPX_REDIS_TTL");
+
+    given[GPX_OPT_REDIS_TTL] = "120";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl, 120);
+    assert_int_equal(cfg.source[GPX_OPT_REDIS_TTL], GPX_FROM_OPTION);
+
+    given[GPX_OPT_REDIS_TTL] = NULL;
+    env_table = bad;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-redis-ttl / REDIS_TTL_SECONDS \"5m\" (from the environment): expected "
+                             "a number of seconds above gpx-redis-interval (5), at most 31536000");
+    env_table = too_short;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_contains(err, "gpx-redis-ttl / REDIS_TTL_SECONDS \"3\"");
+}
+
+/* REDIS_TTL_DISABLED is a boolean like the others; true keeps the TTL's
+ * value (still checked) but marks it unused. */
+static void
+test_gpx_config_resolve_ttl_disabled(void **state)
+{
+    static const struct env_entry on[] = {{"REDIS_TTL_DISABLED", "true"}, {NULL, NULL}};
+    static const struct env_entry bad[] = {{"REDIS_TTL_DISABLED", "sometimes"}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl_disabled, 0);
+    env_table = on;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl_disabled, 1);
+    assert_int_equal(cfg.redis_ttl, 86400);
+    given[GPX_OPT_REDIS_TTL_DISABLED] = "off";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.redis_ttl_disabled, 0);
+    given[GPX_OPT_REDIS_TTL_DISABLED] = NULL;
+    env_table = bad;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-redis-ttl-disabled / REDIS_TTL_DISABLED \"sometimes\" (from the "
+                             "environment): expected true/false, 1/0, yes/no or on/off");
+}
+
+/* Client certificates: a CA file or directory needs TLS; unset, a
+ * certificate is required once there are CAs; false makes it optional;
+ * true without CAs, or a value that is no boolean, is an error. */
+static void
+test_gpx_config_resolve_client_auth(void **state)
+{
+    static const struct env_entry required_false[] = {{"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "false"}, {NULL, NULL}};
+    static const struct env_entry required_true[] = {{"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "1"}, {NULL, NULL}};
+    static const struct env_entry required_bad[] = {{"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "optional"}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    given[GPX_OPT_SSL_CLIENT_CAPATH] = "/cas";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err,
+                        "gpx: invalid gpx-ssl-certfile / PROMETHEUS_SSL_CERTFILE \"\" (from the default): expected "
+                        "a PEM certificate: gpx-ssl-client-capath needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
+    given[GPX_OPT_SSL_CERTFILE] = "/c.pem";
+    given[GPX_OPT_SSL_KEYFILE] = "/k.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_client_capath, "/cas");
+    assert_int_equal(cfg.ssl_client_auth_required, 1); /* gpx's default, safer than the exporter's */
+
+    env_table = required_false;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ssl_client_auth_required, 0);
+    given[GPX_OPT_SSL_CLIENT_CAPATH] = NULL;
+    given[GPX_OPT_SSL_CLIENT_CAFILE] = "/ca.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ssl_client_auth_required, 0);
+    given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = "true";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ssl_client_auth_required, 1);
+
+    /* false without CAs is the exporter's default: nothing to check. */
+    given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = NULL;
+    given[GPX_OPT_SSL_CLIENT_CAFILE] = NULL;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.ssl_client_auth_required, 0);
+
+    env_table = required_true;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-ssl-client-auth-required / PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED \"1\" "
+                             "(from the environment): expected false, or client CAs to check certificates against "
+                             "(gpx-ssl-client-cafile or gpx-ssl-client-capath)");
+    env_table = required_bad;
+    given[GPX_OPT_SSL_CLIENT_CAFILE] = "/ca.pem";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+    assert_string_equal(err, "gpx: invalid gpx-ssl-client-auth-required / PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED "
+                             "\"optional\" (from the environment): expected true/false, 1/0, yes/no or on/off");
 }
 
 /* An empty string, as option or as variable, counts as not given. */
@@ -792,6 +928,9 @@ main(void)
         cmocka_unit_test_setup(test_gpx_config_resolve_defaults, reset_env),
         cmocka_unit_test_setup(test_gpx_config_catalog_complete, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_precedence, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_exporter_variables, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_ttl_disabled, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_client_auth, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_empty_is_not_given, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_default_instance_port, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_bad_port_option, reset_env),
