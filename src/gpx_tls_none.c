@@ -28,9 +28,9 @@ gpx_tls_free(struct gpx_tls *tls)
     memset(tls, 0, sizeof(*tls));
 }
 
-int
-gpx_tls_peer_verified(void *session)
+enum gpx_tls_peer
+gpx_tls_peer_check(void *session)
 {
     (void)session;
-    return 0;
+    return GPX_TLS_PEER_NONE;
 }
