@@ -36,6 +36,7 @@ GCC_LIST = [
     'src/gpx_appmetrics',
     'src/gpx_appstore',
     'src/gpx_auth',
+    'src/gpx_boardfile',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
