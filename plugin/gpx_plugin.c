@@ -608,9 +608,15 @@ gpx_master_cleanup(void)
         gpx_appfold_finish();
     }
     if (gpx.publisher != NULL) {
-        gpx_redis_stop(gpx.publisher, 1);
+        int published = gpx_redis_stop(gpx.publisher, 1);
+
         gpx.publisher = NULL;
-        uwsgi_log("gpx: final totals published to Redis\n");
+        if (published == 0) {
+            uwsgi_log("gpx: final totals published to Redis\n");
+        } else {
+            uwsgi_log("gpx: cannot publish the final totals to Redis: what was counted since the last successful "
+                      "publish is lost\n");
+        }
     } else if (gpx.recording && !gpx.cfg.redis_enabled && sync_file(1) == 0) {
         uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.file.path);
     }
