@@ -491,7 +491,9 @@ gpx_post_fork(void)
     gpx_exceptions_wrap();
     /* Only the master writes the file; a descriptor held here would keep a
      * removed file's space in use until this worker ends. */
-    gpx_boardfile_close(&gpx.file);
+    if (!gpx.cfg.redis_enabled) {
+        gpx_boardfile_close(&gpx.file);
+    }
     log_slot_taken();
 }
 
