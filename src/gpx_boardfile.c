@@ -17,6 +17,8 @@
 
 /* The unit a sync compares and writes: a page, the kernel's own unit. */
 #define SYNC_UNIT 4096u
+/* A change of the same kind is logged at most once in this many seconds. */
+#define CHANGE_LOG_SECONDS 60
 
 _Static_assert(GPX_HEADER_SIZE % 8 == 0 && sizeof(struct gpx_slot) % 8 == 0 && sizeof(struct gpx_cell) % 8 == 0,
                "a board is made of 64-bit words");
@@ -262,10 +264,64 @@ write_changes(struct gpx_boardfile *f, const struct gpx_scoreboard *board, int a
     return 0;
 }
 
+/* A change another process made to the file: counted, and logged unless a
+ * change of the same kind was logged in the last minute (a script that
+ * truncates the file in a loop, or a second server with the same instance
+ * name renaming its own file over this one, must not fill the log). */
+static void changed(struct gpx_boardfile *f, enum gpx_boardfile_change kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+changed(struct gpx_boardfile *f, enum gpx_boardfile_change kind, const char *fmt, ...)
+{
+    char line[PATH_MAX + 512];
+    time_t now = time(NULL);
+    size_t len;
+    va_list ap;
+
+    count_error(f, GPX_BOARDFILE_CHECK);
+    if (f->noted_at[kind] != 0 && now - f->noted_at[kind] < CHANGE_LOG_SECONDS) {
+        f->unsaid[kind]++;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    len = strlen(line);
+    if (f->unsaid[kind] > 0 && len < sizeof(line)) {
+        snprintf(line + len, sizeof(line) - len, " (the same change, %u more time(s) since the last such line)",
+                 f->unsaid[kind]);
+    }
+    f->noted_at[kind] = now;
+    f->unsaid[kind] = 0;
+    log_line(f, "%s", line);
+}
+
+/* Whether the file at the path, not this handle's, is a gpx scoreboard. */
+static int
+path_is_a_board(const struct gpx_boardfile *f)
+{
+    char magic[sizeof(GPX_BOARD_MAGIC) - 1];
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    int is =
+        fd >= 0 && pread_all(fd, magic, sizeof(magic), 0) == 0 && memcmp(magic, GPX_BOARD_MAGIC, sizeof(magic)) == 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return is;
+}
+
 /* Whether the path still holds the file this handle wrote, unchanged. A
  * file removed, replaced or resized is dropped (a new one is written from
  * memory); a mode or owner changed is set back. Each change found is
- * logged once and counted. */
+ * counted and logged.
+ *
+ * A change made between this check and the writes that follow is seen at
+ * the next sync, but for one case: a truncation just before the write of
+ * the last page leaves the file its size with zeros before that page. The
+ * final sync (exit, reload) writes every page, so only a master killed
+ * before it could leave such a file. */
 static void
 check(struct gpx_boardfile *f)
 {
@@ -276,9 +332,9 @@ check(struct gpx_boardfile *f)
         return;
     }
     if (fstat(f->fd, &st) != 0) {
-        log_line(f, "gpx: %s cannot be read back (%s); gpx writes it again from the counts in memory", f->path,
-                 strerror(errno));
-        count_error(f, GPX_BOARDFILE_CHECK);
+        changed(f, GPX_CHANGE_UNREADABLE,
+                "gpx: %s cannot be read back (%s); gpx writes it again from the counts in memory", f->path,
+                strerror(errno));
         drop_file(f);
         return;
     }
@@ -289,30 +345,30 @@ check(struct gpx_boardfile *f)
         if (why == ENOENT || why == ENOTDIR) {
             int dir_gone = stat(f->dir, &dir) != 0 || !S_ISDIR(dir.st_mode);
 
-            log_line(f, "gpx: %s was removed by another process%s; gpx writes it again from the counts in memory",
-                     f->path, dir_gone ? ", with its directory" : "");
+            changed(f, dir_gone ? GPX_CHANGE_DIR_REMOVED : GPX_CHANGE_REMOVED,
+                    "gpx: %s was removed by another process%s; gpx writes it again from the counts in memory", f->path,
+                    dir_gone ? ", with its directory" : "");
         } else {
-            log_line(f, "gpx: %s cannot be looked up (%s); gpx writes it again from the counts in memory", f->path,
-                     strerror(why));
+            changed(f, GPX_CHANGE_UNREADABLE,
+                    "gpx: %s cannot be looked up (%s); gpx writes it again from the counts in memory", f->path,
+                    strerror(why));
         }
-        count_error(f, GPX_BOARDFILE_CHECK);
         drop_file(f);
         return;
     }
     if (at.st_dev != f->dev || at.st_ino != f->ino) {
-        log_line(f, "gpx: %s was replaced by another file; gpx writes its counts from memory over it", f->path);
-        count_error(f, GPX_BOARDFILE_CHECK);
+        changed(f, GPX_CHANGE_REPLACED,
+                "gpx: %s was replaced by another file%s; gpx writes its counts from memory over it", f->path,
+                path_is_a_board(f) ? " (a gpx scoreboard: does another server run with the same gpx-instance?)" : "");
         drop_file(f);
         return;
     }
     if ((uint64_t)st.st_size != (uint64_t)f->size) {
-        log_line(
-            f,
-            "gpx: %s was %s to %lld bytes by another process (it should have %zu); gpx writes it again from the counts "
-            "in memory",
-            f->path, (uint64_t)st.st_size < (uint64_t)f->size ? "truncated" : "extended", (long long)st.st_size,
-            f->size);
-        count_error(f, GPX_BOARDFILE_CHECK);
+        changed(f, GPX_CHANGE_RESIZED,
+                "gpx: %s was %s to %lld bytes by another process (it should have %zu); gpx writes it again from the "
+                "counts in memory",
+                f->path, (uint64_t)st.st_size < (uint64_t)f->size ? "truncated" : "extended", (long long)st.st_size,
+                f->size);
         drop_file(f);
         return;
     }
@@ -320,29 +376,28 @@ check(struct gpx_boardfile *f)
      * open the file: its mode and owner are gpx's to keep. */
     mode = st.st_mode & 07777;
     if (mode != f->mode) {
-        count_error(f, GPX_BOARDFILE_CHECK);
         if (fchmod(f->fd, f->mode) == 0) {
-            log_line(f, "gpx: the mode of %s was changed to %04o by another process; set back to %04o", f->path,
-                     (unsigned)mode, (unsigned)f->mode);
+            changed(f, GPX_CHANGE_MODE, "gpx: the mode of %s was changed to %04o by another process; set back to %04o",
+                    f->path, (unsigned)mode, (unsigned)f->mode);
         } else {
-            log_line(f,
-                     "gpx: the mode of %s was changed to %04o by another process and cannot be set back (%s); gpx "
-                     "writes the file again from the counts in memory",
-                     f->path, (unsigned)mode, strerror(errno));
+            changed(f, GPX_CHANGE_MODE,
+                    "gpx: the mode of %s was changed to %04o by another process and cannot be set back (%s); gpx "
+                    "writes the file again from the counts in memory",
+                    f->path, (unsigned)mode, strerror(errno));
             drop_file(f);
             return;
         }
     }
     if (st.st_uid != f->owner || st.st_gid != f->group) {
-        count_error(f, GPX_BOARDFILE_CHECK);
         if (fchown(f->fd, f->owner, f->group) == 0) {
-            log_line(f, "gpx: the owner of %s was changed to %u:%u by another process; set back to %u:%u", f->path,
-                     (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)f->owner, (unsigned)f->group);
+            changed(f, GPX_CHANGE_OWNER,
+                    "gpx: the owner of %s was changed to %u:%u by another process; set back to %u:%u", f->path,
+                    (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)f->owner, (unsigned)f->group);
         } else {
-            log_line(f,
-                     "gpx: the owner of %s was changed to %u:%u by another process and cannot be set back (%s); gpx "
-                     "writes the file again from the counts in memory",
-                     f->path, (unsigned)st.st_uid, (unsigned)st.st_gid, strerror(errno));
+            changed(f, GPX_CHANGE_OWNER,
+                    "gpx: the owner of %s was changed to %u:%u by another process and cannot be set back (%s); gpx "
+                    "writes the file again from the counts in memory",
+                    f->path, (unsigned)st.st_uid, (unsigned)st.st_gid, strerror(errno));
             drop_file(f);
         }
     }

@@ -14,8 +14,9 @@
  * leftover that holds no counters (empty, or all zeros: a creation that
  * never finished) is replaced. Whatever another process does to the file
  * (truncates, replaces or removes it, removes its directory, changes its
- * mode or owner), the next sync notices, logs it once, counts it, and
- * writes the file again from memory. A write that fails leaves the counts
+ * mode or owner), the next sync notices, logs it (once a minute at most
+ * for a change that repeats), counts it, and writes the file again from
+ * memory. A write that fails leaves the counts
  * in memory, marks the storage down (logged once), and is tried again at
  * every sync until it succeeds (logged once more).
  */
@@ -42,6 +43,19 @@ enum gpx_boardfile_op {
 struct gpx_boardfile_status {
     int up;                             /* the file holds the counts as of the last sync */
     uint64_t errors[GPX_BOARDFILE_OPS]; /* by enum gpx_boardfile_op */
+};
+
+/* Kinds of changes another process makes to the file, each logged at most
+ * once a minute (all of them counted). */
+enum gpx_boardfile_change {
+    GPX_CHANGE_REMOVED,
+    GPX_CHANGE_DIR_REMOVED,
+    GPX_CHANGE_REPLACED,
+    GPX_CHANGE_RESIZED,
+    GPX_CHANGE_MODE,
+    GPX_CHANGE_OWNER,
+    GPX_CHANGE_UNREADABLE,
+    GPX_CHANGE_KINDS
 };
 
 /* Where the counters of a new board came from. */
@@ -78,11 +92,13 @@ struct gpx_boardfile {
     mode_t mode;
     uid_t owner;
     gid_t group;
-    unsigned char *image; /* what the file holds, as last written */
-    size_t size;          /* bytes of the board and of the file */
-    int rewrite_all;      /* the file's content is not known: the next write is a whole one */
-    int failing;          /* the last write failed: the storage is down */
-    time_t written_at;    /* when the file last held every count (unix seconds), 0: never */
+    unsigned char *image;              /* what the file holds, as last written */
+    size_t size;                       /* bytes of the board and of the file */
+    int rewrite_all;                   /* the file's content is not known: the next write is a whole one */
+    int failing;                       /* the last write failed: the storage is down */
+    time_t written_at;                 /* when the file last held every count (unix seconds), 0: never */
+    time_t noted_at[GPX_CHANGE_KINDS]; /* when a change of each kind was last logged */
+    unsigned unsaid[GPX_CHANGE_KINDS]; /* changes of each kind seen since, not logged */
     struct gpx_boardfile_status *status;
     gpx_boardfile_log_fn log;
 };

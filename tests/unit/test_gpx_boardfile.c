@@ -815,6 +815,62 @@ test_gpx_boardfile_survives_changes(void **state)
     assert_true(f->status.errors[GPX_BOARDFILE_WRITE] == 0);
 }
 
+/* A change that repeats (a script truncating the file in a loop) is
+ * counted every time and logged once a minute, the next line saying how
+ * many went unsaid. A gpx scoreboard moved over the file (a second server
+ * with the same instance name renaming its own file over it) is named as
+ * such. */
+static void
+test_gpx_boardfile_repeated_changes_logged_once_a_minute(void **state)
+{
+    struct fixture *f = *state;
+    struct gpx_boardfile other;
+    struct gpx_scoreboard other_board;
+    struct gpx_boardfile_options o;
+    enum gpx_boardfile_start start;
+    char other_path[200], err[512] = "", want[768];
+    unsigned i;
+
+    open_board(f, 2, 1);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(truncate(f->path, 0), 0);
+        sync_ok(f);
+        assert_file_is_board(f);
+    }
+    assert_true(f->status.errors[GPX_BOARDFILE_CHECK] == 5);
+    assert_int_equal(lines_logged(), 1);
+
+    /* A minute later (as the handle remembers it), the next is logged with
+     * the count of those that were not. */
+    f->file.noted_at[GPX_CHANGE_RESIZED] -= 61;
+    assert_int_equal(truncate(f->path, 0), 0);
+    sync_ok(f);
+    assert_int_equal(lines_logged(), 2);
+    snprintf(want, sizeof(want),
+             "gpx: %s was truncated to 0 bytes by another process (it should have %zu); gpx writes it again from "
+             "the counts in memory (the same change, 4 more time(s) since the last such line)\n",
+             f->path, f->board.size);
+    assert_logged(want);
+
+    /* Another gpx's scoreboard renamed over this one. */
+    snprintf(other_path, sizeof(other_path), "%s/other", f->dir);
+    o = options(f, 1, 1);
+    o.path = other_path;
+    o.status = NULL;
+    o.log = NULL;
+    assert_int_equal(gpx_boardfile_open(&other, &other_board, &o, &start, err, sizeof(err)), 0);
+    gpx_boardfile_close(&other);
+    gpx_scoreboard_close(&other_board);
+    assert_int_equal(rename(other_path, f->path), 0);
+    sync_ok(f);
+    snprintf(want, sizeof(want),
+             "gpx: %s was replaced by another file (a gpx scoreboard: does another server run with the same "
+             "gpx-instance?); gpx writes its counts from memory over it\n",
+             f->path);
+    assert_logged(want);
+    assert_file_is_board(f);
+}
+
 /* A write that fails in place (the file cannot grow past a limit here; a
  * failing disk alike) is logged once and counted at each retry, the storage
  * down meanwhile; once writes succeed, the whole board is in the file. */
@@ -892,6 +948,7 @@ main(void)
         FILE_TEST(test_gpx_boardfile_replaces_leftover),
         FILE_TEST(test_gpx_boardfile_keep_going_without_room),
         FILE_TEST(test_gpx_boardfile_survives_changes),
+        FILE_TEST(test_gpx_boardfile_repeated_changes_logged_once_a_minute),
         FILE_TEST(test_gpx_boardfile_write_failure_logged_once),
         FILE_TEST(test_gpx_boardfile_final_failure_is_the_callers),
     };
