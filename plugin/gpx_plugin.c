@@ -455,6 +455,10 @@ log_slot_taken(void)
         gpx_scoreboard_sum_worker(&gpx.board, (unsigned)uwsgi.mywid, &sum);
         requests = gpx_cell_requests(&sum);
     }
+    /* With Redis, the totals restored so far are the slot's too. */
+    if (gpx.recording && gpx.cfg.redis_enabled && (unsigned)uwsgi.mywid <= gpx.base.workers) {
+        requests += gpx_cell_requests(gpx_scoreboard_cell(&gpx.base, (unsigned)uwsgi.mywid, 0));
+    }
     if (requests > 0) {
         uwsgi_log("gpx: worker %d (pid %d) takes slot %d, whose counts continue from %llu request(s)\n", uwsgi.mywid,
                   (int)getpid(), uwsgi.mywid, (unsigned long long)requests);
