@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -73,6 +74,21 @@ def fill(path: Path) -> int:
 def board_path(s: Server) -> Path:
     # The default instance is <hostname>:<gpx-port>.
     return Path(s.multiproc_dir) / f"gpx_{socket.gethostname()}:{s.metrics_port}.scoreboard"
+
+
+def requests_in_file(board: Path) -> int:
+    """The requests the file holds: the counts of every cell's status table
+    (its first member: 64 entries of a 32-bit key, 4 spare bytes and a
+    64-bit count), read as the header lays the blocks out."""
+    data = board.read_bytes()
+    magic, _version, header_size, slot_size, cell_size, workers, cores = struct.unpack_from("<8s6I", data, 0)
+    assert magic == b"GPXBOARD"
+    total = 0
+    for w in range(workers):
+        for c in range(cores):
+            cell = header_size + w * (slot_size + cores * cell_size) + slot_size + c * cell_size
+            total += sum(struct.unpack_from("<Q", data, cell + 16 * i + 8)[0] for i in range(64))
+    return total
 
 
 def send(s: Server, n: int) -> None:
@@ -386,7 +402,28 @@ def test_reload_that_cannot_keep_counts_says_so(build, tmpfs, server_factory):
     s.wait_requests(2 + PROBE)
 
 
-# -- 5. the log claims continuity only when there is some ---------------------------
+# -- 5. the master killed: at most the last second is lost --------------------------
+
+def test_master_killed_keeps_what_was_written(build, server_factory):
+    """The master writes the file every second; SIGKILL gives it no last
+    word. Once a write followed the requests, a new start has them all."""
+    s = server_factory(build, "--processes", "2").start()
+    board = board_path(s)
+    wait_accepting(s, 2)
+    send(s, 11)
+    s.wait_requests(11 + PROBE)
+    wait_for(lambda: requests_in_file(board) == 11 + PROBE, 10, what="the requests written into the file")
+    os.kill(s.master_pid, signal.SIGKILL)
+    s.proc.wait(10)
+    s.stop()  # the workers, left without their master
+    assert not lines_with(s, "counters kept")
+
+    t = server_factory(build, "--processes", "2", multiproc_dir=s.multiproc_dir, metrics_port=s.metrics_port).start()
+    one_line(t, "(counters continue from the file)")
+    t.wait_requests(11 + 2 * PROBE)
+
+
+# -- 6. the log claims continuity only when there is some ---------------------------
 
 def test_first_start_claims_no_continuity(build, server_factory):
     s = server_factory(build, "--processes", "2").start()
