@@ -170,13 +170,20 @@ give_to_workers(const struct gpx_boardfile *f, int fd, const char *path)
 /* Opens the temporary file, making the directory again if it was removed
  * (its parent must exist). */
 static int
-open_tmp(struct gpx_boardfile *f)
+open_tmp(struct gpx_boardfile *f, char *err, size_t errlen)
 {
     int fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 
-    if (fd < 0 && errno == ENOENT && mkdir(f->dir, 0755) == 0) {
+    if (fd < 0 && errno == ENOENT) {
+        if (mkdir(f->dir, 0755) != 0) {
+            set_error(err, errlen, "cannot make the directory %s: %s", f->dir, strerror(errno));
+            return -1;
+        }
         give_to_workers(f, -1, f->dir);
         fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    }
+    if (fd < 0) {
+        set_error(err, errlen, "cannot create %s: %s", f->tmp, strerror(errno));
     }
     return fd;
 }
@@ -191,9 +198,8 @@ write_new_file(struct gpx_boardfile *f, const struct gpx_scoreboard *board, char
     int fd, rc;
 
     copy_words(f->image, board->base, f->size);
-    fd = open_tmp(f);
+    fd = open_tmp(f, err, errlen);
     if (fd < 0) {
-        set_error(err, errlen, "cannot create %s: %s", f->tmp, strerror(errno));
         return -1;
     }
     give_to_workers(f, fd, f->tmp);
