@@ -136,6 +136,7 @@ GCC_LIST = [
     'src/gpx_appmetrics',
     'src/gpx_appstore',
     'src/gpx_auth' if _have_bcrypt else 'src/gpx_auth_none',
+    'src/gpx_boardfile',
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',

@@ -8,6 +8,7 @@
 #include <uwsgi.h>
 
 #include "../src/gpx_auth.h"
+#include "../src/gpx_boardfile.h"
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
@@ -58,7 +59,9 @@ struct gpx_request_path {
 struct gpx_glue {
     const char *given[GPX_OPT_COUNT];      /* option strings as uWSGI parsed them */
     struct gpx_config cfg;                 /* resolved at init */
-    struct gpx_scoreboard board;           /* mapped before the first fork */
+    struct gpx_scoreboard board;           /* anonymous, mapped before the first fork */
+    struct gpx_boardfile file;             /* file storage: the board's copy (written by the master) */
+    double last_file_sync;                 /* monotonic seconds of the last copy into the file */
     struct gpx_scoreboard base;            /* Redis storage: the totals restored at start (one cell per slot) */
     struct gpx_redis_config redis;         /* Redis storage: where and how to publish */
     struct gpx_redis_status *redis_status; /* shared: the publisher's health, read by any renderer */

@@ -129,12 +129,14 @@ read_listeners(unsigned *count)
 }
 
 static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
+static const char *const file_operations[GPX_BOARDFILE_OPS] = {"check", "write"};
 
 static int
 render_local(struct gpx_buf *out, enum gpx_format format)
 {
     struct gpx_exposition x;
     struct gpx_redis_status status;
+    uint64_t file_errors[GPX_BOARDFILE_OPS];
     struct gpx_listener_view *listeners;
     struct gpx_worker_view *views;
     time_t now = uwsgi_now();
@@ -179,6 +181,15 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     x.uwsgi_version = UWSGI_VERSION;
     x.storage = gpx.cfg.redis_enabled ? "redis" : "files";
     x.storage_up = gpx.recording;
+    if (!gpx.cfg.redis_enabled && gpx.file.status != NULL) {
+        for (c = 0; c < GPX_BOARDFILE_OPS; c++) {
+            file_errors[c] = __atomic_load_n(&gpx.file.status->errors[c], __ATOMIC_RELAXED);
+        }
+        x.storage_up = gpx.recording && __atomic_load_n(&gpx.file.status->up, __ATOMIC_RELAXED);
+        x.storage_errors = file_errors;
+        x.storage_error_labels = file_operations;
+        x.storage_error_count = GPX_BOARDFILE_OPS;
+    }
     if (gpx.cfg.redis_enabled) {
         gpx_redis_status_read(gpx.redis_status, &status);
         x.base = &gpx.base;

@@ -298,7 +298,11 @@ gpx_init(void)
 
         if (gpx_config_prepare_dir(&gpx.cfg, err, sizeof(err)) != 0) {
             uwsgi_log("%s\n", err);
-            exit(1);
+            /* A reload must not take the app down: the board counts in
+             * memory and the file is made when the directory can be. */
+            if (!uwsgi.is_a_reload) {
+                exit(1);
+            }
         }
         /* A directory gpx made as root must stay usable after the drop. */
         workers_owner(&uid, &gid);
@@ -370,10 +374,59 @@ export_gunicorn_environment(void)
     }
 }
 
+/* Whether the file's counts are the ones the board started from. */
+static enum gpx_boardfile_start file_start;
+
+/* Seconds between two copies of the board into its file: what a master
+ * killed with SIGKILL can lose. */
+#define FILE_SYNC_SECONDS 1
+
+/* File storage: the board in anonymous memory, restored from the file,
+ * which must be whole before the workers fork. A first start refuses a
+ * file it cannot make; a reload, which must not take the app down, counts
+ * in memory and makes it as soon as it can. */
+static void
+open_file_storage(const char *path, unsigned cores)
+{
+    char err[PATH_MAX + 512];
+    struct gpx_boardfile_options o;
+
+    memset(&o, 0, sizeof(o));
+    o.path = path;
+    o.workers = gpx.workers;
+    o.cores = cores;
+    workers_owner(&o.uid, &o.gid);
+    o.keep_going = uwsgi.is_a_reload;
+    o.retry_seconds = FILE_SYNC_SECONDS;
+    o.status = uwsgi_calloc_shared(sizeof(*o.status));
+    o.log = gpx_glue_log;
+    if (gpx_boardfile_open(&gpx.file, &gpx.board, &o, &file_start, err, sizeof(err)) != 0) {
+        uwsgi_log("gpx: %s\n", err);
+        exit(1);
+    }
+}
+
+/* The first line about file storage: where, and whether the counters
+ * continue, said only when they do. */
+static void
+log_file_storage(const char *path)
+{
+    const char *how;
+
+    if (file_start == GPX_BOARDFILE_CONTINUED) {
+        how = uwsgi.is_a_reload ? "reload: counters continue" : "counters continue from the file";
+    } else if (uwsgi.is_a_reload) {
+        how = "reload, but no file held the previous master's counters: they begin at zero";
+    } else {
+        how = "new file: counters begin at zero";
+    }
+    uwsgi_log("gpx: storage files, scoreboard %s (%s)\n", path, how);
+}
+
 static void
 gpx_preinit_apps(void)
 {
-    char err[1024], note[1024], path[GPX_PATH_MAX + 64];
+    char err[1024], path[GPX_PATH_MAX + 64];
     unsigned cores;
     int rc;
 
@@ -403,7 +456,6 @@ gpx_preinit_apps(void)
         gpx.redis.verbose = gpx.cfg.debug;
         gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
         path[0] = '\0';
-        note[0] = '\0';
     } else {
         if (gpx_scoreboard_path(path, sizeof(path), gpx.cfg.multiproc_dir, gpx.cfg.instance) != 0) {
             uwsgi_log("gpx: the scoreboard path for %s in %s is too long\n", gpx.cfg.instance, gpx.cfg.multiproc_dir);
@@ -412,19 +464,12 @@ gpx_preinit_apps(void)
         if (gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload) {
             cleanup_dir(path);
         }
-        uid_t uid;
-        gid_t gid;
-
-        workers_owner(&uid, &gid);
-        rc = gpx_scoreboard_open_file(&gpx.board, path, gpx.workers, cores, uid, gid, note, sizeof(note), err,
-                                      sizeof(err));
+        open_file_storage(path, cores);
+        rc = 0;
     }
     if (rc != 0) {
         uwsgi_log("gpx: %s\n", err);
         exit(1);
-    }
-    if (note[0] != '\0') {
-        uwsgi_log("gpx: %s\n", note);
     }
     gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
@@ -454,11 +499,34 @@ gpx_preinit_apps(void)
                       gpx.cfg.redis_ttl);
         }
     } else {
-        uwsgi_log("gpx: storage files, scoreboard %s%s\n", path,
-                  uwsgi.is_a_reload ? " (reload: counters continue)" : "");
+        log_file_storage(path);
     }
     uwsgi_log("gpx: %u worker slot(s) x %u cell(s), metrics on %s:%d, instance %s\n", gpx.workers, cores, gpx.cfg.bind,
               gpx.cfg.port, gpx.cfg.instance);
+}
+
+/* A worker's first line: its slot, and the slot's counts when there are
+ * some to continue (never on a first start). */
+static void
+log_slot_taken(void)
+{
+    struct gpx_cell sum;
+    uint64_t requests = 0;
+
+    if (gpx.recording && (unsigned)uwsgi.mywid <= gpx.board.workers) {
+        gpx_scoreboard_sum_worker(&gpx.board, (unsigned)uwsgi.mywid, &sum);
+        requests = gpx_cell_requests(&sum);
+    }
+    /* With Redis, the totals restored so far are the slot's too. */
+    if (gpx.recording && gpx.cfg.redis_enabled && (unsigned)uwsgi.mywid <= gpx.base.workers) {
+        requests += gpx_cell_requests(gpx_scoreboard_cell(&gpx.base, (unsigned)uwsgi.mywid, 0));
+    }
+    if (requests > 0) {
+        uwsgi_log("gpx: worker %d (pid %d) takes slot %d, whose counts continue from %llu request(s)\n", uwsgi.mywid,
+                  (int)getpid(), uwsgi.mywid, (unsigned long long)requests);
+    } else {
+        uwsgi_log("gpx: worker %d (pid %d) takes slot %d\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);
+    }
 }
 
 static void
@@ -487,7 +555,12 @@ gpx_post_fork(void)
                          ? gpx_scoreboard_cell(&gpx.board, (unsigned)uwsgi.mywid, 0)
                          : NULL;
     gpx_exceptions_wrap();
-    uwsgi_log("gpx: worker %d (pid %d) takes slot %d, its counts continue\n", uwsgi.mywid, (int)getpid(), uwsgi.mywid);
+    /* Only the master writes the file; a descriptor held here would keep a
+     * removed file's space in use until this worker ends. */
+    if (!gpx.cfg.redis_enabled) {
+        gpx_boardfile_close(&gpx.file);
+    }
+    log_slot_taken();
 }
 
 void
@@ -510,6 +583,42 @@ metrics_connection_limit(void)
         limit = rl.rlim_cur / 2 > 64 ? (unsigned)(rl.rlim_cur / 2) : 64;
     }
     return limit;
+}
+
+/* Copies the board into its file: once a second from the cycle, and a last
+ * time at the end. The file's own lines say what went wrong, once. */
+static int
+sync_file(int final)
+{
+    char err[PATH_MAX + 256];
+    struct timespec ts;
+    double now;
+
+    if (gpx.cfg.redis_enabled || gpx.file.image == NULL) {
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (!final && now - gpx.last_file_sync < FILE_SYNC_SECONDS) {
+        return 0;
+    }
+    gpx.last_file_sync = now;
+    if (gpx_boardfile_sync(&gpx.file, &gpx.board, final, err, sizeof(err)) != 0) {
+        if (final) {
+            time_t written_at;
+
+            if (gpx_boardfile_holds_counts(&gpx.file, &written_at)) {
+                uwsgi_log("gpx: %s; the file holds the counts of %lld s ago, which the next start continues from\n",
+                          err, (long long)(time(NULL) - written_at));
+            } else {
+                uwsgi_log("gpx: %s; the counts of this master are not in any file, the next start cannot continue "
+                          "them\n",
+                          err);
+            }
+        }
+        return -1;
+    }
+    return 0;
 }
 
 static void
@@ -554,6 +663,7 @@ gpx_master_cycle(void)
     gpx_lifecycle_cycle();
     gpx_appfold_cycle();
     gpx_glue_sample();
+    sync_file(0);
 }
 
 /* At exit and before a reload's re-exec: the workers are gone, so the
@@ -568,11 +678,17 @@ gpx_master_cleanup(void)
         gpx_appfold_finish();
     }
     if (gpx.publisher != NULL) {
-        gpx_redis_stop(gpx.publisher, 1);
+        int published = gpx_redis_stop(gpx.publisher, 1);
+
         gpx.publisher = NULL;
-        uwsgi_log("gpx: final totals published to Redis\n");
-    } else if (gpx.recording && !gpx.cfg.redis_enabled) {
-        uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.cfg.multiproc_dir);
+        if (published == 0) {
+            uwsgi_log("gpx: final totals published to Redis\n");
+        } else {
+            uwsgi_log("gpx: cannot publish the final totals to Redis: what was counted since the last successful "
+                      "publish is lost\n");
+        }
+    } else if (gpx.recording && !gpx.cfg.redis_enabled && sync_file(1) == 0) {
+        uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.file.path);
     }
 }
 

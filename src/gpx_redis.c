@@ -555,11 +555,13 @@ gpx_redis_status_read(const struct gpx_redis_status *status, struct gpx_redis_st
     }
 }
 
-void
+int
 gpx_redis_stop(struct gpx_redis_publisher *pub, int final)
 {
+    int published = -1;
+
     if (pub == NULL) {
-        return;
+        return -1;
     }
     pthread_mutex_lock(&pub->lock);
     pub->stopping = 1;
@@ -569,12 +571,13 @@ gpx_redis_stop(struct gpx_redis_publisher *pub, int final)
     /* The thread is gone: its connection is ours now. */
     if (final && ensure_connection(pub) == 0 &&
         (__atomic_load_n(&pub->status->restored, __ATOMIC_ACQUIRE) || restore_once(pub) == 0)) {
-        publish(pub);
+        published = publish(pub);
     }
     drop_connection(pub);
     pthread_mutex_destroy(&pub->lock);
     pthread_cond_destroy(&pub->wake);
     free(pub);
+    return published;
 }
 
 int

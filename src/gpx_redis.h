@@ -91,8 +91,9 @@ void gpx_redis_status_read(const struct gpx_redis_status *status, struct gpx_red
 
 /* Stops the thread; when `final` and the stored totals were read, publishes
  * once more (bounded by the timeout) so that nothing counted is lost at exit
- * or reload. Safe with NULL. */
-void gpx_redis_stop(struct gpx_redis_publisher *pub, int final);
+ * or reload. Returns 0 when that last publish succeeded, else -1 (what was
+ * counted since the last successful publish is lost). Safe with NULL. */
+int gpx_redis_stop(struct gpx_redis_publisher *pub, int final);
 
 /* Reads every instance's snapshot that published within the TTL, for the
  * fleet view: calls `each` with the instance's name and blob. Opens its own

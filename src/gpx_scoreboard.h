@@ -6,10 +6,13 @@
  * syscall, no allocation on the request path. Readers (the master's metrics
  * thread, the routing action) load the same words relaxed and sum the cells.
  *
- * The memory is either anonymous (MAP_SHARED|MAP_ANONYMOUS, lost at exit) or
- * a file (counters survive worker deaths, reloads and restarts). A file
- * starts with a versioned header; a file of another layout is refused, one
- * with other worker or core counts is grown or folded, never misread.
+ * The memory is anonymous (MAP_SHARED|MAP_ANONYMOUS), mapped by the master
+ * before the first fork: no other process can shrink or remove it, so the
+ * workers' and the master's accesses never fault. It outlives every worker;
+ * what must outlive the master is kept in a file (gpx_boardfile.h) or in
+ * Redis. It starts with a versioned header, which the file and the Redis
+ * snapshot carry: a copy of another layout is refused, one with other worker
+ * or core counts is grown or folded, never misread.
  */
 #ifndef GPX_SCOREBOARD_H
 #define GPX_SCOREBOARD_H
@@ -109,7 +112,7 @@ struct gpx_slot {
     uint64_t reserved[48];
 } __attribute__((aligned(64)));
 
-/* The file's (and anonymous map's) first bytes. */
+/* The board's first bytes, and its file's. */
 struct gpx_board_header {
     char magic[8];           /* GPX_BOARD_MAGIC, written last on creation */
     uint32_t layout_version; /* GPX_LAYOUT_VERSION */
@@ -122,7 +125,7 @@ struct gpx_board_header {
     uint64_t created_unix;   /* when the counters started */
 };
 
-/* A process's handle on a mapped scoreboard. */
+/* A process's handle on a scoreboard. */
 struct gpx_scoreboard {
     struct gpx_board_header *header;
     unsigned char *base; /* the mapping */
@@ -130,26 +133,25 @@ struct gpx_scoreboard {
     size_t block_size;   /* bytes per worker block */
     unsigned workers;    /* worker blocks (may exceed the configured count) */
     unsigned cores;      /* cells per block */
-    int fd;              /* the backing file, or -1 when anonymous */
 };
 
-/* Maps an anonymous scoreboard. Returns 0, or -1 with err filled. */
+/* Maps an anonymous scoreboard (header filled, counters zero, started now).
+ * Returns 0, or -1 with err filled. */
 int gpx_scoreboard_open_anonymous(struct gpx_scoreboard *board, unsigned workers, unsigned cores, char *err,
                                   size_t errlen);
 
-/* Maps the scoreboard file at `path`, creating it (owned by uid:gid when
- * running as root and they are not -1) or continuing an existing one. A file
- * with fewer workers is grown; one with another core count is folded into
- * the new layout (each worker's cells summed into its first cell) and
- * replaced atomically; blocks of workers beyond `workers` are kept. A file
- * of another layout version, or damaged, is refused. `note`, when not NULL,
- * receives a line about a grown or folded file ("" otherwise).
- * Returns 0, or -1 with err filled and nothing mapped. */
-int gpx_scoreboard_open_file(struct gpx_scoreboard *board, const char *path, unsigned workers, unsigned cores,
-                             uid_t uid, gid_t gid, char *note, size_t notelen, char *err, size_t errlen);
-
-/* Unmaps and closes. Safe on a zeroed handle. */
+/* Unmaps a board of gpx_scoreboard_open_anonymous. Safe on a zeroed handle. */
 void gpx_scoreboard_close(struct gpx_scoreboard *board);
+
+/* Bytes of a board of `workers` blocks of `cores` cells, header included. */
+size_t gpx_scoreboard_map_size(unsigned workers, unsigned cores);
+
+/* Writes a header of this layout (the magic last). */
+void gpx_scoreboard_fill_header(struct gpx_board_header *h, unsigned workers, unsigned cores, uint64_t created);
+
+/* Makes `board` a view of `size` bytes at `base` whose header was checked
+ * (a copy read from a file). Not to be closed: the memory is the caller's. */
+void gpx_scoreboard_attach(struct gpx_scoreboard *board, void *base, size_t size);
 
 /* Writes "<dir>/gpx_<instance>.scoreboard" into out. Returns 0, or -1 if it
  * does not fit. The suffix keeps prometheus_client's *.db glob away. */

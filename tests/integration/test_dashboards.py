@@ -365,10 +365,6 @@ def test_every_metric_read_is_one_gpx_renders(rules, server_factory):
 
 
 # -- 3. end to end, through a real Prometheus -----------------------------------
-# With file storage, gpx has no storage operation that can fail, so the
-# storage errors family has no series (docs/metrics.md): that one panel
-# shows no data, by design.
-EMPTY_WITH_FILES = {"Storage errors"}
 
 
 @pytest.mark.parametrize("storage", ["files", "redis"])
@@ -434,8 +430,7 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
             empty.append((title, q))
         elif not any(math.isfinite(v) for v in values):
             no_number.append((title, q, values))
-    expected_empty = EMPTY_WITH_FILES if storage == "files" else set()
-    assert {t for t, _ in empty} == expected_empty, f"queries with no data: {empty}"
+    assert empty == [], f"queries with no data: {empty}"
     assert no_number == [], f"queries with no finite value: {no_number}"
 
     # A few values the traffic makes certain.
@@ -450,9 +445,9 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     slow = prom.scalar(for_test('sum(rate(gunicorn_request_duration_seconds_count[5m])) - '
                                 'sum(rate(gunicorn_request_duration_seconds_bucket{le="0.5"}[5m]))', target))
     assert slow > 0, "the 0.6 s request is not slower than 0.5 s"
-    if storage == "redis":
-        assert sorted(x["metric"]["operation"] for x in prom.query(f"gunicorn_exporter_storage_errors_total{sel}")) == [
-            "connect", "fleet", "publish", "restore"]
+    operations = {"files": ["check", "write"], "redis": ["connect", "fleet", "publish", "restore"]}[storage]
+    assert sorted(x["metric"]["operation"] for x in prom.query(f"gunicorn_exporter_storage_errors_total{sel}")) == \
+        operations
 
     # The alert rules load into Prometheus and evaluate without errors.
     def evaluated():

@@ -538,6 +538,19 @@ def test_clean_stop_publishes_the_final_totals(build, redis_factory, server_fact
     assert per_worker(mb) == per_worker(ma) + log_by_worker(b)
 
 
+def test_stop_without_redis_says_the_final_totals_are_lost(build, redis_factory, server_factory):
+    r = redis_factory()
+    a = start(make(server_factory, build, "--processes", "1", *redis_args(r, "lost", interval=60)), 1)
+    wait_storage_up(a, 1)
+    assert lines_with(a, "gpx: counters continue") == []  # nothing was stored: nothing to continue
+    r.kill()
+    a.stop()
+    out = a.output()
+    assert "gpx: final totals published to Redis" not in out
+    assert len(lines_with(a, "gpx: cannot publish the final totals to Redis: what was counted since the last "
+                             "successful publish is lost")) == 1, out
+
+
 # -- 8b. exception classes survive a restart ------------------------------------------
 MODES_APP = Path(__file__).resolve().parent / "apps" / "modes" / "modes_app.py"
 

@@ -1,15 +1,12 @@
-/* Unit tests of gpx_scoreboard: recording, summing, and the file's life. */
+/* Unit tests of gpx_scoreboard: the anonymous board, recording, summing. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,97 +72,6 @@ record_mix(struct gpx_cell *cell, unsigned seed, unsigned n)
     }
 }
 
-/* ---- files ------------------------------------------------------------ */
-
-struct fixture {
-    char dir[64];
-    char path[128];
-    char tmp[160];
-};
-
-static int
-setup_dir(void **state)
-{
-    static struct fixture f;
-
-    strcpy(f.dir, "/tmp/gpx_scoreboard_test_XXXXXX");
-    if (mkdtemp(f.dir) == NULL) {
-        return -1;
-    }
-    if (gpx_scoreboard_path(f.path, sizeof(f.path), f.dir, "test:9090") != 0) {
-        return -1;
-    }
-    snprintf(f.tmp, sizeof(f.tmp), "%s.tmp", f.path);
-    *state = &f;
-    return 0;
-}
-
-static int
-teardown_dir(void **state)
-{
-    struct fixture *f = *state;
-
-    unlink(f->path);
-    unlink(f->tmp);
-    return rmdir(f->dir);
-}
-
-static int
-open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    const struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
-}
-
-static int
-is_mapped(const char *path)
-{
-    FILE *maps = fopen("/proc/self/maps", "r");
-    char line[4096];
-    int found = 0;
-
-    assert_non_null(maps);
-    while (fgets(line, sizeof(line), maps) != NULL) {
-        found |= strstr(line, path) != NULL;
-    }
-    fclose(maps);
-    return found;
-}
-
-static off_t
-file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_size;
-}
-
-static size_t
-expected_map_size(unsigned workers, unsigned cores)
-{
-    return GPX_HEADER_SIZE + (size_t)workers * (sizeof(struct gpx_slot) + (size_t)cores * sizeof(struct gpx_cell));
-}
-
-static void
-open_file(struct gpx_scoreboard *board, const char *path, unsigned workers, unsigned cores, char *note, size_t notelen)
-{
-    char err[512] = "";
-
-    if (gpx_scoreboard_open_file(board, path, workers, cores, NO_UID, NO_GID, note, notelen, err, sizeof(err)) != 0) {
-        print_error("open_file: %s\n", err);
-        fail();
-    }
-}
-
 static void
 assert_header(const struct gpx_scoreboard *board, unsigned workers, unsigned cores)
 {
@@ -179,8 +85,8 @@ assert_header(const struct gpx_scoreboard *board, unsigned workers, unsigned cor
     assert_int_equal(h->cell_size, sizeof(struct gpx_cell));
     assert_int_equal(h->workers, workers);
     assert_int_equal(h->cores, cores);
-    assert_int_equal(h->map_size, expected_map_size(workers, cores));
-    assert_int_equal(board->size, expected_map_size(workers, cores));
+    assert_int_equal(h->map_size, gpx_scoreboard_map_size(workers, cores));
+    assert_int_equal(board->size, gpx_scoreboard_map_size(workers, cores));
     assert_int_equal(board->workers, workers);
     assert_int_equal(board->cores, cores);
     assert_int_equal(board->block_size, sizeof(struct gpx_slot) + cores * sizeof(struct gpx_cell));
@@ -202,7 +108,6 @@ test_gpx_scoreboard_open_anonymous_layout(void **state)
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 3, 2, err, sizeof(err)), 0);
     assert_string_equal(err, "");
     assert_header(&board, 3, 2);
-    assert_int_equal(board.fd, -1);
     assert_true(board.header->created_unix >= (uint64_t)before && board.header->created_unix <= (uint64_t)time(NULL));
     for (w = 1; w <= 3; w++) {
         unsigned char *slot = (unsigned char *)gpx_scoreboard_slot(&board, w);
@@ -219,7 +124,6 @@ test_gpx_scoreboard_open_anonymous_layout(void **state)
     }
     gpx_scoreboard_close(&board);
     assert_null(board.base);
-    assert_int_equal(board.fd, -1);
     gpx_scoreboard_close(&board);
 }
 
@@ -235,7 +139,6 @@ test_gpx_scoreboard_open_anonymous_refuses_zero(void **state)
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 0, 1, err, sizeof(err)), -1);
     assert_string_equal(err, "a scoreboard needs at least one worker and one core");
     assert_null(board.base);
-    assert_int_equal(board.fd, -1);
     err[0] = '\0';
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 1, 0, err, sizeof(err)), -1);
     assert_string_equal(err, "a scoreboard needs at least one worker and one core");
@@ -611,335 +514,6 @@ test_gpx_scoreboard_path_format(void **state)
     assert_int_equal(gpx_scoreboard_path(out, 1, "/var/m", "web:9090"), -1);
 }
 
-/* A new file has the header of its layout (magic included), the size of
- * its map, zeroed cells, no note, and the owner asked for when root. */
-static void
-test_gpx_scoreboard_file_create(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    char note[512] = "x", err[512] = "";
-    struct gpx_board_header disk;
-    struct stat st;
-    time_t before = time(NULL);
-    int fd;
-
-    assert_int_equal(gpx_scoreboard_open_file(&board, f->path, 2, 3, geteuid() == 0 ? 4321 : NO_UID,
-                                              geteuid() == 0 ? 4322 : NO_GID, note, sizeof(note), err, sizeof(err)),
-                     0);
-    assert_string_equal(note, "");
-    assert_header(&board, 2, 3);
-    assert_true(board.fd >= 0);
-    assert_true(board.header->created_unix >= (uint64_t)before && board.header->created_unix <= (uint64_t)time(NULL));
-    assert_true(cell_is_zero(gpx_scoreboard_cell(&board, 2, 2)));
-    assert_int_equal(file_size(f->path), expected_map_size(2, 3));
-    assert_int_equal(stat(f->path, &st), 0);
-    if (geteuid() == 0) {
-        assert_int_equal(st.st_uid, 4321);
-        assert_int_equal(st.st_gid, 4322);
-    }
-    gpx_scoreboard_close(&board);
-
-    /* What is on disk, read without mapping. */
-    fd = open(f->path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, &disk, sizeof(disk), 0), sizeof(disk));
-    close(fd);
-    assert_memory_equal(disk.magic, "GPXBOARD", 8);
-    assert_int_equal(disk.layout_version, GPX_LAYOUT_VERSION);
-    assert_int_equal(disk.workers, 2);
-    assert_int_equal(disk.cores, 3);
-    assert_int_equal(disk.map_size, expected_map_size(2, 3));
-}
-
-/* Reopening with the same layout continues the counts and keeps the start. */
-static void
-test_gpx_scoreboard_file_reopen_continues(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    char note[512];
-    uint64_t created;
-
-    open_file(&board, f->path, 2, 2, note, sizeof(note));
-    record(gpx_scoreboard_cell(&board, 1, 1), GPX_METHOD_GET, 200, 1000);
-    record(gpx_scoreboard_cell(&board, 2, 0), GPX_METHOD_POST, 500, 1000);
-    gpx_scoreboard_slot(&board, 2)->restarts[3] = 7;
-    created = board.header->created_unix;
-    gpx_scoreboard_close(&board);
-
-    open_file(&board, f->path, 2, 2, note, sizeof(note));
-    assert_string_equal(note, "");
-    assert_header(&board, 2, 2);
-    assert_true(board.header->created_unix == created);
-    assert_true(gpx_cell_requests(gpx_scoreboard_cell(&board, 1, 1)) == 1);
-    assert_true(status_count(gpx_scoreboard_cell(&board, 2, 0), GPX_METHOD_POST, 500) == 1);
-    assert_true(gpx_scoreboard_slot(&board, 2)->restarts[3] == 7);
-    record(gpx_scoreboard_cell(&board, 1, 1), GPX_METHOD_GET, 200, 1000);
-    gpx_scoreboard_close(&board);
-
-    open_file(&board, f->path, 2, 2, NULL, 0);
-    assert_true(status_count(gpx_scoreboard_cell(&board, 1, 1), GPX_METHOD_GET, 200) == 2);
-    gpx_scoreboard_close(&board);
-}
-
-/* Reopening with more workers grows the file, says so in the note, keeps
- * the old counts and gives the new workers zeroed blocks; reopening with
- * fewer keeps every block. */
-static void
-test_gpx_scoreboard_file_reopen_grows(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    char note[512], want[512];
-    unsigned w;
-
-    open_file(&board, f->path, 2, 2, note, sizeof(note));
-    record(gpx_scoreboard_cell(&board, 2, 1), GPX_METHOD_GET, 200, 1000);
-    gpx_scoreboard_close(&board);
-
-    open_file(&board, f->path, 4, 2, note, sizeof(note));
-    snprintf(want, sizeof(want), "%s grown from 2 to 4 workers", f->path);
-    assert_string_equal(note, want);
-    assert_header(&board, 4, 2);
-    assert_int_equal(file_size(f->path), expected_map_size(4, 2));
-    assert_true(status_count(gpx_scoreboard_cell(&board, 2, 1), GPX_METHOD_GET, 200) == 1);
-    for (w = 3; w <= 4; w++) {
-        assert_true(cell_is_zero(gpx_scoreboard_cell(&board, w, 0)));
-        assert_true(cell_is_zero(gpx_scoreboard_cell(&board, w, 1)));
-    }
-    record(gpx_scoreboard_cell(&board, 4, 1), GPX_METHOD_HEAD, 204, 1000);
-    gpx_scoreboard_close(&board);
-
-    /* Fewer workers now: the four blocks stay, nothing to note. */
-    open_file(&board, f->path, 1, 2, note, sizeof(note));
-    assert_string_equal(note, "");
-    assert_header(&board, 4, 2);
-    assert_true(status_count(gpx_scoreboard_cell(&board, 4, 1), GPX_METHOD_HEAD, 204) == 1);
-    assert_true(status_count(gpx_scoreboard_cell(&board, 2, 1), GPX_METHOD_GET, 200) == 1);
-    gpx_scoreboard_close(&board);
-}
-
-/* Reopening with another core count folds each worker's cells into its
- * first cell: every worker's sum and slot counters are kept, the note says
- * so, the start time is kept and no temporary file is left. */
-static void
-test_gpx_scoreboard_file_reopen_folds(void **state)
-{
-    struct fixture *f = *state;
-    static struct gpx_cell before[3], after;
-    struct gpx_scoreboard board;
-    char note[512], want[512];
-    uint64_t created;
-    unsigned w, c;
-
-    open_file(&board, f->path, 2, 3, note, sizeof(note));
-    for (w = 1; w <= 2; w++) {
-        for (c = 0; c < 3; c++) {
-            record_mix(gpx_scoreboard_cell(&board, w, c), w * 10 + c, 20 + w + c);
-        }
-        gpx_scoreboard_slot(&board, w)->restarts[1] = w;
-        gpx_scoreboard_sum_worker(&board, w, &before[w]);
-    }
-    created = board.header->created_unix;
-    assert_int_equal(gpx_error_names_find_or_add(gpx_scoreboard_error_names(&board), "KeyError", 8), 0);
-    assert_int_equal(gpx_error_names_find_or_add(gpx_scoreboard_error_names(&board), "ValueError", 10), 1);
-    /* A slot a dead worker left half-written. */
-    gpx_scoreboard_error_names(&board)->slot[2].state = GPX_ERROR_NAME_WRITING;
-    gpx_scoreboard_close(&board);
-
-    /* Fewer cores: the class names come along, the half-written slot is freed. */
-    open_file(&board, f->path, 2, 2, note, sizeof(note));
-    snprintf(want, sizeof(want), "%s folded from 2 workers x 3 cores to 2 x 2 (counts kept)", f->path);
-    assert_string_equal(note, want);
-    assert_header(&board, 2, 2);
-    assert_true(board.header->created_unix == created);
-    assert_int_equal(file_size(f->path), expected_map_size(2, 2));
-    assert_int_equal(access(f->tmp, F_OK), -1);
-    assert_string_equal(gpx_error_names_get(gpx_scoreboard_error_names(&board), 0), "KeyError");
-    assert_string_equal(gpx_error_names_get(gpx_scoreboard_error_names(&board), 1), "ValueError");
-    assert_int_equal(gpx_scoreboard_error_names(&board)->slot[2].state, GPX_ERROR_NAME_FREE);
-    for (w = 1; w <= 2; w++) {
-        gpx_scoreboard_sum_worker(&board, w, &after);
-        assert_cells_equal(&after, &before[w]);
-        assert_true(failed_keys(&after) > 0);
-        assert_cells_equal(gpx_scoreboard_cell(&board, w, 0), &before[w]);
-        assert_true(cell_is_zero(gpx_scoreboard_cell(&board, w, 1)));
-        assert_true(gpx_scoreboard_slot(&board, w)->restarts[1] == w);
-    }
-    gpx_scoreboard_close(&board);
-
-    /* More cores and more workers at once. */
-    open_file(&board, f->path, 3, 4, note, sizeof(note));
-    snprintf(want, sizeof(want), "%s folded from 2 workers x 2 cores to 3 x 4 (counts kept)", f->path);
-    assert_string_equal(note, want);
-    assert_header(&board, 3, 4);
-    for (w = 1; w <= 2; w++) {
-        gpx_scoreboard_sum_worker(&board, w, &after);
-        assert_cells_equal(&after, &before[w]);
-    }
-    for (c = 0; c < 4; c++) {
-        assert_true(cell_is_zero(gpx_scoreboard_cell(&board, 3, c)));
-    }
-    gpx_scoreboard_close(&board);
-    assert_int_equal(access(f->tmp, F_OK), -1);
-}
-
-/* Overwrites `len` bytes of the file at `offset`. */
-static void
-patch_file(const char *path, off_t offset, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY);
-
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, data, len, offset), (ssize_t)len);
-    close(fd);
-}
-
-/* Opening `path` fails with an err containing `want`: nothing is mapped,
- * no descriptor is left open, the file is not changed. */
-static void
-assert_refused(const char *path, const char *want)
-{
-    struct gpx_scoreboard board;
-    char note[256] = "x", err[1024] = "";
-    int fds = open_fds();
-    off_t size = file_size(path);
-
-    assert_int_equal(gpx_scoreboard_open_file(&board, path, 2, 2, NO_UID, NO_GID, note, sizeof(note), err, sizeof(err)),
-                     -1);
-    if (strstr(err, want) == NULL || strstr(err, path) == NULL) {
-        print_error("err \"%s\" lacks \"%s\" or the path\n", err, want);
-        fail();
-    }
-    assert_string_equal(note, "");
-    assert_null(board.base);
-    assert_null(board.header);
-    assert_int_equal(board.fd, -1);
-    assert_int_equal(open_fds(), fds);
-    assert_false(is_mapped(path));
-    assert_int_equal(file_size(path), size);
-}
-
-/* A file that does not start with the magic is refused. */
-static void
-test_gpx_scoreboard_file_refuses_bad_magic(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    char want[512];
-
-    open_file(&board, f->path, 2, 2, NULL, 0);
-    gpx_scoreboard_close(&board);
-    patch_file(f->path, 0, "NOTBOARD", 8);
-    snprintf(want, sizeof(want),
-             "%s is not a gpx scoreboard (bad magic); move it away or set gpx-cleanup-db-files = true", f->path);
-    assert_refused(f->path, want);
-}
-
-/* A file of another layout version, or other cell or slot sizes, is refused
- * with both versions named. */
-static void
-test_gpx_scoreboard_file_refuses_other_layout(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    uint32_t word;
-    char want[512];
-
-    open_file(&board, f->path, 2, 2, NULL, 0);
-    gpx_scoreboard_close(&board);
-    word = GPX_LAYOUT_VERSION + 1;
-    patch_file(f->path, offsetof(struct gpx_board_header, layout_version), &word, sizeof(word));
-    snprintf(want, sizeof(want),
-             "%s was written by another gpx layout (version %u, %zu-byte cells; this gpx writes version %u, %zu-byte "
-             "cells); move it away or set gpx-cleanup-db-files = true",
-             f->path, GPX_LAYOUT_VERSION + 1, sizeof(struct gpx_cell), GPX_LAYOUT_VERSION, sizeof(struct gpx_cell));
-    assert_refused(f->path, want);
-
-    word = GPX_LAYOUT_VERSION;
-    patch_file(f->path, offsetof(struct gpx_board_header, layout_version), &word, sizeof(word));
-    word = (uint32_t)sizeof(struct gpx_cell) + 64;
-    patch_file(f->path, offsetof(struct gpx_board_header, cell_size), &word, sizeof(word));
-    assert_refused(f->path, "was written by another gpx layout");
-
-    word = (uint32_t)sizeof(struct gpx_cell);
-    patch_file(f->path, offsetof(struct gpx_board_header, cell_size), &word, sizeof(word));
-    word = (uint32_t)sizeof(struct gpx_slot) * 2;
-    patch_file(f->path, offsetof(struct gpx_board_header, slot_size), &word, sizeof(word));
-    assert_refused(f->path, "was written by another gpx layout");
-}
-
-/* A file shorter than its header says, shorter than a header, empty, or
- * with a header that does not add up, is refused as damaged. */
-static void
-test_gpx_scoreboard_file_refuses_truncated(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    uint32_t word;
-    char want[512];
-
-    open_file(&board, f->path, 2, 2, NULL, 0);
-    gpx_scoreboard_close(&board);
-    assert_int_equal(truncate(f->path, (off_t)expected_map_size(2, 2) - 1), 0);
-    snprintf(want, sizeof(want),
-             "%s is damaged (2 workers x 2 cores need %zu bytes, the file has %zu); move it away or set "
-             "gpx-cleanup-db-files = true",
-             f->path, expected_map_size(2, 2), expected_map_size(2, 2) - 1);
-    assert_refused(f->path, want);
-
-    assert_int_equal(truncate(f->path, GPX_HEADER_SIZE), 0);
-    assert_refused(f->path, "is damaged (2 workers x 2 cores need");
-
-    assert_int_equal(truncate(f->path, 20), 0);
-    snprintf(want, sizeof(want),
-             "%s is damaged (shorter than a gpx header); move it away or set gpx-cleanup-db-files = true", f->path);
-    assert_refused(f->path, want);
-
-    assert_int_equal(truncate(f->path, 0), 0);
-    assert_refused(f->path, "is damaged (shorter than a gpx header)");
-
-    /* A header whose counts do not match its map size. */
-    unlink(f->path);
-    open_file(&board, f->path, 2, 2, NULL, 0);
-    gpx_scoreboard_close(&board);
-    word = 3;
-    patch_file(f->path, offsetof(struct gpx_board_header, workers), &word, sizeof(word));
-    assert_refused(f->path, "is damaged (3 workers x 2 cores need");
-    word = 0;
-    patch_file(f->path, offsetof(struct gpx_board_header, workers), &word, sizeof(word));
-    assert_refused(f->path, "is damaged (0 workers x 2 cores need");
-}
-
-/* A path that cannot be opened or created is refused with the reason. */
-static void
-test_gpx_scoreboard_file_refuses_unusable_path(void **state)
-{
-    struct fixture *f = *state;
-    struct gpx_scoreboard board;
-    char path[256], err[512] = "";
-    int fds = open_fds();
-
-    assert_int_equal(gpx_scoreboard_open_file(&board, f->dir, 1, 1, NO_UID, NO_GID, NULL, 0, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "cannot open"));
-    assert_null(board.base);
-    assert_int_equal(board.fd, -1);
-
-    snprintf(path, sizeof(path), "%s/missing/gpx_x.scoreboard", f->dir);
-    assert_int_equal(gpx_scoreboard_open_file(&board, path, 1, 1, NO_UID, NO_GID, NULL, 0, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "cannot create"));
-    assert_non_null(strstr(err, path));
-    assert_null(board.base);
-
-    assert_int_equal(gpx_scoreboard_open_file(&board, f->path, 0, 1, NO_UID, NO_GID, NULL, 0, err, sizeof(err)), -1);
-    assert_string_equal(err, "a scoreboard needs at least one worker and one core");
-    assert_int_equal(access(f->path, F_OK), -1);
-    assert_int_equal(open_fds(), fds);
-}
-
-#define FILE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
-
 int
 main(void)
 {
@@ -958,14 +532,6 @@ main(void)
         cmocka_unit_test(test_gpx_scoreboard_sum_worker_sums_cores),
         cmocka_unit_test(test_gpx_cell_requests_counts_all_methods),
         cmocka_unit_test(test_gpx_scoreboard_path_format),
-        FILE_TEST(test_gpx_scoreboard_file_create),
-        FILE_TEST(test_gpx_scoreboard_file_reopen_continues),
-        FILE_TEST(test_gpx_scoreboard_file_reopen_grows),
-        FILE_TEST(test_gpx_scoreboard_file_reopen_folds),
-        FILE_TEST(test_gpx_scoreboard_file_refuses_bad_magic),
-        FILE_TEST(test_gpx_scoreboard_file_refuses_other_layout),
-        FILE_TEST(test_gpx_scoreboard_file_refuses_truncated),
-        FILE_TEST(test_gpx_scoreboard_file_refuses_unusable_path),
     };
 
     return cmocka_run_group_tests_name("gpx_scoreboard", tests, NULL, NULL);
