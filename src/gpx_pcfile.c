@@ -130,10 +130,9 @@ gpx_pc_layout_label(enum gpx_pc_layout layout)
 
 /* What a walk found. */
 struct walk {
-    long entries;  /* entries delivered, or seen */
-    int damaged;   /* stopped by damage, or "used" beyond the data */
-    int stopped;   /* fn asked to stop */
-    int json_keys; /* every key looked like a JSON array */
+    long entries; /* entries delivered, or seen */
+    int damaged;  /* stopped by damage, or "used" beyond the data */
+    int stopped;  /* fn asked to stop */
 };
 
 /* Whether a key can be prometheus_client's: a JSON array. Cheap: the full
@@ -144,15 +143,16 @@ looks_like_json_array(const unsigned char *key, size_t len)
     return len >= 2 && key[0] == '[' && key[len - 1] == ']';
 }
 
-/* Walks the entries in the layout whose numbers take `numbers` bytes. */
+/* Walks the entries in the layout whose numbers take `numbers` bytes. With
+ * json, a key that is not a JSON array is damage (an app's file). */
 static void
-walk_entries(const unsigned char *d, size_t len, size_t numbers, gpx_pc_entry_fn fn, void *ctx, struct walk *w)
+walk_entries(const unsigned char *d, size_t len, size_t numbers, int json, gpx_pc_entry_fn fn, void *ctx,
+             struct walk *w)
 {
     size_t limit, pos = 8;
     int32_t used;
 
     memset(w, 0, sizeof(*w));
-    w->json_keys = 1;
     if (len < 8) {
         w->damaged = len != 0;
         return;
@@ -183,7 +183,8 @@ walk_entries(const unsigned char *d, size_t len, size_t numbers, gpx_pc_entry_fn
         }
         /* Padding to 8 bytes, never none (prometheus_client's rule). */
         value_pos = pos + 4 + (size_t)key_len + (8 - ((size_t)key_len + 4) % 8);
-        if (value_pos > limit || limit - value_pos < numbers) {
+        if (value_pos > limit || limit - value_pos < numbers ||
+            (json && !looks_like_json_array(d + pos + 4, (size_t)key_len))) {
             w->damaged = 1;
             return;
         }
@@ -194,7 +195,6 @@ walk_entries(const unsigned char *d, size_t len, size_t numbers, gpx_pc_entry_fn
         if (numbers == 16) {
             memcpy(&e.timestamp, d + value_pos + 8, sizeof(double));
         }
-        w->json_keys = w->json_keys && looks_like_json_array(d + pos + 4, (size_t)key_len);
         if (fn != NULL && fn(ctx, &e) != 0) {
             w->stopped = 1;
             return;
@@ -218,7 +218,7 @@ gpx_pc_parse_as(const void *data, size_t len, enum gpx_pc_layout layout, gpx_pc_
     if (layout != GPX_PC_LAYOUT_VALUE && layout != GPX_PC_LAYOUT_VALUE_TIMESTAMP) {
         return -1;
     }
-    walk_entries(data, len, (size_t)layout, fn, ctx, &w);
+    walk_entries(data, len, (size_t)layout, 0, fn, ctx, &w);
     return walk_result(&w);
 }
 
@@ -242,8 +242,8 @@ gpx_pc_parse_file(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx, e
      * of a key's text or a timestamp's bytes, and soon runs past "used" or
      * into a key that is not JSON. */
     for (i = 0; i < 2 && chosen == GPX_PC_LAYOUT_UNKNOWN; i++) {
-        walk_entries(data, len, (size_t)tried[i], NULL, NULL, &w[i]);
-        if (!w[i].damaged && w[i].json_keys) {
+        walk_entries(data, len, (size_t)tried[i], 1, NULL, NULL, &w[i]);
+        if (!w[i].damaged) {
             chosen = tried[i];
         }
     }
@@ -253,7 +253,8 @@ gpx_pc_parse_file(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx, e
     if (layout != NULL) {
         *layout = chosen;
     }
-    rc = gpx_pc_parse_as(data, len, chosen != GPX_PC_LAYOUT_UNKNOWN ? chosen : tried[best], fn, ctx);
+    walk_entries(data, len, (size_t)(chosen != GPX_PC_LAYOUT_UNKNOWN ? chosen : tried[best]), 1, fn, ctx, &w[0]);
+    rc = walk_result(&w[0]);
     return chosen == GPX_PC_LAYOUT_UNKNOWN && rc >= 0 ? -1 : rc;
 }
 

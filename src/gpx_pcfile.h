@@ -112,9 +112,9 @@ long gpx_pc_parse_as(const void *data, size_t len, enum gpx_pc_layout layout, gp
  * "used"). The value-and-timestamp layout is tried first: no file
  * prometheus_client writes reads whole both ways. *layout (may be NULL)
  * tells the decision. When neither layout reads the file whole, the
- * entries before the damage in the layout that reads more of them are
- * delivered, *layout is GPX_PC_LAYOUT_UNKNOWN and -1 is returned. Else as
- * gpx_pc_parse. */
+ * entries before the damage (a key that is not a JSON array is damage) in
+ * the layout that reads more of them are delivered, *layout is
+ * GPX_PC_LAYOUT_UNKNOWN and -1 is returned. Else as gpx_pc_parse. */
 long gpx_pc_parse_file(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx, enum gpx_pc_layout *layout);
 
 /* Whether an app's file reads whole (see gpx_pc_parse_file) with every key
