@@ -15,7 +15,7 @@
  *   - the numbers: the value alone (8 bytes) before 0.18 (Debian 12's 0.16
  *     among them), the value and a timestamp (16 bytes) from 0.18 on;
  *   - the key: `[metric_name, sample_name, {labels}]`, without the help,
- *     before 0.16 (Debian 11's and Ubuntu 22.04's 0.9 among them), whose
+ *     before 0.16 (0.9 for instance), whose
  *     collector showed the help "Multiprocess metric".
  *
  * Nothing in a file says which layout it has: gpx_pc_parse_file decides per
