@@ -317,10 +317,11 @@ def test_app_names_rendered_as_prometheus_client_renders_them(build, server_fact
 
 TROUBLE = r'''
 import os
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 Counter("app_dotted", "The same name once escaped.").inc(1)
 Counter("app:colon", "A colon.").inc(2)
+Gauge("uwsgi_core_total_rss", "A name of uWSGI's metrics.", multiprocess_mode="max").set(3)
 # Label names prometheus_client refuses to create, written as its files hold keys.
 f = MmapedDict(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], f"counter_{os.getpid()}.db"))
 f.write_value(mmap_key("app_reserved", "app_reserved_total", ["__x"], ["v"], "A reserved label."), 1.0, 0.0)
@@ -331,7 +332,7 @@ f.close()
 
 def test_what_no_page_can_carry_is_left_out_and_logged_once(build, server_factory, tmp_path):
     directory = tmp_path / "multiproc"
-    s = names_server(server_factory, build, "--processes", "1", directory=str(directory)).start()
+    s = names_server(server_factory, build, "--processes", "1", "--enable-metrics", directory=str(directory)).start()
     requests.get(s.url("/work"), timeout=5).raise_for_status()
     write_with(sys.executable, directory, TROUBLE)
     for openmetrics_format in (False, True, False, True):
@@ -350,11 +351,14 @@ def test_what_no_page_can_carry_is_left_out_and_logged_once(build, server_factor
         assert "app_dotted_total 1.0" in page.splitlines()
         assert dropped(page, "duplicate_name") == 1
         assert dropped(page, "invalid_labels") == 2
-        assert dropped(page, "gpx_name") == 0
+        # uWSGI's metrics subsystem has the gauge's name: uWSGI's is served.
+        assert dropped(page, "gpx_name") == 1
+        assert page.count("# TYPE uwsgi_core_total_rss gauge") == 1
         assert "app_reserved" not in page and "app_twice" not in page
     assert len(lines_with(s, "the app's counter \"app.dotted\" (in counter_")) == 1
     assert len(lines_with(s, "the app's counter \"app_reserved\" (in counter_")) == 1
     assert len(lines_with(s, "the app's counter \"app_twice\" (in counter_")) == 1
+    assert len(lines_with(s, "the app's gauge \"uwsgi_core_total_rss\" (in gauge_max_")) == 1
 
 
 # -- every layout: Debian 12's 0.16 under Debian's uWSGI, PyPI's 0.26 under PyPI's ----------
