@@ -490,9 +490,14 @@ gpx_appmerge_add(struct gpx_appmerge *m, enum gpx_pc_kind kind, enum gpx_pc_mode
         r.le_at = labels.len;
     }
     gpx_pc_key_free(&k);
+    if (labels.failed) {
+        gpx_buf_free(&labels);
+        m->failed = 1;
+        return -1;
+    }
     if (f->count == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
-        struct raw_sample *grown = labels.failed ? NULL : realloc(f->raw, cap * sizeof(*grown));
+        struct raw_sample *grown = realloc(f->raw, cap * sizeof(*grown));
 
         if (grown == NULL) {
             gpx_buf_free(&labels);
@@ -503,10 +508,6 @@ gpx_appmerge_add(struct gpx_appmerge *m, enum gpx_pc_kind kind, enum gpx_pc_mode
         f->cap = cap;
     }
     r.labels = gpx_buf_steal(&labels, NULL);
-    if (r.labels == NULL) {
-        m->failed = 1;
-        return -1;
-    }
     r.pid = kind == GPX_PC_GAUGE ? pid : 0;
     r.value = value;
     r.timestamp = timestamp;
