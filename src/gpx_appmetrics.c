@@ -1254,9 +1254,10 @@ pid_folded(const struct gpx_appstore *st, pid_t pid)
     return gpx_appstore_pid_state(st, pid) == GPX_PID_FOLDED;
 }
 
-/* Counts and reports a file that could not be read whole. */
+/* Counts and reports a file that could not be read whole: `why`, then
+ * what became of it. */
 static void
-report_file(struct gpx_app_health *health, const char *dir, const char *file, const char *why)
+report_file(struct gpx_app_health *health, const char *dir, const char *file, const char *why, const char *then)
 {
     struct gpx_buf key, line;
 
@@ -1275,10 +1276,7 @@ report_file(struct gpx_app_health *health, const char *dir, const char *file, co
     gpx_app_quote(&line, dir);
     gpx_buf_puts(&line, "/");
     gpx_app_quote(&line, file);
-    gpx_buf_printf(&line,
-                   " cannot be read whole: %s; what could be read of it is served "
-                   "(gunicorn_exporter_app_files_unreadable)",
-                   why);
+    gpx_buf_printf(&line, " cannot be read whole: %s; %s (gunicorn_exporter_app_files_unreadable)", why, then);
     if (!key.failed && !line.failed) {
         health->report(health->report_ctx, key.data, line.data);
     }
@@ -1320,7 +1318,20 @@ gpx_appmetrics_render(struct gpx_buf *out, const struct gpx_appmetrics_place *pl
         void *data;
         size_t len;
 
-        if (gpx_pc_parse_name(entry->d_name, &name) != 0 || pid_folded(&st, name.pid)) {
+        if (gpx_pc_parse_name(entry->d_name, &name) != 0) {
+            size_t n = strlen(entry->d_name);
+
+            /* prometheus_client reads every *.db: one it names otherwise
+             * (a process_identifier that is not a pid, another program's
+             * file) is not silently passed over. */
+            if (n > 3 && strcmp(entry->d_name + n - 3, ".db") == 0 && entry->d_type != DT_DIR) {
+                report_file(health, place->dir, entry->d_name,
+                            "its name is not <kind>_<pid>.db as prometheus_client names files by process id",
+                            "gpx does not read it");
+            }
+            continue;
+        }
+        if (pid_folded(&st, name.pid)) {
             continue;
         }
         if (gpx_pc_read_file(fd, entry->d_name, &data, &len) != 0) {
@@ -1328,7 +1339,7 @@ gpx_appmetrics_render(struct gpx_buf *out, const struct gpx_appmetrics_place *pl
              * an ended process's by a fold. */
             if (errno != ENOENT) {
                 snprintf(why, sizeof(why), "%s", strerror(errno));
-                report_file(health, place->dir, entry->d_name, why);
+                report_file(health, place->dir, entry->d_name, why, "gpx does not read it");
             }
             continue;
         }
@@ -1342,7 +1353,7 @@ gpx_appmetrics_render(struct gpx_buf *out, const struct gpx_appmetrics_place *pl
                 snprintf(why, sizeof(why), "%ld of its entries have keys that are not prometheus_client's",
                          read.bad_keys);
             }
-            report_file(health, place->dir, entry->d_name, why);
+            report_file(health, place->dir, entry->d_name, why, "what could be read of it is served");
         }
         free(data);
     }

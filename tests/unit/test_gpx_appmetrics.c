@@ -904,6 +904,8 @@ test_layouts_and_unreadable_files(void **state)
     write_bytes(s->dirfd, "counter_12.db", two.data, two.len - 4);
     write_bytes(s->dirfd, "counter_13.db", junk, sizeof(junk));
     write_file(s->dirfd, "counter_14.db", "[1, 2]", 0.0, 0.0);
+    /* Named by something else than a pid: prometheus_client would read it. */
+    write_file(s->dirfd, "counter_worker-1.db", CKEY, 1000.0, 0.0);
 
     memset(&health, 0, sizeof(health));
     memset(&told, 0, sizeof(told));
@@ -912,8 +914,9 @@ test_layouts_and_unreadable_files(void **state)
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
     assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT, NULL, &health), 0);
     assert_line(out.data, "c_total 112.0");
-    assert_int_equal(health.unreadable_files, 3);
-    assert_int_equal(told.lines, 3);
+    assert_int_equal(health.unreadable_files, 4);
+    assert_int_equal(told.lines, 4);
+    assert_non_null(strstr(told.all, "/counter_worker-1.db cannot be read whole: its name is not <kind>_<pid>.db"));
     assert_non_null(strstr(told.all, "/counter_12.db cannot be read whole: neither of prometheus_client's layouts"));
     assert_non_null(strstr(told.all, "/counter_13.db cannot be read whole"));
     assert_non_null(strstr(told.all, "/counter_14.db cannot be read whole: 1 of its entries have keys that are not "
