@@ -146,6 +146,7 @@ GCC_LIST = [
     'src/gpx_gzip',
     'src/gpx_http',
     'src/gpx_negotiate',
+    'src/gpx_names',
     'src/gpx_netstat',
     'src/gpx_pcfile',
     'src/gpx_procstat',

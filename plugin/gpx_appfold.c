@@ -40,6 +40,71 @@ static struct {
     int active; /* the store exists: the app wrote prometheus_client files */
 } app = {.dirfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Problems with the app's files and families, each logged once per
+ * process: by the master (its metrics thread and its folds) and by a
+ * worker that renders for the routing action. */
+static struct gpx_app_log app_log;
+
+static void
+log_line(const char *line)
+{
+    uwsgi_log("gpx: %s\n", line);
+}
+
+/* A fork while another thread holds the set's lock would leave the child's
+ * copy locked for good. */
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&app_log.lock);
+}
+
+static void
+after_fork(void)
+{
+    pthread_mutex_unlock(&app_log.lock);
+}
+
+static void
+problems_init(void)
+{
+    static int done;
+
+    if (!done) {
+        gpx_app_log_init(&app_log, log_line);
+        pthread_atfork(before_fork, after_fork, after_fork);
+        done = 1;
+    }
+}
+
+/* An ended process's file that does not read whole: left in place. */
+static void
+left_in_place(void *ctx, const char *file_name, enum gpx_pc_layout layout)
+{
+    struct gpx_buf key, line;
+
+    (void)ctx;
+    (void)layout;
+    if (gpx_buf_init(&key, 128) != 0) {
+        return;
+    }
+    if (gpx_buf_init(&line, 256) != 0) {
+        gpx_buf_free(&key);
+        return;
+    }
+    gpx_buf_printf(&key, "left\n%s", file_name);
+    gpx_app_quote(&line, app.dir);
+    gpx_buf_puts(&line, "/");
+    gpx_app_quote(&line, file_name);
+    gpx_buf_puts(&line, " of an ended process cannot be read whole (damaged, or a layout gpx does not know): it is "
+                        "left in place, not folded, and shown as far as it can be read");
+    if (!key.failed && !line.failed) {
+        gpx_app_log_report(&app_log, key.data, line.data);
+    }
+    gpx_buf_free(&key);
+    gpx_buf_free(&line);
+}
+
 static int
 alive(void *ctx, pid_t pid)
 {
@@ -53,8 +118,8 @@ fold(void)
     struct gpx_appstore_fold_result r;
     char err[512];
 
-    if (gpx_appstore_fold(&app.store, app.dirfd, app.store_name, app.lock_name, alive, NULL, &r, err, sizeof(err)) !=
-        0) {
+    if (gpx_appstore_fold(&app.store, app.dirfd, app.store_name, app.lock_name, alive, left_in_place, NULL, &r, err,
+                          sizeof(err)) != 0) {
         uwsgi_log("gpx: %s\n", err);
     } else if (gpx.cfg.debug && (r.processes > 0 || r.files > 0)) {
         uwsgi_log("gpx: debug: folded the app metrics of %u ended process(es), removed %u file(s)\n", r.processes,
@@ -187,6 +252,7 @@ gpx_appfold_init(void)
 {
     int stored;
 
+    problems_init();
     if (app_dir() != 0) {
         return;
     }
@@ -278,14 +344,20 @@ gpx_appfold_finish(void)
 }
 
 int
-gpx_appfold_render(struct gpx_buf *out, enum gpx_format format)
+gpx_appfold_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_names *reserved)
 {
     struct gpx_appmetrics_place place = {app.dir, app.store_name, app.lock_name};
+    struct gpx_app_health health;
+    int rc = 0;
 
-    if (!app.enabled) {
-        return 0;
+    memset(&health, 0, sizeof(health));
+    health.report = gpx_app_log_report;
+    health.report_ctx = &app_log;
+    problems_init();
+    if (app.enabled) {
+        rc = gpx_appmetrics_render(out, &place, format, reserved, &health);
     }
-    return gpx_appmetrics_render(out, &place, format);
+    return rc == 0 ? gpx_app_health_render(out, format, &health) : rc;
 }
 
 /* -- Redis storage --------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
+#include "../src/gpx_names.h"
 #include "../src/gpx_redis.h"
 #include "../src/gpx_scoreboard.h"
 #include "../src/gpx_tls.h"
@@ -88,8 +89,9 @@ extern struct uwsgi_server uwsgi;
 int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
 
 /* Appends uWSGI's metrics subsystem as `uwsgi_*` families, nothing when it
- * is off. Returns 0, or -1 if memory ran out. */
-int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format);
+ * is off, and reserves their names in `reserved` (see gpx_names.h).
+ * Returns 0, or -1 if memory ran out. */
+int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved);
 
 /* Logs one line through uWSGI's logger (any thread). */
 void gpx_glue_log(const char *line);
@@ -131,11 +133,12 @@ void gpx_lifecycle_harakiri(int wid);
 /* The app's prometheus_client metrics (gpx_appfold.c): set up and fold
  * what earlier masters left (preinit_apps), follow the workers and fold
  * the ended ones (master cycle), fold at exit (master cleanup), render
- * (anyone). */
+ * (anyone): the app's families that claim no name in `reserved`, then the
+ * health families (always, also without an app directory). */
 void gpx_appfold_init(void);
 void gpx_appfold_cycle(void);
 void gpx_appfold_finish(void);
-int gpx_appfold_render(struct gpx_buf *out, enum gpx_format format);
+int gpx_appfold_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_names *reserved);
 
 /* Redis storage of the app's totals (callbacks of the publisher). */
 int gpx_appfold_enabled(void);

@@ -139,10 +139,11 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     uint64_t file_errors[GPX_BOARDFILE_OPS];
     struct gpx_listener_view *listeners;
     struct gpx_worker_view *views;
+    struct gpx_names reserved;
     time_t now = uwsgi_now();
     double started = monotonic_seconds();
-    unsigned w, in_progress = 0;
-    int c, rc;
+    unsigned w, f, in_progress = 0;
+    int c, rc, rc_names = 0;
 
     memset(&x, 0, sizeof(x));
     views = calloc(gpx.workers, sizeof(*views));
@@ -201,9 +202,15 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     listeners = read_listeners(&x.listener_count);
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
-    rc = gpx_render(out, &x);
-    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format) : rc;
-    rc = rc == 0 ? gpx_appfold_render(out, format) : rc;
+    /* The app's families keep off every name gpx's own and uWSGI's claim. */
+    gpx_names_init(&reserved);
+    for (f = 0; f < GPX_FAMILY_COUNT && rc_names == 0; f++) {
+        rc_names = gpx_names_reserve(&reserved, gpx_families[f].name, gpx_families[f].type);
+    }
+    rc = rc_names == 0 ? gpx_render(out, &x) : -1;
+    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format, &reserved) : rc;
+    rc = rc == 0 ? gpx_appfold_render(out, format, &reserved) : rc;
+    gpx_names_free(&reserved);
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;

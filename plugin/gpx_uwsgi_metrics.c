@@ -29,7 +29,7 @@ metric_type(const struct uwsgi_metric *um)
 }
 
 int
-gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format)
+gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved)
 {
     struct gpx_uwsgi_metric *copies;
     struct uwsgi_metric *um;
@@ -58,6 +58,9 @@ gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format)
     }
     uwsgi_rwunlock(uwsgi.metrics_lock);
     rc = gpx_uwsgi_metrics_render(out, copies, n, format);
+    if (rc == 0 && reserved != NULL) {
+        rc = gpx_uwsgi_metrics_reserve(reserved, copies, n);
+    }
     free(copies);
     return rc;
 }

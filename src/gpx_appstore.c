@@ -269,7 +269,7 @@ gpx_appstore_copy(struct gpx_appstore *dst, const struct gpx_appstore *src)
 }
 
 void
-gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m)
+gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m, const char *source)
 {
     size_t i;
 
@@ -279,8 +279,8 @@ gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m)
         const char *end;
 
         if (gpx_pc_parse_prefix(v->key, &kind, &end) == 0 && *end == '\n') {
-            gpx_appmerge_add(m, kind.kind, kind.mode, 0, end + 1, v->key_len - (size_t)(end + 1 - v->key), v->value,
-                             v->timestamp);
+            gpx_appmerge_add(m, kind.kind, kind.mode, 0, source, end + 1, v->key_len - (size_t)(end + 1 - v->key),
+                             v->value, v->timestamp);
         }
     }
 }
@@ -529,14 +529,83 @@ gpx_appstore_fold_file(struct gpx_appstore *st, const struct gpx_pc_name *name, 
 {
     struct fold_file f = {st, name, 0};
 
-    /* A damaged file gives what it holds up to the damage. */
-    gpx_pc_parse(data, len, fold_entry, &f);
+    /* Only a file read whole: a prefix folded and the file removed would
+     * lose what gpx could not read of it. */
+    if (gpx_pc_check_file(data, len, NULL) != 0) {
+        return 1;
+    }
+    gpx_pc_parse_file(data, len, fold_entry, &f, NULL);
     return f.failed ? -1 : 0;
 }
 
-/* Folds (or, with fold 0, removes) the files of every pid in `state`. */
+/* Names of files a fold leaves in place. */
+struct left_files {
+    char **names;
+    size_t count;
+    gpx_appstore_left_fn left;
+    void *ctx;
+};
+
 static int
-walk_files(struct gpx_appstore *st, int dirfd, enum gpx_appstore_pid_state state, int fold, unsigned *removed)
+is_left(const struct left_files *l, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < l->count; i++) {
+        if (strcmp(l->names[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+leave(struct left_files *l, const char *name, const void *data, size_t len)
+{
+    enum gpx_pc_layout layout;
+    char **grown = realloc(l->names, (l->count + 1) * sizeof(*grown));
+
+    if (grown == NULL) {
+        return -1;
+    }
+    l->names = grown;
+    l->names[l->count] = strdup(name);
+    if (l->names[l->count] == NULL) {
+        return -1;
+    }
+    l->count++;
+    if (l->left != NULL) {
+        gpx_pc_check_file(data, len, &layout);
+        l->left(l->ctx, name, layout);
+    }
+    return 0;
+}
+
+/* Whether a file to be removed does not read whole: then it is left too
+ * (a master that died between a fold's steps folded none of it). */
+static int
+unreadable(int dirfd, const char *name, struct left_files *left)
+{
+    void *data;
+    size_t len;
+    int bad;
+
+    if (gpx_pc_read_file(dirfd, name, &data, &len) != 0) {
+        return 0;
+    }
+    bad = gpx_pc_check_file(data, len, NULL) != 0;
+    if (bad) {
+        leave(left, name, data, len);
+    }
+    free(data);
+    return bad;
+}
+
+/* Folds (or, with fold 0, removes) the files of every pid in `state`,
+ * but those left in place. */
+static int
+walk_files(struct gpx_appstore *st, int dirfd, enum gpx_appstore_pid_state state, int fold, unsigned *removed,
+           struct left_files *left)
 {
     DIR *dir;
     struct dirent *entry;
@@ -562,18 +631,33 @@ walk_files(struct gpx_appstore *st, int dirfd, enum gpx_appstore_pid_state state
             if (gpx_pc_read_file(dirfd, entry->d_name, &data, &len) != 0) {
                 continue;
             }
-            failed = gpx_appstore_fold_file(st, &name, data, len) != 0;
+            failed = gpx_appstore_fold_file(st, &name, data, len);
+            if (failed == 1) {
+                failed = leave(left, entry->d_name, data, len);
+            }
             free(data);
             if (failed) {
                 closedir(dir);
                 return -1;
             }
-        } else if (unlinkat(dirfd, entry->d_name, 0) == 0) {
+        } else if (!is_left(left, entry->d_name) && !unreadable(dirfd, entry->d_name, left) &&
+                   unlinkat(dirfd, entry->d_name, 0) == 0) {
             (*removed)++;
         }
     }
     closedir(dir);
     return 0;
+}
+
+static void
+free_left(struct left_files *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->count; i++) {
+        free(l->names[i]);
+    }
+    free(l->names);
 }
 
 static int
@@ -586,9 +670,10 @@ reload(struct gpx_appstore *st, int dirfd, const char *store_name)
 
 int
 gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, const char *lock_name,
-                  gpx_appstore_alive_fn alive, void *ctx, struct gpx_appstore_fold_result *result, char *err,
-                  size_t errlen)
+                  gpx_appstore_alive_fn alive, gpx_appstore_left_fn left, void *ctx,
+                  struct gpx_appstore_fold_result *result, char *err, size_t errlen)
 {
+    struct left_files kept = {NULL, 0, left, ctx};
     size_t i;
     unsigned ended = 0, pending = 0;
     int lock, rc = 0;
@@ -610,7 +695,7 @@ gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, co
     lock = gpx_appstore_lock(dirfd, lock_name, 1);
     if (ended > 0) {
         /* Step 1: the values in, the pids marked, in one rename. */
-        rc = walk_files(st, dirfd, GPX_PID_FOLDING, 1, NULL);
+        rc = walk_files(st, dirfd, GPX_PID_FOLDING, 1, NULL, &kept);
         for (i = 0; i < st->pid_count; i++) {
             if (st->pids[i].state == GPX_PID_FOLDING) {
                 st->pids[i].state = GPX_PID_FOLDED;
@@ -622,12 +707,15 @@ gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, co
             if (lock >= 0) {
                 close(lock);
             }
+            free_left(&kept);
             return -1;
         }
         result->processes = ended;
     }
     /* Step 2: the files out. Step 3: the marks out. */
-    walk_files(st, dirfd, GPX_PID_FOLDED, 0, &result->files);
+    walk_files(st, dirfd, GPX_PID_FOLDED, 0, &result->files, &kept);
+    result->left = (unsigned)kept.count;
+    free_left(&kept);
     for (i = st->pid_count; i-- > 0;) {
         if (st->pids[i].state == GPX_PID_FOLDED) {
             set_pid(st, st->pids[i].pid, GPX_PID_UNKNOWN);

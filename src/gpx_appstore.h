@@ -92,8 +92,9 @@ int gpx_appstore_decode(struct gpx_appstore *st, const void *data, size_t len);
 int gpx_appstore_fold_value(struct gpx_appstore *st, enum gpx_pc_kind kind, enum gpx_pc_mode mode, const char *key,
                             size_t key_len, double value, double timestamp);
 
-/* Folds every entry of a process's file (its bytes; kind, mode from its
- * name). A damaged file gives what it holds up to the damage. Returns 0, or
+/* Folds every entry of a process's file (its bytes, in either layout;
+ * kind, mode from its name). Returns 0; 1 when the file does not read whole
+ * as prometheus_client's (gpx_pc_check_file): nothing of it is folded; or
  * -1 on memory. */
 int gpx_appstore_fold_file(struct gpx_appstore *st, const struct gpx_pc_name *name, const void *data, size_t len);
 
@@ -111,8 +112,9 @@ int gpx_appstore_rebase(struct gpx_appstore *st, const struct gpx_appstore *base
 /* A deep copy into an uninitialised dst. Returns 0, or -1. */
 int gpx_appstore_copy(struct gpx_appstore *dst, const struct gpx_appstore *src);
 
-/* Adds the store's values to a merge, each as a value of its kind. */
-void gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m);
+/* Adds the store's values to a merge, each as a value of its kind, read
+ * from `source` (the store's file name, for reports). */
+void gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m, const char *source);
 
 enum gpx_appstore_pid_state gpx_appstore_pid_state(const struct gpx_appstore *st, pid_t pid);
 
@@ -126,21 +128,30 @@ int gpx_appstore_process_ended(pid_t pid);
 /* Decides whether a known pid's process still runs. */
 typedef int (*gpx_appstore_alive_fn)(void *ctx, pid_t pid);
 
+/* Told of a file of an ended process that is left in place: it does not
+ * read whole as prometheus_client's (damaged, or a layout gpx does not
+ * know), so folding would lose what gpx cannot read of it. */
+typedef void (*gpx_appstore_left_fn)(void *ctx, const char *file_name, enum gpx_pc_layout layout);
+
 /* What a fold did. */
 struct gpx_appstore_fold_result {
     unsigned processes; /* processes folded */
     unsigned files;     /* files removed */
     unsigned waiting;   /* known processes that have not ended yet */
+    unsigned left;      /* files left in place (see gpx_appstore_left_fn) */
 };
 
 /* Folds the files of every known process that `alive` says has ended into
  * the store, saves it, removes the files, saves again; finishes a fold an
  * earlier master left half done. Takes the lock file exclusively meanwhile.
- * Returns 0, or -1 (err filled) when the store could not be saved: then
- * nothing was removed and the store is as it was on disk. */
+ * A file that does not read whole is neither folded nor removed: `left`
+ * (may be NULL) is told, and its pid is forgotten like the others' (its
+ * file is shown as any unknown process's). Returns 0, or -1 (err filled)
+ * when the store could not be saved: then nothing was removed and the
+ * store is as it was on disk. */
 int gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, const char *lock_name,
-                      gpx_appstore_alive_fn alive, void *ctx, struct gpx_appstore_fold_result *result, char *err,
-                      size_t errlen);
+                      gpx_appstore_alive_fn alive, gpx_appstore_left_fn left, void *ctx,
+                      struct gpx_appstore_fold_result *result, char *err, size_t errlen);
 
 /* Opens lock file `name` in dirfd and takes it (shared or exclusive).
  * Returns the descriptor (close it to release), or -1. */

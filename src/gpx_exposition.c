@@ -18,6 +18,58 @@ static const char *const state_labels[GPX_STATE_COUNT] = {"idle", "busy", "cheap
 
 static const char *const class_labels[GPX_STATUS_CLASSES] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
+const struct gpx_family gpx_families[GPX_FAMILY_COUNT] = {
+    [GPX_FAM_WORKER_REQUESTS] = {"gunicorn_worker_requests_total", "counter", "Requests the worker slot finished."},
+    [GPX_FAM_WORKER_REQUEST_DURATION] = {"gunicorn_worker_request_duration_seconds", "histogram",
+                                         "Request duration in seconds."},
+    [GPX_FAM_WORKER_REQUEST_SIZE] = {"gunicorn_worker_request_size_bytes", "histogram", "Request body size in bytes."},
+    [GPX_FAM_WORKER_RESPONSE_SIZE] = {"gunicorn_worker_response_size_bytes", "histogram",
+                                      "Response body size in bytes."},
+    [GPX_FAM_WORKER_FAILED_REQUESTS] = {"gunicorn_worker_failed_requests_total", "counter",
+                                        "Requests whose application raised an exception."},
+    [GPX_FAM_WORKER_ERROR_HANDLING] = {"gunicorn_worker_error_handling_total", "counter",
+                                       "Read and write errors the server handled while serving."},
+    [GPX_FAM_WORKER_MEMORY] = {"gunicorn_worker_memory_bytes", "gauge",
+                               "Resident memory of the worker's process in bytes."},
+    [GPX_FAM_WORKER_CPU_PERCENT] = {"gunicorn_worker_cpu_percent", "gauge",
+                                    "CPU use of the worker's process over the last sampling interval."},
+    [GPX_FAM_WORKER_UPTIME] = {"gunicorn_worker_uptime_seconds", "gauge",
+                               "Seconds since the worker's current process started."},
+    [GPX_FAM_WORKER_CPU_SECONDS] = {"gunicorn_worker_cpu_seconds_total", "counter",
+                                    "CPU time of the worker's current process in seconds."},
+    [GPX_FAM_WORKER_STATE] = {"gunicorn_worker_state", "gauge",
+                              "1 for the worker slot's current state, 0 for the others."},
+    [GPX_FAM_WORKERS_DESIRED] = {"gunicorn_workers_desired", "gauge",
+                                 "Workers the master aims for (follows the cheaper subsystem)."},
+    [GPX_FAM_WORKERS] = {"gunicorn_workers", "gauge", "Workers by state."},
+    [GPX_FAM_WORKER_RESTART] = {"gunicorn_worker_restart_total", "counter",
+                                "Times the worker slot's process was replaced, by reason."},
+    [GPX_FAM_MASTER_WORKER_RESTART] = {"gunicorn_master_worker_restart_total", "counter",
+                                       "Workers replaced, by reason."},
+    [GPX_FAM_LISTEN_BACKLOG] = {"gunicorn_listen_backlog", "gauge",
+                                "Connections waiting in the listener's accept queue."},
+    [GPX_FAM_LISTEN_BACKLOG_LIMIT] = {"gunicorn_listen_backlog_limit", "gauge", "Size of the listener's accept queue."},
+    [GPX_FAM_LISTEN_OVERFLOWS] = {"gunicorn_listen_overflows_total", "counter",
+                                  "Connections the host's listen queues dropped (Linux counts them per host)."},
+    [GPX_FAM_REQUESTS] = {"gunicorn_requests_total", "counter", "Requests answered, by method and status."},
+    [GPX_FAM_REQUEST_DURATION] = {"gunicorn_request_duration_seconds", "histogram",
+                                  "Request duration in seconds, by method."},
+    [GPX_FAM_REQUESTS_IN_PROGRESS] = {"gunicorn_requests_in_progress", "gauge",
+                                      "Requests being handled now, over all workers."},
+    [GPX_FAM_MASTER_START_TIME] = {"gunicorn_master_start_time_seconds", "gauge", "Unix time the master started."},
+    [GPX_FAM_BUILD_INFO] = {"gunicorn_exporter_build_info", "gauge",
+                            "gpx's version, the uWSGI it runs in and its storage."},
+    [GPX_FAM_SCRAPE_DURATION] = {"gunicorn_exporter_scrape_duration_seconds", "gauge",
+                                 "How long the previous collection took."},
+    [GPX_FAM_STORAGE_UP] = {"gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written."},
+    [GPX_FAM_STORAGE_ERRORS] = {"gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations."},
+    [GPX_FAM_APP_FAMILIES_DROPPED] = {"gunicorn_exporter_app_families_dropped", "gauge",
+                                      "The app's prometheus_client families this page leaves out, by reason."},
+    [GPX_FAM_APP_FILES_UNREADABLE] = {"gunicorn_exporter_app_files_unreadable", "gauge",
+                                      "prometheus_client files in the directory this scrape could not read whole."},
+    [GPX_FAM_FLEET_INSTANCES] = {"gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read."},
+};
+
 const char *
 gpx_worker_state_label(enum gpx_worker_state state)
 {
@@ -43,16 +95,18 @@ gpx_render_label_value(struct gpx_buf *out, const char *value)
 
 /* HELP and TYPE of a family. OpenMetrics names a counter's family without
  * the _total its samples carry; text 0.0.4 names it as its samples. */
-static void
-family(struct gpx_buf *out, enum gpx_format fmt, const char *name, const char *type, const char *help)
+int
+gpx_render_family(struct gpx_buf *out, enum gpx_format fmt, enum gpx_family_id id)
 {
-    size_t len = strlen(name);
+    const struct gpx_family *f = &gpx_families[id];
+    size_t len = strlen(f->name);
 
-    if (fmt == GPX_FORMAT_OPENMETRICS && strcmp(type, "counter") == 0 && len > 6 &&
-        strcmp(name + len - 6, "_total") == 0) {
+    if (fmt == GPX_FORMAT_OPENMETRICS && strcmp(f->type, "counter") == 0 && len > 6 &&
+        strcmp(f->name + len - 6, "_total") == 0) {
         len -= 6;
     }
-    gpx_buf_printf(out, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
+    return gpx_buf_printf(out, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, f->name, f->help, (int)len, f->name,
+                          f->type);
 }
 
 /* Seconds from microseconds, exactly: "<s>.<6 digits>". */
@@ -164,7 +218,7 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
     unsigned i, w, f;
     struct histogram_text h;
 
-    family(out, fmt, "gunicorn_worker_requests_total", "counter", "Requests the worker slot finished.");
+    gpx_render_family(out, fmt, GPX_FAM_WORKER_REQUESTS);
     for (i = 0; i < nsrc; i++) {
         for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
             if (shown(&srcs[i], w)) {
@@ -174,18 +228,12 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
         }
     }
 
-    static const struct {
-        const char *name;
-        const char *help;
-    } fams[3] = {
-        {"gunicorn_worker_request_duration_seconds", "Request duration in seconds."},
-        {"gunicorn_worker_request_size_bytes", "Request body size in bytes."},
-        {"gunicorn_worker_response_size_bytes", "Response body size in bytes."},
-    };
+    static const enum gpx_family_id fams[3] = {GPX_FAM_WORKER_REQUEST_DURATION, GPX_FAM_WORKER_REQUEST_SIZE,
+                                               GPX_FAM_WORKER_RESPONSE_SIZE};
     h.labels = labels;
     for (f = 0; f < 3; f++) {
-        family(out, fmt, fams[f].name, "histogram", fams[f].help);
-        h.name = fams[f].name;
+        gpx_render_family(out, fmt, fams[f]);
+        h.name = gpx_families[fams[f]].name;
         h.bound_labels = f == 0 ? gpx_duration_bound_labels : gpx_size_bound_labels;
         h.bounds = f == 0 ? GPX_DURATION_BOUNDS : GPX_SIZE_BOUNDS;
         for (i = 0; i < nsrc; i++) {
@@ -248,18 +296,13 @@ static void
 render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct source *srcs, unsigned nsrc)
 {
     enum gpx_format fmt = x->format;
-    static const struct {
-        const char *name;
-        const char *help;
-    } fams[3] = {
-        {"gunicorn_worker_failed_requests_total", "Requests whose application raised an exception."},
-        {"gunicorn_worker_error_handling_total", "Read and write errors the server handled while serving."},
-        {NULL, NULL},
-    };
+    static const enum gpx_family_id fams[2] = {GPX_FAM_WORKER_FAILED_REQUESTS, GPX_FAM_WORKER_ERROR_HANDLING};
     unsigned f, i, w, m, a;
 
-    for (f = 0; fams[f].name != NULL; f++) {
-        family(out, fmt, fams[f].name, "counter", fams[f].help);
+    for (f = 0; f < 2; f++) {
+        const char *name = gpx_families[fams[f]].name;
+
+        gpx_render_family(out, fmt, fams[f]);
         for (i = 0; i < nsrc; i++) {
             const struct gpx_cell *cells = srcs[i].cells;
 
@@ -271,7 +314,7 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
                         unsigned k;
 
                         if (f == 0) {
-                            put_failures(out, x, fams[f].name, &srcs[i], w, m, a);
+                            put_failures(out, x, name, &srcs[i], w, m, a);
                             continue;
                         }
                         counts[0] = cells[w].read_errors[m][a];
@@ -280,8 +323,8 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
                             if (counts[k] == 0) {
                                 continue;
                             }
-                            gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", fams[f].name,
-                                           srcs[i].labels, w + 1, gpx_method_label(m));
+                            gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", name, srcs[i].labels,
+                                           w + 1, gpx_method_label(m));
                             gpx_render_label_value(out, endpoint_of(x, w + 1, a));
                             gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", kinds[k], counts[k]);
                         }
@@ -296,20 +339,12 @@ static void
 render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
 {
     enum gpx_format fmt = x->format;
-    static const struct {
-        const char *name;
-        const char *type;
-        const char *help;
-    } gauges[] = {
-        {"gunicorn_worker_memory_bytes", "gauge", "Resident memory of the worker's process in bytes."},
-        {"gunicorn_worker_cpu_percent", "gauge", "CPU use of the worker's process over the last sampling interval."},
-        {"gunicorn_worker_uptime_seconds", "gauge", "Seconds since the worker's current process started."},
-        {"gunicorn_worker_cpu_seconds_total", "counter", "CPU time of the worker's current process in seconds."},
-    };
+    static const enum gpx_family_id gauges[] = {GPX_FAM_WORKER_MEMORY, GPX_FAM_WORKER_CPU_PERCENT,
+                                                GPX_FAM_WORKER_UPTIME, GPX_FAM_WORKER_CPU_SECONDS};
     unsigned g, w, s;
 
     for (g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
-        family(out, fmt, gauges[g].name, gauges[g].type, gauges[g].help);
+        gpx_render_family(out, fmt, gauges[g]);
         for (w = 0; w < x->worker_count; w++) {
             const struct gpx_worker_view *v = &x->workers[w];
 
@@ -317,12 +352,12 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
                 const double values[] = {v->memory_bytes, v->cpu_percent, v->uptime_seconds, v->cpu_seconds};
                 double value = values[g];
 
-                gpx_buf_printf(out, "%s{worker_id=\"%u\"} %.15g\n", gauges[g].name, w + 1, value);
+                gpx_buf_printf(out, "%s{worker_id=\"%u\"} %.15g\n", gpx_families[gauges[g]].name, w + 1, value);
             }
         }
     }
 
-    family(out, fmt, "gunicorn_worker_state", "gauge", "1 for the worker slot's current state, 0 for the others.");
+    gpx_render_family(out, fmt, GPX_FAM_WORKER_STATE);
     for (w = 0; w < x->worker_count; w++) {
         for (s = 0; s < GPX_STATE_COUNT; s++) {
             gpx_buf_printf(out, "gunicorn_worker_state{worker_id=\"%u\",state=\"%s\"} %d\n", w + 1, state_labels[s],
@@ -330,11 +365,10 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
         }
     }
 
-    family(out, fmt, "gunicorn_workers_desired", "gauge",
-           "Workers the master aims for (follows the cheaper subsystem).");
+    gpx_render_family(out, fmt, GPX_FAM_WORKERS_DESIRED);
     gpx_buf_printf(out, "gunicorn_workers_desired %u\n", x->workers_desired);
 
-    family(out, fmt, "gunicorn_workers", "gauge", "Workers by state.");
+    gpx_render_family(out, fmt, GPX_FAM_WORKERS);
     for (s = 0; s < GPX_STATE_COUNT; s++) {
         unsigned count = 0;
 
@@ -360,8 +394,7 @@ render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
 {
     unsigned i, w, r;
 
-    family(out, fmt, "gunicorn_worker_restart_total", "counter",
-           "Times the worker slot's process was replaced, by reason.");
+    gpx_render_family(out, fmt, GPX_FAM_WORKER_RESTART);
     for (i = 0; i < nsrc; i++) {
         for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
             if (!shown(&srcs[i], w)) {
@@ -373,7 +406,7 @@ render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
             }
         }
     }
-    family(out, fmt, "gunicorn_master_worker_restart_total", "counter", "Workers replaced, by reason.");
+    gpx_render_family(out, fmt, GPX_FAM_MASTER_WORKER_RESTART);
     for (i = 0; i < nsrc; i++) {
         if (!srcs[i].per_worker || srcs[i].slots == NULL) {
             continue;
@@ -431,13 +464,13 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
     unsigned i, j, m;
     struct histogram_text h;
 
-    family(out, fmt, "gunicorn_requests_total", "counter", "Requests answered, by method and status.");
+    gpx_render_family(out, fmt, GPX_FAM_REQUESTS);
     for (j = 0; j < nsrc; j++) {
         put_statuses(out, &srcs[j]);
     }
 
-    family(out, fmt, "gunicorn_request_duration_seconds", "histogram", "Request duration in seconds, by method.");
-    h.name = "gunicorn_request_duration_seconds";
+    gpx_render_family(out, fmt, GPX_FAM_REQUEST_DURATION);
+    h.name = gpx_families[GPX_FAM_REQUEST_DURATION].name;
     h.labels = labels;
     h.bound_labels = gpx_duration_bound_labels;
     h.bounds = GPX_DURATION_BOUNDS;
@@ -467,18 +500,17 @@ render_listeners(struct gpx_buf *out, const struct gpx_exposition *x)
     unsigned i, f;
 
     for (f = 0; f < 2; f++) {
-        const char *name = f == 0 ? "gunicorn_listen_backlog" : "gunicorn_listen_backlog_limit";
+        enum gpx_family_id id = f == 0 ? GPX_FAM_LISTEN_BACKLOG : GPX_FAM_LISTEN_BACKLOG_LIMIT;
+        const char *name = gpx_families[id].name;
 
-        family(out, fmt, name, "gauge",
-               f == 0 ? "Connections waiting in the listener's accept queue." : "Size of the listener's accept queue.");
+        gpx_render_family(out, fmt, id);
         for (i = 0; i < x->listener_count; i++) {
             gpx_buf_printf(out, "%s{listener=\"", name);
             gpx_render_label_value(out, x->listeners[i].name);
             gpx_buf_printf(out, "\"} %" PRIu64 "\n", f == 0 ? x->listeners[i].queued : x->listeners[i].limit);
         }
     }
-    family(out, fmt, "gunicorn_listen_overflows_total", "counter",
-           "Connections the host's listen queues dropped (Linux counts them per host).");
+    gpx_render_family(out, fmt, GPX_FAM_LISTEN_OVERFLOWS);
     if (x->have_listen_overflows) {
         gpx_buf_printf(out, "gunicorn_listen_overflows_total %" PRIu64 "\n", x->listen_overflows);
     }
@@ -490,13 +522,13 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
     enum gpx_format fmt = x->format;
     unsigned i;
 
-    family(out, fmt, "gunicorn_requests_in_progress", "gauge", "Requests being handled now, over all workers.");
+    gpx_render_family(out, fmt, GPX_FAM_REQUESTS_IN_PROGRESS);
     gpx_buf_printf(out, "gunicorn_requests_in_progress %u\n", x->in_progress);
 
-    family(out, fmt, "gunicorn_master_start_time_seconds", "gauge", "Unix time the master started.");
+    gpx_render_family(out, fmt, GPX_FAM_MASTER_START_TIME);
     gpx_buf_printf(out, "gunicorn_master_start_time_seconds %.6f\n", x->master_start_time);
 
-    family(out, fmt, "gunicorn_exporter_build_info", "gauge", "gpx's version, the uWSGI it runs in and its storage.");
+    gpx_render_family(out, fmt, GPX_FAM_BUILD_INFO);
     gpx_buf_puts(out, "gunicorn_exporter_build_info{version=\"");
     gpx_render_label_value(out, x->version != NULL ? x->version : "");
     gpx_buf_puts(out, "\",uwsgi_version=\"");
@@ -505,13 +537,13 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
     gpx_render_label_value(out, x->storage != NULL ? x->storage : "");
     gpx_buf_puts(out, "\"} 1\n");
 
-    family(out, fmt, "gunicorn_exporter_scrape_duration_seconds", "gauge", "How long the previous collection took.");
+    gpx_render_family(out, fmt, GPX_FAM_SCRAPE_DURATION);
     gpx_buf_printf(out, "gunicorn_exporter_scrape_duration_seconds %.6f\n", x->last_scrape_seconds);
 
-    family(out, fmt, "gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written.");
+    gpx_render_family(out, fmt, GPX_FAM_STORAGE_UP);
     gpx_buf_printf(out, "gunicorn_exporter_storage_up %d\n", x->storage_up ? 1 : 0);
 
-    family(out, fmt, "gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations.");
+    gpx_render_family(out, fmt, GPX_FAM_STORAGE_ERRORS);
     for (i = 0; i < x->storage_error_count; i++) {
         gpx_buf_printf(out, "gunicorn_exporter_storage_errors_total{operation=\"%s\"} %" PRIu64 "\n",
                        x->storage_error_labels[i], x->storage_errors[i]);
@@ -672,7 +704,7 @@ gpx_render_fleet(struct gpx_buf *out, enum gpx_format fmt, const struct gpx_flee
         render_worker_histograms(out, fmt, srcs, count);
         render_restarts(out, fmt, srcs, count);
         render_requests(out, fmt, srcs, count + 1);
-        family(out, fmt, "gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read.");
+        gpx_render_family(out, fmt, GPX_FAM_FLEET_INSTANCES);
         gpx_buf_printf(out, "gunicorn_fleet_instances %u\n", count);
     }
     for (i = 0; i < count; i++) {

@@ -78,6 +78,54 @@ struct gpx_fleet_member {
     const struct gpx_snapshot_header *snapshot;
 };
 
+/* Every family gpx serves itself, in one table: the renderers write their
+ * HELP and TYPE from it, and the app's families must not claim their names
+ * (see gpx_names.h). The app-metrics health families are written after the
+ * app's families (gpx_appmetrics.h), the fleet family on the fleet view. */
+enum gpx_family_id {
+    GPX_FAM_WORKER_REQUESTS,
+    GPX_FAM_WORKER_REQUEST_DURATION,
+    GPX_FAM_WORKER_REQUEST_SIZE,
+    GPX_FAM_WORKER_RESPONSE_SIZE,
+    GPX_FAM_WORKER_FAILED_REQUESTS,
+    GPX_FAM_WORKER_ERROR_HANDLING,
+    GPX_FAM_WORKER_MEMORY,
+    GPX_FAM_WORKER_CPU_PERCENT,
+    GPX_FAM_WORKER_UPTIME,
+    GPX_FAM_WORKER_CPU_SECONDS,
+    GPX_FAM_WORKER_STATE,
+    GPX_FAM_WORKERS_DESIRED,
+    GPX_FAM_WORKERS,
+    GPX_FAM_WORKER_RESTART,
+    GPX_FAM_MASTER_WORKER_RESTART,
+    GPX_FAM_LISTEN_BACKLOG,
+    GPX_FAM_LISTEN_BACKLOG_LIMIT,
+    GPX_FAM_LISTEN_OVERFLOWS,
+    GPX_FAM_REQUESTS,
+    GPX_FAM_REQUEST_DURATION,
+    GPX_FAM_REQUESTS_IN_PROGRESS,
+    GPX_FAM_MASTER_START_TIME,
+    GPX_FAM_BUILD_INFO,
+    GPX_FAM_SCRAPE_DURATION,
+    GPX_FAM_STORAGE_UP,
+    GPX_FAM_STORAGE_ERRORS,
+    GPX_FAM_APP_FAMILIES_DROPPED,
+    GPX_FAM_APP_FILES_UNREADABLE,
+    GPX_FAM_FLEET_INSTANCES,
+    GPX_FAMILY_COUNT
+};
+
+struct gpx_family {
+    const char *name; /* as the text format names it (a counter's with _total) */
+    const char *type; /* "counter", "gauge", "histogram" */
+    const char *help;
+};
+
+extern const struct gpx_family gpx_families[GPX_FAMILY_COUNT];
+
+/* Appends a family's HELP and TYPE lines. Returns 0, or -1 on memory. */
+int gpx_render_family(struct gpx_buf *out, enum gpx_format format, enum gpx_family_id id);
+
 /* The content type of what gpx_render writes. */
 #define GPX_TEXT_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define GPX_OPENMETRICS_CONTENT_TYPE "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -115,26 +115,57 @@ read_i32(const unsigned char *p)
     return v;
 }
 
-long
-gpx_pc_parse(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx)
+const char *
+gpx_pc_layout_label(enum gpx_pc_layout layout)
 {
-    const unsigned char *d = data;
+    switch (layout) {
+    case GPX_PC_LAYOUT_VALUE:
+        return "value";
+    case GPX_PC_LAYOUT_VALUE_TIMESTAMP:
+        return "value and timestamp";
+    default:
+        return "unknown";
+    }
+}
+
+/* What a walk found. */
+struct walk {
+    long entries; /* entries delivered, or seen */
+    int damaged;  /* stopped by damage, or "used" beyond the data */
+    int stopped;  /* fn asked to stop */
+};
+
+/* Whether a key can be prometheus_client's: a JSON array. Cheap: the full
+ * parse comes later, for the entries that are used. */
+static int
+looks_like_json_array(const unsigned char *key, size_t len)
+{
+    return len >= 2 && key[0] == '[' && key[len - 1] == ']';
+}
+
+/* Walks the entries in the layout whose numbers take `numbers` bytes. With
+ * json, a key that is not a JSON array is damage (an app's file). */
+static void
+walk_entries(const unsigned char *d, size_t len, size_t numbers, int json, gpx_pc_entry_fn fn, void *ctx,
+             struct walk *w)
+{
     size_t limit, pos = 8;
     int32_t used;
-    long count = 0;
-    int damaged = 0;
 
+    memset(w, 0, sizeof(*w));
     if (len < 8) {
-        return len == 0 ? 0 : -1;
+        w->damaged = len != 0;
+        return;
     }
-    used = read_i32(d);
+    memcpy(&used, d, sizeof(used));
     if (used < 0) {
-        return -1;
+        w->damaged = 1;
+        return;
     }
     limit = (size_t)used;
     if (limit > len) {
         limit = len;
-        damaged = 1;
+        w->damaged = 1;
     }
     while (pos < limit) {
         struct gpx_pc_entry e;
@@ -142,28 +173,108 @@ gpx_pc_parse(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx)
         size_t value_pos;
 
         if (limit - pos < 4) {
-            return -1;
+            w->damaged = 1;
+            return;
         }
-        key_len = read_i32(d + pos);
+        memcpy(&key_len, d + pos, sizeof(key_len));
         if (key_len < 0 || (size_t)key_len > limit - pos - 4) {
-            return -1;
+            w->damaged = 1;
+            return;
         }
         /* Padding to 8 bytes, never none (prometheus_client's rule). */
         value_pos = pos + 4 + (size_t)key_len + (8 - ((size_t)key_len + 4) % 8);
-        if (value_pos > limit || limit - value_pos < 16) {
-            return -1;
+        if (value_pos > limit || limit - value_pos < numbers ||
+            (json && !looks_like_json_array(d + pos + 4, (size_t)key_len))) {
+            w->damaged = 1;
+            return;
         }
         e.key = (const char *)d + pos + 4;
         e.key_len = (size_t)key_len;
         memcpy(&e.value, d + value_pos, sizeof(double));
-        memcpy(&e.timestamp, d + value_pos + 8, sizeof(double));
-        if (fn != NULL && fn(ctx, &e) != 0) {
-            return -2;
+        e.timestamp = 0.0;
+        if (numbers == 16) {
+            memcpy(&e.timestamp, d + value_pos + 8, sizeof(double));
         }
-        count++;
-        pos = value_pos + 16;
+        if (fn != NULL && fn(ctx, &e) != 0) {
+            w->stopped = 1;
+            return;
+        }
+        w->entries++;
+        pos = value_pos + numbers;
     }
-    return damaged ? -1 : count;
+}
+
+static long
+walk_result(const struct walk *w)
+{
+    return w->stopped ? -2 : w->damaged ? -1 : w->entries;
+}
+
+long
+gpx_pc_parse_as(const void *data, size_t len, enum gpx_pc_layout layout, gpx_pc_entry_fn fn, void *ctx)
+{
+    struct walk w;
+
+    if (layout != GPX_PC_LAYOUT_VALUE && layout != GPX_PC_LAYOUT_VALUE_TIMESTAMP) {
+        return -1;
+    }
+    walk_entries(data, len, (size_t)layout, 0, fn, ctx, &w);
+    return walk_result(&w);
+}
+
+long
+gpx_pc_parse(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx)
+{
+    return gpx_pc_parse_as(data, len, GPX_PC_LAYOUT_VALUE_TIMESTAMP, fn, ctx);
+}
+
+long
+gpx_pc_parse_file(const void *data, size_t len, gpx_pc_entry_fn fn, void *ctx, enum gpx_pc_layout *layout)
+{
+    static const enum gpx_pc_layout tried[2] = {GPX_PC_LAYOUT_VALUE_TIMESTAMP, GPX_PC_LAYOUT_VALUE};
+    struct walk w[2];
+    enum gpx_pc_layout chosen = GPX_PC_LAYOUT_UNKNOWN;
+    long rc;
+    unsigned i, best = 0;
+
+    /* A dry walk in each layout: the entries are delivered once, in the
+     * layout that reads the whole file. A wrong stride reads a length out
+     * of a key's text or a timestamp's bytes, and soon runs past "used" or
+     * into a key that is not JSON. */
+    for (i = 0; i < 2 && chosen == GPX_PC_LAYOUT_UNKNOWN; i++) {
+        walk_entries(data, len, (size_t)tried[i], 1, NULL, NULL, &w[i]);
+        if (!w[i].damaged) {
+            chosen = tried[i];
+        }
+    }
+    if (chosen == GPX_PC_LAYOUT_UNKNOWN) {
+        best = w[1].entries > w[0].entries ? 1 : 0;
+    }
+    if (layout != NULL) {
+        *layout = chosen;
+    }
+    walk_entries(data, len, (size_t)(chosen != GPX_PC_LAYOUT_UNKNOWN ? chosen : tried[best]), 1, fn, ctx, &w[0]);
+    rc = walk_result(&w[0]);
+    return chosen == GPX_PC_LAYOUT_UNKNOWN && rc >= 0 ? -1 : rc;
+}
+
+static int
+stop_at_bad_key(void *ctx, const struct gpx_pc_entry *e)
+{
+    struct gpx_pc_key k;
+
+    (void)ctx;
+    if (gpx_pc_parse_key(e->key, e->key_len, &k) != 0) {
+        return 1;
+    }
+    gpx_pc_key_free(&k);
+    return 0;
+}
+
+int
+gpx_pc_check_file(const void *data, size_t len, enum gpx_pc_layout *layout)
+{
+    return gpx_pc_parse_file(data, len, stop_at_bad_key, NULL, layout) >= 0 ? 0 : -1;
 }
 
 static int
@@ -262,13 +373,14 @@ gpx_pc_encode_begin(struct gpx_buf *out)
 }
 
 int
-gpx_pc_encode_entry(struct gpx_buf *out, const char *key, size_t key_len, double value, double timestamp)
+gpx_pc_encode_entry_as(struct gpx_buf *out, enum gpx_pc_layout layout, const char *key, size_t key_len, double value,
+                       double timestamp)
 {
     static const char spaces[8] = "        ";
     unsigned char len[4];
     size_t pad = 8 - (key_len + 4) % 8;
 
-    if (key_len > (size_t)INT32_MAX / 2) {
+    if (key_len > (size_t)INT32_MAX / 2 || (layout != GPX_PC_LAYOUT_VALUE && layout != GPX_PC_LAYOUT_VALUE_TIMESTAMP)) {
         out->failed = 1;
         return -1;
     }
@@ -277,7 +389,16 @@ gpx_pc_encode_entry(struct gpx_buf *out, const char *key, size_t key_len, double
     gpx_buf_append(out, key, key_len);
     gpx_buf_append(out, spaces, pad);
     gpx_buf_append(out, (const char *)&value, sizeof(value));
+    if (layout == GPX_PC_LAYOUT_VALUE) {
+        return out->failed ? -1 : 0;
+    }
     return gpx_buf_append(out, (const char *)&timestamp, sizeof(timestamp));
+}
+
+int
+gpx_pc_encode_entry(struct gpx_buf *out, const char *key, size_t key_len, double value, double timestamp)
+{
+    return gpx_pc_encode_entry_as(out, GPX_PC_LAYOUT_VALUE_TIMESTAMP, key, key_len, value, timestamp);
 }
 
 int
@@ -350,15 +471,16 @@ gpx_pc_parse_key(const char *key, size_t len, struct gpx_pc_key *out)
     }
     out->json = root;
     labels = json_array_get(root, 2);
-    if (!json_is_array(root) || json_array_size(root) != 4 || !json_is_string(json_array_get(root, 0)) ||
-        !json_is_string(json_array_get(root, 1)) || !json_is_object(labels) ||
-        !json_is_string(json_array_get(root, 3))) {
+    /* Releases before 0.16 wrote no help: three elements. */
+    if (!json_is_array(root) || (json_array_size(root) != 4 && json_array_size(root) != 3) ||
+        !json_is_string(json_array_get(root, 0)) || !json_is_string(json_array_get(root, 1)) ||
+        !json_is_object(labels) || (json_array_size(root) == 4 && !json_is_string(json_array_get(root, 3)))) {
         gpx_pc_key_free(out);
         return -1;
     }
     out->metric = json_string_value(json_array_get(root, 0));
     out->sample = json_string_value(json_array_get(root, 1));
-    out->help = json_string_value(json_array_get(root, 3));
+    out->help = json_array_size(root) == 4 ? json_string_value(json_array_get(root, 3)) : GPX_PC_OLD_HELP;
     if (out->metric[0] == '\0' || out->sample[0] == '\0') {
         gpx_pc_key_free(out);
         return -1;

@@ -322,3 +322,21 @@ done:
     free(entries);
     return rc == 0 && !out->failed ? 0 : -1;
 }
+
+int
+gpx_uwsgi_metrics_reserve(struct gpx_names *names, const struct gpx_uwsgi_metric *metrics, size_t count)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < count && rc == 0; i++) {
+        struct gpx_uwsgi_series s;
+
+        if (gpx_uwsgi_series_map(&s, metrics[i].name, metrics[i].type) != 0) {
+            return -1;
+        }
+        rc = gpx_names_reserve_base(names, s.family);
+        gpx_uwsgi_series_free(&s);
+    }
+    return rc;
+}

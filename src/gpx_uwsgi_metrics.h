@@ -16,6 +16,7 @@
 
 #include "gpx_buf.h"
 #include "gpx_exposition.h"
+#include "gpx_names.h"
 
 /* uWSGI's kinds of value. An absolute is a value reset by its reader
  * (e.g. requests since the last check): a gauge for Prometheus. */
@@ -53,5 +54,10 @@ void gpx_uwsgi_series_free(struct gpx_uwsgi_series *s);
  * name, the one sorting first is kept. Returns 0, or -1 if memory ran out. */
 int gpx_uwsgi_metrics_render(struct gpx_buf *out, const struct gpx_uwsgi_metric *metrics, size_t count,
                              enum gpx_format format);
+
+/* Reserves the names of every family gpx_uwsgi_metrics_render writes for
+ * these metrics (see gpx_names.h), so that the app's families keep off
+ * them. Returns 0, or -1 if memory ran out. */
+int gpx_uwsgi_metrics_reserve(struct gpx_names *names, const struct gpx_uwsgi_metric *metrics, size_t count);
 
 #endif

@@ -3,6 +3,7 @@
  * both formats), rendering, and folding ended processes into the store. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <math.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #include "gpx_appstore.h"
 #include "gpx_pcfile.h"
 
+#include "../fuzz/strict_page.h"
+
 static char *
 render(struct gpx_appmerge *m, enum gpx_format format)
 {
@@ -28,7 +31,7 @@ render(struct gpx_appmerge *m, enum gpx_format format)
     size_t len;
 
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmerge_render(m, &out, format), 0);
+    assert_int_equal(gpx_appmerge_render(m, &out, format, NULL, NULL), 0);
     return gpx_buf_steal(&out, &len);
 }
 
@@ -36,7 +39,7 @@ static void
 add(struct gpx_appmerge *m, enum gpx_pc_kind kind, enum gpx_pc_mode mode, pid_t pid, const char *key, double value,
     double timestamp)
 {
-    assert_int_equal(gpx_appmerge_add(m, kind, mode, pid, key, strlen(key), value, timestamp), 0);
+    assert_int_equal(gpx_appmerge_add(m, kind, mode, pid, "test.db", key, strlen(key), value, timestamp), 0);
 }
 
 static void
@@ -207,11 +210,11 @@ test_escaping_and_bad_keys(void **state)
 
     (void)state;
     add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, key, 1.0, 0.0);
-    assert_int_equal(gpx_appmerge_add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[1]", 3, 1.0, 0.0), -1);
-    assert_int_equal(gpx_appmerge_add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1,
-                                      "[\"h\", \"h_bucket\", {\"le\": \"x\"}, \"\"]", 36, 1.0, 0.0),
-                     -1);
+    assert_int_equal(gpx_appmerge_add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "test.db", "[1]", 3, 1.0, 0.0), -1);
+    /* A bucket bound float() refuses: the family is left out. */
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_bucket\", {\"le\": \"x\"}, \"\"]", 1.0, 0.0);
     text = render(m, GPX_FORMAT_TEXT);
+    assert_int_equal(count_prefix(text, "# TYPE h "), 0);
     assert_line(text, "# HELP c_total a \\\\ b\\nc \"d\"");
     assert_line(text, "c_total{t=\"q\\\"b\\\\n\\n\"} 1.0");
     free(text);
@@ -219,6 +222,417 @@ test_escaping_and_bad_keys(void **state)
     assert_line(text, "# HELP c a \\\\ b\\nc \\\"d\\\"");
     free(text);
     gpx_appmerge_free(m);
+}
+
+/* -- names, collisions, the formats' rules ------------------------------------- */
+
+/* What the report callback was told. */
+struct told {
+    unsigned lines;
+    char last[1024];
+    char all[8192];
+};
+
+static void
+tell(void *ctx, const char *key, const char *line)
+{
+    struct told *t = ctx;
+    size_t at = strlen(t->all);
+
+    (void)key;
+    t->lines++;
+    snprintf(t->last, sizeof(t->last), "%s", line);
+    snprintf(t->all + at, sizeof(t->all) - at, "%s\n", line);
+}
+
+/* Renders m with gpx's own names reserved, checks the page strictly (the
+ * health families and, in OpenMetrics, the EOF after it), returns it. */
+static char *
+render_page(struct gpx_appmerge *m, enum gpx_format format, struct gpx_app_health *health)
+{
+    struct gpx_names reserved;
+    struct gpx_buf out;
+    char err[512];
+    unsigned i;
+
+    gpx_names_init(&reserved);
+    for (i = 0; i < GPX_FAMILY_COUNT; i++) {
+        assert_int_equal(gpx_names_reserve(&reserved, gpx_families[i].name, gpx_families[i].type), 0);
+    }
+    assert_int_equal(gpx_buf_init(&out, 1024), 0);
+    assert_int_equal(gpx_appmerge_render(m, &out, format, &reserved, health), 0);
+    assert_int_equal(gpx_app_health_render(&out, format, health), 0);
+    assert_int_equal(gpx_render_end(&out, format), 0);
+    if (strict_page_check(out.data, out.len, format == GPX_FORMAT_OPENMETRICS, err, sizeof(err)) != 0) {
+        print_error("invalid page: %s\n%s", err, out.data);
+        fail();
+    }
+    gpx_names_free(&reserved);
+    return gpx_buf_steal(&out, NULL);
+}
+
+/* As prometheus_client 0.26 renders the same names (generate_latest and
+ * the OpenMetrics writer, run on these names): every character outside
+ * the legacy set, and a leading digit, is one "_". */
+static void
+test_names_escaped_as_prometheus_client(void **state)
+{
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    char *text;
+
+    (void)state;
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1,
+        "[\"app.dotted\", \"app.dotted_total\", {\"my.label\": \"v\"}, \"Dotted.\"]", 1.0, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"9lives \\u00e9\", \"9lives \\u00e9\", {\"l \\u00e9\": \"x\"}, \"S.\"]",
+        3.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"a:b\", \"a:b_total\", {\"x\": \"1\"}, \"Colon.\"]", 2.0, 0.0);
+    text = render_page(m, GPX_FORMAT_TEXT, NULL);
+    assert_line(text, "# HELP app_dotted_total Dotted.");
+    assert_line(text, "# TYPE app_dotted_total counter");
+    assert_line(text, "app_dotted_total{my_label=\"v\"} 1.0");
+    assert_line(text, "# TYPE _lives__ gauge");
+    assert_line(text, "_lives__{l__=\"x\"} 3.0");
+    assert_line(text, "# TYPE a:b_total counter");
+    assert_line(text, "a:b_total{x=\"1\"} 2.0");
+    free(text);
+    text = render_page(m, GPX_FORMAT_OPENMETRICS, NULL);
+    assert_line(text, "# TYPE app_dotted counter");
+    assert_line(text, "app_dotted_total{my_label=\"v\"} 1.0");
+    assert_line(text, "_lives__{l__=\"x\"} 3.0");
+    /* prometheus_client writes "a_b_total" under "# TYPE a:b": its own
+     * parser then reads a second family. The sample keeps the family's name. */
+    assert_line(text, "# TYPE a:b counter");
+    assert_line(text, "a:b_total{x=\"1\"} 2.0");
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+/* A crafted file: a space and a newline in every name, quotes and newlines
+ * in values and help. Nothing splits a line. */
+static void
+test_crafted_names_never_split_lines(void **state)
+{
+    static const char key[] =
+        "[\"bad name\\nnext\", \"bad name\\nnext_total\", {\"la bel\\n\": \"v\\\"\\n\\\\\"}, \"h\\nh \\\"q\\\"\"]";
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    char *text;
+    int f;
+
+    (void)state;
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, key, 4.0, 0.0);
+    for (f = 0; f < 2; f++) {
+        text = render_page(m, f ? GPX_FORMAT_OPENMETRICS : GPX_FORMAT_TEXT, NULL);
+        assert_line(text, "bad_name_next_total{la_bel_=\"v\\\"\\n\\\\\"} 4.0");
+        assert_line(text, f ? "# HELP bad_name_next h\\nh \\\"q\\\"" : "# HELP bad_name_next_total h\\nh \"q\"");
+        assert_int_equal(count_prefix(text, "next"), 0);
+        free(text);
+    }
+    gpx_appmerge_free(m);
+}
+
+/* The Gunicorn exporter's families (as its prometheus_client wrote them)
+ * next to gpx's: left out, counted, each reported once naming its file. */
+static void
+test_families_claiming_gpx_names_left_out(void **state)
+{
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    struct gpx_app_health health;
+    struct told told;
+    char *text;
+
+    (void)state;
+    memset(&told, 0, sizeof(told));
+    memset(&health, 0, sizeof(health));
+    health.report = tell;
+    health.report_ctx = &told;
+    assert_int_equal(gpx_appmerge_add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 41, "counter_41.db",
+                                      "[\"gunicorn_worker_requests\", \"gunicorn_worker_requests_total\", "
+                                      "{\"worker_id\": \"1\"}, \"Requests.\"]",
+                                      strlen("[\"gunicorn_worker_requests\", \"gunicorn_worker_requests_total\", "
+                                             "{\"worker_id\": \"1\"}, \"Requests.\"]"),
+                                      9.0, 0.0),
+                     0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 41,
+        "[\"gunicorn_worker_request_duration_seconds\", \"gunicorn_worker_request_duration_seconds_sum\", "
+        "{\"worker_id\": \"1\"}, \"D.\"]",
+        0.5, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_ALL, 41, "[\"gunicorn_workers_count\", \"gunicorn_workers_count\", {}, \"W.\"]",
+        2.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 41, "[\"gunicorn.requests\", \"gunicorn.requests_total\", {}, \"R.\"]",
+        1.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 41, "[\"app_hits\", \"app_hits_total\", {}, \"Hits.\"]", 3.0, 0.0);
+    text = render_page(m, GPX_FORMAT_TEXT, &health);
+    assert_int_equal(count_prefix(text, "# TYPE gunicorn_worker"), 0);
+    assert_int_equal(count_prefix(text, "# TYPE gunicorn_requests"), 0);
+    assert_line(text, "app_hits_total 3.0");
+    assert_line(text, "gunicorn_exporter_app_families_dropped{reason=\"gpx_name\"} 4");
+    assert_line(text, "gunicorn_exporter_app_families_dropped{reason=\"duplicate_name\"} 0");
+    assert_line(text, "gunicorn_exporter_app_files_unreadable 0");
+    assert_int_equal(told.lines, 4);
+    assert_non_null(strstr(told.all, "the app's counter \"gunicorn_worker_requests\" (in counter_41.db) is left out of "
+                                     "the page: its name gunicorn_worker_requests, or a _total"));
+    assert_non_null(strstr(told.all, "\"gunicorn.requests\""));
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+static unsigned
+dropped_as(struct gpx_appmerge *m, enum gpx_format format, enum gpx_app_drop reason, char **text)
+{
+    struct gpx_app_health health;
+
+    memset(&health, 0, sizeof(health));
+    *text = render_page(m, format, &health);
+    return health.dropped[reason];
+}
+
+/* Two of the app's families on one name: the one whose name needs no
+ * escaping keeps it, whatever the order they were read in; then by name
+ * and type. Families valid side by side both stay. */
+static void
+test_duplicate_names(void **state)
+{
+    static const char dotted[] = "[\"app.dotted\", \"app.dotted_total\", {}, \"D.\"]";
+    static const char plain[] = "[\"app_dotted\", \"app_dotted_total\", {}, \"P.\"]";
+    struct gpx_appmerge *m;
+    char *text;
+    int order;
+
+    (void)state;
+    for (order = 0; order < 2; order++) {
+        m = gpx_appmerge_new();
+        add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, order ? dotted : plain, 1.0, 0.0);
+        add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, order ? plain : dotted, 2.0, 0.0);
+        assert_int_equal(dropped_as(m, GPX_FORMAT_TEXT, GPX_APP_DROP_DUPLICATE_NAME, &text), 1);
+        assert_line(text, "# HELP app_dotted_total P.");
+        assert_line(text, order ? "app_dotted_total 2.0" : "app_dotted_total 1.0");
+        free(text);
+        gpx_appmerge_free(m);
+    }
+
+    m = gpx_appmerge_new();
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"x_total\", \"x_total\", {}, \"G.\"]", 1.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"x\", \"x_total\", {}, \"C.\"]", 2.0, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"y\", \"y\", {}, \"G.\"]", 3.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"y\", \"y_total\", {}, \"C.\"]", 4.0, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"a\", \"a\", {}, \"G.\"]", 5.0, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"a_sum\", \"a_sum\", {}, \"G.\"]", 6.0, 0.0);
+    assert_int_equal(dropped_as(m, GPX_FORMAT_OPENMETRICS, GPX_APP_DROP_DUPLICATE_NAME, &text), 2);
+    assert_line(text, "x_total 2.0"); /* the counter x, before the gauge x_total */
+    assert_line(text, "y_total 4.0"); /* one name in two types: the counter's */
+    assert_int_equal(count_prefix(text, "y "), 0);
+    assert_line(text, "a 5.0");
+    assert_line(text, "a_sum 6.0");
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+static void
+test_invalid_labels_and_samples(void **state)
+{
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    char *text;
+
+    (void)state;
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"r\", \"r_total\", {\"__name__\": \"x\"}, \"R.\"]", 1.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1,
+        "[\"d\", \"d_total\", {\"my.label\": \"a\", \"my_label\": \"b\"}, \"D.\"]", 1.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"c\", \"c_created\", {}, \"C.\"]", 1.0, 0.0);
+    add(m, GPX_PC_GAUGE, GPX_PC_MODE_MAX, 1, "[\"g\", \"other\", {}, \"G.\"]", 1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_bucket\", {\"le\": \"NaN\"}, \"H.\"]", 1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"k\", \"k_sum\", {\"le\": \"1.0\"}, \"K.\"]", 1.0, 0.0);
+    add(m, GPX_PC_SUMMARY, GPX_PC_MODE_NONE, 1, "[\"s\", \"s\", {\"quantile\": \"0.5\"}, \"S.\"]", 1.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"ok\", \"ok_total\", {}, \"OK.\"]", 1.0, 0.0);
+    assert_int_equal(dropped_as(m, GPX_FORMAT_TEXT, GPX_APP_DROP_INVALID_LABELS, &text), 2);
+    free(text);
+    assert_int_equal(dropped_as(m, GPX_FORMAT_TEXT, GPX_APP_DROP_INVALID_SAMPLES, &text), 5);
+    assert_line(text, "ok_total 1.0");
+    assert_int_equal(count_prefix(text, "# TYPE"), 3); /* ok and the two health families */
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+/* Where OpenMetrics forbids what prometheus_client writes: a histogram's
+ * _sum and _count beside negative buckets, a negative summary _sum are
+ * left out; a NaN counter, or a histogram without +Inf, leave the family
+ * out of OpenMetrics pages. The text format keeps them all. */
+static void
+test_openmetrics_rules(void **state)
+{
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    char *text;
+
+    (void)state;
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"t\", \"t_bucket\", {\"le\": \"-5.0\"}, \"T.\"]", 1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"t\", \"t_bucket\", {\"le\": \"+Inf\"}, \"T.\"]", 0.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"t\", \"t_sum\", {}, \"T.\"]", -7.5, 0.0);
+    add(m, GPX_PC_SUMMARY, GPX_PC_MODE_NONE, 1, "[\"s\", \"s_count\", {}, \"S.\"]", 1.0, 0.0);
+    add(m, GPX_PC_SUMMARY, GPX_PC_MODE_NONE, 1, "[\"s\", \"s_sum\", {}, \"S.\"]", -2.0, 0.0);
+    add(m, GPX_PC_COUNTER, GPX_PC_MODE_NONE, 1, "[\"n\", \"n_total\", {}, \"N.\"]", NAN, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"f\", \"f_bucket\", {\"le\": \"1.0\"}, \"F.\"]", 1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"f\", \"f_sum\", {}, \"F.\"]", 0.5, 0.0);
+
+    assert_int_equal(dropped_as(m, GPX_FORMAT_TEXT, GPX_APP_DROP_INVALID_SAMPLES, &text), 0);
+    assert_line(text, "t_sum -7.5");
+    assert_line(text, "t_count 1.0");
+    assert_line(text, "s_sum -2.0");
+    assert_line(text, "n_total NaN");
+    assert_line(text, "f_count 1.0");
+    free(text);
+    assert_int_equal(dropped_as(m, GPX_FORMAT_OPENMETRICS, GPX_APP_DROP_INVALID_SAMPLES, &text), 2);
+    assert_line(text, "t_bucket{le=\"-5.0\"} 1.0");
+    assert_line(text, "t_bucket{le=\"+Inf\"} 1.0");
+    assert_int_equal(count_prefix(text, "t_sum"), 0);
+    assert_int_equal(count_prefix(text, "t_count"), 0);
+    assert_line(text, "s_count 1.0");
+    assert_int_equal(count_prefix(text, "s_sum"), 0);
+    assert_int_equal(count_prefix(text, "n_total"), 0);
+    assert_int_equal(count_prefix(text, "f_"), 0);
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+/* Histograms with several label sets: each set's samples together, as
+ * OpenMetrics requires, whatever order the files gave them in. */
+static void
+test_groups_together(void **state)
+{
+    struct gpx_appmerge *m = gpx_appmerge_new();
+    char *text;
+
+    (void)state;
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_sum\", {\"r\": \"b\"}, \"H.\"]", 1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_sum\", {\"r\": \"a\"}, \"H.\"]", 2.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_bucket\", {\"le\": \"+Inf\", \"r\": \"a\"}, \"H.\"]",
+        1.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_bucket\", {\"le\": \"+Inf\", \"r\": \"b\"}, \"H.\"]",
+        3.0, 0.0);
+    add(m, GPX_PC_HISTOGRAM, GPX_PC_MODE_NONE, 1, "[\"h\", \"h_bucket\", {\"le\": \"1.0\", \"r\": \"a\"}, \"H.\"]", 1.0,
+        0.0);
+    text = render_page(m, GPX_FORMAT_OPENMETRICS, NULL);
+    assert_line(text, "h_bucket{le=\"1.0\",r=\"a\"} 1.0");
+    assert_line(text, "h_bucket{le=\"+Inf\",r=\"a\"} 2.0");
+    assert_line(text, "h_count{r=\"a\"} 2.0");
+    assert_line(text, "h_sum{r=\"b\"} 1.0");
+    free(text);
+    gpx_appmerge_free(m);
+}
+
+/* The strict checker the fuzz target trusts refuses what the parsers
+ * refuse: each page of `refused` fails promtool (text) or
+ * prometheus_client's OpenMetrics parser. `stricter` are pages they let
+ * pass that the checker refuses still: Prometheus drops their duplicate
+ * series at ingestion, or the OpenMetrics specification forbids them, and
+ * gpx never writes them. A good page passes. */
+static void
+test_strict_checker_refuses(void **state)
+{
+    struct page {
+        int om;
+        const char *page;
+    };
+    static const struct page refused[] = {
+        {0, "# HELP a h\n# TYPE a gauge\na 1\n# TYPE a gauge\na 2\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na{x=\"1\",x=\"2\"} 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na{x=\"\\t\"} 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na{__name__=\"b\"} 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na one\n"},
+        {0, "# HELP a x\\y\n# TYPE a gauge\na 1\n"},
+        {0, "# HELP a h\n# TYPE a b gauge\na 1\n"},
+        {1, "# TYPE a gauge\na 1\n"},
+        {1, "# TYPE a gauge\na 1\n# EOF\n# TYPE b gauge\n"},
+        {1, "# TYPE c counter\nc_total -1\n# EOF\n"},
+        {1, "# TYPE c counter\nc_total NaN\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"1.0\"} 1\nh_count 1\nh_sum 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"1.0\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 2\nh_sum 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"-1.0\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 0.5\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"NaN\"} 1\nh_bucket{le=\"+Inf\"} 1\n# EOF\n"},
+        {1, "# TYPE x counter\nx_total 1\n# TYPE x_total gauge\nx_total 1\n# EOF\n"},
+        {1, "# TYPE h histogram\nh_bucket{le=\"+Inf\",r=\"a\"} 1\nh_bucket{le=\"+Inf\",r=\"b\"} 1\n"
+            "h_sum{r=\"a\"} 1\n# EOF\n"},
+    };
+    static const struct page stricter[] = {
+        {0, "# HELP a h\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n"},
+        {0, "# HELP a h\n# TYPE a gauge\nb 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na 1\n# HELP b h\nb 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\na 1 2\n"},
+        {0, "# HELP a_total h\n# TYPE a_total counter\na_total 1\n# HELP a h\n# TYPE a gauge\na 1\n"},
+        {0, "# HELP a h\n# TYPE a gauge\n\na 1\n"},
+        {1, "# HELP a say \"hi\"\n# TYPE a gauge\na 1\n# EOF\n"},
+    };
+    static const char good[] = "# HELP h a \\\"b\\\" \\\\ \\n\n# TYPE h histogram\nh_bucket{le=\"1.0\",r=\"a\\\"\"} 1\n"
+                               "h_bucket{le=\"+Inf\",r=\"a\\\"\"} 2\nh_count{r=\"a\\\"\"} 2\nh_sum{r=\"a\\\"\"} 0.5\n"
+                               "# TYPE c counter\nc_total 1.0\n# TYPE c_count gauge\nc_count -1e+07\n# EOF\n";
+    char err[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (strict_page_check(refused[i].page, strlen(refused[i].page), refused[i].om, err, sizeof(err)) == 0) {
+            print_error("passed: %s\n", refused[i].page);
+            fail();
+        }
+    }
+    for (i = 0; i < sizeof(stricter) / sizeof(stricter[0]); i++) {
+        if (strict_page_check(stricter[i].page, strlen(stricter[i].page), stricter[i].om, err, sizeof(err)) == 0) {
+            print_error("passed: %s\n", stricter[i].page);
+            fail();
+        }
+    }
+    if (strict_page_check(good, strlen(good), 1, err, sizeof(err)) != 0) {
+        print_error("refused: %s\n", err);
+        fail();
+    }
+}
+
+static unsigned logged_lines;
+static char logged_last[512];
+
+static void
+capture(const char *line)
+{
+    logged_lines++;
+    snprintf(logged_last, sizeof(logged_last), "%s", line);
+}
+
+static void
+test_log_once(void **state)
+{
+    struct gpx_app_log log;
+    char key[32];
+    unsigned i;
+
+    (void)state;
+    gpx_app_log_init(&log, capture);
+    gpx_app_log_report(&log, "a", "first");
+    gpx_app_log_report(&log, "a", "first again");
+    gpx_app_log_report(&log, "b", "second");
+    assert_int_equal(logged_lines, 2);
+    assert_string_equal(logged_last, "second");
+    for (i = 0; i < GPX_APP_LOG_KEYS + 10; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        gpx_app_log_report(&log, key, key);
+    }
+    /* The set is full after GPX_APP_LOG_KEYS keys; one line says so. */
+    assert_int_equal(logged_lines, GPX_APP_LOG_KEYS + 1);
+    assert_non_null(strstr(logged_last, "are not logged"));
+    gpx_names_free(&log.said);
+    pthread_mutex_destroy(&log.lock);
+}
+
+static void
+test_quote_keeps_one_line(void **state)
+{
+    struct gpx_buf b;
+
+    (void)state;
+    assert_int_equal(gpx_buf_init(&b, 64), 0);
+    gpx_app_quote(&b, "a\nb\tc\\d\x01\xc3\xa9");
+    assert_string_equal(b.data, "a\\nb\\tc\\\\d\\x01\\xc3\\xa9");
+    gpx_buf_free(&b);
 }
 
 /* -- the store and folding -------------------------------------------------- */
@@ -314,7 +728,7 @@ render_dir(int fd, const char *dir)
 
     (void)fd;
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT), 0);
+    assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT, NULL, NULL), 0);
     return gpx_buf_steal(&out, &len);
 }
 
@@ -350,8 +764,8 @@ test_fold_rules(void **state)
     assert_int_equal(gpx_appstore_note_pid(&st, 200), 0);
     assert_int_equal(gpx_appstore_save(&st, s->dirfd, "gpx_t.appstore"), 0);
 
-    assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL, &r,
-                                       err, sizeof(err)),
+    assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL,
+                                       NULL, &r, err, sizeof(err)),
                      0);
     assert_int_equal(r.processes, 1);
     assert_int_equal(r.files, 7);
@@ -398,7 +812,7 @@ test_fold_exact_over_many_processes(void **state)
         assert_int_equal(gpx_appstore_note_pid(&st, pid), 1);
         write_file(s->dirfd, name, CKEY, 10.0, 0.0);
         assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL,
-                                           &r, err, sizeof(err)),
+                                           NULL, &r, err, sizeof(err)),
                          0);
         assert_int_equal(r.processes, 1);
     }
@@ -435,8 +849,8 @@ test_fold_finishes_what_a_dead_master_left(void **state)
 
     gpx_appstore_init(&st);
     assert_int_equal(gpx_appstore_load(&st, s->dirfd, "gpx_t.appstore"), 0);
-    assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL, &r,
-                                       err, sizeof(err)),
+    assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL,
+                                       NULL, &r, err, sizeof(err)),
                      0);
     assert_int_equal(r.processes, 0);
     assert_int_equal(r.files, 1);
@@ -444,6 +858,135 @@ test_fold_finishes_what_a_dead_master_left(void **state)
     text = render_dir(s->dirfd, s->dir);
     assert_line(text, "c_total 7.0");
     free(text);
+    gpx_appstore_free(&st);
+}
+
+/* Writes a file as prometheus_client before 0.18 does: values alone. */
+static void
+write_value_only_file(int dirfd, const char *name, const char *key, double value)
+{
+    struct gpx_buf b;
+
+    assert_int_equal(gpx_buf_init(&b, 256), 0);
+    gpx_pc_encode_begin(&b);
+    gpx_pc_encode_entry_as(&b, GPX_PC_LAYOUT_VALUE, key, strlen(key), value, 0.0);
+    gpx_pc_encode_end(&b);
+    assert_int_equal(gpx_pc_replace_file(dirfd, name, b.data, b.len), 0);
+    gpx_buf_free(&b);
+}
+
+static void
+write_bytes(int dirfd, const char *name, const void *data, size_t len)
+{
+    assert_int_equal(gpx_pc_replace_file(dirfd, name, data, len), 0);
+}
+
+/* Files of both layouts in one directory, each read in its own; files gpx
+ * cannot read whole counted and reported, their readable part served. */
+static void
+test_layouts_and_unreadable_files(void **state)
+{
+    struct scratch *s = *state;
+    struct gpx_appmetrics_place place = {s->dir, "gpx_t.appstore", "gpx_t.appstore.lock"};
+    struct gpx_app_health health;
+    struct gpx_buf out, two;
+    struct told told;
+    static const char junk[64] = "\x28\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00garbage";
+
+    write_file(s->dirfd, "counter_10.db", CKEY, 5.0, 0.0);
+    write_value_only_file(s->dirfd, "counter_11.db", CKEY, 7.0);
+    /* A value-only file cut inside its second entry: the first is served. */
+    assert_int_equal(gpx_buf_init(&two, 256), 0);
+    gpx_pc_encode_begin(&two);
+    gpx_pc_encode_entry_as(&two, GPX_PC_LAYOUT_VALUE, CKEY, strlen(CKEY), 100.0, 0.0);
+    gpx_pc_encode_entry_as(&two, GPX_PC_LAYOUT_VALUE, GKEY("max"), strlen(GKEY("max")), 1.0, 0.0);
+    gpx_pc_encode_end(&two);
+    write_bytes(s->dirfd, "counter_12.db", two.data, two.len - 4);
+    write_bytes(s->dirfd, "counter_13.db", junk, sizeof(junk));
+    write_file(s->dirfd, "counter_14.db", "[1, 2]", 0.0, 0.0);
+    /* Named by something else than a pid: prometheus_client would read it. */
+    write_file(s->dirfd, "counter_worker-1.db", CKEY, 1000.0, 0.0);
+
+    memset(&health, 0, sizeof(health));
+    memset(&told, 0, sizeof(told));
+    health.report = tell;
+    health.report_ctx = &told;
+    assert_int_equal(gpx_buf_init(&out, 1024), 0);
+    assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT, NULL, &health), 0);
+    assert_line(out.data, "c_total 112.0");
+    assert_int_equal(health.unreadable_files, 4);
+    assert_int_equal(told.lines, 4);
+    assert_non_null(strstr(told.all, "/counter_worker-1.db cannot be read whole: its name is not <kind>_<pid>.db"));
+    assert_non_null(strstr(told.all, "/counter_12.db cannot be read whole: neither of prometheus_client's layouts"));
+    assert_non_null(strstr(told.all, "/counter_13.db cannot be read whole"));
+    assert_non_null(strstr(told.all, "/counter_14.db cannot be read whole: 1 of its entries have keys that are not "
+                                     "prometheus_client's"));
+    gpx_buf_free(&out);
+    gpx_buf_free(&two);
+}
+
+struct left_seen {
+    unsigned calls;
+    char name[64];
+};
+
+static void
+note_left(void *ctx, const char *file_name, enum gpx_pc_layout layout)
+{
+    struct left_seen *l = ctx;
+
+    (void)layout;
+    l->calls++;
+    snprintf(l->name, sizeof(l->name), "%s", file_name);
+}
+
+static int
+nobody_alive(void *ctx, pid_t pid)
+{
+    (void)ctx;
+    (void)pid;
+    return 0;
+}
+
+/* An ended process's value-only files are folded exactly; one it cannot
+ * read whole is left in place, said, and still served as far as it reads. */
+static void
+test_fold_layouts_and_leave_unreadable(void **state)
+{
+    struct scratch *s = *state;
+    struct gpx_appstore st;
+    struct gpx_appstore_fold_result r;
+    struct left_seen left;
+    struct gpx_buf cut;
+    char err[256], *text;
+
+    gpx_appstore_init(&st);
+    write_value_only_file(s->dirfd, "counter_100.db", CKEY, 4.0);
+    write_value_only_file(s->dirfd, "gauge_max_100.db", GKEY("max"), 9.0);
+    assert_int_equal(gpx_buf_init(&cut, 256), 0);
+    gpx_pc_encode_begin(&cut);
+    gpx_pc_encode_entry_as(&cut, GPX_PC_LAYOUT_VALUE, GKEY("min"), strlen(GKEY("min")), 3.0, 0.0);
+    gpx_pc_encode_entry_as(&cut, GPX_PC_LAYOUT_VALUE, GKEY("min"), strlen(GKEY("min")), 3.0, 0.0);
+    gpx_pc_encode_end(&cut);
+    write_bytes(s->dirfd, "gauge_min_100.db", cut.data, cut.len - 4);
+    assert_int_equal(gpx_appstore_note_pid(&st, 100), 1);
+    memset(&left, 0, sizeof(left));
+    assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", nobody_alive, note_left,
+                                       &left, &r, err, sizeof(err)),
+                     0);
+    assert_int_equal(r.processes, 1);
+    assert_int_equal(r.files, 2);
+    assert_int_equal(r.left, 1);
+    assert_int_equal(left.calls, 1);
+    assert_string_equal(left.name, "gauge_min_100.db");
+    assert_false(exists(s->dirfd, "counter_100.db"));
+    assert_true(exists(s->dirfd, "gauge_min_100.db"));
+    text = render_dir(s->dirfd, s->dir);
+    assert_line(text, "c_total 4.0");
+    assert_line(text, "g_max 9.0");
+    assert_line(text, "g_min 3.0");
+    free(text);
+    gpx_buf_free(&cut);
     gpx_appstore_free(&st);
 }
 
@@ -487,7 +1030,7 @@ test_store_encoding_and_rebase(void **state)
     assert_true(now.epoch == 42.0);
     assert_int_equal(gpx_appstore_pid_state(&now, 77), GPX_PID_OWN);
     m = gpx_appmerge_new();
-    gpx_appstore_add_to_merge(&now, m);
+    gpx_appstore_add_to_merge(&now, m, "gpx_t.appstore");
     text = render(m, GPX_FORMAT_TEXT);
     assert_line(text, "c_total 53.0");
     assert_line(text, "g_max 9.0");
@@ -532,9 +1075,21 @@ main(void)
         cmocka_unit_test(test_histogram_buckets_cumulative),
         cmocka_unit_test(test_summary_summed),
         cmocka_unit_test(test_escaping_and_bad_keys),
+        cmocka_unit_test(test_names_escaped_as_prometheus_client),
+        cmocka_unit_test(test_crafted_names_never_split_lines),
+        cmocka_unit_test(test_families_claiming_gpx_names_left_out),
+        cmocka_unit_test(test_duplicate_names),
+        cmocka_unit_test(test_invalid_labels_and_samples),
+        cmocka_unit_test(test_openmetrics_rules),
+        cmocka_unit_test(test_groups_together),
+        cmocka_unit_test(test_strict_checker_refuses),
+        cmocka_unit_test(test_log_once),
+        cmocka_unit_test(test_quote_keeps_one_line),
         DIR_TEST(test_fold_rules),
         DIR_TEST(test_fold_exact_over_many_processes),
         DIR_TEST(test_fold_finishes_what_a_dead_master_left),
+        DIR_TEST(test_layouts_and_unreadable_files),
+        DIR_TEST(test_fold_layouts_and_leave_unreadable),
         cmocka_unit_test(test_store_encoding_and_rebase),
         DIR_TEST(test_damaged_store_keeps_what_it_can),
     };

@@ -11,6 +11,7 @@
 
 #include "gpx_test_support.h"
 
+#include "gpx_appmetrics.h"
 #include "gpx_exposition.h"
 
 /* Every family has one HELP line, then its TYPE line, then its samples, all
@@ -393,6 +394,50 @@ test_gpx_render_help_and_type_once(void **state)
     }
 }
 
+/* Adds the "name type" of every TYPE line of text to names (a list of
+ * "name type\n" lines). */
+static void
+collect_types(const char *text, struct gpx_buf *names)
+{
+    const char *p = text;
+
+    while ((p = strstr(p, "# TYPE ")) != NULL) {
+        const char *end = strchr(p, '\n');
+
+        gpx_buf_append(names, p + 7, (size_t)(end - p - 7) + 1);
+        p = end;
+    }
+}
+
+/* gpx_families is the list of every family gpx serves: the page's, the
+ * app-metrics health families' and the fleet view's, no more, no less,
+ * each with its type (the app's families keep off these names). */
+static void
+test_gpx_families_table_is_every_family(void **state)
+{
+    struct scene *s = *state;
+    struct gpx_buf names, want;
+    unsigned i;
+
+    assert_int_equal(gpx_buf_init(&names, 4096), 0);
+    assert_int_equal(gpx_buf_init(&want, 4096), 0);
+    collect_types(render(s), &names);
+    gpx_buf_reset(&s->out);
+    assert_int_equal(gpx_app_health_render(&s->out, GPX_FORMAT_TEXT, NULL), 0);
+    collect_types(s->out.data, &names);
+    gpx_buf_reset(&s->out);
+    assert_int_equal(gpx_render_fleet(&s->out, GPX_FORMAT_TEXT, NULL, 0), 0);
+    /* The fleet view repeats families of the page: only its own is new. */
+    assert_non_null(strstr(s->out.data, "# TYPE gunicorn_fleet_instances gauge\n"));
+    gpx_buf_puts(&names, "gunicorn_fleet_instances gauge\n");
+    for (i = 0; i < GPX_FAMILY_COUNT; i++) {
+        gpx_buf_printf(&want, "%s %s\n", gpx_families[i].name, gpx_families[i].type);
+    }
+    assert_string_equal(names.data, want.data);
+    gpx_buf_free(&names);
+    gpx_buf_free(&want);
+}
+
 /* gpx_render_label_value escapes backslash, double quote and newline, and
  * nothing else, appending to what the buffer holds. */
 static void
@@ -755,6 +800,7 @@ main(void)
         SCENE_TEST(test_gpx_render_duration_histogram),
         SCENE_TEST(test_gpx_render_worker_histograms),
         SCENE_TEST(test_gpx_render_help_and_type_once),
+        SCENE_TEST(test_gpx_families_table_is_every_family),
         cmocka_unit_test(test_gpx_render_label_value_escapes),
         SCENE_TEST(test_gpx_render_endpoint_label),
         SCENE_TEST(test_gpx_render_failures_by_class),

@@ -256,6 +256,109 @@ test_gpx_pc_parse_stops(void **state)
     gpx_buf_free(&b);
 }
 
+/* The same two entries as prometheus_client before 0.18 writes them: the
+ * value alone. */
+static void
+two_entries_value_only(struct gpx_buf *b)
+{
+    assert_int_equal(gpx_buf_init(b, 256), 0);
+    assert_int_equal(gpx_pc_encode_begin(b), 0);
+    gpx_pc_encode_entry_as(b, GPX_PC_LAYOUT_VALUE, KEY_A, strlen(KEY_A), 3.0, 0.0);
+    gpx_pc_encode_entry_as(b, GPX_PC_LAYOUT_VALUE, KEY_B, strlen(KEY_B), 1.5, 7.0);
+    assert_int_equal(gpx_pc_encode_end(b), 0);
+}
+
+static void
+test_gpx_pc_layout_decided_per_file(void **state)
+{
+    struct gpx_buf b16, b8;
+    enum gpx_pc_layout layout;
+    struct seen s;
+
+    (void)state;
+    two_entries(&b16);
+    two_entries_value_only(&b8);
+    assert_int_equal(b16.len - b8.len, 16); /* 8 bytes fewer per entry */
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(gpx_pc_parse_file(b16.data, b16.len, remember, &s, &layout), 2);
+    assert_int_equal(layout, GPX_PC_LAYOUT_VALUE_TIMESTAMP);
+    assert_string_equal(s.keys[1], KEY_B);
+    assert_true(s.values[1] == 1.5 && s.timestamps[1] == 7.0);
+
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(gpx_pc_parse_file(b8.data, b8.len, remember, &s, &layout), 2);
+    assert_int_equal(layout, GPX_PC_LAYOUT_VALUE);
+    assert_int_equal(s.count, 2);
+    assert_string_equal(s.keys[0], KEY_A);
+    assert_true(s.values[0] == 3.0 && s.timestamps[0] == 0.0);
+    assert_string_equal(s.keys[1], KEY_B);
+    assert_true(s.values[1] == 1.5 && s.timestamps[1] == 0.0);
+    assert_int_equal(gpx_pc_check_file(b8.data, b8.len, &layout), 0);
+    assert_string_equal(gpx_pc_layout_label(layout), "value");
+
+    /* Read in the wrong layout, neither file is whole. */
+    assert_int_equal(gpx_pc_parse_as(b8.data, b8.len, GPX_PC_LAYOUT_VALUE_TIMESTAMP, NULL, NULL), -1);
+    assert_true(gpx_pc_parse_as(b16.data, b16.len, GPX_PC_LAYOUT_VALUE, NULL, NULL) != 2);
+
+    /* A value-only file as large as its mapping (the rest zeros): the used
+     * size decides, not the file's. */
+    {
+        char *bigger = calloc(1, 65536);
+
+        memcpy(bigger, b8.data, b8.len);
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(gpx_pc_parse_file(bigger, 65536, remember, &s, &layout), 2);
+        assert_int_equal(layout, GPX_PC_LAYOUT_VALUE);
+        free(bigger);
+    }
+    gpx_buf_free(&b16);
+    gpx_buf_free(&b8);
+}
+
+static void
+test_gpx_pc_layout_damaged(void **state)
+{
+    struct gpx_buf b8, junk;
+    enum gpx_pc_layout layout;
+    struct seen s;
+    size_t cut;
+
+    (void)state;
+    two_entries_value_only(&b8);
+    /* A value-only file cut short: the whole first entry, said damaged. */
+    for (cut = b8.len - 7; cut < b8.len; cut++) {
+        int32_t used = (int32_t)cut;
+
+        memcpy(b8.data, &used, sizeof(used));
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(gpx_pc_parse_file(b8.data, cut, remember, &s, &layout), -1);
+        assert_int_equal(layout, GPX_PC_LAYOUT_UNKNOWN);
+        assert_int_equal(s.count, 1);
+        assert_string_equal(s.keys[0], KEY_A);
+        assert_int_equal(gpx_pc_check_file(b8.data, cut, NULL), -1);
+    }
+    /* Keys that are not JSON arrays: no layout is decided. */
+    assert_int_equal(gpx_buf_init(&junk, 64), 0);
+    gpx_pc_encode_begin(&junk);
+    gpx_pc_encode_entry(&junk, "abcd", 4, 2.0, 0.0);
+    gpx_pc_encode_end(&junk);
+    assert_int_equal(gpx_pc_parse_file(junk.data, junk.len, NULL, NULL, &layout), -1);
+    assert_int_equal(layout, GPX_PC_LAYOUT_UNKNOWN);
+    /* A JSON array that is not prometheus_client's key: whole, but not
+     * prometheus_client's file. */
+    gpx_pc_encode_begin(&junk);
+    gpx_pc_encode_entry(&junk, "[1, 2]", 6, 2.0, 0.0);
+    gpx_pc_encode_end(&junk);
+    assert_int_equal(gpx_pc_parse_file(junk.data, junk.len, NULL, NULL, &layout), 1);
+    assert_int_equal(gpx_pc_check_file(junk.data, junk.len, &layout), -1);
+    /* Empty and fresh files read whole in any layout. */
+    assert_int_equal(gpx_pc_parse_file(NULL, 0, NULL, NULL, &layout), 0);
+    assert_int_equal(gpx_pc_check_file(NULL, 0, NULL), 0);
+    gpx_buf_free(&junk);
+    gpx_buf_free(&b8);
+}
+
 static void
 test_gpx_pc_key(void **state)
 {
@@ -283,7 +386,10 @@ test_gpx_pc_key(void **state)
     assert_int_equal(gpx_pc_parse_key("", 0, &k), -1);
     assert_int_equal(gpx_pc_parse_key("{}", 2, &k), -1);
     assert_int_equal(gpx_pc_parse_key("[1, 2, 3, 4]", 12, &k), -1);
-    assert_int_equal(gpx_pc_parse_key("[\"a\", \"b\", {}]", 14, &k), -1);
+    /* Releases before 0.16 wrote no help. */
+    assert_int_equal(gpx_pc_parse_key("[\"a\", \"b\", {}]", 14, &k), 0);
+    assert_string_equal(k.help, GPX_PC_OLD_HELP);
+    gpx_pc_key_free(&k);
     assert_int_equal(gpx_pc_parse_key("[\"a\", \"b\", {\"x\": 1}, \"h\"]", 25, &k), -1);
     assert_int_equal(gpx_pc_parse_key("[\"a\", \"b\", [], \"h\"]", 19, &k), -1);
     assert_int_equal(gpx_pc_parse_key("[\"\", \"b\", {}, \"h\"]", 18, &k), -1);
@@ -379,6 +485,8 @@ main(void)
         cmocka_unit_test(test_gpx_pc_parse_hostile_lengths),
         cmocka_unit_test(test_gpx_pc_parse_garbage),
         cmocka_unit_test(test_gpx_pc_parse_stops),
+        cmocka_unit_test(test_gpx_pc_layout_decided_per_file),
+        cmocka_unit_test(test_gpx_pc_layout_damaged),
         cmocka_unit_test(test_gpx_pc_key),
         cmocka_unit_test(test_gpx_pc_format_double),
         cmocka_unit_test(test_gpx_pc_files),

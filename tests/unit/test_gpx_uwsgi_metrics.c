@@ -207,6 +207,30 @@ test_a_counter_and_a_gauge_sharing_a_name_keep_one(void **state)
     free(text);
 }
 
+/* The names of the families rendered are reserved: the app's families
+ * keep off them (a counter's with and without _total). */
+static void
+test_reserve_the_rendered_families(void **state)
+{
+    static const struct gpx_uwsgi_metric metrics[] = {
+        {"worker.1.requests", GPX_UWSGI_COUNTER, 5},
+        {"core.total_rss", GPX_UWSGI_GAUGE, 1},
+        {"x_total", GPX_UWSGI_COUNTER, 1},
+    };
+    struct gpx_names names;
+
+    (void)state;
+    gpx_names_init(&names);
+    assert_int_equal(gpx_uwsgi_metrics_reserve(&names, metrics, 3), 0);
+    assert_true(gpx_names_reserved(&names, "uwsgi_worker_requests"));
+    assert_true(gpx_names_reserved(&names, "uwsgi_worker_requests_total"));
+    assert_true(gpx_names_reserved(&names, "uwsgi_core_total_rss"));
+    assert_true(gpx_names_reserved(&names, "uwsgi_x"));
+    assert_false(gpx_names_reserved(&names, "uwsgi_worker"));
+    assert_false(gpx_names_reserved(&names, "app_rss"));
+    gpx_names_free(&names);
+}
+
 static void
 test_no_metrics_render_nothing(void **state)
 {
@@ -222,6 +246,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_of_uwsgi_patterns_become_labels),
+        cmocka_unit_test(test_reserve_the_rendered_families),
         cmocka_unit_test(test_other_names_keep_their_words),
         cmocka_unit_test(test_a_counter_gets_one_total_suffix),
         cmocka_unit_test(test_families_are_grouped_and_sorted),
