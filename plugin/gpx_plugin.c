@@ -15,7 +15,7 @@
  *            counts worker restarts by reason, folds the app metrics of
  *            ended workers, samples resources
  * harakiri   notes a harakiri kill for the restart reason
- * master_cleanup  publishes the final totals to Redis
+ * master_cleanup  publishes the final totals to Redis, or syncs the file
  */
 #include "gpx_glue.h"
 
@@ -508,6 +508,13 @@ gpx_master_cleanup(void)
         gpx.publisher = NULL;
         uwsgi_log("gpx: final totals published to Redis\n");
     } else if (gpx.recording && !gpx.cfg.redis_enabled) {
+        /* A stop (SIGINT, SIGQUIT, SIGTERM with die-on-term) or a reload:
+         * on disk now, not whenever the kernel writes the pages back. */
+        if (gpx_scoreboard_sync(&gpx.board) != 0) {
+            uwsgi_log("gpx: cannot sync the counters to %s: %s; they stay in the page cache for the next start, but a "
+                      "crash of the machine now could lose them\n",
+                      gpx.cfg.multiproc_dir, strerror(errno));
+        }
         uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.cfg.multiproc_dir);
     }
 }

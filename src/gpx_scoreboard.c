@@ -110,6 +110,15 @@ gpx_scoreboard_close(struct gpx_scoreboard *board)
 }
 
 int
+gpx_scoreboard_sync(const struct gpx_scoreboard *board)
+{
+    if (board->base == NULL || board->fd < 0) {
+        return 0;
+    }
+    return msync(board->base, board->size, MS_SYNC);
+}
+
+int
 gpx_scoreboard_path(char *out, size_t outlen, const char *dir, const char *instance)
 {
     int n = snprintf(out, outlen, "%s/gpx_%s.scoreboard", dir, instance);

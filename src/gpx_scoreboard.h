@@ -151,6 +151,12 @@ int gpx_scoreboard_open_file(struct gpx_scoreboard *board, const char *path, uns
 /* Unmaps and closes. Safe on a zeroed handle. */
 void gpx_scoreboard_close(struct gpx_scoreboard *board);
 
+/* Writes a file-backed board's mapping to its file and waits until the
+ * disk has it (msync MS_SYNC): a clean stop then loses nothing even if the
+ * machine goes down right after. Returns 0 (at once for an anonymous or
+ * zeroed board), or -1 with errno set. */
+int gpx_scoreboard_sync(const struct gpx_scoreboard *board);
+
 /* Writes "<dir>/gpx_<instance>.scoreboard" into out. Returns 0, or -1 if it
  * does not fit. The suffix keeps prometheus_client's *.db glob away. */
 int gpx_scoreboard_path(char *out, size_t outlen, const char *dir, const char *instance);

@@ -683,6 +683,41 @@ test_gpx_scoreboard_file_reopen_continues(void **state)
     gpx_scoreboard_close(&board);
 }
 
+/* Syncing a file board puts its counts on disk (read back with pread, not
+ * through the mapping); an anonymous or zeroed board has nothing to sync. */
+static void
+test_gpx_scoreboard_sync(void **state)
+{
+    struct fixture *f = *state;
+    struct gpx_scoreboard board, anon, zeroed;
+    struct gpx_board_header disk;
+    char note[512], err[256];
+    int fd;
+
+    open_file(&board, f->path, 2, 1, note, sizeof(note));
+    record(gpx_scoreboard_cell(&board, 2, 0), GPX_METHOD_GET, 200, 1000);
+    gpx_scoreboard_slot(&board, 1)->restarts[2] = 3;
+    assert_int_equal(gpx_scoreboard_sync(&board), 0);
+    fd = open(f->path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &disk, sizeof(disk), 0), sizeof(disk));
+    close(fd);
+    assert_memory_equal(disk.magic, "GPXBOARD", 8);
+    assert_int_equal(disk.workers, 2);
+    gpx_scoreboard_close(&board);
+    open_file(&board, f->path, 2, 1, note, sizeof(note));
+    assert_true(gpx_cell_requests(gpx_scoreboard_cell(&board, 2, 0)) == 1);
+    assert_true(gpx_scoreboard_slot(&board, 1)->restarts[2] == 3);
+    gpx_scoreboard_close(&board);
+
+    assert_int_equal(gpx_scoreboard_open_anonymous(&anon, 1, 1, err, sizeof(err)), 0);
+    assert_int_equal(gpx_scoreboard_sync(&anon), 0);
+    gpx_scoreboard_close(&anon);
+    memset(&zeroed, 0, sizeof(zeroed));
+    zeroed.fd = -1;
+    assert_int_equal(gpx_scoreboard_sync(&zeroed), 0);
+}
+
 /* Reopening with more workers grows the file, says so in the note, keeps
  * the old counts and gives the new workers zeroed blocks; reopening with
  * fewer keeps every block. */
@@ -960,6 +995,7 @@ main(void)
         cmocka_unit_test(test_gpx_scoreboard_path_format),
         FILE_TEST(test_gpx_scoreboard_file_create),
         FILE_TEST(test_gpx_scoreboard_file_reopen_continues),
+        FILE_TEST(test_gpx_scoreboard_sync),
         FILE_TEST(test_gpx_scoreboard_file_reopen_grows),
         FILE_TEST(test_gpx_scoreboard_file_reopen_folds),
         FILE_TEST(test_gpx_scoreboard_file_refuses_bad_magic),
