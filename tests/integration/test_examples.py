@@ -39,6 +39,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -481,6 +482,51 @@ def test_example_needs_its_app(name, build, tmp_path):
     assert not SPAWNED.search(out), out
     with pytest.raises(requests.ConnectionError):
         requests.get(s.url("/"), timeout=2)
+
+
+def test_sigterm_cuts_a_request_the_master_fifo_waits_for_it(build, tmp_path):
+    """What docs/migration.md says of stopping: SIGTERM with die-on-term stops
+    the workers at once (a request in flight gets no answer, as with SIGINT),
+    where Gunicorn's SIGTERM lets it finish; the master FIFO's `q` is uWSGI's
+    graceful stop: the request finishes, then uWSGI exits. Both keep the counts."""
+    needs("basic", build)
+    for graceful in (False, True):
+        fifo = tmp_path / f"master-{graceful}.fifo"
+        s = ExampleServer("basic", build, tmp_path, {}, ("--master-fifo", str(fifo)))
+        s.start()
+        try:
+            s.wait_metrics()
+            s.wait_workers_started(2, timeout=30)
+            s._wait_handlers()
+            answers = []
+
+            def slow():
+                try:
+                    answers.append(requests.get(s.url("/sleep?s=3"), timeout=30).status_code)
+                except requests.RequestException as exc:
+                    answers.append(type(exc).__name__)
+
+            t = threading.Thread(target=slow)
+            t.start()
+            wait_for(lambda: s.scrape().value("gunicorn_requests_in_progress") == 1, 10, what="the request in flight")
+            started = time.monotonic()
+            if graceful:
+                fifo.write_text("q")
+            else:
+                s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(30) == 0
+            took = time.monotonic() - started
+            t.join(30)
+        finally:
+            s.stop()
+        out = s.output()
+        if graceful:
+            assert answers == [200] and 2.0 < took < 10, (answers, took)
+            assert lines(out, "graceful shutdown triggered...")
+        else:
+            assert answers == ["ConnectionError"] and took < 3, (answers, took)
+            assert lines(out, "SIGINT/SIGTERM received...killing workers...")
+        assert lines(out, "gpx: counters kept in")
 
 
 # -- each scenario's own promise, checked after the server stopped -------------------
