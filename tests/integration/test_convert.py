@@ -475,16 +475,7 @@ def comment_before(ini: str, option_line: str) -> str:
 def test_cpu_count_becomes_uwsgis_cpu_count(build, tmp_path):
     """multiprocessing.cpu_count() and os.cpu_count() read the converting machine:
     the ini computes the same from uWSGI's %k, the CPU count where it starts."""
-    config = tmp_path / "gunicorn_cpus.conf.py"
-    config.write_text(textwrap.dedent(f"""
-        import multiprocessing, os
-        bind = "127.0.0.1:{free_port()}"
-        workers = multiprocessing.cpu_count() * 2 + 1
-        worker_class = "gthread"
-        threads = os.cpu_count()
-        max_requests = 1000
-        max_requests_jitter = 40
-    """))
+    config = CONFIGS / "dynamic_cpu_count.conf.py"
     out = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(Path(build.plugin).parent))
     assert out.returncode == 0, out.stderr
     ini = out.stdout
@@ -500,7 +491,7 @@ def test_cpu_count_becomes_uwsgis_cpu_count(build, tmp_path):
         f"gpx-convert: threads = {cpus} depends on this machine's CPU count ({cpus}): written as threads = %k, "
         "computed where uWSGI starts",
     ]
-    path = tmp_path / "cpus.ini"
+    path = tmp_path / "cpus.ini"  # the config's bind, 127.0.0.1:8000, moved by GPX_APP_BIND below
     path.write_text(ini)
     shown = shown_config(build, path, {})
     view = gunicorn_view(config, tmp_path)
@@ -546,18 +537,6 @@ def test_values_without_a_run_time_form_are_frozen_and_said(tmp_path, source, li
     assert flagged(out.stderr) == [flag.format(max2=max(2, cpus), cpus=cpus)]
 
 
-ENV_CONFIG = """
-import os
-bind = os.environ.get("BIND", "127.0.0.1:{port}")
-workers = int(os.environ.get("WORKERS", "2"))
-timeout = 60 if os.environ.get("APP_ENV") == "production" else 300
-preload_app = os.environ.get("APP_ENV") == "production"
-if os.environ.get("APP_ENV") == "production":
-    os.environ["REDIS_ENABLED"] = "true"
-os.environ.setdefault("PROMETHEUS_METRICS_PORT", os.environ.get("METRICS_PORT", "9091"))
-if "CI" not in os.environ:
-    os.environ["CLEANUP_DB_FILES"] = "true"
-"""
 
 
 def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
@@ -565,9 +544,7 @@ def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
     ini is the same whatever the converting environment held, says which values
     depend on what (a comment on the line, one line on stderr each), and under
     each environment uWSGI reads from it what Gunicorn reads from the config."""
-    port = free_port()
-    config = tmp_path / "gunicorn_env.conf.py"
-    config.write_text(ENV_CONFIG.format(port=port))
+    config = CONFIGS / "dynamic_environment.conf.py"
     plugin_dir = str(Path(build.plugin).parent)
     out = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", plugin_dir)
     assert out.returncode == 0, out.stderr
@@ -603,7 +580,7 @@ def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
         {"APP_ENV": "production"},
         {"APP_ENV": "staging", "WORKERS": "3", "METRICS_PORT": "9555", "CI": "1"},
         {"BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_METRICS_PORT": "9666", "METRICS_PORT": "9555"},
-        {"BIND": "127.0.0.1:1", "GPX_APP_BIND": f"127.0.0.1:{port}"},  # the ini's own override wins
+        {"BIND": "127.0.0.1:1", "GPX_APP_BIND": f"127.0.0.1:{free_port()}"},  # the ini's own override wins
     ]
     for env in environments:
         shown = shown_config(build, path, env)
@@ -617,11 +594,12 @@ def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
         assert gpx.get("gpx-redis") == view["env"]["REDIS_ENABLED"], (env, gpx)
         assert gpx.get("gpx-cleanup-db-files") == view["env"]["CLEANUP_DB_FILES"], (env, gpx)
 
-    # and it starts so, here with the defaults
-    metrics_port = free_port()
+    # and it starts so, here with the defaults but the ports
+    port, metrics_port = free_port(), free_port()
     s = start_uwsgi(tmp_path, path, port, metrics_port,
-                    {"PROMETHEUS_METRICS_PORT": str(metrics_port), "PROMETHEUS_BIND_ADDRESS": "127.0.0.1",
-                     "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")}, build=build)
+                    {"GPX_APP_BIND": f"127.0.0.1:{port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+                     "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
+                    build=build)
     try:
         one_request_counted(s, 2)
     finally:
