@@ -15,7 +15,7 @@
  *            counts worker restarts by reason, folds the app metrics of
  *            ended workers, samples resources
  * harakiri   notes a harakiri kill for the restart reason
- * master_cleanup  publishes the final totals to Redis
+ * master_cleanup  publishes the final totals to Redis, or syncs the file
  */
 #include "gpx_glue.h"
 
@@ -336,35 +336,104 @@ worker_class(void)
     return uwsgi.threads > 1 ? "gthread" : "sync";
 }
 
-/* Warns when a guide variable disagrees with what uWSGI really runs. */
+/* The guide's GUNICORN_WORKERS and GUNICORN_KEEPALIVE configured Gunicorn;
+ * under uWSGI its own options decide. A value in the environment that
+ * uWSGI does not run is explained in one line with what to do, at a cold
+ * start only: a reload re-executes the master with the same environment
+ * (and GUNICORN_WORKERS set by gpx to processes), so it would only repeat. */
 static void
-warn_mismatch(const char *variable, const char *option, long real)
+explain_workers(const char *env)
 {
-    const char *env = getenv(variable);
     long value;
 
-    if (env != NULL && env[0] != '\0' && (gpx_parse_int(env, 0, LONG_MAX, &value) != 0 || value != real)) {
-        uwsgi_log("gpx: %s=%s disagrees with uWSGI's %s = %ld; uWSGI's value is the one in effect\n", variable, env,
-                  option, real);
+    if (gpx_parse_int(env, 1, LONG_MAX, &value) != 0) {
+        uwsgi_log("gpx: GUNICORN_WORKERS=%s in the environment is not a worker count; uWSGI runs processes = %d, and "
+                  "gpx sets GUNICORN_WORKERS=%d for the app. Remove GUNICORN_WORKERS from uWSGI's environment\n",
+                  env, uwsgi.numproc, uwsgi.numproc);
+        return;
     }
+    if (value == uwsgi.numproc) {
+        return;
+    }
+    uwsgi_log("gpx: GUNICORN_WORKERS=%s in the environment was Gunicorn's worker count; uWSGI runs processes = %d, "
+              "and gpx sets GUNICORN_WORKERS=%d for the app. Set processes = %s for that many workers, or remove "
+              "GUNICORN_WORKERS from uWSGI's environment\n",
+              env, uwsgi.numproc, uwsgi.numproc, env);
+}
+
+/* Whether a socket of this proto was configured (http11-socket keeps a
+ * connection open for the next request; http-socket closes it). */
+static int
+has_socket_proto(const char *proto)
+{
+    struct uwsgi_socket *sock;
+
+    for (sock = uwsgi.sockets; sock != NULL; sock = sock->next) {
+        if (sock->proto_name != NULL && strcmp(sock->proto_name, proto) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+explain_keepalive(const char *env)
+{
+    const char *router = uwsgi_get_exported_opt("http") != NULL    ? "http"
+                         : uwsgi_get_exported_opt("https") != NULL ? "https"
+                                                                   : NULL;
+    const char *keepalive = uwsgi_get_exported_opt("http-keepalive");
+    long value, router_value = 0;
+    int seconds = gpx_parse_int(env, 0, LONG_MAX, &value) == 0;
+
+    if (router != NULL) {
+        /* uWSGI's HTTP router: http-keepalive = N keeps idle connections N s. */
+        if (keepalive != NULL && gpx_parse_int(keepalive, 0, LONG_MAX, &router_value) != 0) {
+            router_value = 1; /* a bare `http-keepalive` flag */
+        }
+        if (seconds && value == router_value) {
+            return;
+        }
+        uwsgi_log("gpx: GUNICORN_KEEPALIVE=%s in the environment was Gunicorn's keep-alive; uWSGI's HTTP router "
+                  "(%s = ...) runs with http-keepalive = %ld. Set http-keepalive = %s for Gunicorn's, or remove "
+                  "GUNICORN_KEEPALIVE from uWSGI's environment\n",
+                  env, router, router_value, env);
+        return;
+    }
+    if (seconds && value == 0) {
+        return; /* no keep-alive: what an http-socket does */
+    }
+    if (has_socket_proto("http11")) {
+        uwsgi_log("gpx: GUNICORN_KEEPALIVE=%s in the environment was Gunicorn's keep-alive; uWSGI's http11-socket "
+                  "keeps a connection open while the client does, up to socket-timeout = %d s idle. Set "
+                  "socket-timeout for another bound, and remove GUNICORN_KEEPALIVE from uWSGI's environment\n",
+                  env, uwsgi.socket_timeout);
+        return;
+    }
+    uwsgi_log("gpx: GUNICORN_KEEPALIVE=%s in the environment was Gunicorn's keep-alive; this uWSGI closes each "
+              "connection after its answer (http-socket), as Gunicorn's sync worker does, and has no such setting. "
+              "Remove GUNICORN_KEEPALIVE from uWSGI's environment; for keep-alive, put uWSGI's HTTP router (http = "
+              "..., http-keepalive = %s) or a proxy in front\n",
+              env, env);
 }
 
 static void
 export_gunicorn_environment(void)
 {
-    static int warned;
+    static int explained;
     char number[32];
-    const char *keepalive = uwsgi_get_exported_opt("http-keepalive");
-    long keepalive_value = 0;
 
-    if (keepalive != NULL && gpx_parse_int(keepalive, 0, LONG_MAX, &keepalive_value) != 0) {
-        keepalive_value = 1; /* a bare `http-keepalive` flag */
+    if (!explained && !uwsgi.is_a_reload) {
+        const char *workers = getenv("GUNICORN_WORKERS"), *keepalive = getenv("GUNICORN_KEEPALIVE");
+
+        if (workers != NULL && workers[0] != '\0') {
+            explain_workers(workers);
+        }
+        if (keepalive != NULL && keepalive[0] != '\0') {
+            explain_keepalive(keepalive);
+        }
     }
-    if (!warned) {
-        warn_mismatch("GUNICORN_WORKERS", "processes", uwsgi.numproc);
-        warn_mismatch("GUNICORN_KEEPALIVE", "http-keepalive", keepalive_value);
-        warned = 1;
-    }
+    explained = 1;
 
     snprintf(number, sizeof(number), "%d", uwsgi.numproc);
     setenv("GUNICORN_WORKERS", number, 1);

@@ -1,4 +1,4 @@
-/* gpx_catalog.h - the fixed label sets and histogram buckets of METRICS.md.
+/* gpx_catalog.h - the fixed label sets and histogram buckets (docs/metrics.md).
  *
  * Everything here is constant: the request path maps a method to an index
  * and a value to a bucket, and the renderer turns indexes back into label

@@ -46,6 +46,12 @@ const struct gpx_family gpx_families[GPX_FAMILY_COUNT] = {
                                 "Times the worker slot's process was replaced, by reason."},
     [GPX_FAM_MASTER_WORKER_RESTART] = {"gunicorn_master_worker_restart_total", "counter",
                                        "Workers replaced, by reason."},
+    [GPX_FAM_WORKER_RESTART_COUNT] = {"gunicorn_worker_restart_count_total", "counter",
+                                      "Times the worker slot's process was replaced, by restart type (graceful, "
+                                      "forced) and reason."},
+    [GPX_FAM_MASTER_WORKER_RESTART_COUNT] = {"gunicorn_master_worker_restart_count_total", "counter",
+                                             "Workers replaced, by worker slot, reason and restart type (graceful, "
+                                             "forced)."},
     [GPX_FAM_LISTEN_BACKLOG] = {"gunicorn_listen_backlog", "gauge",
                                 "Connections waiting in the listener's accept queue."},
     [GPX_FAM_LISTEN_BACKLOG_LIMIT] = {"gunicorn_listen_backlog_limit", "gauge", "Size of the listener's accept queue."},
@@ -387,6 +393,39 @@ compare_keys(const void *a, const void *b)
     return ka < kb ? -1 : ka > kb;
 }
 
+/* The exporter's second pair of restart families: the same events as
+ * gunicorn_worker_restart_total, per slot, with the reason's restart_type.
+ * The worker's family and the master's differ only in their label order,
+ * which is the exporter's (worker_id, restart_type, reason for the worker's;
+ * worker_id, reason, restart_type for the master's). */
+static void
+render_restart_counts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
+{
+    unsigned f, i, w, r;
+
+    for (f = 0; f < 2; f++) {
+        enum gpx_family_id id = f == 0 ? GPX_FAM_WORKER_RESTART_COUNT : GPX_FAM_MASTER_WORKER_RESTART_COUNT;
+        const char *name = gpx_families[id].name;
+
+        gpx_render_family(out, fmt, id);
+        for (i = 0; i < nsrc; i++) {
+            for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
+                if (!shown(&srcs[i], w)) {
+                    continue;
+                }
+                for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+                    const char *reason = gpx_restart_label(r), *type = gpx_restart_type_label(r);
+
+                    gpx_buf_printf(out, "%s{%sworker_id=\"%u\",%s=\"%s\",%s=\"%s\"} %" PRIu64 "\n", name,
+                                   srcs[i].labels, w + 1, f == 0 ? "restart_type" : "reason", f == 0 ? type : reason,
+                                   f == 0 ? "reason" : "restart_type", f == 0 ? reason : type,
+                                   srcs[i].slots[w].restarts[r]);
+                }
+            }
+        }
+    }
+}
+
 /* Restarts by reason, per slot and for the whole server. Every reason is
  * shown from the start, so that rate() has a zero to begin from. */
 static void
@@ -421,6 +460,7 @@ render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
                            gpx_restart_label(r), total);
         }
     }
+    render_restart_counts(out, fmt, srcs, nsrc);
 }
 
 /* The (method, status) series of one source's total. */

@@ -2,9 +2,9 @@
  * or OpenMetrics 1.0.
  *
  * Called by the metrics thread and the routing action with a snapshot of the
- * workers that the glue read from uWSGI; writes every family of METRICS.md
- * sections A and B (and the parts of C and D that need no lifecycle), each
- * with HELP and TYPE. Reads the scoreboard, never writes it.
+ * workers that the glue read from uWSGI; writes every family of gpx's own
+ * that docs/metrics.md lists (the app's families are rendered elsewhere),
+ * each with HELP and TYPE. Reads the scoreboard, never writes it.
  */
 #ifndef GPX_EXPOSITION_H
 #define GPX_EXPOSITION_H
@@ -98,6 +98,8 @@ enum gpx_family_id {
     GPX_FAM_WORKERS,
     GPX_FAM_WORKER_RESTART,
     GPX_FAM_MASTER_WORKER_RESTART,
+    GPX_FAM_WORKER_RESTART_COUNT,
+    GPX_FAM_MASTER_WORKER_RESTART_COUNT,
     GPX_FAM_LISTEN_BACKLOG,
     GPX_FAM_LISTEN_BACKLOG_LIMIT,
     GPX_FAM_LISTEN_OVERFLOWS,

@@ -11,6 +11,20 @@ gpx_restart_label(enum gpx_restart_reason reason)
     return (unsigned)reason < GPX_RESTART_REASON_COUNT ? labels[reason] : "crash";
 }
 
+const char *
+gpx_restart_type_label(enum gpx_restart_reason reason)
+{
+    switch (reason) {
+    case GPX_RESTART_MAX_REQUESTS:
+    case GPX_RESTART_LIFETIME:
+    case GPX_RESTART_IDLE:
+    case GPX_RESTART_RELOAD:
+        return "graceful";
+    default:
+        return "forced";
+    }
+}
+
 static int
 over(uint64_t value, uint64_t limit)
 {

@@ -3,7 +3,8 @@
  * uWSGI calls no hook when a worker dies. The glue reads each worker's state
  * every master cycle and, when a worker's exit can be read before the
  * master reaps it, the exit status too; this module turns that into one of
- * METRICS.md's fixed reasons. Plain data in, a reason out: unit-testable.
+ * a fixed set of reasons (docs/metrics.md lists them). Plain data in, a
+ * reason out: unit-testable.
  */
 #ifndef GPX_RESTART_H
 #define GPX_RESTART_H
@@ -54,5 +55,11 @@ enum gpx_restart_reason gpx_restart_classify(const struct gpx_worker_end *end);
 
 /* The label value of a reason ("max_requests", "timeout", ...). */
 const char *gpx_restart_label(enum gpx_restart_reason reason);
+
+/* The exporter's restart_type of a reason: "graceful" when uWSGI asked the
+ * worker to finish and it did (max_requests, lifetime, idle, reload),
+ * "forced" when it was killed or died (timeout, memory, crash, signal). A
+ * value out of range is "forced", as its label is "crash". */
+const char *gpx_restart_type_label(enum gpx_restart_reason reason);
 
 #endif

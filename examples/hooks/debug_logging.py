@@ -5,7 +5,8 @@ exporter's hooks log their lifecycle. examples/debug.ini imports this file in uW
 master before the workers fork, as Gunicorn runs its config file, so the app's and any
 hook's Python logging gets the guide's level and format. gpx's own lifecycle lines
 (storage, worker slots, serving metrics, each worker taking its slot, a worker ending and
-why, the final flush) are always in uWSGI's log; gpx logs nothing per request.
+why, the counters kept or published at exit) are always in uWSGI's log; gpx logs nothing per
+request.
 """
 
 import logging

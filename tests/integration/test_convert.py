@@ -1,32 +1,41 @@
 """tools/gpx-convert: the guide's Gunicorn configs become uWSGI ini files that start.
 
 For each of the 16 configs of gunicorn-prometheus-exporter's configuration
-guide (guide_configs/, copied verbatim; the Debug fragment completed from the
-Basic one in its own file) and for Gunicorn's own defaults (an empty config):
+guide (guide_configs/, copied from the guide as published; the Debug fragment
+completed from the Basic one in its own file) and for Gunicorn's own defaults
+(an empty config):
 
 - the converter runs and its output parses as an ini file;
-- the option lines that carry the scenario are exactly there: the sockets,
-  processes and the worker model, harakiri, max-requests, and the exporter's
-  variables as gpx options inside `if-not-env` blocks (gpx-redis for the two
-  Redis scenarios);
+- the option lines that carry the scenario are exactly there: the service
+  lines (strict, die-on-term, need-app), the sockets, processes and the worker
+  model, harakiri, max-requests and max-requests-delta (jitter // (workers -
+  1)), and the exporter's variables as gpx options inside `if-not-env` blocks
+  (gpx-redis for the two Redis scenarios); no http-keepalive, which an
+  http-socket ignores;
 - Gunicorn 23 itself (tests/requirements.txt), loading the same file, agrees
   on the values, and every setting the file names is accounted for by a
   `; NAME = ...` line saying where it went or a `; not mapped: NAME = ...`
   line saying why not;
-- the ini starts under Debian's uwsgi-core with gpx from build/system, moved
-  to free ports by environment variables only (GPX_APP_BIND for the app's socket,
+- the ini starts under --strict with both uWSGI builds (Debian's 2.0.21 with
+  gpx from build/system, PyPI's 2.0.31 with build/pypi), moved to free ports
+  by environment variables only (GPX_APP_BIND for the app's socket,
   PROMETHEUS_METRICS_PORT and friends for gpx: the `if-not-env` blocks let
-  them win, as setdefault did), serves one request, and /metrics counts
-  exactly that request. The Redis scenarios run against a private
-  redis-server on a free port; the Production one logs under tmp_path instead
-  of /var/log/gunicorn. The gevent and tornado ones need Debian's loop-engine
-  plugins: installed if missing, skipped only if they cannot be. uWSGI is
-  stopped with SIGINT and its whole process group is killed afterwards.
+  them win, as setdefault did), serves one request, /metrics counts exactly
+  that request, and SIGTERM stops it within seconds. The Redis scenarios run
+  against a private redis-server on a free port; the Production one logs
+  under tmp_path instead of /var/log/gunicorn. The gevent ones run on PyPI's
+  uwsgi with Debian's python3-gevent on PYTHONPATH; the tornado one is refused
+  there in one line (PyPI's uwsgi has no tornado loop engine). An ini whose app
+  cannot be loaded stops at start, lazy-apps included.
 
 Beyond the guide: setdefault against assignment, checked in the ini and in a
-running uWSGI; other forms Gunicorn accepts (worker classes as objects, hooks
-as import paths, several binds, access log formats); and configs that cannot
-be evaluated, each reported in one line.
+running uWSGI; values a config computes from the machine or the environment
+(the CPU count, os.environ.get, branches on a variable, a conditional
+os.environ assignment), each in uWSGI's run-time form or frozen, marked in
+the ini and on stderr, and checked against Gunicorn's own reading of the same
+config in the same environments; other forms Gunicorn accepts (worker
+classes as objects, hooks as import paths, several binds, access log
+formats); and configs that cannot be evaluated, each reported in one line.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -47,14 +57,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, DEMO_APP, ROOT, Server, free_port, parse_metrics, wait_for
+from conftest import BUILDS, DEMO_APP, ROOT, Build, Server, free_port, parse_metrics, stop_process, wait_for
 from redis_server import redis_factory  # noqa: F401 (the fixture)
 
 CONVERTER = ROOT / "tools" / "gpx-convert"
 CONFIGS = Path(__file__).resolve().parent / "guide_configs"
-GUIDE = Path("/work/shared/spec/configuration-guide.md")
 UWSGI = "/usr/bin/uwsgi-core"
 PLUGIN_DIR = ROOT / "build" / "system"
+DEBIAN_PYTHON = "/usr/lib/python3/dist-packages"
 DEBIAN_PLUGINS = Path("/usr/lib/uwsgi/plugins")
 DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3", "uwsgi-plugin-greenlet-python3")
 
@@ -63,7 +73,8 @@ DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3"
 VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "CLEANUP_DB_FILES",
              "GPX_INSTANCE", "REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD",
              "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
-             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2")
+             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2", "APP_ENV",
+             "WORKERS", "THREADS", "TIMEOUT", "BIND", "METRICS_PORT", "CI")
 
 FILES = {"gpx-multiproc-dir": "/tmp/prometheus_multiproc", "gpx-port": "9090", "gpx-bind": "0.0.0.0"}
 REDIS = {"gpx-redis": "true", "gpx-redis-host": "localhost", "gpx-redis-port": "6379", "gpx-redis-db": "0",
@@ -141,10 +152,16 @@ def convert(config: Path, *args: str, env=None, cwd=None) -> subprocess.Complete
                           env=env if env is not None else clean_env(), cwd=cwd or ROOT)
 
 
-def converted(name: str, tmp_path: Path) -> str:
-    out = convert(config_path(name, tmp_path), "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(PLUGIN_DIR))
+def converted(name: str, tmp_path: Path, plugin_dir: Path = PLUGIN_DIR) -> str:
+    out = convert(config_path(name, tmp_path), "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(plugin_dir))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("[uwsgi]\n")
+    flagged = [line for line in out.stderr.splitlines() if line.startswith("gpx-convert: ")]
+    if SCENARIOS[name].file is None:  # Gunicorn's defaults read $PORT and $WEB_CONCURRENCY
+        assert len(flagged) == 2 and "$PORT" in flagged[0] and "$WEB_CONCURRENCY" in flagged[1], out.stderr
+    else:  # the guide's configs compute nothing from the machine or the environment
+        assert flagged == [], out.stderr
+        assert not [line for line in out.stdout.splitlines() if line.startswith("; (!)")]
     return out.stdout
 
 
@@ -182,7 +199,7 @@ def load_converter():
 
 
 GUNICORN_LOADER = textwrap.dedent("""
-    import json, sys
+    import json, os, sys
     stub_dir, path = sys.argv[1:3]
     sys.path.insert(0, stub_dir)
     from gunicorn.app.base import Application
@@ -206,11 +223,12 @@ GUNICORN_LOADER = textwrap.dedent("""
         "graceful_timeout": c.graceful_timeout, "max_requests": c.max_requests,
         "max_requests_jitter": c.max_requests_jitter, "keepalive": c.keepalive, "preload_app": c.preload_app,
         "accesslog": c.accesslog, "errorlog": c.errorlog, "reload": c.reload,
+        "env": {k: os.environ.get(k) for k in ("PROMETHEUS_METRICS_PORT", "REDIS_ENABLED", "CLEANUP_DB_FILES")},
     }))
 """)
 
 
-def gunicorn_view(config: Path, tmp_path: Path) -> dict:
+def gunicorn_view(config: Path, tmp_path: Path, env: dict | None = None) -> dict:
     """Gunicorn 23's own reading of the config file, with the converter's
     stand-in exporter package on sys.path. It runs where the Development
     config's reload_extra_files exist, since Gunicorn refuses missing ones."""
@@ -223,7 +241,7 @@ def gunicorn_view(config: Path, tmp_path: Path) -> dict:
     for name in ("app.py", "config.py"):
         (cwd / name).touch()
     out = subprocess.run([sys.executable, "-c", GUNICORN_LOADER, str(stub), str(config)], capture_output=True,
-                         text=True, cwd=cwd, env=clean_env(), timeout=60)
+                         text=True, cwd=cwd, env=clean_env(**(env or {})), timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -239,37 +257,6 @@ def ensure_debian_plugins(names):
         pytest.skip(f"Debian's {', '.join(missing)} plugin(s) cannot be installed: {' '.join(DEBIAN_PACKAGES)}")
 
 
-# -- the guide's configs -----------------------------------------------------------------------------
-def guide_blocks() -> dict[str, str]:
-    text = GUIDE.read_text()
-    blocks = {}
-    for block in re.findall(r"```python\n(.*?)```", text, re.S):
-        first = block.splitlines()[0]
-        m = re.fullmatch(r"# (gunicorn_\w+\.conf\.py)", first)
-        if m:
-            blocks[m.group(1)] = block
-    return blocks
-
-
-def test_guide_configs_are_verbatim_copies():
-    if not GUIDE.exists():
-        pytest.skip(f"{GUIDE} is not here to compare with")
-    blocks = guide_blocks()
-    files = {s.file for s in SCENARIOS.values() if s.file}
-    assert set(blocks) == files == {p.name for p in CONFIGS.glob("*.py")}
-    for name, block in blocks.items():
-        copy = (CONFIGS / name).read_text()
-        if name == "gunicorn_debug.conf.py":
-            # the guide's fragment, verbatim, then a comment and the Basic config
-            assert copy.startswith(block)
-            rest = copy[len(block):]
-            basic = blocks["gunicorn_basic.conf.py"].split("\n", 1)[1]
-            assert rest.endswith(basic)
-            assert all(line.startswith("#") or not line for line in rest[:-len(basic)].splitlines())
-        else:
-            assert copy == block, name
-
-
 # -- conversion --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", IDS)
 def test_conversion(name, tmp_path):
@@ -283,19 +270,29 @@ def test_conversion(name, tmp_path):
     assert parser.sections() == ["uwsgi"]
     pairs(ini)  # every option line is `key = value`
 
-    # plugins: the language, the loop engine, then gpx from the build directory
+    # a service: strict, stopped by SIGTERM, refusing to run without its app; first, so strict sees every line
+    assert pairs(ini)[:3] == [("strict", "true"), ("die-on-term", "true"), ("need-app", "true")]
+
+    # plugins: the language and loop engines where uWSGI lacks them, then gpx from the build directory
+    assert has_block(ini, "if-not-plugin = python", "plugin = python3", "endif =")
     assert values(ini, "plugin")[0] == "python3"
     assert values(ini, "plugin")[-1] == "gpx"
     assert values(ini, "plugins-dir") == [str(PLUGIN_DIR)]
     assert values(ini, "wsgi-file") == [str(DEMO_APP)]
 
-    # the socket, movable by GPX_APP_BIND
-    assert has_block(ini, "if-env = GPX_APP_BIND", "http-socket = %(_)", "endif =")
-    assert has_block(ini, "if-not-env = GPX_APP_BIND", f"http-socket = {scenario.bind}", "endif =")
-    assert values(ini, "http-socket") == ["%(_)", scenario.bind]
-
-    # the worker model
-    assert values(ini, "processes") == [str(scenario.processes)]
+    # the socket, movable by GPX_APP_BIND (Gunicorn's default bind also by $PORT, as Gunicorn's)
+    if scenario.file is None:
+        assert has_block(ini, "if-env = GPX_APP_BIND", "set-placeholder = gunicorn_http_socket=%(_)", "endif =",
+                         "if-env = PORT", "set-placeholder = gunicorn_http_socket=0.0.0.0:%(_)", "endif =",
+                         f"set-placeholder = gunicorn_http_socket={scenario.bind}",
+                         "http-socket = %(gunicorn_http_socket)")
+        assert has_block(ini, "if-env = WEB_CONCURRENCY", "processes = %(_)", "endif =",
+                         "if-not-env = WEB_CONCURRENCY", f"processes = {scenario.processes}", "endif =")
+    else:
+        assert has_block(ini, "if-env = GPX_APP_BIND", "http-socket = %(_)", "endif =")
+        assert has_block(ini, "if-not-env = GPX_APP_BIND", f"http-socket = {scenario.bind}", "endif =")
+        assert values(ini, "http-socket") == ["%(_)", scenario.bind]
+        assert values(ini, "processes") == [str(scenario.processes)]
     loop_keys = {"threads", "gevent", "tornado", "greenlet"}
     expected = {"sync": {}, "threads": {"threads": [str(scenario.cores)]},
                 "gevent": {"gevent": [str(scenario.cores)]},
@@ -309,8 +306,17 @@ def test_conversion(name, tmp_path):
     assert values(ini, "harakiri") == [str(scenario.harakiri)]
     assert values(ini, "max-requests") == ([str(scenario.max_requests)] if scenario.max_requests else [])
     assert values(ini, "max-requests-delta") == ([str(scenario.delta)] if scenario.delta else [])
+    if scenario.delta:  # left out on Debian 12's uWSGI 2.0.21, which has no such option
+        assert has_block(ini, "set-placeholder = running_uwsgi=%V", "if-not-opt = running_uwsgi=2.0.21-debian",
+                         f"max-requests-delta = {scenario.delta}", "endif =")
     assert values(ini, "lazy-apps") == (["true"] if scenario.lazy else [])
-    assert values(ini, "http-keepalive") == ([str(scenario.keepalive)] if scenario.keepalive else [])
+    # keep-alive: an http-socket has none, and the comment says what to do instead
+    assert values(ini, "http-keepalive") == []
+    if scenario.keepalive:
+        assert any(line.startswith(f"; not mapped: keepalive = {scenario.keepalive}") and "http-keepalive" in line
+                   for line in ini.splitlines()), ini
+    # GUNICORN_* configured Gunicorn: nothing for the app, so gpx has nothing to explain at start
+    assert not [v for v in values(ini, "env") if v.startswith("GUNICORN_")]
 
     # the exporter's variables: gpx options that the environment overrides
     gpx_options = {k: v for k, v in pairs(ini) if k.startswith("gpx-")}
@@ -330,8 +336,13 @@ def test_gunicorn_agrees_and_every_setting_is_accounted_for(name, tmp_path):
     view = gunicorn_view(config, tmp_path)
 
     # what Gunicorn itself reads from the file is what the ini says
-    assert values(ini, "http-socket")[1:] == view["bind"]
-    assert values(ini, "processes") == [str(view["workers"])]
+    if SCENARIOS[name].file is None:
+        assert [v for v in values(ini, "set-placeholder") if v.startswith("gunicorn_http_socket=")][-1] == \
+            "gunicorn_http_socket=" + view["bind"][0]
+        assert values(ini, "processes") == ["%(_)", str(view["workers"])]
+    else:
+        assert values(ini, "http-socket")[1:] == view["bind"]
+        assert values(ini, "processes") == [str(view["workers"])]
     assert values(ini, "harakiri") == [str(view["timeout"])]
     assert values(ini, "worker-reload-mercy") == [str(view["graceful_timeout"])]
     assert values(ini, "max-requests") == ([str(view["max_requests"])] if view["max_requests"] else [])
@@ -428,6 +439,223 @@ def test_the_blocks_let_uwsgi_s_environment_win(tmp_path):
             s.stop()
 
 
+# -- values from the machine or the environment ----------------------------------------------------
+def shown_config(build: Build, ini: Path, env: dict) -> dict[str, list[str]]:
+    """The options uWSGI itself takes from the ini under `env` (--show-config, then an
+    `exit` hook before anything binds), by name."""
+    out = subprocess.run([build.uwsgi, "--strict", "--ini", str(ini), "--show-config", "--hook-pre-jail", "exit:0"],
+                         env=clean_env(**env), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                         cwd=ini.parent)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    block = re.search(r"^;uWSGI instance configuration\n(.*?)^;end of configuration$", text, re.M | re.S)
+    assert block, text
+    shown: dict[str, list[str]] = {}
+    for line in block.group(1).splitlines():
+        key, eq, value = line.partition(" = ")
+        if eq:
+            shown.setdefault(key, []).append(value.strip())
+    return shown
+
+
+def flagged(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("gpx-convert: ")]
+
+
+def comment_before(ini: str, option_line: str) -> str:
+    """The `; (!)` comment right above an option line (or its if-env block)."""
+    lines = ini.splitlines()
+    i = lines.index(option_line)
+    while i > 0 and not lines[i - 1].startswith("; "):
+        i -= 1
+    assert lines[i - 1].startswith("; (!) "), (option_line, lines[i - 2:i + 1])
+    return lines[i - 1]
+
+
+def test_cpu_count_becomes_uwsgis_cpu_count(build, tmp_path):
+    """multiprocessing.cpu_count() and os.cpu_count() read the converting machine:
+    the ini computes the same from uWSGI's %k, the CPU count where it starts."""
+    config = CONFIGS / "dynamic_cpu_count.conf.py"
+    out = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", str(Path(build.plugin).parent))
+    assert out.returncode == 0, out.stderr
+    ini = out.stdout
+    cpus = os.cpu_count()
+    assert values(ini, "processes") == ["%(%k * 2 + 1)"]
+    assert values(ini, "threads") == ["%k"]
+    assert values(ini, "max-requests-delta") == ["%(40 / %k / 2)"]  # 40 // (workers - 1)
+    assert "CPU count" in comment_before(ini, "processes = %(%k * 2 + 1)")
+    assert "CPU count" in comment_before(ini, "threads = %k")
+    assert flagged(out.stderr) == [
+        f"gpx-convert: workers = {2 * cpus + 1} depends on this machine's CPU count ({cpus}): written as processes "
+        "= %(%k * 2 + 1), computed where uWSGI starts",
+        f"gpx-convert: threads = {cpus} depends on this machine's CPU count ({cpus}): written as threads = %k, "
+        "computed where uWSGI starts",
+    ]
+    path = tmp_path / "cpus.ini"  # the config's bind, 127.0.0.1:8000, moved by GPX_APP_BIND below
+    path.write_text(ini)
+    shown = shown_config(build, path, {})
+    view = gunicorn_view(config, tmp_path)
+    assert shown["processes"] == [str(view["workers"])] == [str(2 * cpus + 1)]
+    assert shown["threads"] == [str(view["threads"])] == [str(cpus)]
+    expected_delta = [] if build.version().startswith("2.0.21") else [str(40 // (2 * cpus))]
+    assert shown.get("max-requests-delta", []) == expected_delta
+
+    # and it runs so: 2n + 1 workers of n threads
+    app_port, metrics_port = free_port(), free_port()
+    s = start_uwsgi(tmp_path, path, app_port, metrics_port,
+                    {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+                     "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
+                    build=build)
+    try:
+        one_request_counted(s, 2 * cpus + 1)
+        assert f"gpx: {2 * cpus + 1} worker slot(s) x {cpus} cell(s)" in s.output()
+        assert s.scrape().value("gunicorn_workers_desired") == 2 * cpus + 1
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("source, line, flag", [
+    # not a * CPUs + b: uWSGI's placeholder math cannot say it
+    ("import multiprocessing\nbind = '127.0.0.1:8000'\nworkers = max(2, multiprocessing.cpu_count())\n",
+     "processes = {max2}",
+     "gpx-convert: workers = {max2} depends on this machine's CPU count ({cpus}): frozen in the ini at its value on "
+     "this machine"),
+    # a branch on two variables at once
+    ("import os\nbind = '127.0.0.1:8000'\nworkers = 8 if os.environ.get('A') and os.environ.get('B') else 2\n",
+     "processes = 2",
+     "gpx-convert: workers = 2 depends on $A and $B: frozen in the ini at its value with $A and $B unset"),
+])
+def test_values_without_a_run_time_form_are_frozen_and_said(tmp_path, source, line, flag):
+    cpus = os.cpu_count()
+    config = tmp_path / "gunicorn_frozen.conf.py"
+    config.write_text(source)
+    out = convert(config, "--app", "demo_app:application")
+    assert out.returncode == 0, out.stderr
+    line = line.format(max2=max(2, cpus))
+    assert line in out.stdout.splitlines()
+    assert "frozen at" in comment_before(out.stdout, line)
+    assert flagged(out.stderr) == [flag.format(max2=max(2, cpus), cpus=cpus)]
+
+
+
+
+def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
+    """os.environ.get, branches on a variable and conditional assignments: the
+    ini is the same whatever the converting environment held, says which values
+    depend on what (a comment on the line, one line on stderr each), and under
+    each environment uWSGI reads from it what Gunicorn reads from the config."""
+    config = CONFIGS / "dynamic_environment.conf.py"
+    plugin_dir = str(Path(build.plugin).parent)
+    out = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", plugin_dir)
+    assert out.returncode == 0, out.stderr
+    ini = out.stdout
+    # converting where the variables are set gives the same ini
+    there = convert(config, "--wsgi-file", str(DEMO_APP), "--plugin-dir", plugin_dir,
+                    env=clean_env(APP_ENV="production", WORKERS="5", BIND="0.0.0.0:1", METRICS_PORT="1", CI="1"))
+    assert there.returncode == 0, there.stderr
+    assert there.stdout == ini
+    lines = flagged(out.stderr)
+    assert flagged(there.stderr) == lines
+    assert len(lines) == 7, lines
+    for name in ("bind = ", "workers = ", "timeout = ", "preload_app = ", "REDIS_ENABLED ", "PROMETHEUS_METRICS_PORT ",
+                 "CLEANUP_DB_FILES "):
+        assert len([x for x in lines if x.startswith("gpx-convert: " + name)]) == 1, (name, lines)
+    assert [x for x in lines if x.startswith("gpx-convert: preload_app")] == [
+        "gpx-convert: preload_app = False depends on $APP_ENV (APP_ENV='production': True; otherwise False): frozen "
+        "in the ini at its value with $APP_ENV unset"]
+    # the run-time forms
+    assert has_block(ini, "if-env = WORKERS", "processes = %(_)", "endif =", "if-not-env = WORKERS", "processes = 2",
+                     "endif =")
+    assert has_block(ini, "if-env = APP_ENV=production", "harakiri = 60", "endif =",
+                     "if-not-env = APP_ENV=production", "harakiri = 300", "endif =")
+    assert has_block(ini, "if-env = APP_ENV=production", "gpx-redis = true", "endif =")  # not unconditional
+    assert has_block(ini, "if-not-env = CI", "gpx-cleanup-db-files = true", "endif =")
+    for option in ("processes = %(_)", "harakiri = 60", "gpx-redis = true", "gpx-cleanup-db-files = true"):
+        comment_before(ini, option)
+
+    path = tmp_path / "env.ini"
+    path.write_text(ini)
+    environments = [
+        {},
+        {"APP_ENV": "production"},
+        {"APP_ENV": "staging", "WORKERS": "3", "METRICS_PORT": "9555", "CI": "1"},
+        {"BIND": f"127.0.0.1:{free_port()}", "PROMETHEUS_METRICS_PORT": "9666", "METRICS_PORT": "9555"},
+        {"BIND": "127.0.0.1:1", "GPX_APP_BIND": f"127.0.0.1:{free_port()}"},  # the ini's own override wins
+    ]
+    for env in environments:
+        shown = shown_config(build, path, env)
+        view = gunicorn_view(config, tmp_path, {k: v for k, v in env.items() if k != "GPX_APP_BIND"})
+        assert shown["processes"][-1] == str(view["workers"]), (env, shown)
+        assert shown["harakiri"] == [str(view["timeout"])], (env, shown)
+        assert shown["http-socket"] == ([env["GPX_APP_BIND"]] if "GPX_APP_BIND" in env else view["bind"]), env
+        gpx = {k: v[-1] for k, v in shown.items() if k.startswith("gpx-")}
+        # what the exporter would read: the config's variables, or the environment's over a setdefault
+        assert (gpx["gpx-port"] or env.get("PROMETHEUS_METRICS_PORT")) == view["env"]["PROMETHEUS_METRICS_PORT"], env
+        assert gpx.get("gpx-redis") == view["env"]["REDIS_ENABLED"], (env, gpx)
+        assert gpx.get("gpx-cleanup-db-files") == view["env"]["CLEANUP_DB_FILES"], (env, gpx)
+
+    # and it starts so, here with the defaults but the ports
+    port, metrics_port = free_port(), free_port()
+    s = start_uwsgi(tmp_path, path, port, metrics_port,
+                    {"GPX_APP_BIND": f"127.0.0.1:{port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+                     "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
+                    build=build)
+    try:
+        one_request_counted(s, 2)
+    finally:
+        s.stop()
+
+
+def test_a_variable_the_config_needs_is_read_where_uwsgi_starts(build, tmp_path):
+    """os.environ["WORKERS"] without a default: the config cannot run without it,
+    so the ini takes it the same way, `$(WORKERS)`."""
+    config = tmp_path / "gunicorn_required.conf.py"
+    config.write_text("import os\nworkers = int(os.environ['WORKERS'])\nbind = '127.0.0.1:8000'\n")
+    out = convert(config, "--app", "demo_app:application")
+    assert out.returncode != 0 and out.stderr.splitlines() == [
+        f"gpx-convert: cannot evaluate {config}: KeyError: 'WORKERS' (gunicorn_required.conf.py, line 2)"]
+    out = convert(config, "--app", "demo_app:application", "--plugin-dir", str(Path(build.plugin).parent),
+                  env=clean_env(WORKERS="3"))
+    assert out.returncode == 0, out.stderr
+    assert values(out.stdout, "processes") == ["$(WORKERS)"]
+    assert flagged(out.stderr) == ["gpx-convert: workers depends on $WORKERS: written as processes = $(WORKERS)"]
+    path = tmp_path / "required.ini"
+    path.write_text(out.stdout)
+    assert shown_config(build, path, {"WORKERS": "4"})["processes"] == ["4"]
+
+
+def test_comments_say_what_gpx_does(tmp_path):
+    """The exporter's TLS and basic-auth variables configure gpx's endpoint (gpx
+    options, not the app's environment), and the exit hook's comment names what
+    the chosen storage does: a file written to disk, or a last Redis publish."""
+    config = tmp_path / "gunicorn_tls.conf.py"
+    config.write_text(textwrap.dedent("""
+        import os
+        from gunicorn_prometheus_exporter.hooks import default_on_exit
+        os.environ.setdefault("PROMETHEUS_SSL_CERTFILE", "/etc/gpx/cert.pem")
+        os.environ.setdefault("PROMETHEUS_SSL_KEYFILE", "/etc/gpx/key.pem")
+        os.environ.setdefault("PROMETHEUS_SSL_CLIENT_CAFILE", "/etc/gpx/ca.pem")
+        os.environ["PROMETHEUS_BASIC_AUTH_FILE"] = "/etc/gpx/users"
+        bind = "127.0.0.1:8000"
+        on_exit = default_on_exit
+    """))
+    out = convert(config, "--app", "demo_app:application")
+    assert out.returncode == 0, out.stderr
+    ini = out.stdout
+    for variable, option, value in (("PROMETHEUS_SSL_CERTFILE", "gpx-ssl-certfile", "/etc/gpx/cert.pem"),
+                                     ("PROMETHEUS_SSL_KEYFILE", "gpx-ssl-keyfile", "/etc/gpx/key.pem"),
+                                     ("PROMETHEUS_SSL_CLIENT_CAFILE", "gpx-ssl-client-cafile", "/etc/gpx/ca.pem")):
+        assert has_block(ini, f"if-not-env = {variable}", f"{option} = {value}", "endif ="), variable
+    assert ("gpx-basic-auth-file", "/etc/gpx/users") in pairs(ini)
+    assert values(ini, "env") == []  # none of them is the app's
+    exit_line = next(line for line in ini.splitlines() if line.startswith("; on_exit = "))
+    assert "writes its counters file to disk" in exit_line and "Redis" not in exit_line
+    config.write_text(config.read_text() + 'os.environ["REDIS_ENABLED"] = "true"\n')
+    ini = convert(config, "--app", "demo_app:application").stdout
+    exit_line = next(line for line in ini.splitlines() if line.startswith("; on_exit = "))
+    assert "publishes its totals to Redis a last time" in exit_line and "disk" not in exit_line
+
+
 # -- other forms Gunicorn accepts --------------------------------------------------------------------
 @pytest.mark.parametrize("source, expected", [
     # the exporter's worker classes as objects, and a subclass of one
@@ -494,12 +722,14 @@ def test_a_missing_config_is_one_line(tmp_path):
 
 # -- start-up ------------------------------------------------------------------------------------------
 class IniServer(Server):
-    """conftest's Server, for a command line of our own, started in tmp_path
-    and with the log files the ini names read along with its output."""
+    """conftest's Server, for a converted ini run with `uwsgi --strict`, started in
+    tmp_path and with the log files the ini names read along with its output."""
 
-    def __init__(self, tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=()):
-        super().__init__(BUILDS["system"], tmp_path, app_port=app_port, metrics_port=metrics_port)
-        self.cmd = [UWSGI, "--ini", str(ini), "--pidfile", str(self.pidfile)]
+    def __init__(self, tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=(),
+                 build: Build | None = None):
+        build = build or BUILDS["system"]
+        super().__init__(build, tmp_path, app_port=app_port, metrics_port=metrics_port)
+        self.cmd = [build.uwsgi, "--strict", "--ini", str(ini), "--pidfile", str(self.pidfile)]
         self.env = clean_env(**env)
         self.logs = list(logs)
 
@@ -512,9 +742,25 @@ class IniServer(Server):
     def output(self) -> str:
         return super().output() + "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
+    def terminate(self) -> float:
+        """SIGTERM, as systemd and container runtimes stop a service; the seconds until
+        uWSGI exited (its process group is killed if it did not)."""
+        self._wait_handlers()
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - started
+        stop_process(self.proc, signal.SIGKILL, 0)
+        self.log.close()
+        return took
 
-def start_uwsgi(tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=()) -> Server:
-    s = IniServer(tmp_path, ini, app_port, metrics_port, env, logs)
+
+def start_uwsgi(tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=(),
+                build: Build | None = None) -> Server:
+    s = IniServer(tmp_path, ini, app_port, metrics_port, env, logs, build)
     s.start()
 
     def metrics_up():
@@ -542,19 +788,30 @@ def one_request_counted(s: Server, processes: int = 1):
     assert m.sum("gunicorn_requests_total") == 1
 
 
-@pytest.mark.parametrize("name", IDS)
-def test_the_ini_starts(name, tmp_path, request):
-    scenario = SCENARIOS[name]
-    if not Path(UWSGI).exists():
-        pytest.fail(f"{UWSGI} is missing: run scripts/setup")
-    if not (PLUGIN_DIR / "gpx_plugin.so").exists():
-        pytest.fail(f"{PLUGIN_DIR}/gpx_plugin.so is missing: run make")
+def build_env(build: Build, scenario: Scenario) -> dict:
+    """What the ini needs on this build: Debian's loop-engine plugins, or Debian's
+    python3-gevent for PyPI's uwsgi (which has gevent built in, its venv not the
+    module)."""
+    if not Path(build.plugin).exists():
+        pytest.fail(f"{build.plugin} is missing: run `make all pypi`")
+    if build.name == "system":
+        if scenario.mode == "gevent":
+            ensure_debian_plugins(["gevent_python3"])
+        elif scenario.mode == "tornado":
+            ensure_debian_plugins(["greenlet_python3", "tornado_python3"])
+        return {}
     if scenario.mode == "gevent":
-        ensure_debian_plugins(["gevent_python3"])
-    elif scenario.mode == "tornado":
-        ensure_debian_plugins(["greenlet_python3", "tornado_python3"])
+        if not Path(DEBIAN_PYTHON, "gevent").is_dir():
+            pytest.fail("python3-gevent is not installed: run scripts/setup")
+        return {"PYTHONPATH": DEBIAN_PYTHON}
+    return {}
 
-    text = converted(name, tmp_path)
+
+@pytest.mark.parametrize("name", IDS)
+def test_the_ini_starts(name, build, tmp_path, request):
+    scenario = SCENARIOS[name]
+    extra = build_env(build, scenario)
+    text = converted(name, tmp_path, Path(build.plugin).parent)
     # the Production config logs under /var/log/gunicorn: here, under tmp_path
     logs = tmp_path / "log"
     logs.mkdir()
@@ -564,18 +821,28 @@ def test_the_ini_starts(name, tmp_path, request):
 
     app_port, metrics_port = free_port(), free_port()
     env = {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
-           "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc")}
+           "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc"), **extra}
+    if scenario.mode == "tornado" and build.name == "pypi":
+        # PyPI's uwsgi has no tornado loop engine: refused in one line, nothing started
+        out = subprocess.run([build.uwsgi, "--strict", "--ini", str(ini)], env=clean_env(**env), cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        text = out.stdout + out.stderr
+        assert out.returncode == 1 and text.splitlines()[-1] == "[strict-mode] unknown config directive: tornado"
+        assert "UNABLE to load" not in text and "spawned uWSGI" not in text, text
+        return
     redis = None
     if "gpx-redis" in scenario.gpx:
         redis = request.getfixturevalue("redis_factory")()  # a private redis-server on a free port
         env["REDIS_PORT"] = str(redis.port)
 
-    s = start_uwsgi(tmp_path, ini, app_port, metrics_port, env, logs=[logs / "error.log", logs / "access.log"])
+    s = start_uwsgi(tmp_path, ini, app_port, metrics_port, env, logs=[logs / "error.log", logs / "access.log"],
+                    build=build)
     try:
         one_request_counted(s, scenario.processes)
         log = s.output()
         assert "UNABLE to load" not in log and "unrecognized option" not in log
         assert f"metrics on 127.0.0.1:{metrics_port}" in log
+        assert "GUNICORN_" not in log, "the ini sets no variable gpx would have to explain"
         if redis is not None:
             assert f"gpx: storage redis localhost:{redis.port} db 0" in log
             wait_for(lambda: redis.keys("gunicorn:gpx:instance:*"), 15, what="gpx's snapshot in Redis")
@@ -586,9 +853,38 @@ def test_the_ini_starts(name, tmp_path, request):
             assert (logs / "error.log").exists() and "gpx: storage files" in (logs / "error.log").read_text()
             access = (logs / "access.log").read_text()
             assert re.search(r'^127\.0\.0\.1 - - \[.+\] "GET / HTTP/1\.1" 200 \d+ "-" "[^"]+"$', access, re.M), access
+    except BaseException:
+        s.stop()
+        raise
+    # SIGTERM stops it within seconds (die-on-term), the counters kept, nothing of the process group left
+    took = s.terminate()
+    log = s.output()
+    assert s.proc.returncode == 0 and took < 10, (took, log[-3000:])
+    assert "SIGINT/SIGTERM received...killing workers..." in log and "goodbye to uWSGI" in log
+    assert ("gpx: final totals published to Redis" if redis is not None else "gpx: counters kept in") in log
+    assert subprocess.run(["pgrep", "-g", str(s.proc.pid)], capture_output=True).stdout == b""
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_the_ini_needs_its_app(build, tmp_path, preload):
+    """need-app: an app that cannot be loaded stops uWSGI at start, loaded in the
+    master (preload_app = True) or in each worker (lazy-apps, Gunicorn's default)."""
+    config = tmp_path / "gunicorn_missing_app.conf.py"
+    config.write_text(f"bind = '127.0.0.1:{free_port()}'\nworkers = 2\npreload_app = {preload}\n")
+    out = convert(config, "--wsgi-file", str(tmp_path / "no_such_app.py"), "--plugin-dir",
+                  str(Path(build.plugin).parent))
+    assert out.returncode == 0, out.stderr
+    assert ("lazy-apps", "true") in pairs(out.stdout) or preload
+    ini = tmp_path / "missing.ini"
+    ini.write_text(out.stdout)
+    s = IniServer(tmp_path, ini, free_port(), free_port(), {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
+                  build=build)
+    try:
+        rc = s.run_to_exit(timeout=60)
     finally:
         s.stop()
-    # SIGINT stopped it: nothing of the process group is left
-    assert s.proc.returncode is not None
-    time.sleep(0.1)
-    assert subprocess.run(["pgrep", "-g", str(s.proc.pid)], capture_output=True).stdout == b""
+    log = s.output()
+    assert rc != 0, log
+    assert ("need-app requested, destroying the instance" in log) if not preload else ("no app loaded" in log), log
+    with pytest.raises(requests.ConnectionError):
+        requests.get(s.metrics_url, timeout=2)

@@ -4,7 +4,8 @@
   (alerts/gpx-rules.test.yml) pass `promtool test rules`, with every alert
   tested both firing and not firing;
 - dashboards/gpx.json parses, every panel has its queries, and they include
-  the Gunicorn exporter dashboard's queries (/work/shared/MIGRATION.md);
+  the queries of the Grafana dashboard of gunicorn-prometheus-exporter 0.2.4
+  (GUNICORN_DASHBOARD_QUERIES below);
 - every metric a panel or a rule reads is one gpx renders (its `# TYPE`
   lines on a live server), `up` aside for the exporter-down rules;
 - end to end: a real Prometheus scrapes a gpx-enabled uwsgi (2 processes)
@@ -44,8 +45,8 @@ RULES = ROOT / "alerts" / "gpx-rules.yml"
 RULE_TESTS = ROOT / "alerts" / "gpx-rules.test.yml"
 PROMETHEUS = "/usr/bin/prometheus"
 
-# The Gunicorn exporter's dashboard (gunicorn-prometheus-exporter 0.2.4), as
-# MIGRATION.md lists it, plus the request rate by status.
+# The queries of the Gunicorn exporter's Grafana dashboard
+# (gunicorn-prometheus-exporter 0.2.4), plus the request rate by status.
 GUNICORN_DASHBOARD_QUERIES = [
     "rate(gunicorn_worker_requests_total[5m])",
     "histogram_quantile(0.95, rate(gunicorn_worker_request_duration_seconds_bucket[5m]))",

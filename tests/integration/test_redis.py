@@ -13,6 +13,7 @@ served, with the worker's pid), plus what an earlier server stored.
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import re
 import signal
@@ -515,6 +516,31 @@ def test_two_servers_one_redis_fleet(build, redis_factory, server_factory):
     routed = parse_metrics(resp.text)
     assert routed.value("gunicorn_fleet_instances") == 2
     assert by_label(routed, "alpha") == by_label(ma) and by_label(routed, "beta") == by_label(mb)
+
+    # beta's worker killed from outside: a forced restart, in the fleet view's restart families as on beta's
+    # own page, the exporter's second pair included, in each family's label order.
+    victim = b.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_accepting(b, 1, exclude=[victim])
+    signal_restart = {"gpx_instance": "beta", "worker_id": "1", "reason": "signal"}
+
+    def restart_in_fleet():
+        fm = fleet(a)
+        return fm if fm.get("gunicorn_worker_restart_total", **signal_restart) == 1 else None
+
+    fm = wait_for(restart_in_fleet, 15, interval=0.2, what="beta's restart in the fleet view")
+    assert fm.value("gunicorn_worker_restart_count_total", restart_type="forced", **signal_restart) == 1
+    assert fm.value("gunicorn_master_worker_restart_count_total", restart_type="forced", **signal_restart) == 1
+    assert fm.value("gunicorn_master_worker_restart_total", gpx_instance="beta", reason="signal") == 1
+    for family in ("gunicorn_worker_restart_total", "gunicorn_worker_restart_count_total",
+                   "gunicorn_master_worker_restart_count_total"):
+        assert fm.sum(family) == 1, family
+        assert len(fm.series(family)) == 3 * 8, family  # alpha's 2 slots and beta's 1, every reason
+    text = requests.get(f"http://127.0.0.1:{a.metrics_port}/metrics/fleet", timeout=5).text.splitlines()
+    assert ('gunicorn_worker_restart_count_total{gpx_instance="beta",worker_id="1",restart_type="forced",'
+            'reason="signal"} 1') in text
+    assert ('gunicorn_master_worker_restart_count_total{gpx_instance="beta",worker_id="1",reason="signal",'
+            'restart_type="forced"} 1') in text
 
 
 # -- 8. a clean stop publishes a last time ------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Build, Server, free_port, parse_metrics, wait_for
+from conftest import BUILDS, Build, Server, free_port, lines_with, parse_metrics, wait_accepting, wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 ENV_APP = APPS / "env_app.py"
@@ -358,14 +359,58 @@ def test_gunicorn_environment_for_the_app(build, server_factory):
     assert "GUNICORN_WORKERS" not in s.output()
 
 
-def test_gunicorn_workers_mismatch_warns_once(build, server_factory):
-    s = start(env_app_server(build, server_factory, "--processes", "3", env={"GUNICORN_WORKERS": "5"}), 3)
+def test_guide_variables_uwsgi_does_not_run_are_explained_once(build, server_factory):
+    """GUNICORN_WORKERS and GUNICORN_KEEPALIVE left in the environment from
+    Gunicorn: one line each, saying what uWSGI runs and what to do, at the
+    cold start; a SIGHUP reload does not repeat them."""
+    s = start(env_app_server(build, server_factory, "--processes", "3",
+                             env={"GUNICORN_WORKERS": "5", "GUNICORN_KEEPALIVE": "5"}), 3)
     seen = requests.get(s.url("/"), timeout=5).json()
     assert seen["GUNICORN_WORKERS"] == "3"  # uWSGI's value is the one in effect
     assert seen["GUNICORN_WORKER_CLASS"] == "sync"
-    lines = [line for line in s.output().splitlines() if "GUNICORN_WORKERS" in line]
-    assert len(lines) == 1, lines
-    assert "GUNICORN_WORKERS=5" in lines[0] and "processes" in lines[0] and "3" in lines[0]
+    expected = [
+        "gpx: GUNICORN_WORKERS=5 in the environment was Gunicorn's worker count; uWSGI runs processes = 3, and gpx "
+        "sets GUNICORN_WORKERS=3 for the app. Set processes = 5 for that many workers, or remove GUNICORN_WORKERS "
+        "from uWSGI's environment",
+        "gpx: GUNICORN_KEEPALIVE=5 in the environment was Gunicorn's keep-alive; this uWSGI closes each connection "
+        "after its answer (http-socket), as Gunicorn's sync worker does, and has no such setting. Remove "
+        "GUNICORN_KEEPALIVE from uWSGI's environment; for keep-alive, put uWSGI's HTTP router (http = ..., "
+        "http-keepalive = 5) or a proxy in front",
+    ]
+    assert lines_with(s, "GUNICORN_") == expected
+    old = wait_accepting(s, 3)
+    s.signal(signal.SIGHUP)
+    wait_for(lambda: len(lines_with(s, "gpx: serving metrics")) == 2, 30, what="metrics served after the reload")
+    wait_accepting(s, 3, exclude=old)
+    assert lines_with(s, "GUNICORN_") == expected
+
+
+@pytest.mark.parametrize("env, router_keepalive, explained", [
+    ({"GUNICORN_KEEPALIVE": "0"}, None, None),  # no keep-alive: what an http-socket does
+    ({"GUNICORN_WORKERS": "2"}, None, None),  # the same as processes
+    ({"GUNICORN_KEEPALIVE": "5"}, "5", None),  # the HTTP router keeps connections as long
+    ({"GUNICORN_KEEPALIVE": "5"}, "2",
+     "gpx: GUNICORN_KEEPALIVE=5 in the environment was Gunicorn's keep-alive; uWSGI's HTTP router (http = ...) runs "
+     "with http-keepalive = 2. Set http-keepalive = 5 for Gunicorn's, or remove GUNICORN_KEEPALIVE from uWSGI's "
+     "environment"),
+    ({"GUNICORN_WORKERS": "four"}, None,
+     "gpx: GUNICORN_WORKERS=four in the environment is not a worker count; uWSGI runs processes = 2, and gpx sets "
+     "GUNICORN_WORKERS=2 for the app. Remove GUNICORN_WORKERS from uWSGI's environment"),
+])
+def test_guide_variables_uwsgi_runs_are_quiet(build, server_factory, env, router_keepalive, explained):
+    args = ["--processes", "2"]
+    if router_keepalive is not None:
+        # uWSGI's HTTP router in front of the workers (a plugin of Debian's uWSGI, built into PyPI's)
+        args += (["--plugin", "http"] if build.name == "system" else []) + [
+            "--http", f"127.0.0.1:{free_port()}", f"--http-keepalive={router_keepalive}"]
+    s = env_app_server(build, server_factory, *args, env=env)
+    if router_keepalive is None:
+        start(s, 2)
+    else:  # the router is one more child of the master
+        s.start()
+        wait_for(lambda: len(s.worker_pids()) == 3, 15, what="2 workers and the HTTP router")
+    assert requests.get(s.url("/"), timeout=5).json()["GUNICORN_WORKERS"] == "2"
+    assert lines_with(s, "GUNICORN_") == ([explained] if explained else [])
 
 
 # -- 9. a plugin built by the other uWSGI ---------------------------------------

@@ -27,6 +27,9 @@ from conftest import BUILDS, Server, free_port, parse_metrics, lines_with, wait_
 APPS = Path(__file__).resolve().parent / "apps"
 LIFECYCLE_APP = APPS / "lifecycle_app.py"
 REASONS = ("max_requests", "timeout", "memory", "lifetime", "idle", "crash", "signal", "reload")
+# The exporter's restart_type of each reason (gunicorn_worker_restart_count_total and its master twin).
+RESTART_TYPE = {"max_requests": "graceful", "lifetime": "graceful", "idle": "graceful", "reload": "graceful",
+                "timeout": "forced", "memory": "forced", "crash": "forced", "signal": "forced"}
 MB = 1024 * 1024
 # gpx's line for every worker that ended: "gpx: worker 1 (pid 123) ended (exit code 0): max_requests"
 ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended \((exit code|signal|reaped before read, last state) (\d+)\): "
@@ -51,6 +54,24 @@ def worker_restarts(m) -> dict[tuple[str, str], float]:
     """gunicorn_worker_restart_total by (worker_id, reason)."""
     return {(dict(ls)["worker_id"], dict(ls)["reason"]): v
             for ls, v in m.series("gunicorn_worker_restart_total").items()}
+
+
+def restart_counts(m) -> dict[str, dict[tuple[str, str, str], float]]:
+    """The exporter's second pair, each as {(worker_id, reason, restart_type): value}."""
+    out = {}
+    for family in ("gunicorn_worker_restart_count_total", "gunicorn_master_worker_restart_count_total"):
+        out[family] = {(dict(ls)["worker_id"], dict(ls)["reason"], dict(ls)["restart_type"]): v
+                       for ls, v in m.series(family).items()}
+    return out
+
+
+def check_restart_counts(m):
+    """Both families of the exporter's second pair hold exactly the counts of
+    gunicorn_worker_restart_total: every (slot, reason) once, with the
+    reason's restart_type, and no other series."""
+    expected = {(w, r, RESTART_TYPE[r]): v for (w, r), v in worker_restarts(m).items()}
+    for family, counts in restart_counts(m).items():
+        assert counts == expected, (family, counts, expected)
 
 
 def only(**counts) -> dict[str, float]:
@@ -88,7 +109,10 @@ def wait_restarts(s: Server, expected: dict[str, float], timeout=15.0):
         nonlocal last
         m = s.scrape()
         last = restarts(m)
-        return m if last == expected else None
+        if last != expected:
+            return None
+        check_restart_counts(m)
+        return m
 
     try:
         return wait_for(match, timeout, what=f"restarts {expected}")
@@ -113,6 +137,8 @@ def test_every_reason_rendered_at_zero(build, server_factory):
     m = s.scrape()
     assert restarts(m) == only()
     assert worker_restarts(m) == per_slot(2)
+    check_restart_counts(m)
+    assert len(restart_counts(m)["gunicorn_worker_restart_count_total"]) == 2 * 8
     assert m.value("gunicorn_workers_desired") == 2
     info = m.series("gunicorn_exporter_build_info")
     assert len(info) == 1
@@ -146,6 +172,10 @@ def test_max_requests(build, server_factory):
     assert k >= 3
     m = wait_restarts(s, only(max_requests=k))
     assert worker_restarts(m) == per_slot(1, w1={"max_requests": k})
+    counts = restart_counts(m)
+    assert counts["gunicorn_worker_restart_count_total"][("1", "max_requests", "graceful")] == k
+    assert counts["gunicorn_master_worker_restart_count_total"][("1", "max_requests", "graceful")] == k
+    assert sum(v for (_, _, t), v in counts["gunicorn_worker_restart_count_total"].items() if t == "forced") == 0
     assert ended_reasons(s) == only(max_requests=k)
     assert all(how == "exit code" for _, _, how, _, _ in ended(s)), ended(s)
     wait_accepting(s, 1)
@@ -164,6 +194,20 @@ def test_harakiri_timeouts(build, server_factory):
     m = wait_restarts(s, only(timeout=3))
     assert worker_restarts(m) == per_slot(1, w1={"timeout": 3})
     assert ended_reasons(s) == only(timeout=3)
+    # The exporter's second pair: forced, exactly 3, in each family's label order, in text and OpenMetrics.
+    text = s.scrape_text()
+    assert 'gunicorn_worker_restart_count_total{worker_id="1",restart_type="forced",reason="timeout"} 3' in \
+        text.splitlines()
+    assert 'gunicorn_master_worker_restart_count_total{worker_id="1",reason="timeout",restart_type="forced"} 3' in \
+        text.splitlines()
+    om = requests.get(s.metrics_url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=5)
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text")
+    om_lines = om.text.splitlines()
+    assert "# TYPE gunicorn_worker_restart_count counter" in om_lines
+    assert "# TYPE gunicorn_master_worker_restart_count counter" in om_lines
+    assert 'gunicorn_worker_restart_count_total{worker_id="1",restart_type="forced",reason="timeout"} 3' in om_lines
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in om_lines
+               if line.startswith("gunicorn_worker_restart_count_total{")) == 3
     assert get(s) == 200
 
 

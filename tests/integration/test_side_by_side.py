@@ -84,8 +84,24 @@ What differs, and why:
   second a worker is updated (6 to 9 state series in this run); gpx has a
   fixed 5 states x 2 slots = 10.
 
+The restart families, after the dashboard's window: one request per server
+runs past its timeout (Gunicorn's `timeout`, uWSGI's `harakiri`, 5 s) and the
+worker is replaced. Then:
+
+- `sum by (restart_type) (gunicorn_worker_restart_count_total)` is exactly
+  `forced` = 1 on both, and `sum by (worker_id) (...)` 1 over one worker.
+- The `reason` differs: the exporter's is `abort` (Gunicorn's SIGABRT of a
+  timed-out worker), gpx's `timeout`. gpx renders every (reason,
+  restart_type) from the start at 0; the exporter's series appears with the
+  restart, at 1, so `rate(...[30s])` of it is 0 while gpx's shows the step.
+- `gunicorn_master_worker_restart_count_total`: gpx has `timeout`/`forced` =
+  1; the exporter 0.2.4 declares the family (HELP and TYPE) but rendered no
+  sample of it here, nor after a worker kill, a SIGHUP or max_requests
+  recycling (checked by hand: its master counted those under
+  `gunicorn_master_worker_restart_total{reason="chld"|"hup"}` only).
+
 Runs once, on Debian's uWSGI (the exporter's side does not depend on the
-uWSGI build), in about 40 seconds; `pytest -s` prints the measured values.
+uWSGI build), in about 50 seconds; `pytest -s` prints the measured values.
 """
 
 from __future__ import annotations
@@ -128,6 +144,17 @@ DASHBOARD = {
     "memory": 'gunicorn_worker_memory_bytes{{job="{job}"}}',
     "cpu": 'gunicorn_worker_cpu_percent{{job="{job}"}}',
 }
+# The restart families' queries, after one request ran past the timeout on each server
+# (Gunicorn's `timeout`, uWSGI's `harakiri`): the worker replaced, a forced restart.
+REQUEST_TIMEOUT = 5  # seconds
+RESTART_QUERIES = {
+    "worker_count_by_type": 'sum by (restart_type) (gunicorn_worker_restart_count_total{{job="{job}"}})',
+    "worker_count_by_reason": 'sum by (restart_type, reason) (gunicorn_worker_restart_count_total{{job="{job}"}})',
+    "worker_count_rate": 'sum by (restart_type) (rate(gunicorn_worker_restart_count_total{{job="{job}"}}[30s]))',
+    "master_count_by_reason":
+        'sum by (reason, restart_type) (gunicorn_master_worker_restart_count_total{{job="{job}"}})',
+    "worker_count_by_worker": 'sum by (worker_id) (gunicorn_worker_restart_count_total{{job="{job}"}})',
+}
 # The exporter's duration buckets, spelled as both render them.
 EXPORTER_LE = ["0.1", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf"]
 EXPORTER_LE_RE = "|".join(re.escape(le) for le in EXPORTER_LE)
@@ -144,7 +171,8 @@ class Gunicorn:
         self.multiproc_dir.mkdir()
         self.log_path = tmp / "gunicorn.log"
         self.cmd = [str(GUNICORN), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{self.app_port}",
-                    "--pythonpath", str(ROOT / "examples"), "demo_app:application"]
+                    "--timeout", str(REQUEST_TIMEOUT), "--pythonpath", str(ROOT / "examples"),
+                    "demo_app:application"]
         self.env = dict(os.environ)
         for var in ("CLEANUP_DB_FILES", "REDIS_ENABLED", "GUNICORN_KEEPALIVE"):
             self.env.pop(var, None)
@@ -321,7 +349,7 @@ def test_dashboard_queries_side_by_side(tmp_path):
     started = time.monotonic()
 
     gunicorn = Gunicorn(tmp_path)
-    uwsgi = Server(build, tmp_path, args=("--processes", "2"))
+    uwsgi = Server(build, tmp_path, args=("--processes", "2", "--harakiri", str(REQUEST_TIMEOUT)))
     prometheus = Prometheus(tmp_path, {"gunicorn": gunicorn.metrics_port, "gpx": uwsgi.metrics_port})
     jobs = {"gunicorn": gunicorn, "gpx": uwsgi}
     sent = {"gunicorn": 0, "gpx": 0}  # requests that reached each app port, probes and warm-ups included
@@ -519,6 +547,48 @@ def test_dashboard_queries_side_by_side(tmp_path):
         # `timestamp` label makes more than one per worker.
         assert x["state_series"] == 10
         assert g["state_series"] > 2, g["state_series"]
+
+        # -- the restart families, after one forced restart on each -------
+        def timed_out(server):
+            try:
+                r = requests.get(server.url(f"/sleep?s={3 * REQUEST_TIMEOUT}"), timeout=6 * REQUEST_TIMEOUT)
+            except requests.RequestException:
+                return True  # uWSGI: the worker was killed, no answer
+            return r.status_code == 500  # Gunicorn: the aborted worker's error page
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(timed_out, jobs.values())) == [True, True]
+        wait_for(lambda: all(prometheus.scalar(f'sum(gunicorn_worker_restart_count_total{{job="{job}"}})') == 1
+                             for job in jobs), 60, interval=0.2, what="prometheus to scrape one restart on each")
+        time.sleep(2)  # a few samples of it, for rate()
+        restarts = {job: {name: prometheus.query(expr.format(job=job)) for name, expr in RESTART_QUERIES.items()}
+                    for job in jobs}
+        for job in jobs:
+            print(f"  restarts {job:8}", {name: [(labels, v) for labels, v in res]
+                                          for name, res in restarts[job].items()})
+        for job in jobs:
+            q = restarts[job]
+            # One forced restart, and the same label keys on both.
+            by_type = {labels["restart_type"]: v for labels, v in q["worker_count_by_type"]}
+            assert by_type.get("forced") == 1 and sum(by_type.values()) == 1, (job, by_type)
+            assert {labels["restart_type"] for labels, _ in q["worker_count_rate"]} >= {"forced"}, (job, q)
+            assert sum(v for _, v in q["worker_count_by_worker"]) == 1, (job, q["worker_count_by_worker"])
+        # The reason's value differs: the exporter calls a worker timeout "abort", gpx "timeout".
+        g_reasons = {(lb["restart_type"], lb["reason"]): v for lb, v in restarts["gunicorn"]["worker_count_by_reason"]}
+        x_reasons = {(lb["restart_type"], lb["reason"]): v for lb, v in restarts["gpx"]["worker_count_by_reason"]}
+        assert g_reasons == {("forced", "abort"): 1}, g_reasons
+        assert x_reasons == {("forced", "timeout"): 1, **{(t, r): 0 for t, r in (
+            ("graceful", "max_requests"), ("graceful", "lifetime"), ("graceful", "idle"), ("graceful", "reload"),
+            ("forced", "memory"), ("forced", "crash"), ("forced", "signal"))}}, x_reasons
+        # gpx's series exist from the start, so rate() sees the step; the exporter's appear at 1.
+        x_rate = {labels["restart_type"]: v for labels, v in restarts["gpx"]["worker_count_rate"]}
+        assert x_rate["forced"] > 0 and x_rate["graceful"] == 0, x_rate
+        # The master's family: gpx fills it; 0.2.4 declares it and renders no sample.
+        assert restarts["gunicorn"]["master_count_by_reason"] == []
+        x_master = {(lb["reason"], lb["restart_type"]): v for lb, v in restarts["gpx"]["master_count_by_reason"]}
+        assert x_master[("timeout", "forced")] == 1 and sum(x_master.values()) == 1, x_master
+        assert "# TYPE gunicorn_master_worker_restart_count_total counter" in requests.get(
+            gunicorn.metrics_url, timeout=5).text.splitlines()
 
         print(f"  runtime {time.monotonic() - started:.1f} s")
     finally:

@@ -13,6 +13,7 @@
 
 #include "gpx_appmetrics.h"
 #include "gpx_exposition.h"
+#include "gpx_restart.h"
 
 /* Every family has one HELP line, then its TYPE line, then its samples, all
  * together; no family appears twice. Returns the number of families. */
@@ -347,6 +348,8 @@ test_gpx_render_help_and_type_once(void **state)
         "gunicorn_workers",
         "gunicorn_worker_restart_total",
         "gunicorn_master_worker_restart_total",
+        "gunicorn_worker_restart_count_total",
+        "gunicorn_master_worker_restart_count_total",
         "gunicorn_workers_desired",
         "gunicorn_listen_backlog",
         "gunicorn_listen_backlog_limit",
@@ -644,7 +647,7 @@ test_gpx_render_retired_slot(void **state)
 
     record(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
     text = render(s);
-    assert_int_equal(check_families(text), 26);
+    assert_int_equal(check_families(text), 28);
     assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.025\"} 0");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.05\"} 1");
@@ -684,7 +687,7 @@ test_gpx_render_overflow_classes(void **state)
     assert_int_equal(gpx_buf_init(&out, 0), 0);
     assert_int_equal(gpx_render(&out, &x), 0);
 
-    assert_int_equal(check_families(out.data), 26);
+    assert_int_equal(check_families(out.data), 28);
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"500\"} 1");
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"5xx\"} 36");
     assert_line(out.data, "gunicorn_requests_total{method=\"POST\",status=\"other\"} 2");
@@ -756,6 +759,79 @@ sample_lines(const char *text)
     return out;
 }
 
+/* The exporter's second restart pair: the same counts as
+ * gunicorn_worker_restart_total, each reason with its restart_type, every
+ * configured slot and reason shown from zero, in the exporter's label
+ * orders; a retired slot shows once it counted requests, as in the others. */
+static void
+test_gpx_render_restart_counts(void **state)
+{
+    static const struct {
+        enum gpx_restart_reason reason;
+        const char *type;
+    } types[] = {
+        {GPX_RESTART_MAX_REQUESTS, "graceful"}, {GPX_RESTART_TIMEOUT, "forced"},  {GPX_RESTART_MEMORY, "forced"},
+        {GPX_RESTART_LIFETIME, "graceful"},     {GPX_RESTART_IDLE, "graceful"},   {GPX_RESTART_CRASH, "forced"},
+        {GPX_RESTART_SIGNAL, "forced"},         {GPX_RESTART_RELOAD, "graceful"},
+    };
+    struct scene *s = *state;
+    const char *text;
+    char line[256];
+    unsigned w, i;
+
+    GPX_BUMP(gpx_scoreboard_slot(&s->board, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 3);
+    GPX_BUMP(gpx_scoreboard_slot(&s->board, 2)->restarts[GPX_RESTART_TIMEOUT], 2);
+    GPX_BUMP(gpx_scoreboard_slot(&s->board, 2)->restarts[GPX_RESTART_RELOAD], 1);
+    GPX_BUMP(gpx_scoreboard_slot(&s->board, 3)->restarts[GPX_RESTART_SIGNAL], 5);
+    text = render(s);
+    assert_line(text, "# TYPE gunicorn_worker_restart_count_total counter");
+    assert_line(text, "# TYPE gunicorn_master_worker_restart_count_total counter");
+    assert_line(
+        text,
+        "gunicorn_worker_restart_count_total{worker_id=\"1\",restart_type=\"graceful\",reason=\"max_requests\"} 3");
+    assert_line(text,
+                "gunicorn_worker_restart_count_total{worker_id=\"2\",restart_type=\"forced\",reason=\"timeout\"} 2");
+    assert_line(text,
+                "gunicorn_worker_restart_count_total{worker_id=\"2\",restart_type=\"graceful\",reason=\"reload\"} 1");
+    assert_line(text, "gunicorn_master_worker_restart_count_total{worker_id=\"1\",reason=\"max_requests\",restart_type="
+                      "\"graceful\"} 3");
+    assert_line(
+        text,
+        "gunicorn_master_worker_restart_count_total{worker_id=\"2\",reason=\"timeout\",restart_type=\"forced\"} 2");
+    /* Every reason of every configured slot, its type fixed by the reason. */
+    for (w = 1; w <= 2; w++) {
+        for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+            snprintf(line, sizeof(line),
+                     "gunicorn_worker_restart_count_total{worker_id=\"%u\",restart_type=\"%s\",reason=\"%s\"} ", w,
+                     types[i].type, gpx_restart_label(types[i].reason));
+            assert_int_equal(count_prefix(text, line), 1);
+            snprintf(line, sizeof(line),
+                     "gunicorn_master_worker_restart_count_total{worker_id=\"%u\",reason=\"%s\",restart_type=\"%s\"} ",
+                     w, gpx_restart_label(types[i].reason), types[i].type);
+            assert_int_equal(count_prefix(text, line), 1);
+        }
+    }
+    assert_int_equal(count_prefix(text, "gunicorn_worker_restart_count_total{"), 2 * 8);
+    assert_int_equal(count_prefix(text, "gunicorn_master_worker_restart_count_total{"), 2 * 8);
+    assert_int_equal(sum_values(text, "gunicorn_worker_restart_count_total{"), 6);
+    assert_int_equal(sum_values(text, "gunicorn_worker_restart_count_total{"),
+                     sum_values(text, "gunicorn_worker_restart_total{"));
+    assert_int_equal(sum_values(text, "gunicorn_master_worker_restart_count_total{"),
+                     sum_values(text, "gunicorn_worker_restart_total{"));
+    assert_int_equal(sum_values(text, "gunicorn_worker_restart_count_total{worker_id=\"2\",restart_type=\"forced\""),
+                     2);
+
+    /* The retired slot 3 shows once it counted a request. */
+    record(&s->board, 3, 0, GPX_METHOD_GET, 200, 1000, 0, 0);
+    text = render(s);
+    assert_line(text,
+                "gunicorn_worker_restart_count_total{worker_id=\"3\",restart_type=\"forced\",reason=\"signal\"} 5");
+    assert_line(
+        text,
+        "gunicorn_master_worker_restart_count_total{worker_id=\"3\",reason=\"signal\",restart_type=\"forced\"} 5");
+    assert_int_equal(count_prefix(text, "gunicorn_worker_restart_count_total{"), 3 * 8);
+}
+
 /* OpenMetrics: the same samples as text, counters' families named without
  * _total in HELP and TYPE, no _created series, and "# EOF" only from
  * gpx_render_end, last. */
@@ -796,21 +872,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        SCENE_TEST(test_gpx_render_requests_total),
-        SCENE_TEST(test_gpx_render_duration_histogram),
-        SCENE_TEST(test_gpx_render_worker_histograms),
-        SCENE_TEST(test_gpx_render_help_and_type_once),
-        SCENE_TEST(test_gpx_families_table_is_every_family),
-        cmocka_unit_test(test_gpx_render_label_value_escapes),
-        SCENE_TEST(test_gpx_render_endpoint_label),
-        SCENE_TEST(test_gpx_render_failures_by_class),
-        SCENE_TEST(test_gpx_render_worker_gauges_live_only),
-        SCENE_TEST(test_gpx_render_worker_state),
-        SCENE_TEST(test_gpx_render_server_families),
-        SCENE_TEST(test_gpx_render_retired_slot),
-        cmocka_unit_test(test_gpx_render_overflow_classes),
-        cmocka_unit_test(test_gpx_render_status_order),
-        SCENE_TEST(test_gpx_render_openmetrics),
+        SCENE_TEST(test_gpx_render_requests_total),          SCENE_TEST(test_gpx_render_duration_histogram),
+        SCENE_TEST(test_gpx_render_worker_histograms),       SCENE_TEST(test_gpx_render_help_and_type_once),
+        SCENE_TEST(test_gpx_families_table_is_every_family), cmocka_unit_test(test_gpx_render_label_value_escapes),
+        SCENE_TEST(test_gpx_render_endpoint_label),          SCENE_TEST(test_gpx_render_failures_by_class),
+        SCENE_TEST(test_gpx_render_worker_gauges_live_only), SCENE_TEST(test_gpx_render_worker_state),
+        SCENE_TEST(test_gpx_render_server_families),         SCENE_TEST(test_gpx_render_retired_slot),
+        cmocka_unit_test(test_gpx_render_overflow_classes),  cmocka_unit_test(test_gpx_render_status_order),
+        SCENE_TEST(test_gpx_render_restart_counts),          SCENE_TEST(test_gpx_render_openmetrics),
     };
 
     return cmocka_run_group_tests_name("gpx_exposition", tests, NULL, NULL);

@@ -24,6 +24,8 @@ static const char *const fleet_families[] = {
     "gunicorn_worker_response_size_bytes",
     "gunicorn_worker_restart_total",
     "gunicorn_master_worker_restart_total",
+    "gunicorn_worker_restart_count_total",
+    "gunicorn_master_worker_restart_count_total",
     "gunicorn_requests_total",
     "gunicorn_request_duration_seconds",
     "gunicorn_fleet_instances",
@@ -229,6 +231,8 @@ test_gpx_render_fleet_openmetrics(void **state)
     om = f->out.data;
     assert_line(om, "# TYPE gunicorn_worker_requests counter");
     assert_line(om, "# TYPE gunicorn_worker_restart counter");
+    assert_line(om, "# TYPE gunicorn_worker_restart_count counter");
+    assert_line(om, "# TYPE gunicorn_master_worker_restart_count counter");
     assert_line(om, "# TYPE gunicorn_requests counter");
     assert_line(om, "# TYPE gunicorn_request_duration_seconds histogram");
     assert_line(om, "# TYPE gunicorn_fleet_instances gauge");
@@ -435,6 +439,24 @@ test_gpx_render_fleet_restarts(void **state)
     assert_line(text, "gunicorn_master_worker_restart_total{gpx_instance=\"web-2\",reason=\"timeout\"} 1");
     assert_line(text, "gunicorn_master_worker_restart_total{gpx_instance=\"web-2\",reason=\"max_requests\"} 0");
     assert_int_equal(count_prefix(text, "gunicorn_master_worker_restart_total{"), 2 * 8);
+
+    /* The exporter's second pair: the same counts per instance and slot, with
+     * the reason's restart_type, in each family's label order. */
+    assert_line(text,
+                "gunicorn_worker_restart_count_total{gpx_instance=\"web-1\",worker_id=\"1\",restart_type=\"graceful\","
+                "reason=\"max_requests\"} 2");
+    assert_line(text,
+                "gunicorn_worker_restart_count_total{gpx_instance=\"web-2\",worker_id=\"3\",restart_type=\"forced\","
+                "reason=\"timeout\"} 1");
+    assert_line(text,
+                "gunicorn_master_worker_restart_count_total{gpx_instance=\"web-1\",worker_id=\"2\",reason=\"crash\","
+                "restart_type=\"forced\"} 1");
+    assert_line(text,
+                "gunicorn_master_worker_restart_count_total{gpx_instance=\"web-2\",worker_id=\"1\",reason=\"memory\","
+                "restart_type=\"forced\"} 4");
+    assert_int_equal(count_prefix(text, "gunicorn_worker_restart_count_total{gpx_instance=\"web-2\","), 3 * 8);
+    assert_int_equal(count_prefix(text, "gunicorn_worker_restart_count_total{"), 5 * 8);
+    assert_int_equal(count_prefix(text, "gunicorn_master_worker_restart_count_total{"), 5 * 8);
 }
 
 /* Instance names are label values: a quote, a backslash, a newline escaped

@@ -316,7 +316,7 @@ test_gpx_restart_classify_crash(void **state)
     assert_reason(&end, GPX_RESTART_CRASH);
 }
 
-/* Every reason has its METRICS.md label; a value out of range is "crash". */
+/* Every reason has its label; a value out of range is "crash". */
 static void
 test_gpx_restart_label_all(void **state)
 {
@@ -345,6 +345,30 @@ test_gpx_restart_label_all(void **state)
     assert_string_equal(gpx_restart_label((enum gpx_restart_reason) - 1), "crash");
 }
 
+/* Each reason has the exporter's restart_type: graceful when the worker was
+ * asked to finish and did, forced otherwise; out of range is forced. */
+static void
+test_gpx_restart_type_all(void **state)
+{
+    static const struct {
+        enum gpx_restart_reason reason;
+        const char *type;
+    } types[] = {
+        {GPX_RESTART_MAX_REQUESTS, "graceful"}, {GPX_RESTART_TIMEOUT, "forced"},  {GPX_RESTART_MEMORY, "forced"},
+        {GPX_RESTART_LIFETIME, "graceful"},     {GPX_RESTART_IDLE, "graceful"},   {GPX_RESTART_CRASH, "forced"},
+        {GPX_RESTART_SIGNAL, "forced"},         {GPX_RESTART_RELOAD, "graceful"},
+    };
+    unsigned i;
+
+    (void)state;
+    assert_int_equal(sizeof(types) / sizeof(types[0]), GPX_RESTART_REASON_COUNT);
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        assert_string_equal(gpx_restart_type_label(types[i].reason), types[i].type);
+    }
+    assert_string_equal(gpx_restart_type_label(GPX_RESTART_REASON_COUNT), "forced");
+    assert_string_equal(gpx_restart_type_label((enum gpx_restart_reason)100), "forced");
+}
+
 int
 main(void)
 {
@@ -358,6 +382,7 @@ main(void)
         cmocka_unit_test(test_gpx_restart_classify_asked_to_go),
         cmocka_unit_test(test_gpx_restart_classify_crash),
         cmocka_unit_test(test_gpx_restart_label_all),
+        cmocka_unit_test(test_gpx_restart_type_all),
     };
 
     return cmocka_run_group_tests_name("gpx_restart", tests, NULL, NULL);
