@@ -72,7 +72,8 @@ DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3"
 # behind a test's back.
 VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "CLEANUP_DB_FILES",
              "GPX_INSTANCE", "REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD",
-             "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
+             "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED",
+             "PROMETHEUS_SSL_CLIENT_CAPATH", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
              "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2", "APP_ENV",
              "WORKERS", "THREADS", "TIMEOUT", "BIND", "METRICS_PORT", "CI")
 
@@ -410,6 +411,29 @@ def test_setdefault_keeps_the_environment_first_an_assignment_does_not(tmp_path)
         assert has_block(ini, "if-not-env = REDIS_HOST", "gpx-redis-host = redis.internal", "endif =")
         assert has_block(ini, "if-not-env = APP_SETTING", "env = APP_SETTING=50%%", "endif =")
         assert values(ini, "processes") == ["3"]
+
+
+def test_the_exporters_other_variables_become_gpx_options(tmp_path):
+    """The variables the exporter reads beyond the guide's table map to
+    their gpx options, in the same setdefault blocks."""
+    config = tmp_path / "gunicorn_more_env.conf.py"
+    config.write_text(textwrap.dedent("""
+        import os
+        os.environ.setdefault("REDIS_TTL_SECONDS", "300")
+        os.environ.setdefault("REDIS_TTL_DISABLED", "false")
+        os.environ.setdefault("PROMETHEUS_SSL_CLIENT_CAPATH", "/etc/ssl/scrapers")
+        os.environ.setdefault("PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "true")
+    """))
+    out = convert(config)
+    assert out.returncode == 0, out.stderr
+    ini = out.stdout
+    assert has_block(ini, "if-not-env = REDIS_TTL_SECONDS", "gpx-redis-ttl = 300", "endif =")
+    assert has_block(ini, "if-not-env = REDIS_TTL_DISABLED", "gpx-redis-ttl-disabled = false", "endif =")
+    assert has_block(ini, "if-not-env = PROMETHEUS_SSL_CLIENT_CAPATH", "gpx-ssl-client-capath = /etc/ssl/scrapers",
+                     "endif =")
+    assert has_block(ini, "if-not-env = PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "gpx-ssl-client-auth-required = true",
+                     "endif =")
+    assert not [line for line in option_lines(ini) if line.startswith("env = ")]
 
 
 def test_the_blocks_let_uwsgi_s_environment_win(tmp_path):
