@@ -908,7 +908,14 @@ def test_the_ini_needs_its_app(build, tmp_path, preload):
     finally:
         s.stop()
     log = s.output()
-    assert rc != 0, log
-    assert ("need-app requested, destroying the instance" in log) if not preload else ("no app loaded" in log), log
+    if build.name == "system" and not preload:
+        # uWSGI 2.0.21's lazy worker that cannot load its app also signals
+        # the master, which then races its own reaping of that worker: the
+        # instance always stops, with exit code 22 or, when the signal wins,
+        # 0 (seen without gpx too). 2.0.31 always reaps first and exits 22.
+        assert rc in (0, 22) and "no app loaded. GAME OVER" in log, log
+    else:
+        assert rc != 0, log
+        assert ("need-app requested, destroying the instance" in log) if not preload else ("no app loaded" in log), log
     with pytest.raises(requests.ConnectionError):
         requests.get(s.metrics_url, timeout=2)
