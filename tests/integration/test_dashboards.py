@@ -372,6 +372,7 @@ EMPTY_WITH_FILES = {"Storage errors"}
 
 
 @pytest.mark.parametrize("storage", ["files", "redis"])
+@pytest.mark.slow
 def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redis_factory, server_factory,
                                                             prometheus_factory):
     args = ["--processes", "2"]
