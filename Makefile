@@ -4,16 +4,27 @@
 #   make pypi            the same for PyPI's uwsgi in .venv (build/pypi/)
 #   make install         copy build/system/gpx_plugin.so into that uwsgi's plugin directory
 #   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
+#   make tsan            the unit tests of the master's threads (tests/unit/test_*_threads.c)
+#                        under ThreadSanitizer
 #   make lint            clang-format check and cppcheck
 #   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
+#   make smoke           both builds, then the integration tests marked smoke against each
+#   make check           lint, unit, tsan and smoke: the developer's few minutes
+#
+# One job per core (JOBS, default: all of them): the test programs link src/
+# compiled once per sanitizer set (tests/libgpx.mk), so the compilers run
+# side by side; `make -j1 ...` for one at a time.
 
 UWSGI ?= uwsgi
 PYPI_UWSGI ?= $(CURDIR)/.venv/bin/uwsgi
+VENV_PYTHON ?= $(CURDIR)/.venv/bin/python
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(JOBS)
 SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py VERSION
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install print-plugin-dir unit lint fuzz clean
+.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz smoke check clean
 
 all: build/system/gpx_plugin.so
 
@@ -43,6 +54,9 @@ print-plugin-dir:
 unit:
 	$(MAKE) -C tests/unit run
 
+tsan:
+	$(MAKE) -C tests/unit tsan
+
 FUZZ_SECONDS ?= 60
 
 fuzz:
@@ -52,6 +66,12 @@ lint:
 	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit tests/fuzz
+
+# A real uwsgi with gpx per build: requests sent, exact counts scraped.
+smoke: build/system/gpx_plugin.so build/pypi/gpx_plugin.so
+	$(VENV_PYTHON) -m pytest tests/integration -m smoke -q -p no:cacheprovider
+
+check: lint unit tsan smoke
 
 clean:
 	rm -rf build

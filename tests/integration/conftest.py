@@ -45,6 +45,11 @@ BUILDS = {
 
 
 def pytest_configure(config):
+    # The tiers (docs/hacking.md): no -m runs every test, as ./scripts/test does.
+    config.addinivalue_line("markers", "smoke: a few fast tests that cover each storage and the request path on "
+                            "each build with exact counts; `make smoke` (part of `make check`) runs only these")
+    config.addinivalue_line("markers", "slow: tests that take about 8 s or more each (Prometheus, harakiri, "
+                            "reload storms, waits for retries and timeouts); -m 'not slow' skips them")
     config.addinivalue_line("markers", "packaging: the slower tests that build and install gpx the ways users do "
                             "(the Debian package, PyPI's uWSGI with gpx compiled in); -m 'not packaging' skips them")
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import prometheus_client
+import pytest
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -80,6 +81,7 @@ def send_hits(s, count):
 # -- the exact merge over recycled workers -------------------------------------------
 
 
+@pytest.mark.slow
 def test_counter_exact_over_recycled_workers(build, server_factory):
     s = app_server(server_factory, build, "--processes", "2", "--max-requests", "10",
                    "--min-worker-lifetime", "0").start()
@@ -113,6 +115,7 @@ def drive(s, values):
     get(s, "/odd")
 
 
+@pytest.mark.smoke
 def test_same_as_multiprocess_collector(build, server_factory, tmp_path):
     s = app_server(server_factory, build, "--processes", "2").start()
     pids = wait_accepting(s, 2)
@@ -185,6 +188,7 @@ def test_openmetrics_page_with_the_app_and_uwsgi_metrics_is_valid(build, server_
 # -- SIGHUP reload and a cold restart: nothing lost, nothing doubled -----------------
 
 
+@pytest.mark.slow
 def test_reload_and_restart_continue_exactly(build, server_factory):
     args = ("--processes", "2", "--max-requests", "10", "--min-worker-lifetime", "0", "--worker-reload-mercy", "5",
             "--gpx-instance", "reloaded")
@@ -261,6 +265,7 @@ def redis_server(server_factory, build, r, directory: Path):
     return s
 
 
+@pytest.mark.slow
 def test_redis_publishes_and_restores_the_app_metrics(build, redis_factory, server_factory, tmp_path):
     r = redis_factory()
     host_a, host_b = tmp_path / "host-a", tmp_path / "host-b"

@@ -369,6 +369,7 @@ def test_every_metric_read_is_one_gpx_renders(rules, server_factory):
 
 
 @pytest.mark.parametrize("storage", ["files", "redis"])
+@pytest.mark.slow
 def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redis_factory, server_factory,
                                                             prometheus_factory):
     args = ["--processes", "2"]

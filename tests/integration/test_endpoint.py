@@ -158,6 +158,7 @@ def test_healthz(build, server_factory):
 
 
 # -- TLS -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_tls(build, server_factory, pki):
     s = server_factory(build, "--gpx-ssl-certfile", str(pki / "server.pem"), "--gpx-ssl-keyfile",
                        str(pki / "server.key"))

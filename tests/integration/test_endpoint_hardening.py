@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import Server, lines_with, wait_for
@@ -147,6 +148,7 @@ def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
     assert crashes(s) == []
 
 
+@pytest.mark.slow
 def test_a_silent_connection_is_closed_after_the_timeout(build, server_factory):
     s = start(server_factory, build, workers=1)
     with connect(s) as silent, connect(s) as half:

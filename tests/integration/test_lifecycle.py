@@ -75,6 +75,7 @@ def in_progress(s: Server) -> float:
 
 # -- 1. workers SIGKILLed under load -----------------------------------------------
 
+@pytest.mark.slow
 def test_sigkill_workers_under_load(build, server_factory):
     s = server_factory(build, "--processes", "2").start()
     kills = 5
@@ -199,6 +200,7 @@ def test_sighup_reload_keeps_counters(build, server_factory):
 
 # -- 4. full restart, gpx-cleanup-db-files ---------------------------------------------
 
+@pytest.mark.smoke
 def test_restart_on_same_dir_continues(build, server_factory):
     a = server_factory(build, "--processes", "1").start()
     send(a, 4)
@@ -394,6 +396,7 @@ def test_bad_value_stops_start_up(build, server_factory, tmp_path, args, env, wa
 
 # -- 7. the metrics port is in use ------------------------------------------------------
 
+@pytest.mark.slow
 def test_busy_metrics_port_is_retried(build, server_factory):
     blocker = socket.socket()
     try:

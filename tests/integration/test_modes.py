@@ -361,6 +361,7 @@ def test_loop_engines(build, server_factory, tmp_path, loop):
 
 
 # -- 4. cheaper ------------------------------------------------------------------
+@pytest.mark.slow
 def test_cheaper_spare(build, server_factory, tmp_path):
     """Workers spawned under load and cheaped when idle: every count stays in
     its slot, gunicorn_workers_desired follows the cheaper subsystem."""

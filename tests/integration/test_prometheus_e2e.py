@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import Server, free_port
@@ -34,6 +35,7 @@ def start(server_factory, build) -> Server:
     return s
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_the_exact_count(build, server_factory, prometheus_factory):
     s = start(server_factory, build)
     base = probes(s)  # the harness's readiness requests
@@ -69,6 +71,7 @@ def test_promtool_accepts_the_page(build, server_factory):
     assert check.stdout + check.stderr == ""
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_through_tls_client_certificates_and_basic_auth(build, server_factory, prometheus_factory,
                                                                            pki, users):
     """The secured endpoint end to end: Prometheus verifies gpx's certificate,

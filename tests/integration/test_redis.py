@@ -23,6 +23,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import Server, free_port, parse_metrics, lines_with, wait_accepting, wait_for
@@ -273,6 +274,7 @@ def test_restart_continues_cleanup_starts_from_zero_reload_continues(build, redi
 
 
 # -- 3. a frozen Redis slows nothing ----------------------------------------------
+@pytest.mark.slow
 def test_frozen_redis_does_not_slow_requests(build, redis_factory, server_factory):
     r = redis_factory()
     s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "frozen")), 2)
@@ -329,6 +331,7 @@ def test_frozen_redis_does_not_slow_requests(build, redis_factory, server_factor
 
 
 # -- 4. Redis killed and back empty -------------------------------------------------
+@pytest.mark.slow
 def test_redis_killed_and_back_empty_gets_the_full_totals(build, redis_factory, server_factory):
     r = redis_factory()
     s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "phoenix")), 2)
@@ -544,6 +547,7 @@ def test_two_servers_one_redis_fleet(build, redis_factory, server_factory):
 
 
 # -- 8. a clean stop publishes a last time ------------------------------------------
+@pytest.mark.smoke
 def test_clean_stop_publishes_the_final_totals(build, redis_factory, server_factory):
     r = redis_factory()
     args = ("--processes", "2", *redis_args(r, "final", interval=60))

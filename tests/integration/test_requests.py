@@ -89,6 +89,7 @@ MIX = {"get": 400, "missing": 200, "raise": 100, "post": 300}
 POST_BODY = b"p" * 3000
 
 
+@pytest.mark.smoke
 def test_thousand_mixed_requests(build, server_factory):
     s = start(server_factory(build, "--processes", "2", "--threads", "4"), 2)
     p = probes(s)
@@ -265,6 +266,7 @@ def test_route_action_serves_metrics_on_the_app_port(build, server_factory):
 
 
 # -- 5. promtool ------------------------------------------------------------------
+@pytest.mark.smoke
 def test_promtool_accepts_the_exposition(build, server_factory):
     s = start(server_factory(build, "--processes", "2", "--threads", "2"), 2)
     p = probes(s)

@@ -183,6 +183,7 @@ def test_max_requests(build, server_factory):
 
 # -- 2. harakiri ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_harakiri_timeouts(build, server_factory):
     s = app_server(server_factory, build, "--processes", "1", "--harakiri", "1", "--harakiri-verbose").start()
     before = wait_accepting(s, 1)
@@ -241,6 +242,7 @@ def _state(pid: int) -> str:
         return ""
 
 
+@pytest.mark.slow
 def test_sigkill_past_harakiri_deadline_is_a_signal(build, server_factory):
     """Killed from outside in the middle of a request just after its harakiri
     deadline, before the master's once-a-second check got to it: a signal, not
@@ -272,6 +274,7 @@ def test_sigkill_past_harakiri_deadline_is_a_signal(build, server_factory):
     assert "signal" in expected, expected  # the case under test happened at least once
 
 
+@pytest.mark.slow
 def test_sigkill_during_chain_reload(build, server_factory, tmp_path):
     """A chain reload takes one worker at a time: another worker killed from
     outside meanwhile ended by a signal, not by the reload."""
@@ -398,6 +401,7 @@ def test_max_worker_lifetime(build, server_factory):
 
 # -- 7. cheaper -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cheaper_idle(build, server_factory):
     # The spare algorithm cheaps one idle worker per cheaper-overload cycle
     # (1 s) until exactly one is idle: 4 -> 1.
@@ -455,6 +459,7 @@ def test_sighup_reload(build, server_factory):
     assert ended_reasons(s) == only(reload=4)
 
 
+@pytest.mark.slow
 def test_chain_reload_via_fifo(build, server_factory, tmp_path):
     fifo = tmp_path / "master.fifo"
     s = app_server(server_factory, build, "--processes", "2", "--master-fifo", str(fifo)).start()
@@ -567,6 +572,7 @@ COUNTERS = ("gunicorn_requests_total", "gunicorn_worker_requests_total", "gunico
             "gunicorn_master_worker_restart_total")
 
 
+@pytest.mark.slow
 def test_storm(server_factory, tmp_path):
     build = BUILDS["pypi"]
     if not Path(build.plugin).exists():

@@ -339,6 +339,7 @@ def _settle(predicate, timeout) -> bool:
 
 
 # -- the test ------------------------------------------------------------------
+@pytest.mark.slow
 def test_dashboard_queries_side_by_side(tmp_path):
     if not GUNICORN.exists():
         pytest.fail(f"{GUNICORN} is missing: run ./scripts/setup "

@@ -1,0 +1,104 @@
+/* libFuzzer target: the decoder of the snapshots Redis storage reads back,
+ * this instance's own at start and every instance's for the fleet view:
+ * bytes another instance, another gpx version, or anything else with access
+ * to Redis wrote.
+ *
+ * The bytes go through gpx_snapshot_check as they are. When they pass, they
+ * go where the product sends them: added into a base board as a restart
+ * restores them (gpx_snapshot_add_to, from an unaligned copy), and rendered
+ * as the fleet view in both formats. The same bytes are then fitted with
+ * a valid header (and cut or padded to whole entries), so that the names,
+ * slots and cells are read even when a mutation changed the length. Nothing
+ * may crash, read outside the blob, leak or loop, whatever the bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpx_exposition.h"
+#include "gpx_snapshot.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define PREAMBLE (sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names))
+#define ENTRY (sizeof(struct gpx_slot) + sizeof(struct gpx_cell))
+/* Workers of a fitted blob, at most: enough for every path, small enough
+ * to keep runs fast. */
+#define FITTED_WORKERS_MAX 8u
+
+/* What the product does with a blob that passed the check. */
+static void
+decode(const uint8_t *blob, size_t len)
+{
+    const struct gpx_snapshot_header *h;
+    struct gpx_fleet_member member;
+    struct gpx_scoreboard base;
+    struct gpx_buf out;
+    char err[256];
+    uint8_t *copy;
+
+    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
+        if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
+            abort(); /* a refusal always says why */
+        }
+        return;
+    }
+    /* A restart's restore, from a copy one byte off any alignment (a Redis
+     * reply makes no promise), into a one-core base of two workers, so that
+     * the blob's further workers are folded into the last one. */
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        return;
+    }
+    memcpy(copy + 1, blob, len);
+    if (gpx_snapshot_check(copy + 1, len, &h, err, sizeof(err)) != 0) {
+        abort(); /* the same bytes elsewhere in memory: the same answer */
+    }
+    if (gpx_scoreboard_open_anonymous(&base, 2, 1, err, sizeof(err)) == 0) {
+        gpx_snapshot_add_to(&base, h);
+        gpx_scoreboard_close(&base);
+    }
+    free(copy);
+    /* The fleet view, from a copy of exactly the blob, as gpx_fleet keeps
+     * each instance's. */
+    copy = malloc(len);
+    if (copy == NULL || gpx_buf_init(&out, 64 * 1024) != 0) {
+        free(copy);
+        return;
+    }
+    memcpy(copy, blob, len);
+    member.instance = "fuzz\"ed\\\ninstance";
+    member.snapshot = (const struct gpx_snapshot_header *)copy;
+    gpx_render_fleet(&out, GPX_FORMAT_TEXT, &member, 1);
+    gpx_render_fleet(&out, GPX_FORMAT_OPENMETRICS, &member, 1);
+    gpx_buf_free(&out);
+    free(copy);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gpx_snapshot_header h;
+    size_t workers, len;
+    uint8_t *fitted;
+
+    decode(data, size);
+
+    workers = size > PREAMBLE ? (size - PREAMBLE) / ENTRY : 0;
+    workers = workers < 1 ? 1 : workers > FITTED_WORKERS_MAX ? FITTED_WORKERS_MAX : workers;
+    len = PREAMBLE + workers * ENTRY;
+    fitted = calloc(1, len);
+    if (fitted == NULL) {
+        return 0;
+    }
+    memcpy(fitted, data, size < len ? size : len);
+    memcpy(&h, fitted, sizeof(h));
+    memcpy(h.magic, GPX_SNAPSHOT_MAGIC, sizeof(h.magic));
+    h.layout_version = GPX_LAYOUT_VERSION;
+    h.slot_size = sizeof(struct gpx_slot);
+    h.cell_size = sizeof(struct gpx_cell);
+    h.workers = (uint32_t)workers;
+    memcpy(fitted, &h, sizeof(h));
+    decode(fitted, len);
+    free(fitted);
+    return 0;
+}
