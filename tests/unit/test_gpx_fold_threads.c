@@ -119,7 +119,7 @@ scrape(void *arg)
         double ceiling = load_written(), value = 0.0;
         const char *line;
 
-        if (gpx_buf_init(&out, 4096) != 0 || gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT) != 0) {
+        if (gpx_buf_init(&out, 4096) != 0 || gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT, NULL, NULL) != 0) {
             s->bad++;
             gpx_buf_free(&out);
             continue;
@@ -170,8 +170,8 @@ test_scrapes_never_see_a_fold_half_done(void **state)
         assert_int_equal(gpx_appstore_save(&st, dirfd_, STORE), 0);
         __atomic_add_fetch(&written, COUNT_PER_PROCESS, __ATOMIC_RELEASE);
         write_counter(pid, COUNT_PER_PROCESS);
-        assert_int_equal(gpx_appstore_fold(&st, dirfd_, STORE, LOCK, every_process_ended, NULL, &r, err, sizeof(err)),
-                         0);
+        assert_int_equal(
+            gpx_appstore_fold(&st, dirfd_, STORE, LOCK, every_process_ended, NULL, NULL, &r, err, sizeof(err)), 0);
         assert_int_equal(r.processes, 1);
         assert_int_equal(r.files, 1);
         folded += r.processes;
@@ -194,7 +194,7 @@ test_scrapes_never_see_a_fold_half_done(void **state)
     assert_int_equal(st.pid_count, 0);
 
     assert_int_equal(gpx_buf_init(&out, 4096), 0);
-    assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT), 0);
+    assert_int_equal(gpx_appmetrics_render(&out, &place, GPX_FORMAT_TEXT, NULL, NULL), 0);
     gpx_buf_append(&out, "", 1);
     assert_non_null(strstr(out.data, "\nc_total 2000.0\n"));
     gpx_buf_free(&out);

@@ -330,7 +330,7 @@ test_concurrent_scrapes_each_rendered_once(void **state)
     }
     assert_int_equal(renders(), CLIENTS * SCRAPES_PER_CLIENT);
     assert_int_equal(gpx_test_log_count("refused: missing or wrong credentials"), 4);
-    assert_int_equal(gpx_test_log_count("gpx: debug: GET /metrics answered with "), CLIENTS * SCRAPES_PER_CLIENT);
+    assert_int_equal(gpx_test_log_count("gpx: debug: GET \"/metrics\" answered with "), CLIENTS * SCRAPES_PER_CLIENT);
     gpx_http_stop(srv);
     /* The thread is joined: what it wrote is the test's to read. */
     assert_int_equal(auth.bcrypt_runs, 1 + 3);

@@ -280,6 +280,7 @@ config(const struct redis *r)
     cfg.interval_seconds = 1;
     cfg.ttl_seconds = 60;
     cfg.timeout_ms = 2000;
+    cfg.fleet_timeout_ms = 2000;
     cfg.verbose = 1;
     return cfg;
 }
