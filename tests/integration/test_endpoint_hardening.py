@@ -19,8 +19,7 @@ import time
 
 import requests
 
-from conftest import Server, lines_with, wait_for
-from test_requests import probes
+from conftest import Server, lines_with, probes, start, wait_for
 
 SILENT = 200
 HALF_SENT = (
@@ -34,11 +33,8 @@ CRASH_WORDS = ("DAMN ! worker", "Segmentation", "segmentation fault", "SIGSEGV",
                "!!! uWSGI process")
 
 
-def start(server_factory, build, workers=2) -> Server:
-    s = server_factory(build, "--processes", str(workers), "--threads", "2")
-    s.start()
-    s.wait_workers_started(workers)
-    return s
+def demo_server(server_factory, build, workers=2) -> Server:
+    return start(server_factory(build, "--processes", str(workers), "--threads", "2"), workers)
 
 
 def connect(s: Server) -> socket.socket:
@@ -94,7 +90,7 @@ def crashes(s: Server) -> list[str]:
 
 
 def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
-    s = start(server_factory, build)
+    s = demo_server(server_factory, build)
     base = probes(s)
     master, workers = s.master_pid, sorted(s.worker_pids())
 
@@ -148,7 +144,7 @@ def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
 
 
 def test_a_silent_connection_is_closed_after_the_timeout(build, server_factory):
-    s = start(server_factory, build, workers=1)
+    s = demo_server(server_factory, build, workers=1)
     with connect(s) as silent, connect(s) as half:
         half.sendall(HALF_SENT[1])
         opened = time.monotonic()
@@ -161,7 +157,7 @@ def test_a_silent_connection_is_closed_after_the_timeout(build, server_factory):
 
 
 def test_a_scraper_answers_beyond_the_connection_limit(build, server_factory):
-    s = start(server_factory, build, workers=1)
+    s = demo_server(server_factory, build, workers=1)
     held = [connect(s) for _ in range(300)]
     try:
         started = time.monotonic()

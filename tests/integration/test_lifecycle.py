@@ -20,22 +20,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, lines_with, wait_accepting, wait_for
+from conftest import BUILDS, Server, get_ok, lines_with, send_ok, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 
 
 # -- helpers -------------------------------------------------------------------
-
-def get_ok(s: Server, path="/", timeout=10) -> None:
-    r = requests.get(s.url(path), timeout=timeout)
-    assert r.status_code == 200, r.text
-
-
-def send(s: Server, n: int) -> None:
-    for _ in range(n):
-        get_ok(s)
-
 
 def per_worker(m) -> dict[str, float]:
     return {dict(ls)["worker_id"]: v for ls, v in m.series("gunicorn_worker_requests_total").items()}
@@ -105,7 +95,7 @@ def test_sigkill_workers_under_load(build, server_factory):
         futures.append(pool.submit(scraper))
         started = time.monotonic()
         try:
-            for k in range(kills):
+            for _ in range(kills):
                 time.sleep(0.8)
                 victim = min(wait_workers(s, 2))  # the older: slots alternate
                 os.kill(victim, signal.SIGKILL)
@@ -129,7 +119,8 @@ def test_sigkill_workers_under_load(build, server_factory):
         assert set(workers) == {"1", "2"}, workers
         assert total >= previous_total, f"scrape {i}: total went from {previous_total} to {total}"
         for wid, v in workers.items():
-            assert v >= previous_workers.get(wid, 0), f"scrape {i}: worker {wid} went from {previous_workers[wid]} to {v}"
+            assert v >= previous_workers.get(wid, 0), \
+                f"scrape {i}: worker {wid} went from {previous_workers[wid]} to {v}"
         previous_total, previous_workers = total, workers
 
     expected = sum(answered) + PROBE
@@ -155,7 +146,7 @@ def test_max_requests_recycling_keeps_counts(build, server_factory):
     s = server_factory(build, "--processes", "1", "--max-requests", "10", "--min-worker-lifetime", "0").start()
     first = s.worker_pids()
     assert len(first) == 1
-    send(s, 35)
+    send_ok(s, 35)
     s.wait_requests(35 + PROBE)
     m = s.scrape()
     assert m.value("gunicorn_requests_total", method="GET", status="200") == 35 + PROBE
@@ -177,7 +168,7 @@ def test_sighup_reload_keeps_counters(build, server_factory):
     # Workers ignore SIGHUP until their set-up is done: a reload that caught
     # one there would wait out uWSGI's mercy.
     old_workers = wait_accepting(s, 2)
-    send(s, 7)
+    send_ok(s, 7)
     s.wait_requests(7 + PROBE)
 
     s.signal(signal.SIGHUP)
@@ -189,7 +180,7 @@ def test_sighup_reload_keeps_counters(build, server_factory):
     assert not set(new_workers) & set(old_workers)
     assert len(lines_with(s, "(reload: counters continue)")) == 1
 
-    send(s, 5)
+    send_ok(s, 5)
     s.wait_requests(7 + 5 + 2 * PROBE)
     m = s.scrape()
     assert m.value("gunicorn_requests_total", method="GET", status="200") == 7 + 5 + 2 * PROBE
@@ -201,13 +192,13 @@ def test_sighup_reload_keeps_counters(build, server_factory):
 
 def test_restart_on_same_dir_continues(build, server_factory):
     a = server_factory(build, "--processes", "1").start()
-    send(a, 4)
+    send_ok(a, 4)
     a.wait_requests(4 + PROBE)
     a.stop()
 
     b = server_factory(build, "--processes", "1", multiproc_dir=a.multiproc_dir, metrics_port=a.metrics_port).start()
     b.wait_requests(4 + 2 * PROBE)
-    send(b, 3)
+    send_ok(b, 3)
     b.wait_requests(4 + 3 + 2 * PROBE)
     assert not lines_with(b, "cold start")
 
@@ -215,7 +206,7 @@ def test_restart_on_same_dir_continues(build, server_factory):
 def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     cleanup = ("--processes", "1", "--gpx-cleanup-db-files", "true")
     a = server_factory(build, *cleanup).start()
-    send(a, 4)
+    send_ok(a, 4)
     a.wait_requests(4 + PROBE)
     a.stop()
 
@@ -234,7 +225,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     assert scoreboard_path(b).exists()
     assert lines_with(b, f"removed 3 file(s) from {d}"), b.output()
 
-    send(b, 6)
+    send_ok(b, 6)
     b.wait_requests(6 + PROBE)
     old_workers = wait_accepting(b, 1)
     b.signal(signal.SIGHUP)
@@ -242,7 +233,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     wait_workers(b, 1, exclude=old_workers)
     b.wait_ready()
     wait_accepting(b, 1)
-    send(b, 2)
+    send_ok(b, 2)
     b.wait_requests(6 + 2 + 2 * PROBE)  # a reload is not a cold start
     assert len(lines_with(b, "cold start with gpx-cleanup-db-files")) == 1
 
@@ -252,7 +243,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
 def test_layout_grow_and_fold_keep_counts(build, server_factory):
     a = server_factory(build, "--processes", "2").start()
     wait_accepting(a, 2)
-    send(a, 10)
+    send_ok(a, 10)
     a.wait_requests(10 + PROBE)
     before = per_worker(a.scrape())
     assert set(before) == {"1", "2"} and sum(before.values()) == 10 + PROBE
@@ -280,7 +271,7 @@ def test_layout_grow_and_fold_keep_counts(build, server_factory):
     assert lines_with(c, f"gpx: {board} folded from 4 workers x 1 cores to 4 x 4 (counts kept)"), c.output()
     assert not Path(f"{board}.tmp").exists()
     c.wait_ready()
-    send(c, 3)
+    send_ok(c, 3)
     c.wait_requests(10 + 3 + 2 * PROBE)
     c.stop()
 
@@ -468,7 +459,7 @@ def test_valgrind_finds_no_gpx_memory_errors(server_factory, tmp_path):
     assert len(logs) >= 2, logs  # the master and its worker
     summaries = [p.read_text(errors="replace") for p in logs]
     assert any("ERROR SUMMARY" in t for t in summaries)
-    errors = [f"{p.name}:\n{e}" for p, t in zip(logs, summaries) for e in gpx_errors_in(t)]
+    errors = [f"{p.name}:\n{e}" for p, t in zip(logs, summaries, strict=True) for e in gpx_errors_in(t)]
     assert not errors, "\n\n".join(errors)
 
 
@@ -476,7 +467,7 @@ def test_valgrind_finds_no_gpx_memory_errors(server_factory, tmp_path):
 
 def test_worker_killed_mid_request(build, server_factory):
     s = server_factory(build, "--processes", "1").start()
-    send(s, 3)
+    send_ok(s, 3)
     s.wait_requests(3 + PROBE)
     [worker] = s.worker_pids()
     outcome = {}

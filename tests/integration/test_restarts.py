@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, free_port, parse_metrics, lines_with, wait_accepting, wait_for
+from conftest import BUILDS, Server, free_port, lines_with, parse_metrics, wait_accepting, wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 LIFECYCLE_APP = APPS / "lifecycle_app.py"
@@ -32,8 +32,8 @@ RESTART_TYPE = {"max_requests": "graceful", "lifetime": "graceful", "idle": "gra
                 "timeout": "forced", "memory": "forced", "crash": "forced", "signal": "forced"}
 MB = 1024 * 1024
 # gpx's line for every worker that ended: "gpx: worker 1 (pid 123) ended (exit code 0): max_requests"
-ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended \((exit code|signal|reaped before read, last state) (\d+)\): "
-                   r"(\w+)$", re.MULTILINE)
+ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended "
+                   r"\((exit code|signal|reaped before read, last state) (\d+)\): (\w+)$", re.MULTILINE)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_max_requests(build, server_factory):
 def test_harakiri_timeouts(build, server_factory):
     s = app_server(server_factory, build, "--processes", "1", "--harakiri", "1", "--harakiri-verbose").start()
     before = wait_accepting(s, 1)
-    for i in range(3):
+    for _ in range(3):
         assert get(s, "/sleep?s=3", timeout=15) is None  # killed, never answered
         before = wait_accepting(s, 1, exclude=before)
     harakiried = set(re.findall(r"HARAKIRI ON WORKER 1 \(pid: (\d+)", s.output()))
@@ -448,7 +448,7 @@ def test_sighup_reload(build, server_factory):
     old = wait_accepting(s, 2)
     for n in (1, 2):
         s.signal(signal.SIGHUP)
-        wait_for(lambda: len(lines_with(s, "gpx: serving metrics")) == n + 1, 30, what="metrics served again")
+        wait_for(lambda n=n: len(lines_with(s, "gpx: serving metrics")) == n + 1, 30, what="metrics served again")
         old = wait_accepting(s, 2, exclude=old)
         m = wait_restarts(s, only(reload=2 * n))
         assert worker_restarts(m) == per_slot(2, w1={"reload": n}, w2={"reload": n})
@@ -462,7 +462,7 @@ def test_chain_reload_via_fifo(build, server_factory, tmp_path):
     for n in (1, 2):
         with open(fifo, "w") as f:
             f.write("c")
-        wait_for(lambda: len(lines_with(s, "chain reloading complete")) == n, 30, what="the chain reload")
+        wait_for(lambda n=n: len(lines_with(s, "chain reloading complete")) == n, 30, what="the chain reload")
         old = wait_accepting(s, 2, exclude=old)
         m = wait_restarts(s, only(reload=2 * n))
         assert worker_restarts(m) == per_slot(2, w1={"reload": n}, w2={"reload": n})
