@@ -9,8 +9,14 @@ from gpxconvert.errors import ConvertError
 from gpxconvert.exporter import EXPORTER_HOOKS, EXPORTER_MANAGERS, GPX_VARIABLES, GUNICORN_VARIABLES
 from gpxconvert.ini import IniWriter
 from gpxconvert.settings import SETTINGS
-from gpxconvert.uwsgi_values import (escape, parse_address, representable, translate_access_log_format,
-                                     uwsgi_address, worker_model)
+from gpxconvert.uwsgi_values import (
+    escape,
+    parse_address,
+    representable,
+    translate_access_log_format,
+    uwsgi_address,
+    worker_model,
+)
 
 # Where a user's own code in each Gunicorn hook goes under uWSGI.
 HOOK_EQUIVALENTS = {
@@ -203,7 +209,7 @@ class Converter(IniWriter):
                 self.comment(f"not mapped: bind {bind!r}: a socket Gunicorn inherits as a file descriptor; uWSGI "
                              "takes inherited sockets from systemd (or `http-socket = =N` for its own shared ones)")
         bind_dep = self.runtime_form("bind") if len(usable) == 1 else None
-        for i, (bind, address) in enumerate(usable):
+        for i, (_bind, address) in enumerate(usable):
             var = "GPX_APP_BIND" if i == 0 else f"GPX_APP_BIND_{i + 1}"
             if bind_dep is not None:
                 self.bind_chain(option, suffix, bind_dep, address)

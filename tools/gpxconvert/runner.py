@@ -37,7 +37,7 @@ def run_scenarios(location: str, env: dict, scenarios: list[dict], strict: bool 
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   timeout=EVALUATION_TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise ConvertError(f"cannot evaluate {location}: it ran for more than {EVALUATION_TIMEOUT} s")
+            raise ConvertError(f"cannot evaluate {location}: it ran for more than {EVALUATION_TIMEOUT} s") from None
         if not result.exists():
             last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
             raise ConvertError(f"cannot evaluate {location}: {last}")

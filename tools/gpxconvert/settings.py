@@ -119,7 +119,7 @@ def defaults(environ) -> dict:
     """Gunicorn's defaults in this process and environment."""
     out = {name: default for name, (_, default) in SETTINGS.items()}
     if "PORT" in environ:
-        out["bind"] = ["0.0.0.0:{0}".format(environ.get("PORT"))]
+        out["bind"] = [f"0.0.0.0:{environ.get('PORT')}"]
     out["workers"] = int(environ.get("WEB_CONCURRENCY", 1))
     out["chdir"] = os.getcwd()
     out["user"] = os.geteuid()

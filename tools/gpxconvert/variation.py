@@ -61,12 +61,12 @@ def analyse(location: str, first: dict) -> tuple[dict, dict, dict]:
             scenarios.append({"set": {name: value}})
     results = run_scenarios(location, env, scenarios)
     base = results[0]
-    deps["settings"], deps["env"] = classify(base, list(zip(dims, results[1:])), deps)
+    deps["settings"], deps["env"] = classify(base, list(zip(dims, results[1:], strict=True)), deps)
     # A variable read only once another one holds a value (`A and B`, a
     # nested if): varied in that scenario too; whatever follows it there
     # depends on both, which no run-time form can say.
     nested_dims, nested = [], []
-    for (dim, value), report in zip(dims, results[1:]):
+    for (dim, value), report in zip(dims, results[1:], strict=True):
         if dim == "cpu" or "error" in report:
             continue
         for name in report["reads"]:
@@ -76,8 +76,9 @@ def analyse(location: str, first: dict) -> tuple[dict, dict, dict]:
                 nested_dims.append((dim, value, name, report))
                 nested.append({"set": {dim: value, name: probe}})
     if nested:
-        for (dim, value, name, report), other in zip(nested_dims, run_scenarios(location, env, nested[:400],
-                                                                                 strict=False)):
+        # at most 400 of them run: zip stops at the last one run
+        others = run_scenarios(location, env, nested[:400], strict=False)
+        for (dim, _value, name, report), other in zip(nested_dims, others, strict=False):
             if "error" in other:
                 continue
             for kind, key in (("settings", "settings"), ("env", "env")):

@@ -95,7 +95,8 @@ def _sched_getaffinity(pid):
 
 def install():
     """os.environ that records, and the CPU count that can be faked."""
-    os.environ = RecordingEnviron(_base._data, _base.encodekey, _base.decodekey, _base.encodevalue,
+    # the same mapping as os.environ (its _data), seen through a recorder
+    os.environ = RecordingEnviron(_base._data, _base.encodekey, _base.decodekey, _base.encodevalue,  # noqa: B003
                                   _base.decodevalue)
     START_ENV.update(os.environ._data)
     os.cpu_count = _cpu_count  # multiprocessing.cpu_count() calls it too
@@ -260,14 +261,14 @@ def v_callable(name, val):
         try:
             mod_name, obj_name = val.rsplit(".", 1)
         except ValueError:
-            raise TypeError("Value '%s' is not import string. Format: module[.submodules...].object" % val)
+            raise TypeError("Value '%s' is not import string. Format: module[.submodules...].object" % val) from None
         try:
             mod = __import__(mod_name, fromlist=[obj_name])
             val = getattr(mod, obj_name)
         except ImportError as e:
-            raise TypeError(str(e))
+            raise TypeError(str(e)) from None
         except AttributeError:
-            raise TypeError("Can not load '%s' from '%s'" % (obj_name, mod_name))
+            raise TypeError("Can not load '%s' from '%s'" % (obj_name, mod_name)) from None
     if not callable(val):
         raise TypeError("Value is not callable: %s" % (val,))
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -36,7 +36,7 @@ def _function(qualified):
         if name.endswith(hook):
             params = hook_params
     namespace = {}
-    exec("def %s(%s):\n    return None\n" % (name, params), namespace)
+    exec(f"def {name}({params}):\n    return None\n", namespace)
     func = namespace[name]
     func.__gpx_stub__ = qualified
     func.__module__ = qualified.rpartition(".")[0]
