@@ -383,7 +383,7 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
             assert send(s, method, path, b"b" * 2000 if method == "POST" else None) == answers[kind], kind
             sent[kind] += 1
         tick += 1
-        time.sleep(0.2)
+        time.sleep(0.2)  # the scenario: traffic spread over 10 s, for Prometheus's rates
     total_sent = sum(sent.values())
 
     # Exact: what uWSGI logged, gpx counted, and Prometheus scraped.

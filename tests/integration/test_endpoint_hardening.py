@@ -118,7 +118,8 @@ def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
         r = requests.get(s.metrics_url, timeout=5)
         elapsed = time.monotonic() - started
         r.raise_for_status()
-        assert elapsed < 1.0, f"a scrape took {elapsed:.3f} s under attack"
+        # generous: a scrape stuck behind the attack waits for the idle timeout
+        assert elapsed < IDLE_TIMEOUT / 4, f"a scrape took {elapsed:.3f} s under attack"
         assert s.requests_total() == base + sent
 
         # The attack was in force: every silent and half-sent connection is
@@ -161,8 +162,9 @@ def test_a_scraper_answers_beyond_the_connection_limit(build, server_factory):
     held = [connect(s) for _ in range(300)]
     try:
         started = time.monotonic()
-        requests.get(s.metrics_url, timeout=2).raise_for_status()
-        assert time.monotonic() - started < 1.0
+        requests.get(s.metrics_url, timeout=IDLE_TIMEOUT).raise_for_status()
+        # generous: a scraper stuck in the listen queue waits for the idle timeout
+        assert time.monotonic() - started < IDLE_TIMEOUT / 4
     finally:
         for c in held:
             c.close()

@@ -504,7 +504,8 @@ def test_sigterm_cuts_a_request_the_master_fifo_waits_for_it(build, tmp_path):
             assert answers == [200] and 2.0 < took < 10, (answers, took)
             assert lines(out, "graceful shutdown triggered...")
         else:
-            assert answers == ["ConnectionError"] and took < 3, (answers, took)
+            # the request in flight is cut (no answer), well inside the grace period
+            assert answers == ["ConnectionError"] and took < STOP_SECONDS, (answers, took)
             assert lines(out, "SIGINT/SIGTERM received...killing workers...")
         assert lines(out, "gpx: counters kept in")
 

@@ -15,6 +15,7 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -85,35 +86,43 @@ def test_sigkill_workers_under_load(build, server_factory):
     def scraper():
         while not stop.is_set():
             try:
-                scrapes.append(s.scrape())
+                scrapes.append((time.monotonic(), s.scrape()))
             except requests.RequestException as exc:
                 scrape_errors.append(exc)
-            time.sleep(0.05)
+            time.sleep(0.05)  # a scraper's pace, not a wait
 
     with ThreadPoolExecutor(len(answered) + 1) as pool:
         futures = [pool.submit(client, i) for i in range(len(answered))]
         futures.append(pool.submit(scraper))
         started = time.monotonic()
+        killed_at = []
         try:
             for _ in range(kills):
-                time.sleep(0.8)
+                # each kill under traffic: the clients got answers since the last one
+                mark = sum(answered)
+                wait_for(lambda mark=mark: sum(answered) >= mark + 20, 30, what="20 requests answered between kills")
                 victim = min(wait_workers(s, 2))  # the older: slots alternate
                 os.kill(victim, signal.SIGKILL)
+                killed_at.append(time.monotonic())
                 wait_workers(s, 2, exclude=[victim])
+            # Load for 5 s at least, the last kill included: the scenario's length, not a wait.
             time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
         finally:
             stop.set()
             for f in futures:
                 f.result()
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
 
     assert lines_with(s, "killed by signal 9"), s.output()
     assert len(lines_with(s, "killed by signal 9")) == kills
     assert not scrape_errors, scrape_errors[:3]
-    assert len(scrapes) >= 10 * elapsed * 0.8, (len(scrapes), elapsed)
+    # Scrapes answered throughout: between every two kills, and after the last.
+    bounds = [started, *killed_at, ended]
+    assert all(any(a < at <= b for at, _ in scrapes) for a, b in pairwise(bounds)), \
+        ([round(b - started, 2) for b in bounds], [round(at - started, 2) for at, _ in scrapes])
 
     previous_total, previous_workers = -1.0, {}
-    for i, m in enumerate(scrapes):
+    for i, (_, m) in enumerate(scrapes):
         total = m.sum("gunicorn_requests_total")
         workers = per_worker(m)
         assert set(workers) == {"1", "2"}, workers

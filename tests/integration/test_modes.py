@@ -612,7 +612,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
     })
     total = p + 10
     s.wait_requests(total)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count of any of them would land in it (no event to wait for)
     m = s.scrape()
     # Each counted once, as uWSGI logged it; the app saw only /static/absent and /h.
     assert requests_by_label(m) == {("GET", "200"): p + 6, ("GET", "403"): 2, ("GET", "404"): 2}
@@ -643,7 +643,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
         else:
             during = wait_for(lambda: (lambda m: m if m.value("gunicorn_requests_in_progress") == 1 else None)(
                 s.scrape()), what="the big file in progress")
-            time.sleep(1.0)
+            time.sleep(1.0)  # the scenario: the transfer stays in progress (the client reads nothing yet)
             during = s.scrape()
             assert during.value("gunicorn_requests_in_progress") == 1
             assert workers_by_state(during)["busy"] == 1
@@ -655,7 +655,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
         big.close()
     assert received > 64 * 1024 * 1024  # headers and the whole body
     s.wait_requests(total + 1)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count would land in it
     after = s.scrape()
     assert requests_by_label(after) == {("GET", "200"): p + 7, ("GET", "403"): 2, ("GET", "404"): 2}
     assert after.sum("gunicorn_worker_response_size_bytes_sum") == \
@@ -675,7 +675,7 @@ def test_request_for_a_plugin_not_loaded(build, server_factory, tmp_path):
     for _ in range(3):
         assert exchange(s, "GET", "/")[0] is None
     s.wait_requests(3)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count would land in it
     m = s.scrape()
     assert requests_by_label(m) == {("OTHER", "000"): 3}
     assert_histograms_agree(m, 3, ["1"])

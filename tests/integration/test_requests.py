@@ -262,7 +262,7 @@ def test_metrics_port_paths_and_methods(build, server_factory):
     assert ok.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     head = requests.head(base + "/metrics", timeout=5)
     assert head.status_code == 200 and head.content == b""
-    # None of these reached the app.
+    # None of these reached the app: a quiet spell in which a count would land.
     time.sleep(0.2)
     assert s.scrape().sum("gunicorn_requests_total") == p
 

@@ -166,8 +166,10 @@ def test_max_requests(build, server_factory):
     while len(lines_with(s, "Seeya!")) < 3:
         assert time.monotonic() < deadline, s.output()
         assert get(s) == 200
-        time.sleep(0.05)
-    time.sleep(0.3)  # a request on its way could still end a worker
+        time.sleep(0.05)  # a client's pace, not a wait
+    # The last answer may still end its worker: once one worker waits for
+    # requests again, no recycle is under way.
+    wait_accepting(s, 1)
     k = len(lines_with(s, "Seeya!"))
     assert k >= 3
     m = wait_restarts(s, only(max_requests=k))
@@ -346,7 +348,7 @@ def test_restart_counters_persist_across_a_restart(build, server_factory):
 def test_reload_on_memory(build, server_factory, limit):
     s = app_server(server_factory, build, "--processes", "1", *limit, "--min-worker-lifetime", "1").start()
     before = wait_accepting(s, 1)
-    time.sleep(1.1)  # older than min-worker-lifetime
+    time.sleep(1.1)  # the scenario: the worker must be older than min-worker-lifetime (1 s) to recycle
     assert get(s, "/alloc?mb=300", timeout=30) == 200  # answered, then the worker recycles
     wait_accepting(s, 1, exclude=before)
     m = wait_restarts(s, only(memory=1))
@@ -378,7 +380,7 @@ def test_max_worker_lifetime(build, server_factory):
                    "--min-worker-lifetime", "1").start()
     wait_accepting(s, 1)
     started = time.monotonic()
-    while time.monotonic() - started < 4.5:
+    while time.monotonic() - started < 4.5:  # the scenario: two lifetimes (2 s) pass under traffic
         assert get(s) == 200
         time.sleep(0.2)
     wait_for(lambda: lines_with(s, "lifetime reached"), 10, what="a lifetime recycle")
@@ -404,7 +406,9 @@ def test_cheaper_idle(build, server_factory):
     s = app_server(server_factory, build, "--processes", "4", "--cheaper", "1", "--cheaper-initial", "4",
                    "--cheaper-step", "1", "--cheaper-overload", "1").start()
     wait_for(lambda: len(lines_with(s, "cheaped.")) == 3, 20, what="three workers cheaped")
-    time.sleep(2.5)  # stable: no more
+    # No more: two more cheaper cycles (1 s each) pass without a fourth
+    # (an absence has no event to wait for).
+    time.sleep(2.5)
     cheaped = lines_with(s, "cheaped.")
     assert len(cheaped) == 3, s.output()
     cheaped_ids = sorted(re.search(r"worker (\d+) cheaped", line).group(1) for line in cheaped)

@@ -163,7 +163,11 @@ class Load:
                     self.failures.append(("scrape", r.status_code))
             except requests.RequestException as exc:
                 self.failures.append(("scrape", exc))
-            time.sleep(0.05)
+            time.sleep(0.05)  # a scraper's pace, not a wait
+
+    def wait_answered(self, count: int) -> None:
+        """Waits until the clients got `count` answers in all."""
+        wait_for(lambda: sum(self.answered) >= count, 30, what=f"{count} requests answered under load")
 
     def finish(self) -> int:
         self.stop.set()
@@ -229,9 +233,9 @@ def test_full_filesystem_while_running(build, tmpfs, server_factory):
 
     # Full under traffic: the file's space was reserved, so nothing fails.
     load = Load(s)
-    time.sleep(0.5)
+    load.wait_answered(20)
     assert fill(tmpfs / "filler") > 0
-    time.sleep(2.5)  # a few of the master's copies into the file, on a full disk
+    time.sleep(2.5)  # the scenario: a few of the master's copies into the file (one a second), on a full disk
     answered = load.finish()
     assert answered > 50 and load.scrapes > 10
     s.wait_requests(answered + PROBE)
@@ -293,7 +297,7 @@ def test_file_truncated_replaced_removed_chmodded_while_serving(build, server_fa
         wait_for(lambda: storage(s) == (1, checks, 0), 10, what=f"{checks} checks counted, storage up")
         wait_for(lambda: board.exists() and board.stat().st_size == BOARD_BYTES_2x1, 10, what="the file back")
 
-    time.sleep(0.5)
+    load.wait_answered(20)
     subprocess.run(["truncate", "-s", "0", str(board)], check=True)
     changed(f"gpx: {board} was truncated to 0 bytes by another process (it should have {BOARD_BYTES_2x1}); gpx writes "
             "it again from the counts in memory")
@@ -310,7 +314,7 @@ def test_file_truncated_replaced_removed_chmodded_while_serving(build, server_fa
     changed(f"gpx: the mode of {board} was changed to 0000 by another process; set back to 0640")
     assert board.stat().st_mode & 0o7777 == 0o640
 
-    time.sleep(1.5)
+    load.wait_answered(sum(load.answered) + 30)  # traffic goes on after the last change
     answered = load.finish()
     assert answered > 50 and load.scrapes > 10
     s.wait_requests(answered + PROBE)
