@@ -140,3 +140,15 @@ def test_a_switch_from_a_variable_is_frozen_and_said_so():
     assert flags == ["gpx-convert: preload_app = False depends on $APP_ENV (APP_ENV='production': True; otherwise "
                      "False): frozen in the ini at its value with $APP_ENV unset"]
     assert any(line.startswith("; (!) preload_app depends on $APP_ENV") for line in ini.splitlines())
+
+
+def test_a_variable_set_by_a_branch_is_a_placeholder_chain():
+    deps = {"settings": {}, "env": {"APP_MODE": {"kind": "cases", "var": "APP_ENV",
+                                                 "cases": [["production", ["set", "fast"]]],
+                                                 "default": ["set", "slow"]}}, "inputs": ["APP_ENV"]}
+    ini, flags = render(report({"bind": ["127.0.0.1:8000"], "workers": 1}, env_ops=[("set", "APP_MODE", "slow")],
+                               deps=deps))
+    assert has_block(ini, "if-env = APP_ENV=production", "set-placeholder = gunicorn_app_mode=fast", "endif =",
+                     "set-placeholder = gunicorn_app_mode=slow", "env = APP_MODE=%(gunicorn_app_mode)")
+    assert flags == ["gpx-convert: APP_MODE depends on $APP_ENV (APP_ENV='production': 'fast'; otherwise 'slow'): "
+                     "written with uWSGI's if-env (env), decided where uWSGI starts"]

@@ -170,19 +170,21 @@ class IniWriter:
         self.placeholders.add(name)
         return name
 
-    def chain(self, key, cases, default, suffix=""):
+    def chain(self, key, cases, default, suffix="", prefix="", base=None):
         """`key` takes the first matching case, else `default`: uWSGI's config
         logic cannot nest, so each case sets a placeholder (the first one set
         wins) and the option reads it. cases: (condition, value); a condition
         is `VAR` or `VAR=value`, a value is written as it is (escaped by the
-        caller) and may be `%(_)`, the variable's value."""
-        name = self.placeholder(key)
+        caller) and may be `%(_)`, the variable's value. The line is `key =
+        prefix%(placeholder)suffix`; the placeholder is named after `base`
+        (default `key`)."""
+        name = self.placeholder(base or key)
         for condition, value in cases:
             self.opt("if-env", condition)
             self.opt("set-placeholder", f"{name}={value}", raw=True)
             self.opt("endif", "", raw=True)
         self.opt("set-placeholder", f"{name}={escape(default)}", raw=True)
-        self.opt(key, f"%({name}){suffix}", raw=True)
+        self.opt(key, f"{prefix}%({name}){suffix}", raw=True)
 
     def setting_opt(self, name, key, value):
         """`key = value` for a number setting, in uWSGI's run-time form when the

@@ -741,13 +741,7 @@ class Converter(IniWriter):
         if option:
             self.chain(option, chain, fallback)
         else:
-            name = self.placeholder(key)
-            for condition, value in chain:
-                self.opt("if-env", condition)
-                self.opt("set-placeholder", f"{name}={value}", raw=True)
-                self.opt("endif", "", raw=True)
-            self.opt("set-placeholder", f"{name}={escape(fallback)}", raw=True)
-            self.opt("env", f"{key}=%({name})", raw=True)
+            self.chain("env", chain, fallback, prefix=f"{key}=", base=key)
         return True
 
     def frozen_variable(self, key, dep) -> bool:
