@@ -594,7 +594,7 @@ def test_storm(server_factory, tmp_path):
                 if requests.get(s.url("/"), timeout=5).status_code == 200:
                     answered[i] += 1
             except requests.RequestException:
-                time.sleep(0.01)
+                time.sleep(0.01)  # a client's pause after a cut connection, not a wait
 
     def scraper():
         while not stop.is_set():
@@ -605,7 +605,7 @@ def test_storm(server_factory, tmp_path):
                 scrapes.append((at, parse_metrics(r.text)))
             except requests.RequestException as exc:
                 scrapes.append((at, exc))
-            time.sleep(max(0.0, 0.05 - (time.monotonic() - at)))
+            time.sleep(max(0.0, 0.05 - (time.monotonic() - at)))  # a scraper's pace, not a wait
 
     def slow():
         while not stop.is_set():
@@ -627,7 +627,7 @@ def test_storm(server_factory, tmp_path):
                 hups.append(time.monotonic())
                 s.signal(signal.SIGHUP)
                 actions.append((round(elapsed, 2), "SIGHUP", None))
-                time.sleep(0.5)
+                time.sleep(0.5)  # the storm's pace: its actions are spread over 30 s
                 continue
             action = rng.choice(("kill", "kill", "chain"))
             if action == "kill":
@@ -650,7 +650,7 @@ def test_storm(server_factory, tmp_path):
                         actions.append((round(elapsed, 2), "chain", None))
                     finally:
                         os.close(fd)
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.5, 1.5))  # the storm's pace
     finally:
         stop.set()
         for t in threads:

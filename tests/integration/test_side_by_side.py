@@ -295,7 +295,7 @@ def probe(base_url: str, timeout=60.0) -> int:
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling until the deadline: a refused connection reached no worker
 
 
 def warm_up(base_url: str) -> int:
