@@ -415,8 +415,7 @@ def test_example(name, build, request, tmp_path):
     if run.redis:
         assert lines(out, "gpx: final totals published to Redis")
     else:
-        board = mp / f"gpx_{socket.gethostname()}:{s.metrics_port}.scoreboard"
-        assert lines(out, f"gpx: counters kept in {board} for the next start")
+        assert lines(out, f"gpx: counters kept in {mp} for the next start")
     pids = [int(p) for _, p, _ in SPAWNED.findall(out)]
     CHECKS.get(name, lambda *a: None)(s, out, pids, r)
 
