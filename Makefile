@@ -66,6 +66,8 @@ lint:
 	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit tests/fuzz
+	$(CURDIR)/.venv/bin/ruff check tools tools/gpx-convert tests uwsgiplugin.py examples
+	shellcheck scripts/* .ci/run
 
 # A real uwsgi with gpx per build: requests sent, exact counts scraped.
 smoke: build/system/gpx_plugin.so build/pypi/gpx_plugin.so

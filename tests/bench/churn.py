@@ -41,7 +41,23 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (APPS, HELLO, RedisServer, SYSTEM_UWSGI, Server, VENV_SITE, conditions, gpx_args, gpx_storage, scrape_series, summary_ms, uwsgi_version, wait_port, write_json, wrk_cmd)  # noqa: E402
+from common import (  # noqa: E402
+    APPS,
+    HELLO,
+    SYSTEM_UWSGI,
+    VENV_SITE,
+    RedisServer,
+    Server,
+    conditions,
+    gpx_args,
+    gpx_storage,
+    scrape_series,
+    summary_ms,
+    uwsgi_version,
+    wait_port,
+    write_json,
+    wrk_cmd,
+)
 
 
 def respawns(server: Server) -> int:

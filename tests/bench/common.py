@@ -90,7 +90,7 @@ def mode_args(mode: str, cores: int) -> list[str]:
     raise ValueError(f"unknown mode {mode}")
 
 
-def gpx_args(uwsgi: str, tmp: Path, metrics_port: int, redis: "RedisServer | None" = None,
+def gpx_args(uwsgi: str, tmp: Path, metrics_port: int, redis: RedisServer | None = None,
              prefix: str = "gpxbench") -> list[str]:
     args = ["--plugin", str(plugin_for(uwsgi)), "--gpx-port", str(metrics_port), "--gpx-bind", "127.0.0.1",
             "--gpx-multiproc-dir", str(tmp)]
@@ -195,7 +195,7 @@ class RedisServer:
         self.log.close()
 
 
-def gpx_storage(tmp: Path, storage: str) -> tuple[Path, int, "RedisServer | None"]:
+def gpx_storage(tmp: Path, storage: str) -> tuple[Path, int, RedisServer | None]:
     """gpx's multiproc directory under `tmp`, a free metrics port, and a
     private redis-server when `storage` is "redis" (else None)."""
     mp = tmp / "multiproc"

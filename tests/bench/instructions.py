@@ -40,8 +40,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HELLO, SYSTEM_PLUGIN, SYSTEM_UWSGI, conditions, free_port, mode_args, wait_http,  # noqa: E402
-                    write_json)
+from common import HELLO, SYSTEM_PLUGIN, SYSTEM_UWSGI, conditions, free_port, mode_args, wait_http, write_json  # noqa: E402
 
 HOOK = "gpx_after_request"
 # The function ending every request in every loop engine.
@@ -195,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"(client {args.client}, {args.requests} requests sent)")
             if args.cache_sim:
                 shown = re.search(r"^Events shown:\s+(.*)$", text, re.M).group(1).split()
-                by_event = dict(zip(shown, counts))
+                by_event = dict(zip(shown, counts, strict=False))
                 names = [n for n in shown if n != "Ir"]
                 misses = [by_event[n] for n in names]
-                result["misses"] = dict(zip(names, misses))
+                result["misses"] = dict(zip(names, misses, strict=True))
                 print("  cache misses in the hook: " + ", ".join(
-                    f"{n} {v} ({v / calls:.3f}/request)" for n, v in zip(names, misses)))
+                    f"{n} {v} ({v / calls:.3f}/request)" for n, v in zip(names, misses, strict=True)))
             if args.breakdown:
                 self_text = annotate(out, False, "Ir")
                 rows = []

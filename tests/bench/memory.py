@@ -26,7 +26,20 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HELLO, SYSTEM_UWSGI, Server, conditions, gpx_args, gpx_storage, mode_args, scrape_series, uwsgi_version, wait_port, write_json, wrk)  # noqa: E402
+from common import (  # noqa: E402
+    HELLO,
+    SYSTEM_UWSGI,
+    Server,
+    conditions,
+    gpx_args,
+    gpx_storage,
+    mode_args,
+    scrape_series,
+    uwsgi_version,
+    wait_port,
+    write_json,
+    wrk,
+)
 
 MIB = 1024 * 1024
 

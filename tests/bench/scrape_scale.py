@@ -25,7 +25,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (HELLO, SYSTEM_UWSGI, Server, conditions, gpx_args, gpx_storage, mode_args, scrape_series, summary_ms, uwsgi_version, wait_port, write_json, wrk)  # noqa: E402
+from common import (  # noqa: E402
+    HELLO,
+    SYSTEM_UWSGI,
+    Server,
+    conditions,
+    gpx_args,
+    gpx_storage,
+    mode_args,
+    scrape_series,
+    summary_ms,
+    uwsgi_version,
+    wait_port,
+    write_json,
+    wrk,
+)
 
 
 def one_layout(args, workers: int, cores: int) -> dict:

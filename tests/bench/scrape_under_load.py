@@ -27,8 +27,22 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (APPS, SYSTEM_UWSGI, Server, conditions, free_port, gpx_args, mode_args,  # noqa: E402
-                    parse_wrk, scrape_series, summary_ms, uwsgi_version, wait_port, wrk_cmd, write_json)
+from common import (  # noqa: E402
+    APPS,
+    SYSTEM_UWSGI,
+    Server,
+    conditions,
+    free_port,
+    gpx_args,
+    mode_args,
+    parse_wrk,
+    scrape_series,
+    summary_ms,
+    uwsgi_version,
+    wait_port,
+    write_json,
+    wrk_cmd,
+)
 
 
 def app_latencies(port: int, count: int) -> list[float]:

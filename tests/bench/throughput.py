@@ -47,8 +47,23 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (APPS, HELLO, SYSTEM_UWSGI, VENV_SITE, RedisServer, Server, conditions,  # noqa: E402
-                    free_port, gpx_args, mode_args, parse_wrk, uwsgi_version, wrk, wrk_cmd, write_json)
+from common import (  # noqa: E402
+    APPS,
+    HELLO,
+    SYSTEM_UWSGI,
+    VENV_SITE,
+    RedisServer,
+    Server,
+    conditions,
+    free_port,
+    gpx_args,
+    mode_args,
+    parse_wrk,
+    uwsgi_version,
+    write_json,
+    wrk,
+    wrk_cmd,
+)
 
 VARIANTS = {
     # name: (app, baseline, uses the venv's packages, is a prometheus_client multiprocess app)

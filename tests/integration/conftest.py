@@ -9,6 +9,7 @@ their whole process group is killed if anything is left.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -226,6 +227,22 @@ class Server:
         stop_process(self.proc, signal.SIGINT, timeout)
         self.log.close()
 
+    def terminate(self, timeout: float = 30.0) -> float:
+        """SIGTERM, as systemd and container runtimes stop a service (with
+        die-on-term); the seconds until uWSGI exited. Its process group is
+        killed if it did not within `timeout`."""
+        self._wait_handlers()
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - started
+        stop_process(self.proc, signal.SIGKILL, 0)
+        self.log.close()
+        return took
+
     def _wait_handlers(self, timeout=5.0):
         """Best effort before a stop: every current worker has its own
         handlers (see wait_workers_started), so SIGINT is not swallowed."""
@@ -274,6 +291,120 @@ class Server:
         """Waits until gpx counted `count` requests (the hook runs after the
         client already has its answer)."""
         return wait_for(lambda: self.requests_total() == count, timeout, what=f"{count} requests counted")
+
+
+# -- requests to the app, and uWSGI's log of them -------------------------------------
+# uWSGI's request log line: "[pid: 123|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ...".
+# Requests no app handled (static files, routes, the PHP plugin) log "app: -1|req: -1/N".
+REQUEST_LOG = re.compile(
+    r"\[pid: (\d+)\|app: -?\d+\|req: -?\d+/\d+\] .*?\] (\S+) (\S+) => generated .*?\(HTTP/1\.[01] (\d{3})\)",
+    re.MULTILINE)
+# "spawned uWSGI worker 2 (pid: 123, cores: 4)": the worker id and its pid.
+SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: \d+\)")
+
+
+def request_log(text: str) -> list[tuple[int, str, str, int]]:
+    """(pid, method, path, status) of every request line in a uWSGI log."""
+    return [(int(pid), method, path, int(status)) for pid, method, path, status in REQUEST_LOG.findall(text)]
+
+
+def logged_requests(server: Server) -> list[tuple[int, str, str, int]]:
+    """(pid, method, path, status) of every request this server's uWSGI logged."""
+    return request_log(server.output())
+
+
+def start(server: Server, workers: int) -> Server:
+    """Starts the server and waits until its `workers` run with their own
+    signal handlers (see Server.wait_workers_started)."""
+    server.start()
+    server.wait_workers_started(workers)
+    return server
+
+
+def probes(server: Server) -> int:
+    """How many GET / the readiness probe (Server.wait_ready) sent, once gpx
+    counted all of them."""
+
+    def settled():
+        n = sum(1 for _, method, path, _ in logged_requests(server) if (method, path) == ("GET", "/"))
+        return n if n >= 1 and server.requests_total() == n else None
+
+    n = wait_for(settled, timeout=20, what="the readiness probes counted")
+    # No more may come: a short quiet spell catches one still between its log
+    # line and the hook (the absence of an event has no condition to wait for).
+    time.sleep(0.1)
+    assert server.requests_total() == n == sum(1 for r in logged_requests(server) if r[1:3] == ("GET", "/"))
+    return n
+
+
+def exchange(server: Server, method: str, path: str = "/", body: bytes | None = None, timeout: float = 30.0,
+             headers=None) -> tuple[int | None, bytes, dict]:
+    """One request to the app on a fresh connection: (status, body, headers),
+    status None when uWSGI closed the connection without an answer (the app
+    raised)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.app_port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, data, dict(resp.getheaders())
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        return None, b"", {}
+    finally:
+        conn.close()
+
+
+def send(server: Server, method: str, path: str = "/", body: bytes | None = None, timeout: float = 10.0):
+    """One request to the app on a fresh connection: its status, or None (see exchange)."""
+    return exchange(server, method, path, body, timeout)[0]
+
+
+def get_ok(server: Server, path: str = "/", timeout: float = 10.0) -> None:
+    r = requests.get(server.url(path), timeout=timeout)
+    assert r.status_code == 200, r.text
+
+
+def send_ok(server: Server, count: int) -> None:
+    """`count` GET / answered 200."""
+    for _ in range(count):
+        get_ok(server)
+
+
+def send_missing(server: Server, count: int) -> None:
+    """`count` GET /missing answered 404."""
+    for _ in range(count):
+        assert requests.get(server.url("/missing"), timeout=5).status_code == 404
+
+
+def get_text(server: Server, path: str) -> str:
+    r = requests.get(server.url(path), timeout=5)
+    r.raise_for_status()
+    return r.text
+
+
+# -- the app's own prometheus_client metrics (tests/integration/apps/app_metrics.py) ----
+def app_samples(text: str) -> dict:
+    """The app_* samples of a page."""
+    return {k: v for k, v in parse_metrics(text).items() if k[0].startswith("app_")}
+
+
+def app_headers(text: str) -> set:
+    """The HELP and TYPE lines of the app_* families of a page."""
+    return {line for line in text.splitlines() if line.startswith(("# HELP app_", "# TYPE app_"))}
+
+
+def connection_closed(c: socket.socket) -> bool:
+    """Whether the peer closed this connection (a read would see EOF or an
+    error), without blocking or consuming anything."""
+    c.setblocking(False)
+    try:
+        return c.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        c.setblocking(True)
 
 
 def lines_with(s: Server, text: str) -> list[str]:
@@ -349,3 +480,9 @@ def users(tmp_path_factory) -> Path:
     subprocess.run(["htpasswd", "-cbB", "-C", "5", str(path), "prom", "s3cret"], check=True, capture_output=True)
     subprocess.run(["htpasswd", "-bB", "-C", "5", str(path), "grafana", "other"], check=True, capture_output=True)
     return path
+
+
+# The private redis-server and Prometheus of the tests that need one, as
+# fixtures of every test module (they import this module's helpers).
+from prometheus_server import prometheus_factory  # noqa: E402, F401
+from redis_server import redis_factory  # noqa: E402, F401

@@ -43,7 +43,7 @@ class RedisServer:
     def where(self) -> str:
         return self.unixsocket or f"127.0.0.1:{self.port}"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                "--daemonize", "no", "--dir", str(self.tmp)]
         if self.unixsocket:
@@ -84,7 +84,7 @@ class RedisServer:
         self.proc = None
         self.frozen = False
 
-    def restart(self) -> "RedisServer":
+    def restart(self) -> RedisServer:
         """Killed and started again, empty, on the same port."""
         self.kill()
         return self.start()
@@ -115,6 +115,20 @@ class RedisServer:
 
     def ttl(self, key: str) -> int:
         return int(self.cli("TTL", key))
+
+    # -- gpx's options for this server -----------------------------------------
+    def gpx_args(self, instance: str, interval: int = 1, prefix: str | None = None) -> tuple:
+        """uwsgi options that make gpx publish here as `instance`."""
+        args = ["--gpx-redis", "true", "--gpx-redis-interval", str(interval), "--gpx-instance", instance]
+        if self.unixsocket:
+            args += ["--gpx-redis-host", self.unixsocket]
+        else:
+            args += ["--gpx-redis-host", "127.0.0.1", "--gpx-redis-port", str(self.port)]
+        if self.password:
+            args += ["--gpx-redis-password", self.password]
+        if prefix:
+            args += ["--gpx-redis-key-prefix", prefix]
+        return tuple(args)
 
 
 @pytest.fixture

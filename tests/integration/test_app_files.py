@@ -33,8 +33,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import free_port, lines_with, parse_metrics, wait_accepting, wait_for
-from redis_server import RedisServer, redis_factory  # noqa: F401 (the fixture)
+from conftest import app_headers, app_samples, free_port, get_text, lines_with, parse_metrics, wait_accepting, wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 APP_METRICS = APPS / "app_metrics.py"
@@ -381,20 +380,6 @@ def stack_server(server_factory, build, *args, directory=None):
     return s
 
 
-def get(s, path):
-    r = requests.get(s.url(path), timeout=5)
-    r.raise_for_status()
-    return r.text
-
-
-def app_samples(text: str) -> dict:
-    return {k: v for k, v in parse_metrics(text).items() if k[0].startswith("app_")}
-
-
-def app_headers(text: str) -> set:
-    return {line for line in text.splitlines() if line.startswith(("# HELP app_", "# TYPE app_"))}
-
-
 REFERENCE = r'''
 import sys
 from prometheus_client import CollectorRegistry, generate_latest
@@ -417,13 +402,13 @@ def test_each_release_layout_exact_and_folded(build, server_factory, tmp_path):
     directory = tmp_path / "multiproc"
     s = stack_server(server_factory, build, "--processes", "2", directory=str(directory)).start()
     pids = wait_accepting(s, 2)
-    version, where = get(s, "/version").split()
+    version, where = get_text(s, "/version").split()
     assert version == stack["version"] and stack["where"] in where, (version, where)
     for v in (3, -1, 7, 0.25, 12, 4, 9, 1e-7, 15000000, 2):
-        get(s, f"/gauge?v={v}")
-        get(s, f"/observe?v={v / 10}")
-    get(s, "/hit?n=2.5")
-    get(s, "/odd")
+        get_text(s, f"/gauge?v={v}")
+        get_text(s, f"/observe?v={v / 10}")
+    get_text(s, "/hit?n=2.5")
+    get_text(s, "/odd")
     for name in os.listdir(directory):
         if name.endswith(".db") and name.startswith("counter_"):
             assert layout_of(directory / name) == stack["layout"], name
@@ -456,9 +441,9 @@ def test_each_release_layout_over_recycled_workers(build, server_factory, tmp_pa
     s = stack_server(server_factory, build, "--processes", "2", "--max-requests", "10", "--min-worker-lifetime", "0",
                      directory=str(directory)).start()
     wait_accepting(s, 2)
-    assert get(s, "/version").split()[0] == stack["version"]
+    assert get_text(s, "/version").split()[0] == stack["version"]
     for i in range(150):
-        get(s, "/hit")
+        get_text(s, "/hit")
         if i % 25 == 0:
             assert len(os.listdir(directory)) < 16, os.listdir(directory)
     wait_for(lambda: s.scrape().get("app_hits_total", path="/hit") == 150, 10, what="150 hits")
@@ -482,7 +467,7 @@ def test_both_layouts_in_one_directory(build, server_factory, tmp_path):
     assert sorted(layout_of(directory / n) for n in os.listdir(directory)) == ["value", "value and timestamp"]
     s = stack_server(server_factory, build, "--processes", "1", directory=str(directory)).start()
     for _ in range(3):
-        get(s, "/hit")
+        get_text(s, "/hit")
     wait_for(lambda: s.scrape().get("app_hits_total", path="/hit") == 15, 10, what="7 + 5 + 3 hits")
     text = s.scrape_text()
     valid_text(text)
@@ -499,7 +484,7 @@ def test_unreadable_files_counted_logged_once_and_left_in_place(build, server_fa
     garbage.write_bytes(struct.pack("i", 4096) + b"\x00" * 4 + b"\xff" * 200)
     s = stack_server(server_factory, build, "--processes", "1", directory=str(directory)).start()
     (worker,) = wait_accepting(s, 1)
-    get(s, "/hit")
+    get_text(s, "/hit")
     for openmetrics_format in (False, True, False):
         page = scrape(s, openmetrics_format=openmetrics_format)
         assert unreadable(page) == 1

@@ -25,8 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import free_port, lines_with, parse_metrics, wait_accepting, wait_for
-from redis_server import RedisServer, redis_factory  # noqa: F401 (the fixture)
+from conftest import app_headers, app_samples, free_port, get_text, lines_with, parse_metrics, wait_accepting, wait_for
 
 APP = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
@@ -42,20 +41,6 @@ def app_server(server_factory, build, *args, env=None, multiproc_dir=None):
     path = ("--pythonpath", SITE_PACKAGES) if build.name == "system" else ()
     return server_factory(build, *path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), *args,
                           app_port=port, with_app=False, env=env, multiproc_dir=multiproc_dir)
-
-
-def get(s, path):
-    r = requests.get(s.url(path), timeout=5)
-    r.raise_for_status()
-    return r.text
-
-
-def app_samples(text: str) -> dict:
-    return {k: v for k, v in parse_metrics(text).items() if k[0].startswith("app_")}
-
-
-def app_headers(text: str) -> set:
-    return {line for line in text.splitlines() if line.startswith(("# HELP app_", "# TYPE app_"))}
 
 
 def reference(directory) -> str:
@@ -75,7 +60,7 @@ def files(s) -> list[str]:
 
 def send_hits(s, count):
     for _ in range(count):
-        get(s, "/hit")
+        get_text(s, "/hit")
 
 
 # -- the exact merge over recycled workers -------------------------------------------
@@ -87,7 +72,7 @@ def test_counter_exact_over_recycled_workers(build, server_factory):
                    "--min-worker-lifetime", "0").start()
     wait_accepting(s, 2)
     for i in range(300):
-        get(s, "/hit")
+        get_text(s, "/hit")
         if i % 20 == 0:
             assert len(files(s)) < 12, files(s)
     seen = {line.split("(pid ")[1].split(")")[0] for line in lines_with(s, "takes slot")}
@@ -109,10 +94,10 @@ def test_counter_exact_over_recycled_workers(build, server_factory):
 
 def drive(s, values):
     for v in values:
-        get(s, f"/gauge?v={v}")
-        get(s, f"/observe?v={v / 10}")
-    get(s, "/hit?n=2.5")
-    get(s, "/odd")
+        get_text(s, f"/gauge?v={v}")
+        get_text(s, f"/observe?v={v / 10}")
+    get_text(s, "/hit?n=2.5")
+    get_text(s, "/odd")
 
 
 @pytest.mark.smoke
@@ -151,7 +136,7 @@ def test_same_as_multiprocess_collector(build, server_factory, tmp_path):
 def test_counter_family_named_with_total_in_the_text_format(build, server_factory):
     # As generate_latest: the family and its sample both end in _total.
     s = app_server(server_factory, build, "--processes", "1").start()
-    get(s, "/hit")
+    get_text(s, "/hit")
     text = s.scrape_text()
     assert "# TYPE app_hits_total counter" in text
     assert 'app_hits_total{path="/hit"} 1.0' in text
@@ -163,9 +148,9 @@ def test_openmetrics_page_with_the_app_and_uwsgi_metrics_is_valid(build, server_
     accept it, with the app's values exact in both."""
     s = app_server(server_factory, build, "--processes", "2", "--enable-metrics").start()
     send_hits(s, 5)
-    get(s, "/odd")
-    get(s, "/gauge?v=3")
-    get(s, "/observe?v=0.2")
+    get_text(s, "/odd")
+    get_text(s, "/gauge?v=3")
+    get_text(s, "/observe?v=0.2")
     wait_for(lambda: hits(s) == 5, what="5 hits")
 
     r = requests.get(s.metrics_url, headers={"Accept": "application/openmetrics-text;version=1.0.0"}, timeout=5)
@@ -246,19 +231,10 @@ def test_files_of_unknown_processes_are_left_alone(build, server_factory, tmp_pa
 # -- Redis storage ----------------------------------------------------------------------
 
 
-def redis_args(r: RedisServer, instance: str) -> tuple:
-    args = ["--gpx-redis", "true", "--gpx-redis-interval", "1", "--gpx-instance", instance]
-    if r.unixsocket:
-        args += ["--gpx-redis-host", r.unixsocket]
-    else:
-        args += ["--gpx-redis-host", "127.0.0.1", "--gpx-redis-port", str(r.port)]
-    return tuple(args)
-
-
 def redis_server(server_factory, build, r, directory: Path):
     directory.mkdir(exist_ok=True)
     s = app_server(server_factory, build, "--processes", "2", "--max-requests", "10", "--min-worker-lifetime", "0",
-                   *redis_args(r, "app-r"), env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+                   *r.gpx_args("app-r"), env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
                    multiproc_dir=str(directory))
     s.start()
     wait_for(lambda: s.scrape().value("gunicorn_exporter_storage_up") == 1, 15, what="storage up")

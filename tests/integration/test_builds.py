@@ -18,7 +18,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, Server, lines_with, wait_for
+from conftest import BUILDS, ROOT, Server, lines_with, send_missing, wait_for
 
 VERSION = (ROOT / "VERSION").read_text().strip()
 MISSING = 'gunicorn_requests_total{method="GET",status="404"}'
@@ -63,11 +63,6 @@ def variants(tmp_path_factory):
         return built[key]
 
     return get
-
-
-def send_missing(s: Server, count: int):
-    for _ in range(count):
-        assert requests.get(s.url("/missing"), timeout=5).status_code == 404
 
 
 def refused(s: Server) -> list[str]:

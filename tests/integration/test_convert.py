@@ -46,18 +46,16 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import BUILDS, DEMO_APP, ROOT, Build, Server, free_port, parse_metrics, stop_process, wait_for
+from conftest import BUILDS, DEMO_APP, ROOT, Build, Server, free_port, parse_metrics, wait_for
 from redis_server import redis_factory  # noqa: F401 (the fixture)
 
 CONVERTER = ROOT / "tools" / "gpx-convert"
@@ -73,9 +71,9 @@ DEBIAN_PACKAGES = ("uwsgi-plugin-gevent-python3", "uwsgi-plugin-tornado-python3"
 VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_METRICS_PORT", "PROMETHEUS_BIND_ADDRESS", "CLEANUP_DB_FILES",
              "GPX_INSTANCE", "REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD",
              "REDIS_KEY_PREFIX", "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED",
-             "PROMETHEUS_SSL_CLIENT_CAPATH", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "GUNICORN_WORKERS", "GUNICORN_KEEPALIVE",
-             "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2", "APP_ENV",
-             "WORKERS", "THREADS", "TIMEOUT", "BIND", "METRICS_PORT", "CI")
+             "PROMETHEUS_SSL_CLIENT_CAPATH", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "GUNICORN_WORKERS",
+             "GUNICORN_KEEPALIVE", "GUNICORN_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "GPX_APP_BIND", "GPX_APP_BIND_2",
+             "APP_ENV", "WORKERS", "THREADS", "TIMEOUT", "BIND", "METRICS_PORT", "CI")
 
 FILES = {"gpx-multiproc-dir": "/tmp/prometheus_multiproc", "gpx-port": "9090", "gpx-bind": "0.0.0.0"}
 REDIS = {"gpx-redis": "true", "gpx-redis-host": "localhost", "gpx-redis-port": "6379", "gpx-redis-db": "0",
@@ -766,21 +764,6 @@ class IniServer(Server):
     def output(self) -> str:
         return super().output() + "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
-    def terminate(self) -> float:
-        """SIGTERM, as systemd and container runtimes stop a service; the seconds until
-        uWSGI exited (its process group is killed if it did not)."""
-        self._wait_handlers()
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            pass
-        took = time.monotonic() - started
-        stop_process(self.proc, signal.SIGKILL, 0)
-        self.log.close()
-        return took
-
 
 def start_uwsgi(tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=(),
                 build: Build | None = None) -> Server:
@@ -903,10 +886,7 @@ def test_the_ini_needs_its_app(build, tmp_path, preload):
     ini.write_text(out.stdout)
     s = IniServer(tmp_path, ini, free_port(), free_port(), {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
                   build=build)
-    try:
-        rc = s.run_to_exit(timeout=60)
-    finally:
-        s.stop()
+    rc = s.run_to_exit(timeout=60)  # stops it, whatever happens
     log = s.output()
     if build.name == "system" and not preload:
         # uWSGI 2.0.21's lazy worker that cannot load its app also signals

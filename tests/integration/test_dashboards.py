@@ -23,7 +23,6 @@ the binary (test_requests.py covers both builds).
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import os
@@ -37,8 +36,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, Server, free_port, stop_process, wait_for
-from redis_server import redis_factory  # noqa: F401 (the fixture)
+from conftest import BUILDS, ROOT, free_port, logged_requests, send, stop_process, wait_for
 
 DASHBOARD = ROOT / "dashboards" / "gpx.json"
 RULES = ROOT / "alerts" / "gpx-rules.yml"
@@ -64,9 +62,6 @@ PROMETHEUS_SERIES = {"up"}
 JOB = "gpx"
 WINDOW = "30s"
 
-# uWSGI's request log line: "[pid: 123|app: 0|req: 1/1] ... GET /x => generated ... (HTTP/1.1 200) ..."
-REQUEST_LOG = re.compile(r"\[pid: \d+\|app: -?\d+\|req: \d+/\d+\] .*?\] (\S+) (\S+) => generated .*\(HTTP/1\.[01] (\d{3})\)",
-                         re.MULTILINE)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -160,26 +155,6 @@ def for_test(expr: str, instance: str) -> str:
     return expr
 
 
-def send(server: Server, method: str, path: str = "/", body: bytes | None = None):
-    """One request on a fresh connection; its status, None when the app raised
-    (uWSGI closes the connection without an answer)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.app_port, timeout=10)
-    try:
-        conn.request(method, path, body=body)
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        return None
-    finally:
-        conn.close()
-
-
-def logged(server: Server) -> list[tuple[str, str, str]]:
-    """(method, path, status) of every request uWSGI logged."""
-    return REQUEST_LOG.findall(server.output())
-
-
 class Prometheus:
     """A real Prometheus scraping one gpx metrics port every second, with the
     alert rules loaded; in its own process group, stopped with SIGTERM."""
@@ -204,7 +179,7 @@ class Prometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Prometheus":
+    def start(self) -> Prometheus:
         _ensure_prometheus()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -343,12 +318,14 @@ def test_dashboard_parses_and_every_panel_has_queries():
     for q in GUNICORN_DASHBOARD_QUERIES:
         assert any(q in e for e in exprs), f"the Gunicorn exporter's {q} is not on the dashboard"
     for q in (0.5, 0.95, 0.99):
-        assert f"histogram_quantile({q}, sum by (method, le) (rate(gunicorn_request_duration_seconds_bucket[5m])))" in exprs
+        assert (f"histogram_quantile({q}, sum by (method, le) "
+                "(rate(gunicorn_request_duration_seconds_bucket[5m])))") in exprs
     assert "sum by (reason) (increase(gunicorn_master_worker_restart_total[10m]))" in exprs
 
 
 def test_metric_names_helper():
-    assert metric_names('histogram_quantile(0.95, sum by (method, le) (rate(a_bucket{le="0.5",x=~"b(c)"}[5m])))') == {"a_bucket"}
+    assert metric_names(
+        'histogram_quantile(0.95, sum by (method, le) (rate(a_bucket{le="0.5",x=~"b(c)"}[5m])))') == {"a_bucket"}
     assert metric_names("time() - max by (instance) (b) / on (job) group_left (x) c > 0.5 and d") == {"b", "c", "d"}
     assert metric_names('(sum(rate(e{status=~"5.+"}[5m])) or vector(0)) / absent(up{job="gpx"})') == {"e", "up"}
 
@@ -381,7 +358,8 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     s.wait_workers_started(2)
     wait_for(lambda: s.scrape().value("gunicorn_exporter_storage_up") == 1, what="storage up")
     # The readiness probes, counted.
-    before = wait_for(lambda: (n := len(logged(s))) and s.requests_total() == n and n, what="the probes counted")
+    before = wait_for(lambda: (n := len(logged_requests(s))) and s.requests_total() == n and n,
+                      what="the probes counted")
     assert s.scrape().sum("gunicorn_exporter_build_info", storage=storage) == 1
 
     prom = prometheus_factory(s.metrics_port)
@@ -406,11 +384,11 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
             assert send(s, method, path, b"b" * 2000 if method == "POST" else None) == answers[kind], kind
             sent[kind] += 1
         tick += 1
-        time.sleep(0.2)
+        time.sleep(0.2)  # the scenario: traffic spread over 10 s, for Prometheus's rates
     total_sent = sum(sent.values())
 
     # Exact: what uWSGI logged, gpx counted, and Prometheus scraped.
-    after = wait_for(lambda: (n := len(logged(s))) == before + total_sent and s.requests_total() == n and n,
+    after = wait_for(lambda: (n := len(logged_requests(s))) == before + total_sent and s.requests_total() == n and n,
                      what="every request logged and counted")
     assert after == before + total_sent
     wait_for(lambda: prom.scalar("sum(gunicorn_requests_total)") == after, 10, interval=0.2,
@@ -440,8 +418,8 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     assert prom.scalar(f"sum(gunicorn_workers{sel})") == 2
     assert prom.scalar(f"sum(gunicorn_workers_desired{sel})") == 2
     assert prom.scalar(f"min(gunicorn_exporter_storage_up{sel})") == 1
-    assert 0 < prom.scalar(for_test(f'sum(rate(gunicorn_requests_total{{status=~"5.+"}}[5m])) '
-                                    f'/ sum(rate(gunicorn_requests_total[5m]))', target)) < 0.5
+    assert 0 < prom.scalar(for_test('sum(rate(gunicorn_requests_total{status=~"5.+"}[5m])) '
+                                    '/ sum(rate(gunicorn_requests_total[5m]))', target)) < 0.5
     assert prom.scalar(f"count(gunicorn_worker_memory_bytes{sel} > 0)") == 2
     assert prom.scalar(f'max(gunicorn_listen_backlog_limit{sel})') > 0
     slow = prom.scalar(for_test('sum(rate(gunicorn_request_duration_seconds_count[5m])) - '

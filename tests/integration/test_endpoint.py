@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import Server, lines_with, parse_metrics, wait_for
+from conftest import Server, lines_with, parse_metrics, send_missing, wait_for
 
 PROMETHEUS_2_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
                        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
@@ -35,11 +35,6 @@ VOLATILE = ("gunicorn_worker_cpu_", "gunicorn_worker_memory_bytes", "gunicorn_wo
 
 
 # -- helpers -------------------------------------------------------------------
-def send_missing(s: Server, count: int):
-    for _ in range(count):
-        assert requests.get(s.url("/missing"), timeout=5).status_code == 404
-
-
 def start_secured(s: Server, scheme: str, **kw) -> Server:
     """Starts and waits for the app and /healthz (which needs no credentials)."""
     s.start(wait=False)
@@ -183,7 +178,7 @@ def test_tls(build, server_factory, pki):
         try:
             while chunk := sock.recv(4096):
                 received += chunk
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
     assert b"gunicorn" not in received and b"HTTP/1." not in received
     with pytest.raises(requests.exceptions.ConnectionError):

@@ -20,8 +20,7 @@ import time
 import pytest
 import requests
 
-from conftest import Server, lines_with, wait_for
-from test_requests import probes
+from conftest import Server, lines_with, probes, start, wait_for
 
 SILENT = 200
 HALF_SENT = (
@@ -35,11 +34,8 @@ CRASH_WORDS = ("DAMN ! worker", "Segmentation", "segmentation fault", "SIGSEGV",
                "!!! uWSGI process")
 
 
-def start(server_factory, build, workers=2) -> Server:
-    s = server_factory(build, "--processes", str(workers), "--threads", "2")
-    s.start()
-    s.wait_workers_started(workers)
-    return s
+def demo_server(server_factory, build, workers=2) -> Server:
+    return start(server_factory(build, "--processes", str(workers), "--threads", "2"), workers)
 
 
 def connect(s: Server) -> socket.socket:
@@ -95,7 +91,7 @@ def crashes(s: Server) -> list[str]:
 
 
 def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
-    s = start(server_factory, build)
+    s = demo_server(server_factory, build)
     base = probes(s)
     master, workers = s.master_pid, sorted(s.worker_pids())
 
@@ -123,7 +119,8 @@ def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
         r = requests.get(s.metrics_url, timeout=5)
         elapsed = time.monotonic() - started
         r.raise_for_status()
-        assert elapsed < 1.0, f"a scrape took {elapsed:.3f} s under attack"
+        # generous: a scrape stuck behind the attack waits for the idle timeout
+        assert elapsed < IDLE_TIMEOUT / 4, f"a scrape took {elapsed:.3f} s under attack"
         assert s.requests_total() == base + sent
 
         # The attack was in force: every silent and half-sent connection is
@@ -150,7 +147,7 @@ def test_attack_leaves_scrape_app_and_master_healthy(build, server_factory):
 
 @pytest.mark.slow
 def test_a_silent_connection_is_closed_after_the_timeout(build, server_factory):
-    s = start(server_factory, build, workers=1)
+    s = demo_server(server_factory, build, workers=1)
     with connect(s) as silent, connect(s) as half:
         half.sendall(HALF_SENT[1])
         opened = time.monotonic()
@@ -163,12 +160,13 @@ def test_a_silent_connection_is_closed_after_the_timeout(build, server_factory):
 
 
 def test_a_scraper_answers_beyond_the_connection_limit(build, server_factory):
-    s = start(server_factory, build, workers=1)
+    s = demo_server(server_factory, build, workers=1)
     held = [connect(s) for _ in range(300)]
     try:
         started = time.monotonic()
-        requests.get(s.metrics_url, timeout=2).raise_for_status()
-        assert time.monotonic() - started < 1.0
+        requests.get(s.metrics_url, timeout=IDLE_TIMEOUT).raise_for_status()
+        # generous: a scraper stuck in the listen queue waits for the idle timeout
+        assert time.monotonic() - started < IDLE_TIMEOUT / 4
     finally:
         for c in held:
             c.close()

@@ -21,10 +21,9 @@ import threading
 import time
 
 import requests
+from test_redis import by_label, make, settle, wait_fleet, wait_storage_up
 
-from conftest import Server, lines_with, wait_for
-from redis_server import redis_factory  # noqa: F401 (the fixture)
-from test_redis import by_label, make, redis_args, settle, start, wait_fleet, wait_storage_up
+from conftest import Server, connection_closed, lines_with, start, wait_for
 
 FLEET_SCRAPES = 8
 FLEET_DEADLINE = 2.0  # the fleet read's own deadline, seconds (connecting included)
@@ -63,7 +62,7 @@ class Scrapes:
         with self.lock:
             self.results.append(res)
 
-    def start(self) -> "Scrapes":
+    def start(self) -> Scrapes:
         for t in self.threads:
             t.start()
         return self
@@ -83,7 +82,7 @@ def fleet_errors(s: Server) -> float:
 
 def test_frozen_redis_holds_neither_healthz_nor_metrics(build, redis_factory, server_factory):
     r = redis_factory()
-    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "stalled")), 2)
+    s = start(make(server_factory, build, "--processes", "2", *r.gpx_args("stalled")), 2)
     wait_storage_up(s, 1)
     m = settle(s)
     wait_fleet(s, {"stalled": by_label(m)})
@@ -158,17 +157,8 @@ def test_idle_connections_hold_neither_healthz_nor_metrics(build, server_factory
 
         # The server made room by closing idle connections, the oldest
         # first; it says so once.
-        def closed(c: socket.socket) -> bool:
-            c.setblocking(False)
-            try:
-                return c.recv(1, socket.MSG_PEEK) == b""
-            except BlockingIOError:
-                return False
-            except OSError:
-                return True
-
-        wait_for(lambda: sum(closed(c) for c in idle) >= IDLE - limit + 1, 5, what="idle connections closed")
-        assert closed(idle[0]) and not closed(idle[-1])
+        wait_for(lambda: sum(connection_closed(c) for c in idle) >= IDLE - limit + 1, 5, what="idle connections closed")
+        assert connection_closed(idle[0]) and not connection_closed(idle[-1])
         assert len(lines_with(s, EVICTING)) == 1
     finally:
         for c in idle:

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from conftest import Server, lines_with, wait_for
-from redis_server import redis_factory  # noqa: F401 (the fixture)
 from test_endpoint import start_fails, start_secured
-from test_redis import by_label, fleet, index, key, make, redis_args, settle, start, wait_fleet, wait_storage_up
+from test_redis import by_label, fleet, index, key, make, settle, wait_fleet, wait_storage_up
+
+from conftest import Server, lines_with, start, wait_for
 
 TLS_VARIABLES = ("PROMETHEUS_SSL_CERTFILE", "PROMETHEUS_SSL_KEYFILE", "PROMETHEUS_SSL_CLIENT_CAFILE",
                  "PROMETHEUS_SSL_CLIENT_CAPATH", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED")
@@ -34,21 +33,21 @@ TLS_VARIABLES = ("PROMETHEUS_SSL_CERTFILE", "PROMETHEUS_SSL_KEYFILE", "PROMETHEU
 # -- Redis expiry ------------------------------------------------------------------
 def test_redis_ttl_seconds_and_its_precedence(build, redis_factory, server_factory):
     r = redis_factory()
-    s = start(make(server_factory, build, "--processes", "1", *redis_args(r, "short"),
+    s = start(make(server_factory, build, "--processes", "1", *r.gpx_args("short"),
                    env={"REDIS_TTL_SECONDS": "300"}), 1)
     wait_storage_up(s, 1)
     assert lines_with(s, "every 1 s (expires after 300 s), no files")
     wait_for(lambda: 0 < r.ttl(key("short")) <= 300, 5, what="the key expiring within 300 s")
 
     # GPX_REDIS_TTL, gpx's own variable, wins over the exporter's.
-    s2 = start(make(server_factory, build, "--processes", "1", *redis_args(r, "both"),
+    s2 = start(make(server_factory, build, "--processes", "1", *r.gpx_args("both"),
                     env={"REDIS_TTL_SECONDS": "300", "GPX_REDIS_TTL": "900"}), 1)
     wait_storage_up(s2, 1)
     assert lines_with(s2, "(expires after 900 s)")
     wait_for(lambda: 300 < r.ttl(key("both")) <= 900, 5, what="the key expiring within 900 s")
 
     # ... and the option wins over both.
-    s3 = start(make(server_factory, build, "--processes", "1", *redis_args(r, "option"), "--gpx-redis-ttl", "600",
+    s3 = start(make(server_factory, build, "--processes", "1", *r.gpx_args("option"), "--gpx-redis-ttl", "600",
                     env={"REDIS_TTL_SECONDS": "300", "GPX_REDIS_TTL": "900"}), 1)
     wait_storage_up(s3, 1)
     assert lines_with(s3, "(expires after 600 s)")
@@ -57,7 +56,7 @@ def test_redis_ttl_seconds_and_its_precedence(build, redis_factory, server_facto
 
 def test_redis_ttl_disabled_keeps_keys_and_index_entries(build, redis_factory, server_factory):
     r = redis_factory()
-    s = start(make(server_factory, build, "--processes", "1", *redis_args(r, "forever"),
+    s = start(make(server_factory, build, "--processes", "1", *r.gpx_args("forever"),
                    env={"REDIS_TTL_DISABLED": "true", "REDIS_TTL_SECONDS": "300"}), 1)
     wait_storage_up(s, 1)
     assert lines_with(s, "every 1 s (never expires), no files")
@@ -78,7 +77,7 @@ def test_redis_ttl_disabled_keeps_keys_and_index_entries(build, redis_factory, s
 
     # With a TTL the stale entry is trimmed at the next publish, and the
     # fleet view no longer lists it.
-    s2 = start(make(server_factory, build, "--processes", "1", *redis_args(r, "mortal")), 1)
+    s2 = start(make(server_factory, build, "--processes", "1", *r.gpx_args("mortal")), 1)
     wait_storage_up(s2, 1)
     wait_for(lambda: "ancient" not in r.zrange(index()), 5, what="the ancient entry trimmed")
     assert by_label(fleet(s2), "ancient") == by_label(fleet(s2), "no such instance")
@@ -86,7 +85,7 @@ def test_redis_ttl_disabled_keeps_keys_and_index_entries(build, redis_factory, s
 
 def test_redis_ttl_disabled_by_the_option(build, redis_factory, server_factory):
     r = redis_factory()
-    s = start(make(server_factory, build, "--processes", "1", *redis_args(r, "opt"), "--gpx-redis-ttl-disabled",
+    s = start(make(server_factory, build, "--processes", "1", *r.gpx_args("opt"), "--gpx-redis-ttl-disabled",
                    "yes", "--gpx-redis-ttl", "600"), 1)
     wait_storage_up(s, 1)
     assert lines_with(s, "gpx: gpx-redis-ttl-disabled = true: keys never expire, gpx-redis-ttl = 600 is not used")
@@ -200,7 +199,7 @@ def test_client_ca_directory_errors(build, server_factory, pki, tmp_path):
 def test_client_auth_required_false_checks_only_offered_certificates(build, server_factory, pki):
     s = tls_server(server_factory, build, pki, {"PROMETHEUS_SSL_CLIENT_CAFILE": str(pki / "ca.pem"),
                                                 "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED": "false"})
-    assert lines_with(s, f"/metrics (client certificates when offered)")
+    assert lines_with(s, "/metrics (client certificates when offered)")
     got = statuses(s, pki)
     assert (got["none"], got["ca"], got["other"] in (403, None)) == (200, 200, True), got
     r = requests.get(f"https://127.0.0.1:{s.metrics_port}/metrics", verify=str(pki / "server.pem"), timeout=5,

@@ -20,10 +20,9 @@ import socket
 import ssl
 
 import requests
+from test_redis import by_label, fleet, index, key, make, settle, wait_fleet, wait_storage_up
 
-from conftest import ROOT, Server, lines_with, wait_for
-from redis_server import redis_factory  # noqa: F401 (the fixture)
-from test_redis import by_label, fleet, key, index, make, redis_args, settle, start, wait_fleet, wait_storage_up
+from conftest import ROOT, Server, connection_closed, lines_with, start, wait_for
 
 LIMIT = 1024  # the documented connection limit
 
@@ -91,18 +90,6 @@ def test_debug_log_escapes_targets(build, server_factory, pki, users):
 
 
 # -- the connection limit ---------------------------------------------------------
-def closed(c: socket.socket) -> bool:
-    c.setblocking(False)
-    try:
-        return c.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        c.setblocking(True)
-
-
 def test_the_connection_limit_is_the_documented_one(build, server_factory):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4 * LIMIT:
@@ -116,10 +103,10 @@ def test_the_connection_limit_is_the_documented_one(build, server_factory):
     try:
         # These fit: the server holds every one of them.
         assert requests.get(s.metrics_url, timeout=5).status_code == 200
-        wait_for(lambda: sum(closed(c) for c in idle) == 1, 5, what="the oldest idle connection closed")
+        wait_for(lambda: sum(connection_closed(c) for c in idle) == 1, 5, what="the oldest idle connection closed")
         # ... but the scrape above came as the limit-th connection, and made
         # room by closing the oldest idle one (the one and only).
-        assert closed(idle[0]) and sum(closed(c) for c in idle) == 1
+        assert connection_closed(idle[0]) and sum(connection_closed(c) for c in idle) == 1
         assert len(lines_with(s, f"gpx: the metrics port is at its limit of {limit} connections")) == 1
     finally:
         for c in idle:
@@ -139,7 +126,7 @@ REPAIRED = "not the sorted set of instances gpx keeps there; gpx deleted it"
 def test_an_index_of_the_wrong_type_is_repaired(build, redis_factory, server_factory):
     r = redis_factory()
     r.cli("SET", index(), "not a sorted set")
-    s = start(make(server_factory, build, "--processes", "2", *redis_args(r, "repaired")), 2)
+    s = start(make(server_factory, build, "--processes", "2", *r.gpx_args("repaired")), 2)
     wait_storage_up(s, 1)
     wait_for(lambda: len(lines_with(s, REPAIRED)) == 1, 10, what="the repair logged")
     assert lines_with(s, REPAIRED)[0].startswith(f"gpx: the Redis key {index()} held a string, ")
@@ -163,7 +150,7 @@ def test_an_index_of_the_wrong_type_is_repaired(build, redis_factory, server_fac
 def test_a_snapshot_key_of_the_wrong_type_is_replaced(build, redis_factory, server_factory):
     r = redis_factory()
     r.cli("HSET", key("hashed"), "field", "value")
-    s = start(make(server_factory, build, "--processes", "1", *redis_args(r, "hashed")), 1)
+    s = start(make(server_factory, build, "--processes", "1", *r.gpx_args("hashed")), 1)
     wait_storage_up(s, 1)
     lines = lines_with(s, f"gpx: the Redis key {key('hashed')} holds a hash, not totals gpx wrote")
     assert len(lines) == 1 and lines[0].endswith("the counters begin from zero and the next publish replaces it")

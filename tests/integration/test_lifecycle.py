@@ -15,27 +15,18 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import BUILDS, Server, lines_with, wait_accepting, wait_for
+from conftest import BUILDS, Server, get_ok, lines_with, send_ok, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 
 
 # -- helpers -------------------------------------------------------------------
-
-def get_ok(s: Server, path="/", timeout=10) -> None:
-    r = requests.get(s.url(path), timeout=timeout)
-    assert r.status_code == 200, r.text
-
-
-def send(s: Server, n: int) -> None:
-    for _ in range(n):
-        get_ok(s)
-
 
 def per_worker(m) -> dict[str, float]:
     return {dict(ls)["worker_id"]: v for ls, v in m.series("gunicorn_worker_requests_total").items()}
@@ -96,41 +87,50 @@ def test_sigkill_workers_under_load(build, server_factory):
     def scraper():
         while not stop.is_set():
             try:
-                scrapes.append(s.scrape())
+                scrapes.append((time.monotonic(), s.scrape()))
             except requests.RequestException as exc:
                 scrape_errors.append(exc)
-            time.sleep(0.05)
+            time.sleep(0.05)  # a scraper's pace, not a wait
 
     with ThreadPoolExecutor(len(answered) + 1) as pool:
         futures = [pool.submit(client, i) for i in range(len(answered))]
         futures.append(pool.submit(scraper))
         started = time.monotonic()
+        killed_at = []
         try:
-            for k in range(kills):
-                time.sleep(0.8)
+            for _ in range(kills):
+                # each kill under traffic: the clients got answers since the last one
+                mark = sum(answered)
+                wait_for(lambda mark=mark: sum(answered) >= mark + 20, 30, what="20 requests answered between kills")
                 victim = min(wait_workers(s, 2))  # the older: slots alternate
                 os.kill(victim, signal.SIGKILL)
+                killed_at.append(time.monotonic())
                 wait_workers(s, 2, exclude=[victim])
+            # Load for 5 s at least, the last kill included: the scenario's length, not a wait.
             time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))
         finally:
             stop.set()
             for f in futures:
                 f.result()
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
 
     assert lines_with(s, "killed by signal 9"), s.output()
     assert len(lines_with(s, "killed by signal 9")) == kills
     assert not scrape_errors, scrape_errors[:3]
-    assert len(scrapes) >= 10 * elapsed * 0.8, (len(scrapes), elapsed)
+    # Scrapes answered throughout: between every two kills, and after the last.
+    bounds = [started, *killed_at, ended]
+    assert all(any(a < at <= b for at, _ in scrapes) for a, b in pairwise(bounds)), \
+        ([round(b - started, 2) for b in bounds], [round(at - started, 2) for at, _ in scrapes])
 
     previous_total, previous_workers = -1.0, {}
-    for i, m in enumerate(scrapes):
+    for i, (_, m) in enumerate(scrapes):
         total = m.sum("gunicorn_requests_total")
         workers = per_worker(m)
         assert set(workers) == {"1", "2"}, workers
         assert total >= previous_total, f"scrape {i}: total went from {previous_total} to {total}"
         for wid, v in workers.items():
-            assert v >= previous_workers.get(wid, 0), f"scrape {i}: worker {wid} went from {previous_workers[wid]} to {v}"
+            assert v >= previous_workers.get(wid, 0), \
+                f"scrape {i}: worker {wid} went from {previous_workers[wid]} to {v}"
         previous_total, previous_workers = total, workers
 
     expected = sum(answered) + PROBE
@@ -156,7 +156,7 @@ def test_max_requests_recycling_keeps_counts(build, server_factory):
     s = server_factory(build, "--processes", "1", "--max-requests", "10", "--min-worker-lifetime", "0").start()
     first = s.worker_pids()
     assert len(first) == 1
-    send(s, 35)
+    send_ok(s, 35)
     s.wait_requests(35 + PROBE)
     m = s.scrape()
     assert m.value("gunicorn_requests_total", method="GET", status="200") == 35 + PROBE
@@ -178,7 +178,7 @@ def test_sighup_reload_keeps_counters(build, server_factory):
     # Workers ignore SIGHUP until their set-up is done: a reload that caught
     # one there would wait out uWSGI's mercy.
     old_workers = wait_accepting(s, 2)
-    send(s, 7)
+    send_ok(s, 7)
     s.wait_requests(7 + PROBE)
 
     s.signal(signal.SIGHUP)
@@ -190,7 +190,7 @@ def test_sighup_reload_keeps_counters(build, server_factory):
     assert not set(new_workers) & set(old_workers)
     assert len(lines_with(s, "(reload: counters continue)")) == 1
 
-    send(s, 5)
+    send_ok(s, 5)
     s.wait_requests(7 + 5 + 2 * PROBE)
     m = s.scrape()
     assert m.value("gunicorn_requests_total", method="GET", status="200") == 7 + 5 + 2 * PROBE
@@ -203,13 +203,13 @@ def test_sighup_reload_keeps_counters(build, server_factory):
 @pytest.mark.smoke
 def test_restart_on_same_dir_continues(build, server_factory):
     a = server_factory(build, "--processes", "1").start()
-    send(a, 4)
+    send_ok(a, 4)
     a.wait_requests(4 + PROBE)
     a.stop()
 
     b = server_factory(build, "--processes", "1", multiproc_dir=a.multiproc_dir, metrics_port=a.metrics_port).start()
     b.wait_requests(4 + 2 * PROBE)
-    send(b, 3)
+    send_ok(b, 3)
     b.wait_requests(4 + 3 + 2 * PROBE)
     assert not lines_with(b, "cold start")
 
@@ -217,7 +217,7 @@ def test_restart_on_same_dir_continues(build, server_factory):
 def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     cleanup = ("--processes", "1", "--gpx-cleanup-db-files", "true")
     a = server_factory(build, *cleanup).start()
-    send(a, 4)
+    send_ok(a, 4)
     a.wait_requests(4 + PROBE)
     a.stop()
 
@@ -236,7 +236,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     assert scoreboard_path(b).exists()
     assert lines_with(b, f"removed 3 file(s) from {d}"), b.output()
 
-    send(b, 6)
+    send_ok(b, 6)
     b.wait_requests(6 + PROBE)
     old_workers = wait_accepting(b, 1)
     b.signal(signal.SIGHUP)
@@ -244,7 +244,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
     wait_workers(b, 1, exclude=old_workers)
     b.wait_ready()
     wait_accepting(b, 1)
-    send(b, 2)
+    send_ok(b, 2)
     b.wait_requests(6 + 2 + 2 * PROBE)  # a reload is not a cold start
     assert len(lines_with(b, "cold start with gpx-cleanup-db-files")) == 1
 
@@ -254,7 +254,7 @@ def test_cleanup_db_files_cold_start_and_reload(build, server_factory):
 def test_layout_grow_and_fold_keep_counts(build, server_factory):
     a = server_factory(build, "--processes", "2").start()
     wait_accepting(a, 2)
-    send(a, 10)
+    send_ok(a, 10)
     a.wait_requests(10 + PROBE)
     before = per_worker(a.scrape())
     assert set(before) == {"1", "2"} and sum(before.values()) == 10 + PROBE
@@ -282,7 +282,7 @@ def test_layout_grow_and_fold_keep_counts(build, server_factory):
     assert lines_with(c, f"gpx: {board} folded from 4 workers x 1 cores to 4 x 4 (counts kept)"), c.output()
     assert not Path(f"{board}.tmp").exists()
     c.wait_ready()
-    send(c, 3)
+    send_ok(c, 3)
     c.wait_requests(10 + 3 + 2 * PROBE)
     c.stop()
 
@@ -471,7 +471,7 @@ def test_valgrind_finds_no_gpx_memory_errors(server_factory, tmp_path):
     assert len(logs) >= 2, logs  # the master and its worker
     summaries = [p.read_text(errors="replace") for p in logs]
     assert any("ERROR SUMMARY" in t for t in summaries)
-    errors = [f"{p.name}:\n{e}" for p, t in zip(logs, summaries) for e in gpx_errors_in(t)]
+    errors = [f"{p.name}:\n{e}" for p, t in zip(logs, summaries, strict=True) for e in gpx_errors_in(t)]
     assert not errors, "\n\n".join(errors)
 
 
@@ -479,7 +479,7 @@ def test_valgrind_finds_no_gpx_memory_errors(server_factory, tmp_path):
 
 def test_worker_killed_mid_request(build, server_factory):
     s = server_factory(build, "--processes", "1").start()
-    send(s, 3)
+    send_ok(s, 3)
     s.wait_requests(3 + PROBE)
     [worker] = s.worker_pids()
     outcome = {}

@@ -20,7 +20,6 @@ CPython 3.11) on PYTHONPATH.
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import socket
@@ -33,19 +32,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Build, Metrics, Server, free_port, wait_for
+from conftest import SPAWNED, Build, Metrics, Server, exchange, free_port, logged_requests, probes, start, wait_for
 
 MODES = Path(__file__).resolve().parent / "apps" / "modes"
 MODES_APP = MODES / "modes_app.py"
 DEBIAN_PLUGINS = Path("/usr/lib/uwsgi/plugins")
 DEBIAN_PYTHON = "/usr/lib/python3/dist-packages"
 
-# uWSGI's request log line. Requests no app handled (static files, routes, the
-# PHP plugin) log "app: -1|req: -1/N".
-REQUEST_LOG = re.compile(
-    r"\[pid: (\d+)\|app: -?\d+\|req: -?\d+/\d+\] .*?\] (\S+) (\S+) => generated .*?\(HTTP/1\.[01] (\d{3})\)",
-    re.MULTILINE)
-SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(pid: (\d+), cores: \d+\)")
 POST_BODY = b"p" * 3000
 STATES = ("idle", "busy", "cheap", "paused", "stopping")
 
@@ -71,45 +64,6 @@ def mode_server(server_factory, build: Build, tmp_path: Path, *args, app=("--wsg
         build = Build(build.name, build.uwsgi, build.plugin, ())
     return server_factory(build, "--http-socket", f"127.0.0.1:{port}", *app, *args, app_port=port, with_app=False,
                           env={"MODES_DIR": str(tmp_path), "MODES_ENGINE": engine, **(env or {})})
-
-
-def start(server: Server, workers: int) -> Server:
-    server.start()
-    server.wait_workers_started(workers)
-    return server
-
-
-def logged_requests(server: Server) -> list[tuple[int, str, str, int]]:
-    return [(int(pid), method, path, int(status)) for pid, method, path, status in REQUEST_LOG.findall(server.output())]
-
-
-def probes(server: Server) -> int:
-    """How many GET / the harness's readiness probe sent, once all are counted."""
-
-    def settled():
-        n = sum(1 for _, method, path, _ in logged_requests(server) if (method, path) == ("GET", "/"))
-        return n if n >= 1 and server.requests_total() == n else None
-
-    n = wait_for(settled, timeout=20, what="the readiness probes counted")
-    time.sleep(0.1)
-    assert server.requests_total() == n
-    return n
-
-
-def send(server: Server, method: str, path: str = "/", body: bytes | None = None, timeout: float = 30.0,
-         headers=None):
-    """One request on a fresh connection: (status, body, headers), status None
-    when the server closed the connection without an answer."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.app_port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, data, dict(resp.getheaders())
-    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        return None, b"", {}
-    finally:
-        conn.close()
 
 
 def requests_by_label(m: Metrics) -> dict[tuple[str, str], float]:
@@ -162,7 +116,7 @@ class Held:
             t.start()
 
     def _one(self, path):
-        self.answers.append(send(self.server, "GET", path, timeout=90)[0])
+        self.answers.append(exchange(self.server, "GET", path, timeout=90)[0])
 
     def wait_in_progress(self, timeout=30.0) -> Metrics:
         """The first scrape that shows all `n` in progress."""
@@ -223,7 +177,7 @@ def send_mix(server: Server, paths=None, raise_answer=None) -> dict:
     answers = Counter()
     for kind in kinds:
         method = "POST" if kind == "post" else "GET"
-        status, _, _ = send(server, method, paths[kind], POST_BODY if kind == "post" else None)
+        status, _, _ = exchange(server, method, paths[kind], POST_BODY if kind == "post" else None)
         answers[(kind, status)] += 1
     assert answers == Counter({("get", 200): MIX["get"], ("missing", 404): MIX["missing"], ("post", 200): MIX["post"],
                                ("raise", raise_answer): MIX["raise"]})
@@ -469,8 +423,8 @@ def test_emperor_two_vassals(build, server_factory, tmp_path):
     emperor.start(wait=False)
     try:
         for v in vassals.values():
-            wait_for(lambda: v.pidfile.exists() and v.log_path.exists(), timeout=30, what="the vassal's pidfile")
-            wait_for(lambda: requests.get(v.url("/"), timeout=2).ok and requests.get(v.metrics_url, timeout=2).ok,
+            wait_for(lambda v=v: v.pidfile.exists() and v.log_path.exists(), timeout=30, what="the vassal's pidfile")
+            wait_for(lambda v=v: requests.get(v.url("/"), timeout=2).ok and requests.get(v.metrics_url, timeout=2).ok,
                      timeout=30, what="the vassal's app and metrics")
             v.wait_workers_started(2)
         p = {name: probes(v) for name, v in vassals.items()}
@@ -478,11 +432,11 @@ def test_emperor_two_vassals(build, server_factory, tmp_path):
         # Different traffic to each.
         alpha, beta = vassals["alpha"], vassals["beta"]
         for _ in range(3):
-            assert send(alpha, "GET", "/")[0] == 200
+            assert exchange(alpha, "GET", "/")[0] == 200
         for _ in range(4):
-            assert send(beta, "POST", "/", POST_BODY)[0] == 200
+            assert exchange(beta, "POST", "/", POST_BODY)[0] == 200
         for _ in range(2):
-            assert send(beta, "GET", "/missing")[0] == 404
+            assert exchange(beta, "GET", "/missing")[0] == 404
         held_load(beta, 2, 2, expect_busy=2)
         assert alpha.scrape().value("gunicorn_requests_in_progress") == 0
 
@@ -549,9 +503,9 @@ def test_mules_and_spooler_are_not_workers(build, server_factory, tmp_path):
 
     held_load(s, 2, 2, expect_busy=2)
     for i in range(3):
-        assert send(s, "GET", f"/mule?m{i}")[0] == 200
+        assert exchange(s, "GET", f"/mule?m{i}")[0] == 200
     for i in range(2):
-        assert send(s, "GET", f"/spool?t{i}")[0] == 200
+        assert exchange(s, "GET", f"/spool?t{i}")[0] == 200
     # The mule and the spooler did their work; none of it is a request.
     wait_for(lambda: (tmp_path / "mule").exists() and sorted((tmp_path / "mule").read_text().split()) ==
              ["m0", "m1", "m2"], timeout=30, what="the mule's messages")
@@ -615,7 +569,7 @@ def test_exception_classes(build, server_factory, tmp_path, threads):
     p = probes(s)
     for path, n in RAISES:
         for _ in range(n):
-            assert send(s, "GET", path)[0] is None  # the app raised: no answer
+            assert exchange(s, "GET", path)[0] is None  # the app raised: no answer
     s.wait_requests(p + sum(n for _, n in RAISES))
     m = s.scrape()
     assert failures_by_class(m) == {"ZeroDivisionError": 3, "KeyError": 2, "RuntimeError": 1}
@@ -624,7 +578,7 @@ def test_exception_classes(build, server_factory, tmp_path, threads):
         assert (labels["method"], labels["endpoint"]) == ("GET", "/"), labels
         assert labels["worker_id"] in ("1", "2"), labels
     # A request after a failure carries no class over: no new failure.
-    assert send(s, "GET", "/")[0] == 200
+    assert exchange(s, "GET", "/")[0] == 200
     s.wait_requests(p + sum(n for _, n in RAISES) + 1)
     assert failures_by_class(s.scrape()) == {"ZeroDivisionError": 3, "KeyError": 2, "RuntimeError": 1}
 
@@ -642,13 +596,13 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
                           "--route", "^/h$ addheader:X-Gpx: yes", "--socket-timeout", "60",
                           *(["--offload-threads", "1"] if offload else [])), 2)
     p = probes(s)
-    probe_body = len(send(s, "GET", "/")[1])  # one more GET / to learn the body size
+    probe_body = len(exchange(s, "GET", "/")[1])  # one more GET / to learn the body size
     p += 1
 
     answers = []
     for path, n in (("/static/small.bin", 3), ("/static/absent", 1), ("/r", 2), ("/b", 2), ("/h", 2)):
         for _ in range(n):
-            status, body, headers = send(s, "GET", path)
+            status, body, headers = exchange(s, "GET", path)
             answers.append((path, status, len(body), headers.get("X-Gpx")))
     assert Counter(answers) == Counter({
         ("/static/small.bin", 200, 5000, None): 3,  # the static map
@@ -659,7 +613,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
     })
     total = p + 10
     s.wait_requests(total)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count of any of them would land in it (no event to wait for)
     m = s.scrape()
     # Each counted once, as uWSGI logged it; the app saw only /static/absent and /h.
     assert requests_by_label(m) == {("GET", "200"): p + 6, ("GET", "403"): 2, ("GET", "404"): 2}
@@ -690,7 +644,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
         else:
             during = wait_for(lambda: (lambda m: m if m.value("gunicorn_requests_in_progress") == 1 else None)(
                 s.scrape()), what="the big file in progress")
-            time.sleep(1.0)
+            time.sleep(1.0)  # the scenario: the transfer stays in progress (the client reads nothing yet)
             during = s.scrape()
             assert during.value("gunicorn_requests_in_progress") == 1
             assert workers_by_state(during)["busy"] == 1
@@ -702,7 +656,7 @@ def test_static_routes_and_offload(build, server_factory, tmp_path, offload):
         big.close()
     assert received > 64 * 1024 * 1024  # headers and the whole body
     s.wait_requests(total + 1)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count would land in it
     after = s.scrape()
     assert requests_by_label(after) == {("GET", "200"): p + 7, ("GET", "403"): 2, ("GET", "404"): 2}
     assert after.sum("gunicorn_worker_response_size_bytes_sum") == \
@@ -720,9 +674,9 @@ def test_request_for_a_plugin_not_loaded(build, server_factory, tmp_path):
     wait_for(lambda: requests.get(s.metrics_url, timeout=2).ok, timeout=30, what="the metrics port")
     s.wait_workers_started(1)
     for _ in range(3):
-        assert send(s, "GET", "/")[0] is None
+        assert exchange(s, "GET", "/")[0] is None
     s.wait_requests(3)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a quiet spell: a second count would land in it
     m = s.scrape()
     assert requests_by_label(m) == {("OTHER", "000"): 3}
     assert_histograms_agree(m, 3, ["1"])

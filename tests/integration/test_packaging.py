@@ -31,9 +31,8 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import BUILDS, DEMO_APP, ROOT, Server, wait_for
+from conftest import BUILDS, DEMO_APP, ROOT, Server, send_missing, wait_for
 
 pytestmark = pytest.mark.packaging
 
@@ -63,11 +62,6 @@ def copy_source(dest: Path):
         if src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-
-
-def send_missing(s: Server, count: int):
-    for _ in range(count):
-        assert requests.get(s.url("/missing"), timeout=5).status_code == 404
 
 
 def counts_exactly(s: Server, count: int):

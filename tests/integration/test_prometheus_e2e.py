@@ -14,30 +14,25 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from conftest import Server, free_port
-from prometheus_server import prometheus_factory  # noqa: F401 (the fixture)
 from test_app_metrics import app_server
 from test_endpoint import start_secured
-from test_requests import probes
+
+from conftest import Server, free_port, probes, start
 
 APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
 
 
-def start(server_factory, build) -> Server:
+def metrics_app(server_factory, build) -> Server:
+    """The app that sets uWSGI metrics, with two of its own, on two workers."""
     port = free_port()
-    s = server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), "--processes", "2",
-                       "--threads", "2", "--enable-metrics", "--metric", "name=app.jobs,type=counter", "--metric",
-                       "name=app.queue-depth,type=gauge",
-                       app_port=port, with_app=False)
-    s.start()
-    s.wait_workers_started(2)
-    return s
+    return start(server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), "--processes",
+                                "2", "--threads", "2", "--enable-metrics", "--metric", "name=app.jobs,type=counter",
+                                "--metric", "name=app.queue-depth,type=gauge", app_port=port, with_app=False), 2)
 
 
 @pytest.mark.slow
 def test_prometheus_scrapes_the_exact_count(build, server_factory, prometheus_factory):
-    s = start(server_factory, build)
+    s = metrics_app(server_factory, build)
     base = probes(s)  # the harness's readiness requests
     jobs = 41
     for _ in range(jobs):
@@ -61,7 +56,7 @@ def test_prometheus_scrapes_the_exact_count(build, server_factory, prometheus_fa
 
 
 def test_promtool_accepts_the_page(build, server_factory):
-    s = start(server_factory, build)
+    s = metrics_app(server_factory, build)
     for path in ("/", "/inc", "/set?3", "/no/such/path"):
         requests.get(s.url(path), timeout=5)
     body = s.scrape_text()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, free_port, parse_metrics, lines_with, wait_accepting, wait_for
+from conftest import BUILDS, Server, free_port, lines_with, parse_metrics, wait_accepting, wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 LIFECYCLE_APP = APPS / "lifecycle_app.py"
@@ -32,8 +32,8 @@ RESTART_TYPE = {"max_requests": "graceful", "lifetime": "graceful", "idle": "gra
                 "timeout": "forced", "memory": "forced", "crash": "forced", "signal": "forced"}
 MB = 1024 * 1024
 # gpx's line for every worker that ended: "gpx: worker 1 (pid 123) ended (exit code 0): max_requests"
-ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended \((exit code|signal|reaped before read, last state) (\d+)\): "
-                   r"(\w+)$", re.MULTILINE)
+ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended "
+                   r"\((exit code|signal|reaped before read, last state) (\d+)\): (\w+)$", re.MULTILINE)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -166,8 +166,10 @@ def test_max_requests(build, server_factory):
     while len(lines_with(s, "Seeya!")) < 3:
         assert time.monotonic() < deadline, s.output()
         assert get(s) == 200
-        time.sleep(0.05)
-    time.sleep(0.3)  # a request on its way could still end a worker
+        time.sleep(0.05)  # a client's pace, not a wait
+    # The last answer may still end its worker: once one worker waits for
+    # requests again, no recycle is under way.
+    wait_accepting(s, 1)
     k = len(lines_with(s, "Seeya!"))
     assert k >= 3
     m = wait_restarts(s, only(max_requests=k))
@@ -187,7 +189,7 @@ def test_max_requests(build, server_factory):
 def test_harakiri_timeouts(build, server_factory):
     s = app_server(server_factory, build, "--processes", "1", "--harakiri", "1", "--harakiri-verbose").start()
     before = wait_accepting(s, 1)
-    for i in range(3):
+    for _ in range(3):
         assert get(s, "/sleep?s=3", timeout=15) is None  # killed, never answered
         before = wait_accepting(s, 1, exclude=before)
     harakiried = set(re.findall(r"HARAKIRI ON WORKER 1 \(pid: (\d+)", s.output()))
@@ -349,7 +351,7 @@ def test_restart_counters_persist_across_a_restart(build, server_factory):
 def test_reload_on_memory(build, server_factory, limit):
     s = app_server(server_factory, build, "--processes", "1", *limit, "--min-worker-lifetime", "1").start()
     before = wait_accepting(s, 1)
-    time.sleep(1.1)  # older than min-worker-lifetime
+    time.sleep(1.1)  # the scenario: the worker must be older than min-worker-lifetime (1 s) to recycle
     assert get(s, "/alloc?mb=300", timeout=30) == 200  # answered, then the worker recycles
     wait_accepting(s, 1, exclude=before)
     m = wait_restarts(s, only(memory=1))
@@ -381,7 +383,7 @@ def test_max_worker_lifetime(build, server_factory):
                    "--min-worker-lifetime", "1").start()
     wait_accepting(s, 1)
     started = time.monotonic()
-    while time.monotonic() - started < 4.5:
+    while time.monotonic() - started < 4.5:  # the scenario: two lifetimes (2 s) pass under traffic
         assert get(s) == 200
         time.sleep(0.2)
     wait_for(lambda: lines_with(s, "lifetime reached"), 10, what="a lifetime recycle")
@@ -408,7 +410,9 @@ def test_cheaper_idle(build, server_factory):
     s = app_server(server_factory, build, "--processes", "4", "--cheaper", "1", "--cheaper-initial", "4",
                    "--cheaper-step", "1", "--cheaper-overload", "1").start()
     wait_for(lambda: len(lines_with(s, "cheaped.")) == 3, 20, what="three workers cheaped")
-    time.sleep(2.5)  # stable: no more
+    # No more: two more cheaper cycles (1 s each) pass without a fourth
+    # (an absence has no event to wait for).
+    time.sleep(2.5)
     cheaped = lines_with(s, "cheaped.")
     assert len(cheaped) == 3, s.output()
     cheaped_ids = sorted(re.search(r"worker (\d+) cheaped", line).group(1) for line in cheaped)
@@ -452,7 +456,7 @@ def test_sighup_reload(build, server_factory):
     old = wait_accepting(s, 2)
     for n in (1, 2):
         s.signal(signal.SIGHUP)
-        wait_for(lambda: len(lines_with(s, "gpx: serving metrics")) == n + 1, 30, what="metrics served again")
+        wait_for(lambda n=n: len(lines_with(s, "gpx: serving metrics")) == n + 1, 30, what="metrics served again")
         old = wait_accepting(s, 2, exclude=old)
         m = wait_restarts(s, only(reload=2 * n))
         assert worker_restarts(m) == per_slot(2, w1={"reload": n}, w2={"reload": n})
@@ -467,7 +471,7 @@ def test_chain_reload_via_fifo(build, server_factory, tmp_path):
     for n in (1, 2):
         with open(fifo, "w") as f:
             f.write("c")
-        wait_for(lambda: len(lines_with(s, "chain reloading complete")) == n, 30, what="the chain reload")
+        wait_for(lambda n=n: len(lines_with(s, "chain reloading complete")) == n, 30, what="the chain reload")
         old = wait_accepting(s, 2, exclude=old)
         m = wait_restarts(s, only(reload=2 * n))
         assert worker_restarts(m) == per_slot(2, w1={"reload": n}, w2={"reload": n})
@@ -596,7 +600,7 @@ def test_storm(server_factory, tmp_path):
                 if requests.get(s.url("/"), timeout=5).status_code == 200:
                     answered[i] += 1
             except requests.RequestException:
-                time.sleep(0.01)
+                time.sleep(0.01)  # a client's pause after a cut connection, not a wait
 
     def scraper():
         while not stop.is_set():
@@ -607,7 +611,7 @@ def test_storm(server_factory, tmp_path):
                 scrapes.append((at, parse_metrics(r.text)))
             except requests.RequestException as exc:
                 scrapes.append((at, exc))
-            time.sleep(max(0.0, 0.05 - (time.monotonic() - at)))
+            time.sleep(max(0.0, 0.05 - (time.monotonic() - at)))  # a scraper's pace, not a wait
 
     def slow():
         while not stop.is_set():
@@ -629,7 +633,7 @@ def test_storm(server_factory, tmp_path):
                 hups.append(time.monotonic())
                 s.signal(signal.SIGHUP)
                 actions.append((round(elapsed, 2), "SIGHUP", None))
-                time.sleep(0.5)
+                time.sleep(0.5)  # the storm's pace: its actions are spread over 30 s
                 continue
             action = rng.choice(("kill", "kill", "chain"))
             if action == "kill":
@@ -652,7 +656,7 @@ def test_storm(server_factory, tmp_path):
                         actions.append((round(elapsed, 2), "chain", None))
                     finally:
                         os.close(fd)
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.5, 1.5))  # the storm's pace
     finally:
         stop.set()
         for t in threads:

@@ -139,8 +139,10 @@ WINDOW = 30  # seconds: the dashboard's [5m] shortened so that it has data
 # both servers) and [30s] for [5m].
 DASHBOARD = {
     "requests_rate": 'rate(gunicorn_worker_requests_total{{job="{job}"}}[30s])',
-    "latency_p95": 'histogram_quantile(0.95, rate(gunicorn_worker_request_duration_seconds_bucket{{job="{job}"}}[30s]))',
-    "latency_p50": 'histogram_quantile(0.5, rate(gunicorn_worker_request_duration_seconds_bucket{{job="{job}"}}[30s]))',
+    "latency_p95": 'histogram_quantile(0.95, rate(gunicorn_worker_request_duration_seconds_bucket{{job="{job}"}}'
+                   '[30s]))',
+    "latency_p50": 'histogram_quantile(0.5, rate(gunicorn_worker_request_duration_seconds_bucket{{job="{job}"}}'
+                   '[30s]))',
     "memory": 'gunicorn_worker_memory_bytes{{job="{job}"}}',
     "cpu": 'gunicorn_worker_cpu_percent{{job="{job}"}}',
 }
@@ -293,7 +295,7 @@ def probe(base_url: str, timeout=60.0) -> int:
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling until the deadline: a refused connection reached no worker
 
 
 def warm_up(base_url: str) -> int:
@@ -368,7 +370,7 @@ def test_dashboard_queries_side_by_side(tmp_path):
             return requests.get(server.metrics_url, timeout=2).status_code == 200
 
         for server in jobs.values():
-            wait_for(lambda: metrics_up(server), 60, what=f"{server.metrics_url}")
+            wait_for(lambda server=server: metrics_up(server), 60, what=f"{server.metrics_url}")
         # ... both workers of each run, then one counted probe each.
         wait_for(lambda: len(gunicorn.worker_pids()) == 2, 60, what="gunicorn's 2 workers")
         uwsgi.wait_workers_started(2, timeout=60)

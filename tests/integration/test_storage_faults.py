@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Server, lines_with, wait_accepting, wait_for
+from conftest import Server, lines_with, send_ok, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 # What two worker slots of one cell take (a 4 KiB header, then per slot a
@@ -89,12 +89,6 @@ def requests_in_file(board: Path) -> int:
             cell = header_size + w * (slot_size + cores * cell_size) + slot_size + c * cell_size
             total += sum(struct.unpack_from("<Q", data, cell + 16 * i + 8)[0] for i in range(64))
     return total
-
-
-def send(s: Server, n: int) -> None:
-    for _ in range(n):
-        r = requests.get(s.url("/"), timeout=10)
-        assert r.status_code == 200, r.text
 
 
 def storage(s: Server) -> tuple[float, float, float]:
@@ -169,7 +163,11 @@ class Load:
                     self.failures.append(("scrape", r.status_code))
             except requests.RequestException as exc:
                 self.failures.append(("scrape", exc))
-            time.sleep(0.05)
+            time.sleep(0.05)  # a scraper's pace, not a wait
+
+    def wait_answered(self, count: int) -> None:
+        """Waits until the clients got `count` answers in all."""
+        wait_for(lambda: sum(self.answered) >= count, 30, what=f"{count} requests answered under load")
 
     def finish(self) -> int:
         self.stop.set()
@@ -204,7 +202,7 @@ def test_full_filesystem_at_start_refuses_with_one_line_then_starts(build, tmpfs
     one_line(t, f"gpx: storage files, scoreboard {board} (new file: counters begin at zero)")
     assert not lines_with(t, "bad magic")
     assert board.stat().st_size == BOARD_BYTES_2x1
-    send(t, 6)
+    send_ok(t, 6)
     t.wait_requests(6 + PROBE)
     assert storage(t) == (1, 0, 0)
 
@@ -221,7 +219,7 @@ def test_leftover_of_an_unfinished_file_is_replaced(build, server_factory, tmp_p
     one_line(s, f"gpx: {board} held no counters ({BOARD_BYTES_2x1} bytes, all zero: a file whose making did not "
                 "finish); replaced by a new file, the counters begin at zero")
     one_line(s, "(new file: counters begin at zero)")
-    send(s, 4)
+    send_ok(s, 4)
     s.wait_requests(4 + PROBE)
     assert board.read_bytes()[:8] == b"GPXBOARD"
 
@@ -235,9 +233,9 @@ def test_full_filesystem_while_running(build, tmpfs, server_factory):
 
     # Full under traffic: the file's space was reserved, so nothing fails.
     load = Load(s)
-    time.sleep(0.5)
+    load.wait_answered(20)
     assert fill(tmpfs / "filler") > 0
-    time.sleep(2.5)  # a few of the master's copies into the file, on a full disk
+    time.sleep(2.5)  # the scenario: a few of the master's copies into the file (one a second), on a full disk
     answered = load.finish()
     assert answered > 50 and load.scrapes > 10
     s.wait_requests(answered + PROBE)
@@ -267,7 +265,7 @@ def test_full_filesystem_while_running(build, tmpfs, server_factory):
     one_line(s, f"gpx: {board} written again: it holds the counts kept in memory meanwhile")
     assert storage(s)[0] == 1
     assert board.stat().st_size == BOARD_BYTES_2x1
-    send(s, 3)
+    send_ok(s, 3)
     answered += 3
     s.wait_requests(answered + PROBE)
     s.stop()
@@ -299,7 +297,7 @@ def test_file_truncated_replaced_removed_chmodded_while_serving(build, server_fa
         wait_for(lambda: storage(s) == (1, checks, 0), 10, what=f"{checks} checks counted, storage up")
         wait_for(lambda: board.exists() and board.stat().st_size == BOARD_BYTES_2x1, 10, what="the file back")
 
-    time.sleep(0.5)
+    load.wait_answered(20)
     subprocess.run(["truncate", "-s", "0", str(board)], check=True)
     changed(f"gpx: {board} was truncated to 0 bytes by another process (it should have {BOARD_BYTES_2x1}); gpx writes "
             "it again from the counts in memory")
@@ -316,12 +314,13 @@ def test_file_truncated_replaced_removed_chmodded_while_serving(build, server_fa
     changed(f"gpx: the mode of {board} was changed to 0000 by another process; set back to 0640")
     assert board.stat().st_mode & 0o7777 == 0o640
 
-    time.sleep(1.5)
+    load.wait_answered(sum(load.answered) + 30)  # traffic goes on after the last change
     answered = load.finish()
     assert answered > 50 and load.scrapes > 10
     s.wait_requests(answered + PROBE)
     assert_never_crashed(s, master, workers)
-    assert len([line for line in s.output().splitlines() if "by another process" in line or "another file" in line]) == 4
+    assert len([line for line in s.output().splitlines()
+                if "by another process" in line or "another file" in line]) == 4
     s.stop()
     assert_exit_kept_counts(s, board)
 
@@ -337,7 +336,7 @@ def test_directory_removed_then_sighup_keeps_counts(build, server_factory, when)
     s = server_factory(build, "--processes", "2").start()
     board = board_path(s)
     old_workers = wait_accepting(s, 2)
-    send(s, 7)
+    send_ok(s, 7)
     s.wait_requests(7 + PROBE)
     per_slot = {dict(ls)["worker_id"]: v for ls, v in s.scrape().series("gunicorn_worker_requests_total").items()}
 
@@ -361,7 +360,7 @@ def test_directory_removed_then_sighup_keeps_counts(build, server_factory, when)
         assert continued == ([] if count == 0 else [continued[0]]), continued
         if count > 0:
             assert continued[0].endswith(f"whose counts continue from {int(count)} request(s)"), continued
-    send(s, 5)
+    send_ok(s, 5)
     s.wait_requests(7 + 5 + 2 * PROBE)
 
 
@@ -372,7 +371,7 @@ def test_reload_that_cannot_keep_counts_says_so(build, tmpfs, server_factory):
     s = server_factory(build, "--processes", "2", multiproc_dir=str(tmpfs)).start()
     board = board_path(s)
     old_workers = wait_accepting(s, 2)
-    send(s, 9)
+    send_ok(s, 9)
     s.wait_requests(9 + PROBE)
     with frozen(s):
         os.truncate(board, 0)
@@ -398,7 +397,7 @@ def test_reload_that_cannot_keep_counts_says_so(build, tmpfs, server_factory):
     (tmpfs / "filler").unlink()
     one_line(s, f"gpx: {board} written again: it holds the counts kept in memory meanwhile")
     assert storage(s)[0] == 1
-    send(s, 2)
+    send_ok(s, 2)
     s.wait_requests(2 + PROBE)
 
 
@@ -410,7 +409,7 @@ def test_master_killed_keeps_what_was_written(build, server_factory):
     s = server_factory(build, "--processes", "2").start()
     board = board_path(s)
     wait_accepting(s, 2)
-    send(s, 11)
+    send_ok(s, 11)
     s.wait_requests(11 + PROBE)
     wait_for(lambda: requests_in_file(board) == 11 + PROBE, 10, what="the requests written into the file")
     os.kill(s.master_pid, signal.SIGKILL)
@@ -436,7 +435,7 @@ def test_first_start_claims_no_continuity(build, server_factory):
     assert not [line for line in s.output().splitlines() if line.startswith("gpx:") and "continue" in line], s.output()
 
     # A worker that replaces one that counted continues its slot's counts.
-    send(s, 5)
+    send_ok(s, 5)
     s.wait_requests(5 + PROBE)
     m = s.scrape()
     counts = {dict(ls)["worker_id"]: int(v) for ls, v in m.series("gunicorn_worker_requests_total").items()}

@@ -12,27 +12,18 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import requests
-
-from conftest import Server, free_port, parse_metrics, wait_for
-from test_requests import probes
+from conftest import Server, free_port, get_ok, parse_metrics, probes, start, wait_for
 
 APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
 DECLARED = ("--metric", "name=app.jobs,type=counter", "--metric", "name=app.queue-depth,type=gauge")
 
 
-def start(server_factory, build, *args, workers=2) -> Server:
+def metrics_app(server_factory, build, *args, workers=2) -> Server:
+    """The app that sets uWSGI metrics, started with `workers` workers."""
     port = free_port()
-    s = server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
-                       "--processes", str(workers), "--threads", "2", *args, app_port=port, with_app=False)
-    s.start()
-    s.wait_workers_started(workers)
-    return s
-
-
-def get(s: Server, path: str) -> None:
-    r = requests.get(s.url(path), timeout=10)
-    assert r.status_code == 200, r.text
+    return start(server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
+                                "--processes", str(workers), "--threads", "2", *args, app_port=port, with_app=False),
+                 workers)
 
 
 def uwsgi_lines(text: str) -> list[str]:
@@ -40,18 +31,18 @@ def uwsgi_lines(text: str) -> list[str]:
 
 
 def test_off_renders_no_uwsgi_family(build, server_factory):
-    s = start(server_factory, build)
-    get(s, "/")
+    s = metrics_app(server_factory, build)
+    get_ok(s, "/")
     assert uwsgi_lines(s.scrape_text()) == []
 
 
 def test_app_metrics_and_worker_requests_are_exact(build, server_factory):
-    s = start(server_factory, build, "--enable-metrics", *DECLARED)
+    s = metrics_app(server_factory, build, "--enable-metrics", *DECLARED)
     base = probes(s)
     jobs = 37
     for _ in range(jobs):
-        get(s, "/inc")
-    get(s, "/set?-12")
+        get_ok(s, "/inc")
+    get_ok(s, "/set?-12")
     sent = base + jobs + 1
 
     m = s.scrape()
@@ -81,8 +72,8 @@ def test_app_metrics_and_worker_requests_are_exact(build, server_factory):
 
 
 def test_each_family_has_one_help_one_type_and_adjacent_samples(build, server_factory):
-    s = start(server_factory, build, "--enable-metrics", *DECLARED)
-    get(s, "/inc")
+    s = metrics_app(server_factory, build, "--enable-metrics", *DECLARED)
+    get_ok(s, "/inc")
     text = s.scrape_text()
     types = Counter(line.split()[2] for line in text.splitlines() if line.startswith("# TYPE "))
     helps = Counter(line.split()[2] for line in text.splitlines() if line.startswith("# HELP "))
