@@ -6,10 +6,11 @@
 #   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
 #   make tsan            the unit tests of the master's threads (tests/unit/test_*_threads.c)
 #                        under ThreadSanitizer
-#   make lint            clang-format check and cppcheck
+#   make lint            clang-format, cppcheck, ruff and shellcheck
+#   make convert         the converter's mapping, without uWSGI (tests/convert, about a second)
 #   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
 #   make smoke           both builds, then the integration tests marked smoke against each
-#   make check           lint, unit, tsan and smoke: the developer's few minutes
+#   make check           lint, unit, tsan, convert and smoke: the developer's few minutes
 #
 # One job per core (JOBS, default: all of them): the test programs link src/
 # compiled once per sanitizer set (tests/libgpx.mk), so the compilers run
@@ -24,7 +25,7 @@ SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py VERS
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz smoke check clean
+.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz convert smoke check clean
 
 all: build/system/gpx_plugin.so
 
@@ -69,11 +70,14 @@ lint:
 	$(CURDIR)/.venv/bin/ruff check tools tools/gpx-convert tests uwsgiplugin.py examples
 	shellcheck scripts/* .ci/run
 
+convert:
+	$(VENV_PYTHON) -m pytest tests/convert -q -p no:cacheprovider
+
 # A real uwsgi with gpx per build: requests sent, exact counts scraped.
 smoke: build/system/gpx_plugin.so build/pypi/gpx_plugin.so
 	$(VENV_PYTHON) -m pytest tests/integration -m smoke -q -p no:cacheprovider
 
-check: lint unit tsan smoke
+check: lint unit tsan convert smoke
 
 clean:
 	rm -rf build

@@ -415,8 +415,8 @@ def test_example(name, build, request, tmp_path):
     if run.redis:
         assert lines(out, "gpx: final totals published to Redis")
     else:
-        assert len(re.findall(rf"^gpx: counters kept in {re.escape(str(mp))}/gpx_[^/ ]+\.scoreboard for the next start$",
-                              out, re.M)) == 1, out
+        kept = rf"^gpx: counters kept in {re.escape(str(mp))}/gpx_[^/ ]+\.scoreboard for the next start$"
+        assert len(re.findall(kept, out, re.M)) == 1, out
     pids = [int(p) for _, p, _ in SPAWNED.findall(out)]
     CHECKS.get(name, lambda *a: None)(s, out, pids, r)
 
