@@ -26,60 +26,28 @@
 
 struct gpx_glue gpx;
 
-static struct uwsgi_option gpx_options[] = {
-    {"gpx-port", required_argument, 0, "port of the metrics endpoint (PROMETHEUS_METRICS_PORT, default 9090)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_PORT], UWSGI_OPT_MASTER},
-    {"gpx-bind", required_argument, 0, "address of the metrics endpoint (PROMETHEUS_BIND_ADDRESS, default 0.0.0.0)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_BIND], UWSGI_OPT_MASTER},
-    {"gpx-multiproc-dir", required_argument, 0,
-     "directory of the metric files (PROMETHEUS_MULTIPROC_DIR, default /tmp/prometheus_multiproc)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_MULTIPROC_DIR], UWSGI_OPT_MASTER},
-    {"gpx-cleanup-db-files", required_argument, 0, "start from zero on a cold start (CLEANUP_DB_FILES, default false)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_CLEANUP_DB_FILES], UWSGI_OPT_MASTER},
-    {"gpx-instance", required_argument, 0, "name of this server in storage (GPX_INSTANCE, default <hostname>:<port>)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_INSTANCE], UWSGI_OPT_MASTER},
-    {"gpx-redis", required_argument, 0, "keep metrics in Redis (REDIS_ENABLED, default false)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS], UWSGI_OPT_MASTER},
-    {"gpx-redis-host", required_argument, 0, "Redis host or socket path (REDIS_HOST, default localhost)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_HOST], UWSGI_OPT_MASTER},
-    {"gpx-redis-port", required_argument, 0, "Redis port (REDIS_PORT, default 6379)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_PORT], UWSGI_OPT_MASTER},
-    {"gpx-redis-db", required_argument, 0, "Redis database (REDIS_DB, default 0)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_DB], UWSGI_OPT_MASTER},
-    {"gpx-redis-password", required_argument, 0, "Redis password (REDIS_PASSWORD)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_PASSWORD], UWSGI_OPT_MASTER},
-    {"gpx-redis-key-prefix", required_argument, 0, "prefix of Redis keys (REDIS_KEY_PREFIX, default gunicorn)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_KEY_PREFIX], UWSGI_OPT_MASTER},
-    {"gpx-redis-interval", required_argument, 0, "seconds between publishes to Redis (GPX_REDIS_INTERVAL, default 5)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_INTERVAL], UWSGI_OPT_MASTER},
-    {"gpx-redis-ttl", required_argument, 0,
-     "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, then REDIS_TTL_SECONDS, default 86400)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
-    {"gpx-redis-ttl-disabled", required_argument, 0,
-     "Redis keys never expire, whatever gpx-redis-ttl says (REDIS_TTL_DISABLED, default false)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_TTL_DISABLED], UWSGI_OPT_MASTER},
-    {"gpx-debug", required_argument, 0,
-     "more log lines at start, per scrape and per publish, never per request (GPX_DEBUG, default false)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_DEBUG], UWSGI_OPT_MASTER},
-    {"gpx-ssl-certfile", required_argument, 0,
-     "PEM certificate: serve metrics over HTTPS, with gpx-ssl-keyfile (PROMETHEUS_SSL_CERTFILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_SSL_CERTFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-keyfile", required_argument, 0, "PEM private key of gpx-ssl-certfile (PROMETHEUS_SSL_KEYFILE)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_KEYFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-cafile", required_argument, 0,
-     "PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAFILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_SSL_CLIENT_CAFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-capath", required_argument, 0,
-     "directory of PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAPATH)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_CAPATH], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-auth-required", required_argument, 0,
-     "with client CAs: false checks a client certificate only when offered (PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED, "
-     "default true)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED], UWSGI_OPT_MASTER},
-    {"gpx-basic-auth-file", required_argument, 0,
-     "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth (PROMETHEUS_BASIC_AUTH_FILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_BASIC_AUTH_FILE], UWSGI_OPT_MASTER},
-    UWSGI_END_OF_OPTIONS};
+/* uWSGI's option list, made from the catalogue (src/gpx_config.c) as the
+ * .so is loaded: uWSGI reads `options` right after dlopen (its autoload
+ * looks for an option there even before on_load runs), and a uwsgi with gpx
+ * compiled in reads it at start, after the constructors ran. */
+static struct uwsgi_option gpx_options[GPX_OPT_COUNT + 1];
+static char gpx_option_helps[GPX_OPT_COUNT][512];
+
+__attribute__((constructor)) static void
+declare_options(void)
+{
+    int id;
+
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        gpx_option_help((enum gpx_option_id)id, gpx_option_helps[id], sizeof(gpx_option_helps[id]));
+        gpx_options[id].name = (char *)gpx_option_catalog[id].option;
+        gpx_options[id].type = required_argument;
+        gpx_options[id].help = gpx_option_helps[id];
+        gpx_options[id].func = uwsgi_opt_set_str;
+        gpx_options[id].data = &gpx.given[id];
+        gpx_options[id].flags = UWSGI_OPT_MASTER;
+    }
+}
 
 #ifdef GPX_UWSGI_CFLAGS_FNV
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
@@ -204,18 +172,12 @@ workers_owner(uid_t *uid, gid_t *gid)
 static void
 log_settings(void)
 {
-    static const char *const from[] = {"the default", "the environment", "the option"};
+    char line[GPX_PATH_MAX + 256];
     int id;
 
     for (id = 0; id < GPX_OPT_COUNT; id++) {
-        const char *variable = gpx.cfg.variable[id];
-        const char *value = id == GPX_OPT_REDIS_PASSWORD            ? (gpx.cfg.redis_password[0] ? "(set)" : "(none)")
-                            : gpx.cfg.source[id] == GPX_FROM_OPTION ? gpx.given[id]
-                            : gpx.cfg.source[id] == GPX_FROM_ENVIRONMENT ? getenv(variable)
-                                                                         : gpx_option_catalog[id].default_value;
-
-        uwsgi_log("gpx: debug: %s = %s (%s, from %s)\n", gpx_option_catalog[id].option,
-                  value != NULL ? value : gpx.cfg.instance, variable, from[gpx.cfg.source[id]]);
+        gpx_config_describe(&gpx.cfg, (enum gpx_option_id)id, line, sizeof(line));
+        uwsgi_log("%s\n", line);
     }
 }
 
@@ -225,12 +187,10 @@ log_settings(void)
 static void
 refuse_left_out(enum gpx_option_id id, const char *value, const char *feature, const char *needs)
 {
-    static const char *const from[] = {"the default", "the environment", "the option"};
-
     uwsgi_log("gpx: %s / %s \"%s\" (from %s) needs %s, which this gpx was built without: rebuild it with %s, or "
               "leave the option unset\n",
-              gpx_option_catalog[id].option, gpx_option_catalog[id].variable, value, from[gpx.cfg.source[id]], feature,
-              needs);
+              gpx_option_catalog[id].option, gpx_option_catalog[id].variable, value,
+              gpx_config_source_name(gpx.cfg.source[id]), feature, needs);
     exit(1);
 }
 #endif
@@ -311,7 +271,7 @@ gpx_init(void)
             uwsgi_error("gpx_init()/chown()");
         }
         /* The app's prometheus_client writes where gpx reads. */
-        if (gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_OPTION && getenv("PROMETHEUS_MULTIPROC_DIR") == NULL) {
+        if (gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_OPTION && !gpx.cfg.variable_set[GPX_OPT_MULTIPROC_DIR]) {
             setenv("PROMETHEUS_MULTIPROC_DIR", gpx.cfg.multiproc_dir, 1);
         }
     }
