@@ -28,13 +28,15 @@
  *
  * Nothing outside the implementations knows which storage runs. Adding one
  * is a new gpx_storage_<name>.c that defines its `const struct
- * gpx_storage_ops` (uwsgiplugin.py and the unit tests build every src/
- * file) and one line in gpx_storage.c's list; its options go in
- * gpx_option_catalog like any other.
+ * gpx_storage_ops gpx_storage_<name>` (uwsgiplugin.py builds every
+ * gpx_storage_*.c, the unit and fuzz tests every src/ file), and its line
+ * in gpx_storage.c's list; its options go in gpx_option_catalog like any
+ * other.
  *
  * Plain C: the glue hands in what comes from uWSGI (reload or not, the
  * workers' user, shared memory, the logger). Errors are whole lines that
- * start with "gpx: "; so is every line logged.
+ * start with "gpx: ", as are the lines logged (but log_errno's, which are
+ * uWSGI's own).
  */
 #ifndef GPX_STORAGE_H
 #define GPX_STORAGE_H
@@ -114,9 +116,6 @@ struct gpx_storage {
     struct gpx_scoreboard base;   /* totals restored beside the board (one cell per slot); workers 0: none */
     void *state;                  /* the implementation's, in the master's own memory (workers get copies) */
 };
-
-extern const struct gpx_storage_ops gpx_storage_files;
-extern const struct gpx_storage_ops gpx_storage_redis;
 
 /* Chooses the storage ctx->cfg asks for and keeps ctx: the one place that
  * knows which storages exist. */
