@@ -10,6 +10,7 @@
 # auto) turn the endpoint's TLS (GnuTLS) and basic auth (bcrypt from
 # libcrypt, with GnuTLS's HMAC) on when their headers are found, on or fail,
 # or off.
+import glob
 import os
 import re
 import shlex
@@ -154,7 +155,12 @@ GCC_LIST = [
     'src/gpx_restart',
     'src/gpx_scoreboard',
     'src/gpx_snapshot',
+    'src/gpx_storage',
     'src/gpx_thread',
     'src/gpx_tls' if _have_tls else 'src/gpx_tls_none',
     'src/gpx_uwsgi_metrics',
 ]
+# Every storage (src/gpx_storage_<name>.c, chosen in src/gpx_storage.c): a
+# new one needs no line here.
+GCC_LIST += sorted('src/' + os.path.basename(f)[:-2]
+                   for f in glob.glob(os.path.join(_source, 'src', 'gpx_storage_*.c')))

@@ -137,14 +137,15 @@ save(void)
     }
 }
 
-/* The directory of the app's files: gpx's own with files storage; with
- * Redis storage, PROMETHEUS_MULTIPROC_DIR when the app was given one. */
+/* The directory of the app's files: gpx's own when the storage keeps its
+ * files there (files storage); else (Redis) PROMETHEUS_MULTIPROC_DIR when
+ * the app was given one. */
 static int
 app_dir(void)
 {
     struct stat st;
 
-    if (gpx.cfg.redis_enabled && gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_DEFAULT) {
+    if (!gpx.storage.ops->owns_directory && gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_DEFAULT) {
         return -1;
     }
     if (stat(gpx.cfg.multiproc_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

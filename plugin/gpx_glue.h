@@ -8,24 +8,19 @@
 #include <uwsgi.h>
 
 #include "../src/gpx_auth.h"
-#include "../src/gpx_boardfile.h"
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
 #include "../src/gpx_names.h"
-#include "../src/gpx_redis.h"
 #include "../src/gpx_scoreboard.h"
+#include "../src/gpx_storage.h"
 #include "../src/gpx_tls.h"
 
 /* gpx's version: uwsgiplugin.py passes the VERSION file's text. */
 #ifndef GPX_VERSION
 #error "GPX_VERSION is set by uwsgiplugin.py from the VERSION file: build gpx with uwsgi --build-plugin"
 #endif
-
-/* A fleet read (connecting, the index and every snapshot) gives up after
- * this long: the fleet view then answers 503. */
-#define GPX_FLEET_TIMEOUT_MS 2000
 
 /* A worker slot's resources, sampled by the master, read by any renderer. */
 struct gpx_sample {
@@ -58,26 +53,22 @@ struct gpx_request_path {
 } __attribute__((aligned(64)));
 
 struct gpx_glue {
-    const char *given[GPX_OPT_COUNT];      /* option strings as uWSGI parsed them */
-    struct gpx_config cfg;                 /* resolved at init */
-    struct gpx_scoreboard board;           /* anonymous, mapped before the first fork */
-    struct gpx_boardfile file;             /* file storage: the board's copy (written by the master) */
-    double last_file_sync;                 /* monotonic seconds of the last copy into the file */
-    struct gpx_scoreboard base;            /* Redis storage: the totals restored at start (one cell per slot) */
-    struct gpx_redis_config redis;         /* Redis storage: where and how to publish */
-    struct gpx_redis_status *redis_status; /* shared: the publisher's health, read by any renderer */
-    struct gpx_redis_publisher *publisher; /* master only */
-    int recording;                         /* the board is mapped: the hook may write */
-    int threaded;                          /* one cell per thread, else one per worker */
-    unsigned workers;                      /* configured slots (uwsgi.numproc) */
-    struct gpx_sample *samples;            /* shared, [workers + 1], index = slot */
-    double last_sample;                    /* monotonic seconds of the last sampling */
-    struct gpx_http *http;                 /* the metrics server, master only */
-    double master_start;                   /* unix seconds */
-    double last_scrape_seconds;            /* the previous rendering's duration */
-    struct gpx_request_path path;          /* worker only: the request path's state */
-    struct gpx_tls tls;                    /* the endpoint's PEM files, read at init (master) */
-    struct gpx_auth auth;                  /* basic auth users, read at init (master); count 0: none */
+    const char *given[GPX_OPT_COUNT]; /* option strings as uWSGI parsed them */
+    struct gpx_config cfg;            /* resolved at init */
+    struct gpx_scoreboard board;      /* anonymous, mapped before the first fork */
+    struct gpx_storage storage;       /* where the board's counts are kept, chosen at init */
+    int storage_started;              /* the storage's start ran (master, once the workers run) */
+    int recording;                    /* the board is mapped: the hook may write */
+    int threaded;                     /* one cell per thread, else one per worker */
+    unsigned workers;                 /* configured slots (uwsgi.numproc) */
+    struct gpx_sample *samples;       /* shared, [workers + 1], index = slot */
+    double last_sample;               /* monotonic seconds of the last sampling */
+    struct gpx_http *http;            /* the metrics server, master only */
+    double master_start;              /* unix seconds */
+    double last_scrape_seconds;       /* the previous rendering's duration */
+    struct gpx_request_path path;     /* worker only: the request path's state */
+    struct gpx_tls tls;               /* the endpoint's PEM files, read at init (master) */
+    struct gpx_auth auth;             /* basic auth users, read at init (master); count 0: none */
 };
 
 extern struct gpx_glue gpx;
@@ -95,9 +86,6 @@ int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct g
 
 /* Logs one line through uWSGI's logger (any thread). */
 void gpx_glue_log(const char *line);
-
-/* Starts the Redis publisher (master, once workers run). */
-void gpx_glue_start_publisher(void);
 
 /* Samples every live worker's memory and CPU if a second has passed. */
 void gpx_glue_sample(void);
@@ -140,7 +128,7 @@ void gpx_appfold_cycle(void);
 void gpx_appfold_finish(void);
 int gpx_appfold_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_names *reserved);
 
-/* Redis storage of the app's totals (callbacks of the publisher). */
+/* The app's totals, for a storage that publishes them (gpx_storage_app). */
 int gpx_appfold_enabled(void);
 int gpx_appfold_snapshot(void *ctx, struct gpx_buf *out);
 int gpx_appfold_restore(void *ctx, const void *blob, size_t len);

@@ -11,7 +11,6 @@
 #include "../src/gpx_fleet.h"
 #include "../src/gpx_netstat.h"
 #include "../src/gpx_procstat.h"
-#include "../src/gpx_snapshot.h"
 
 static double
 monotonic_seconds(void)
@@ -128,15 +127,11 @@ read_listeners(unsigned *count)
     return views;
 }
 
-static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
-static const char *const file_operations[GPX_BOARDFILE_OPS] = {"check", "write"};
-
 static int
 render_local(struct gpx_buf *out, enum gpx_format format)
 {
     struct gpx_exposition x;
-    struct gpx_redis_status status;
-    uint64_t file_errors[GPX_BOARDFILE_OPS];
+    struct gpx_storage_health health;
     struct gpx_listener_view *listeners;
     struct gpx_worker_view *views;
     struct gpx_names reserved;
@@ -180,25 +175,13 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     x.last_scrape_seconds = gpx.last_scrape_seconds;
     x.version = GPX_VERSION;
     x.uwsgi_version = UWSGI_VERSION;
-    x.storage = gpx.cfg.redis_enabled ? "redis" : "files";
-    x.storage_up = gpx.recording;
-    if (!gpx.cfg.redis_enabled && gpx.file.status != NULL) {
-        for (c = 0; c < GPX_BOARDFILE_OPS; c++) {
-            file_errors[c] = __atomic_load_n(&gpx.file.status->errors[c], __ATOMIC_RELAXED);
-        }
-        x.storage_up = gpx.recording && __atomic_load_n(&gpx.file.status->up, __ATOMIC_RELAXED);
-        x.storage_errors = file_errors;
-        x.storage_error_labels = file_operations;
-        x.storage_error_count = GPX_BOARDFILE_OPS;
-    }
-    if (gpx.cfg.redis_enabled) {
-        gpx_redis_status_read(gpx.redis_status, &status);
-        x.base = &gpx.base;
-        x.storage_up = status.up && status.restored;
-        x.storage_errors = status.errors;
-        x.storage_error_labels = storage_operations;
-        x.storage_error_count = GPX_REDIS_OPS;
-    }
+    gpx.storage.ops->health(&gpx.storage, &health);
+    x.storage = gpx.storage.ops->name;
+    x.storage_up = gpx.recording && health.up;
+    x.storage_errors = health.errors;
+    x.storage_error_labels = health.labels;
+    x.storage_error_count = health.operations;
+    x.base = gpx_storage_base(&gpx.storage);
     listeners = read_listeners(&x.listener_count);
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
@@ -224,55 +207,12 @@ gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_
     if (strcmp(path, "/metrics") == 0) {
         return render_local(out, format);
     }
-    if (strcmp(path, "/metrics/fleet") == 0 && gpx.cfg.redis_enabled) {
-        int rc = gpx_fleet_render(out, format, &gpx.redis, gpx.redis_status);
+    if (strcmp(path, "/metrics/fleet") == 0 && gpx.storage.ops->fleet != NULL) {
+        int rc = gpx.storage.ops->fleet(&gpx.storage, out, format);
 
         return rc == GPX_FLEET_OK ? GPX_HTTP_OK : rc == GPX_FLEET_UNAVAILABLE ? GPX_HTTP_UNAVAILABLE : GPX_HTTP_ERROR;
     }
     return GPX_HTTP_NOT_FOUND;
-}
-
-/* The publisher's view of this server: live counters plus restored totals. */
-static int
-snapshot_totals(void *ctx, struct gpx_buf *out)
-{
-    (void)ctx;
-    return gpx_snapshot_encode(out, &gpx.board, &gpx.base, (uint64_t)time(NULL));
-}
-
-/* Stored totals become the base the live counters continue from. Only the
- * publisher's thread writes the base, once, before its first publish. */
-static int
-restore_totals(void *ctx, const void *blob, size_t len)
-{
-    const struct gpx_snapshot_header *h;
-    char err[256];
-
-    (void)ctx;
-    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
-        static int logged; /* the publisher retries every interval: say it once */
-
-        if (!logged) {
-            uwsgi_log("gpx: stored totals refused: %s\n", err);
-            logged = 1;
-        }
-        return -1;
-    }
-    gpx_snapshot_add_to(&gpx.base, h);
-    return 0;
-}
-
-void
-gpx_glue_start_publisher(void)
-{
-    if (gpx_appfold_enabled()) {
-        gpx.redis.app_snapshot = gpx_appfold_snapshot;
-        gpx.redis.app_restore = gpx_appfold_restore;
-    }
-    gpx.publisher = gpx_redis_start(&gpx.redis, gpx.redis_status, snapshot_totals, restore_totals, NULL, gpx_glue_log);
-    if (gpx.publisher == NULL) {
-        uwsgi_error("gpx_glue_start_publisher()/gpx_redis_start()");
-    }
 }
 
 #ifdef UWSGI_ROUTING

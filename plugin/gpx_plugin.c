@@ -4,82 +4,50 @@
  *
  * on_load    checks that this .so was built by the running uWSGI, turns the
  *            master on, registers the `gpx` route action
- * init       resolves and validates the settings (exit on a bad one), prepares
- *            the directory, cleans it on a cold start when asked, exports
+ * init       resolves and validates the settings (exit on a bad one), chooses
+ *            the storage (src/gpx_storage.h) and prepares it, exports
  *            GUNICORN_* (before the language plugins start their interpreters)
- * preinit_apps  maps the scoreboard (worker and core counts are final now),
- *            exports GUNICORN_* again, adds the after-request hook
+ * preinit_apps  opens the storage, which maps the scoreboard (worker and
+ *            core counts are final now), exports GUNICORN_* again, adds the
+ *            after-request hook
  * post_fork  (worker) closes the metrics port's sockets, snapshots counters,
  *            wraps the language plugins' exception logging (gpx_exceptions.c)
- * master_cycle  starts the metrics server (and the Redis publisher) once,
- *            counts worker restarts by reason, folds the app metrics of
- *            ended workers, samples resources
+ * master_cycle  starts the metrics server and the storage once, counts
+ *            worker restarts by reason, folds the app metrics of ended
+ *            workers, samples resources, persists the storage
  * harakiri   notes a harakiri kill for the restart reason
- * master_cleanup  publishes the final totals to Redis, or syncs the file
+ * master_cleanup  closes the storage: the final write or publish
  */
 #include "gpx_glue.h"
 
-#include <dirent.h>
 #include <grp.h>
 #include <microhttpd.h>
 #include <pwd.h>
 
 struct gpx_glue gpx;
 
-static struct uwsgi_option gpx_options[] = {
-    {"gpx-port", required_argument, 0, "port of the metrics endpoint (PROMETHEUS_METRICS_PORT, default 9090)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_PORT], UWSGI_OPT_MASTER},
-    {"gpx-bind", required_argument, 0, "address of the metrics endpoint (PROMETHEUS_BIND_ADDRESS, default 0.0.0.0)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_BIND], UWSGI_OPT_MASTER},
-    {"gpx-multiproc-dir", required_argument, 0,
-     "directory of the metric files (PROMETHEUS_MULTIPROC_DIR, default /tmp/prometheus_multiproc)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_MULTIPROC_DIR], UWSGI_OPT_MASTER},
-    {"gpx-cleanup-db-files", required_argument, 0, "start from zero on a cold start (CLEANUP_DB_FILES, default false)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_CLEANUP_DB_FILES], UWSGI_OPT_MASTER},
-    {"gpx-instance", required_argument, 0, "name of this server in storage (GPX_INSTANCE, default <hostname>:<port>)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_INSTANCE], UWSGI_OPT_MASTER},
-    {"gpx-redis", required_argument, 0, "keep metrics in Redis (REDIS_ENABLED, default false)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS], UWSGI_OPT_MASTER},
-    {"gpx-redis-host", required_argument, 0, "Redis host or socket path (REDIS_HOST, default localhost)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_HOST], UWSGI_OPT_MASTER},
-    {"gpx-redis-port", required_argument, 0, "Redis port (REDIS_PORT, default 6379)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_PORT], UWSGI_OPT_MASTER},
-    {"gpx-redis-db", required_argument, 0, "Redis database (REDIS_DB, default 0)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_DB], UWSGI_OPT_MASTER},
-    {"gpx-redis-password", required_argument, 0, "Redis password (REDIS_PASSWORD)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_PASSWORD], UWSGI_OPT_MASTER},
-    {"gpx-redis-key-prefix", required_argument, 0, "prefix of Redis keys (REDIS_KEY_PREFIX, default gunicorn)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_KEY_PREFIX], UWSGI_OPT_MASTER},
-    {"gpx-redis-interval", required_argument, 0, "seconds between publishes to Redis (GPX_REDIS_INTERVAL, default 5)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_INTERVAL], UWSGI_OPT_MASTER},
-    {"gpx-redis-ttl", required_argument, 0,
-     "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, then REDIS_TTL_SECONDS, default 86400)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_REDIS_TTL], UWSGI_OPT_MASTER},
-    {"gpx-redis-ttl-disabled", required_argument, 0,
-     "Redis keys never expire, whatever gpx-redis-ttl says (REDIS_TTL_DISABLED, default false)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_REDIS_TTL_DISABLED], UWSGI_OPT_MASTER},
-    {"gpx-debug", required_argument, 0,
-     "more log lines at start, per scrape and per publish, never per request (GPX_DEBUG, default false)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_DEBUG], UWSGI_OPT_MASTER},
-    {"gpx-ssl-certfile", required_argument, 0,
-     "PEM certificate: serve metrics over HTTPS, with gpx-ssl-keyfile (PROMETHEUS_SSL_CERTFILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_SSL_CERTFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-keyfile", required_argument, 0, "PEM private key of gpx-ssl-certfile (PROMETHEUS_SSL_KEYFILE)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_KEYFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-cafile", required_argument, 0,
-     "PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAFILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_SSL_CLIENT_CAFILE], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-capath", required_argument, 0,
-     "directory of PEM CA certificates: require client certificates they signed (PROMETHEUS_SSL_CLIENT_CAPATH)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_CAPATH], UWSGI_OPT_MASTER},
-    {"gpx-ssl-client-auth-required", required_argument, 0,
-     "with client CAs: false checks a client certificate only when offered (PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED, "
-     "default true)",
-     uwsgi_opt_set_str, &gpx.given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED], UWSGI_OPT_MASTER},
-    {"gpx-basic-auth-file", required_argument, 0,
-     "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth (PROMETHEUS_BASIC_AUTH_FILE)", uwsgi_opt_set_str,
-     &gpx.given[GPX_OPT_BASIC_AUTH_FILE], UWSGI_OPT_MASTER},
-    UWSGI_END_OF_OPTIONS};
+/* uWSGI's option list, made from the catalogue (src/gpx_config.c) as the
+ * .so is loaded: uWSGI reads `options` right after dlopen (its autoload
+ * looks for an option there even before on_load runs), and a uwsgi with gpx
+ * compiled in reads it at start, after the constructors ran. */
+static struct uwsgi_option gpx_options[GPX_OPT_COUNT + 1];
+static char gpx_option_helps[GPX_OPT_COUNT][512];
+
+__attribute__((constructor)) static void
+declare_options(void)
+{
+    int id;
+
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        gpx_option_help((enum gpx_option_id)id, gpx_option_helps[id], sizeof(gpx_option_helps[id]));
+        gpx_options[id].name = (char *)gpx_option_catalog[id].option;
+        gpx_options[id].type = required_argument;
+        gpx_options[id].help = gpx_option_helps[id];
+        gpx_options[id].func = uwsgi_opt_set_str;
+        gpx_options[id].data = &gpx.given[id];
+        gpx_options[id].flags = UWSGI_OPT_MASTER;
+    }
+}
 
 #ifdef GPX_UWSGI_CFLAGS_FNV
 /* FNV-1a of the build flags of the uWSGI this .so was built with; its build
@@ -146,39 +114,6 @@ env_lookup(const char *name)
     return getenv(name);
 }
 
-/* Removes this server's scoreboard and prometheus_client's *.db files. */
-static void
-cleanup_dir(const char *board_path)
-{
-    DIR *dir;
-    struct dirent *entry;
-    char store[GPX_PATH_MAX + GPX_TEXT_MAX + 16];
-    unsigned removed = 0;
-
-    if (unlink(board_path) == 0) {
-        removed++;
-    }
-    /* The app's folded totals start from zero with its files. */
-    snprintf(store, sizeof(store), "%s/gpx_%s.appstore", gpx.cfg.multiproc_dir, gpx.cfg.instance);
-    if (unlink(store) == 0) {
-        removed++;
-    }
-    dir = opendir(gpx.cfg.multiproc_dir);
-    if (dir == NULL) {
-        return;
-    }
-    while ((entry = readdir(dir)) != NULL) {
-        size_t len = strlen(entry->d_name);
-
-        if (len > 3 && strcmp(entry->d_name + len - 3, ".db") == 0 && unlinkat(dirfd(dir), entry->d_name, 0) == 0) {
-            removed++;
-        }
-    }
-    closedir(dir);
-    uwsgi_log("gpx: cold start with gpx-cleanup-db-files: removed %u file(s) from %s\n", removed,
-              gpx.cfg.multiproc_dir);
-}
-
 static void export_gunicorn_environment(void);
 
 /* The user and group the workers run as, or -1: uWSGI may still be root here
@@ -204,18 +139,12 @@ workers_owner(uid_t *uid, gid_t *gid)
 static void
 log_settings(void)
 {
-    static const char *const from[] = {"the default", "the environment", "the option"};
+    char line[GPX_PATH_MAX + 256];
     int id;
 
     for (id = 0; id < GPX_OPT_COUNT; id++) {
-        const char *variable = gpx.cfg.variable[id];
-        const char *value = id == GPX_OPT_REDIS_PASSWORD            ? (gpx.cfg.redis_password[0] ? "(set)" : "(none)")
-                            : gpx.cfg.source[id] == GPX_FROM_OPTION ? gpx.given[id]
-                            : gpx.cfg.source[id] == GPX_FROM_ENVIRONMENT ? getenv(variable)
-                                                                         : gpx_option_catalog[id].default_value;
-
-        uwsgi_log("gpx: debug: %s = %s (%s, from %s)\n", gpx_option_catalog[id].option,
-                  value != NULL ? value : gpx.cfg.instance, variable, from[gpx.cfg.source[id]]);
+        gpx_config_describe(&gpx.cfg, (enum gpx_option_id)id, line, sizeof(line));
+        uwsgi_log("%s\n", line);
     }
 }
 
@@ -225,12 +154,10 @@ log_settings(void)
 static void
 refuse_left_out(enum gpx_option_id id, const char *value, const char *feature, const char *needs)
 {
-    static const char *const from[] = {"the default", "the environment", "the option"};
-
     uwsgi_log("gpx: %s / %s \"%s\" (from %s) needs %s, which this gpx was built without: rebuild it with %s, or "
               "leave the option unset\n",
-              gpx_option_catalog[id].option, gpx_option_catalog[id].variable, value, from[gpx.cfg.source[id]], feature,
-              needs);
+              gpx_option_catalog[id].option, gpx_option_catalog[id].variable, value,
+              gpx_config_source_name(gpx.cfg.source[id]), feature, needs);
     exit(1);
 }
 #endif
@@ -277,6 +204,28 @@ load_endpoint_security(void)
     }
 }
 
+static void
+log_errno(const char *what)
+{
+    uwsgi_error(what);
+}
+
+/* The storage the settings ask for, with what it needs from uWSGI. */
+static void
+choose_storage(void)
+{
+    struct gpx_storage_context ctx = {
+        .cfg = &gpx.cfg,
+        .reload = uwsgi.is_a_reload,
+        .shared_calloc = uwsgi_calloc_shared,
+        .log = gpx_glue_log,
+        .log_errno = log_errno,
+    };
+
+    workers_owner(&ctx.uid, &ctx.gid);
+    gpx_storage_choose(&gpx.storage, &ctx);
+}
+
 static int
 gpx_init(void)
 {
@@ -290,30 +239,10 @@ gpx_init(void)
         log_settings();
     }
     load_endpoint_security();
-    if (!gpx.cfg.redis_enabled) {
-        struct stat st;
-        int existed = stat(gpx.cfg.multiproc_dir, &st) == 0;
-        uid_t uid;
-        gid_t gid;
-
-        if (gpx_config_prepare_dir(&gpx.cfg, err, sizeof(err)) != 0) {
-            uwsgi_log("%s\n", err);
-            /* A reload must not take the app down: the board counts in
-             * memory and the file is made when the directory can be. */
-            if (!uwsgi.is_a_reload) {
-                exit(1);
-            }
-        }
-        /* A directory gpx made as root must stay usable after the drop. */
-        workers_owner(&uid, &gid);
-        if (!existed && geteuid() == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
-            chown(gpx.cfg.multiproc_dir, uid, gid) != 0) {
-            uwsgi_error("gpx_init()/chown()");
-        }
-        /* The app's prometheus_client writes where gpx reads. */
-        if (gpx.cfg.source[GPX_OPT_MULTIPROC_DIR] == GPX_FROM_OPTION && getenv("PROMETHEUS_MULTIPROC_DIR") == NULL) {
-            setenv("PROMETHEUS_MULTIPROC_DIR", gpx.cfg.multiproc_dir, 1);
-        }
+    choose_storage();
+    if (gpx.storage.ops->prepare(&gpx.storage, err, sizeof(err)) != 0) {
+        uwsgi_log("%s\n", err);
+        exit(1);
     }
     /* Now, before the request plugins' init starts their interpreters: Python
      * copies the environment into os.environ there, and a later setenv is not
@@ -443,101 +372,18 @@ export_gunicorn_environment(void)
     }
 }
 
-/* Whether the file's counts are the ones the board started from. */
-static enum gpx_boardfile_start file_start;
-
-/* Seconds between two copies of the board into its file: what a master
- * killed with SIGKILL can lose. */
-#define FILE_SYNC_SECONDS 1
-
-/* File storage: the board in anonymous memory, restored from the file,
- * which must be whole before the workers fork. A first start refuses a
- * file it cannot make; a reload, which must not take the app down, counts
- * in memory and makes it as soon as it can. */
-static void
-open_file_storage(const char *path, unsigned cores)
-{
-    char err[PATH_MAX + 512];
-    struct gpx_boardfile_options o;
-
-    memset(&o, 0, sizeof(o));
-    o.path = path;
-    o.workers = gpx.workers;
-    o.cores = cores;
-    workers_owner(&o.uid, &o.gid);
-    o.keep_going = uwsgi.is_a_reload;
-    o.retry_seconds = FILE_SYNC_SECONDS;
-    o.status = uwsgi_calloc_shared(sizeof(*o.status));
-    o.log = gpx_glue_log;
-    if (gpx_boardfile_open(&gpx.file, &gpx.board, &o, &file_start, err, sizeof(err)) != 0) {
-        uwsgi_log("gpx: %s\n", err);
-        exit(1);
-    }
-}
-
-/* The first line about file storage: where, and whether the counters
- * continue, said only when they do. */
-static void
-log_file_storage(const char *path)
-{
-    const char *how;
-
-    if (file_start == GPX_BOARDFILE_CONTINUED) {
-        how = uwsgi.is_a_reload ? "reload: counters continue" : "counters continue from the file";
-    } else if (uwsgi.is_a_reload) {
-        how = "reload, but no file held the previous master's counters: they begin at zero";
-    } else {
-        how = "new file: counters begin at zero";
-    }
-    uwsgi_log("gpx: storage files, scoreboard %s (%s)\n", path, how);
-}
-
 static void
 gpx_preinit_apps(void)
 {
-    char err[1024], path[GPX_PATH_MAX + 64];
+    char err[GPX_PATH_MAX + 1024];
     unsigned cores;
-    int rc;
 
     gpx.workers = (unsigned)uwsgi.numproc;
     gpx.threaded = uwsgi.threads > 1;
     cores = gpx.threaded ? (unsigned)uwsgi.threads : 1;
 
-    if (gpx.cfg.redis_enabled) {
-        /* No files: the counters live in anonymous shared memory, the totals
-         * restored from Redis in a base beside them. */
-        rc = gpx_scoreboard_open_anonymous(&gpx.board, gpx.workers, cores, err, sizeof(err));
-        if (rc == 0) {
-            rc = gpx_scoreboard_open_anonymous(&gpx.base, gpx.workers, 1, err, sizeof(err));
-        }
-        gpx.redis_status = uwsgi_calloc_shared(sizeof(*gpx.redis_status));
-        gpx.redis.host = gpx.cfg.redis_host;
-        gpx.redis.port = gpx.cfg.redis_port;
-        gpx.redis.db = gpx.cfg.redis_db;
-        gpx.redis.password = gpx.cfg.redis_password;
-        gpx.redis.prefix = gpx.cfg.redis_key_prefix;
-        gpx.redis.instance = gpx.cfg.instance;
-        gpx.redis.interval_seconds = (unsigned)gpx.cfg.redis_interval;
-        gpx.redis.ttl_seconds = gpx.cfg.redis_ttl_disabled ? 0 : (unsigned)gpx.cfg.redis_ttl;
-        gpx.redis.timeout_ms = 1000;
-        gpx.redis.fleet_timeout_ms = GPX_FLEET_TIMEOUT_MS;
-        gpx.redis.fleet_log = gpx_glue_log;
-        gpx.redis.verbose = gpx.cfg.debug;
-        gpx.redis.start_fresh = gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload;
-        path[0] = '\0';
-    } else {
-        if (gpx_scoreboard_path(path, sizeof(path), gpx.cfg.multiproc_dir, gpx.cfg.instance) != 0) {
-            uwsgi_log("gpx: the scoreboard path for %s in %s is too long\n", gpx.cfg.instance, gpx.cfg.multiproc_dir);
-            exit(1);
-        }
-        if (gpx.cfg.cleanup_db_files && !uwsgi.is_a_reload) {
-            cleanup_dir(path);
-        }
-        open_file_storage(path, cores);
-        rc = 0;
-    }
-    if (rc != 0) {
-        uwsgi_log("gpx: %s\n", err);
+    if (gpx.storage.ops->open(&gpx.storage, &gpx.board, gpx.workers, cores, err, sizeof(err)) != 0) {
+        uwsgi_log("%s\n", err);
         exit(1);
     }
     gpx_appfold_init();
@@ -546,30 +392,7 @@ gpx_preinit_apps(void)
     gpx.recording = 1;
     export_gunicorn_environment();
 
-    if (gpx.cfg.redis_enabled) {
-        char expiry[64];
-
-        if (gpx.cfg.redis_ttl_disabled) {
-            snprintf(expiry, sizeof(expiry), "never expires");
-        } else {
-            snprintf(expiry, sizeof(expiry), "expires after %d s", gpx.cfg.redis_ttl);
-        }
-        uwsgi_log("gpx: storage redis %s%s%s db %d, key %s:gpx:instance:%s every %d s (%s), no files\n",
-                  gpx.cfg.redis_host, gpx.cfg.redis_host[0] == '/' ? "" : ":",
-                  gpx.cfg.redis_host[0] == '/' ? "" : uwsgi_num2str(gpx.cfg.redis_port), gpx.cfg.redis_db,
-                  gpx.cfg.redis_key_prefix, gpx.cfg.instance, gpx.cfg.redis_interval, expiry);
-        /* Both given: say which one is in effect rather than drop one silently. */
-        if (gpx.cfg.redis_ttl_disabled && gpx.cfg.source[GPX_OPT_REDIS_TTL] != GPX_FROM_DEFAULT) {
-            uwsgi_log("gpx: %s = true: keys never expire, %s = %d is not used\n",
-                      gpx.cfg.source[GPX_OPT_REDIS_TTL_DISABLED] == GPX_FROM_OPTION ? "gpx-redis-ttl-disabled"
-                                                                                    : "REDIS_TTL_DISABLED",
-                      gpx.cfg.source[GPX_OPT_REDIS_TTL] == GPX_FROM_OPTION ? "gpx-redis-ttl"
-                                                                           : gpx.cfg.variable[GPX_OPT_REDIS_TTL],
-                      gpx.cfg.redis_ttl);
-        }
-    } else {
-        log_file_storage(path);
-    }
+    gpx.storage.ops->describe(&gpx.storage);
     uwsgi_log("gpx: %u worker slot(s) x %u cell(s), metrics on %s:%d, instance %s\n", gpx.workers, cores, gpx.cfg.bind,
               gpx.cfg.port, gpx.cfg.instance);
 }
@@ -579,6 +402,7 @@ gpx_preinit_apps(void)
 static void
 log_slot_taken(void)
 {
+    const struct gpx_scoreboard *base = gpx_storage_base(&gpx.storage);
     struct gpx_cell sum;
     uint64_t requests = 0;
 
@@ -586,9 +410,9 @@ log_slot_taken(void)
         gpx_scoreboard_sum_worker(&gpx.board, (unsigned)uwsgi.mywid, &sum);
         requests = gpx_cell_requests(&sum);
     }
-    /* With Redis, the totals restored so far are the slot's too. */
-    if (gpx.recording && gpx.cfg.redis_enabled && (unsigned)uwsgi.mywid <= gpx.base.workers) {
-        requests += gpx_cell_requests(gpx_scoreboard_cell(&gpx.base, (unsigned)uwsgi.mywid, 0));
+    /* Totals restored beside the board (Redis) are the slot's too. */
+    if (gpx.recording && base != NULL && (unsigned)uwsgi.mywid <= base->workers) {
+        requests += gpx_cell_requests(gpx_scoreboard_cell(base, (unsigned)uwsgi.mywid, 0));
     }
     if (requests > 0) {
         uwsgi_log("gpx: worker %d (pid %d) takes slot %d, whose counts continue from %llu request(s)\n", uwsgi.mywid,
@@ -624,11 +448,7 @@ gpx_post_fork(void)
                          ? gpx_scoreboard_cell(&gpx.board, (unsigned)uwsgi.mywid, 0)
                          : NULL;
     gpx_exceptions_wrap();
-    /* Only the master writes the file; a descriptor held here would keep a
-     * removed file's space in use until this worker ends. */
-    if (!gpx.cfg.redis_enabled) {
-        gpx_boardfile_close(&gpx.file);
-    }
+    gpx.storage.ops->after_fork(&gpx.storage);
     log_slot_taken();
 }
 
@@ -654,42 +474,6 @@ metrics_connection_limit(void)
     return limit;
 }
 
-/* Copies the board into its file: once a second from the cycle, and a last
- * time at the end. The file's own lines say what went wrong, once. */
-static int
-sync_file(int final)
-{
-    char err[PATH_MAX + 256];
-    struct timespec ts;
-    double now;
-
-    if (gpx.cfg.redis_enabled || gpx.file.image == NULL) {
-        return -1;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    if (!final && now - gpx.last_file_sync < FILE_SYNC_SECONDS) {
-        return 0;
-    }
-    gpx.last_file_sync = now;
-    if (gpx_boardfile_sync(&gpx.file, &gpx.board, final, err, sizeof(err)) != 0) {
-        if (final) {
-            time_t written_at;
-
-            if (gpx_boardfile_holds_counts(&gpx.file, &written_at)) {
-                uwsgi_log("gpx: %s; the file holds the counts of %lld s ago, which the next start continues from\n",
-                          err, (long long)(time(NULL) - written_at));
-            } else {
-                uwsgi_log("gpx: %s; the counts of this master are not in any file, the next start cannot continue "
-                          "them\n",
-                          err);
-            }
-        }
-        return -1;
-    }
-    return 0;
-}
-
 static void
 gpx_master_cycle(void)
 {
@@ -707,7 +491,7 @@ gpx_master_cycle(void)
             .tls = &gpx.tls,
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
             /* The fleet view waits on Redis: never on the serving thread. */
-            .deferred_path = gpx.cfg.redis_enabled ? "/metrics/fleet" : NULL,
+            .deferred_path = gpx.storage.ops->fleet != NULL ? "/metrics/fleet" : NULL,
         };
 
         static int launch_failed;
@@ -721,44 +505,32 @@ gpx_master_cycle(void)
             }
         }
     }
-    if (gpx.cfg.redis_enabled && gpx.publisher == NULL) {
-        static int started;
+    if (!gpx.storage_started) {
+        static const struct gpx_storage_app app_totals = {gpx_appfold_snapshot, gpx_appfold_restore};
 
-        if (!started) {
-            started = 1;
-            gpx_glue_start_publisher();
-        }
+        gpx.storage_started = 1;
+        gpx.storage.ops->start(&gpx.storage, gpx_appfold_enabled() ? &app_totals : NULL);
     }
     gpx_lifecycle_cycle();
     gpx_appfold_cycle();
     gpx_glue_sample();
-    sync_file(0);
+    gpx.storage.ops->persist(&gpx.storage);
 }
 
 /* At exit and before a reload's re-exec: the workers are gone, so the
- * totals are final; publish them once more so that nothing is lost. */
+ * totals are final; the storage writes or publishes them once more so that
+ * nothing is lost. */
 static void
 gpx_master_cleanup(void)
 {
+    if (!gpx.recording) {
+        return;
+    }
     /* Before a reload's re-exec the last workers were reaped after the last
-     * cycle: count them now, while the counters can still be published. */
-    if (gpx.recording) {
-        gpx_lifecycle_cycle();
-        gpx_appfold_finish();
-    }
-    if (gpx.publisher != NULL) {
-        int published = gpx_redis_stop(gpx.publisher, 1);
-
-        gpx.publisher = NULL;
-        if (published == 0) {
-            uwsgi_log("gpx: final totals published to Redis\n");
-        } else {
-            uwsgi_log("gpx: cannot publish the final totals to Redis: what was counted since the last successful "
-                      "publish is lost\n");
-        }
-    } else if (gpx.recording && !gpx.cfg.redis_enabled && sync_file(1) == 0) {
-        uwsgi_log("gpx: counters kept in %s for the next start\n", gpx.file.path);
-    }
+     * cycle: count them now, while the counters can still be kept. */
+    gpx_lifecycle_cycle();
+    gpx_appfold_finish();
+    gpx.storage.ops->close(&gpx.storage);
 }
 
 struct uwsgi_plugin gpx_plugin = {

@@ -16,44 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
-    [GPX_OPT_PORT] = {"gpx-port", "PROMETHEUS_METRICS_PORT", "9090", "port of the metrics endpoint"},
-    [GPX_OPT_BIND] = {"gpx-bind", "PROMETHEUS_BIND_ADDRESS", "0.0.0.0", "address the metrics endpoint binds"},
-    [GPX_OPT_MULTIPROC_DIR] = {"gpx-multiproc-dir", "PROMETHEUS_MULTIPROC_DIR", "/tmp/prometheus_multiproc",
-                               "directory of the metric files"},
-    [GPX_OPT_CLEANUP_DB_FILES] = {"gpx-cleanup-db-files", "CLEANUP_DB_FILES", "false",
-                                  "start from zero on a cold start (true/false)"},
-    [GPX_OPT_INSTANCE] = {"gpx-instance", "GPX_INSTANCE", NULL,
-                          "name of this server in storage (default <hostname>:<gpx-port>)"},
-    [GPX_OPT_REDIS] = {"gpx-redis", "REDIS_ENABLED", "false", "keep metrics in Redis instead of files (true/false)"},
-    [GPX_OPT_REDIS_HOST] = {"gpx-redis-host", "REDIS_HOST", "localhost", "Redis host, address or Unix socket path"},
-    [GPX_OPT_REDIS_PORT] = {"gpx-redis-port", "REDIS_PORT", "6379", "Redis port"},
-    [GPX_OPT_REDIS_DB] = {"gpx-redis-db", "REDIS_DB", "0", "Redis database number"},
-    [GPX_OPT_REDIS_PASSWORD] = {"gpx-redis-password", "REDIS_PASSWORD", "", "Redis password"},
-    [GPX_OPT_REDIS_KEY_PREFIX] = {"gpx-redis-key-prefix", "REDIS_KEY_PREFIX", "gunicorn", "prefix of gpx's Redis keys"},
-    [GPX_OPT_REDIS_INTERVAL] = {"gpx-redis-interval", "GPX_REDIS_INTERVAL", "5",
-                                "seconds between publishes to Redis (1-3600)"},
-    [GPX_OPT_REDIS_TTL] = {"gpx-redis-ttl", "GPX_REDIS_TTL", "86400",
-                           "seconds before the keys of an instance that stopped publishing expire",
-                           "REDIS_TTL_SECONDS"},
-    [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", "false",
-                       "more log lines at start, per scrape and per publish (true/false)"},
-    [GPX_OPT_SSL_CERTFILE] = {"gpx-ssl-certfile", "PROMETHEUS_SSL_CERTFILE", "",
-                              "PEM certificate: serve metrics over HTTPS (with gpx-ssl-keyfile)"},
-    [GPX_OPT_SSL_KEYFILE] = {"gpx-ssl-keyfile", "PROMETHEUS_SSL_KEYFILE", "", "PEM private key of gpx-ssl-certfile"},
-    [GPX_OPT_SSL_CLIENT_CAFILE] = {"gpx-ssl-client-cafile", "PROMETHEUS_SSL_CLIENT_CAFILE", "",
-                                   "PEM CA certificates: require client certificates they signed"},
-    [GPX_OPT_BASIC_AUTH_FILE] = {"gpx-basic-auth-file", "PROMETHEUS_BASIC_AUTH_FILE", "",
-                                 "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth"},
-    [GPX_OPT_REDIS_TTL_DISABLED] = {"gpx-redis-ttl-disabled", "REDIS_TTL_DISABLED", "false",
-                                    "Redis keys never expire, whatever gpx-redis-ttl says (true/false)"},
-    [GPX_OPT_SSL_CLIENT_CAPATH] = {"gpx-ssl-client-capath", "PROMETHEUS_SSL_CLIENT_CAPATH", "",
-                                   "directory of PEM CA certificates that sign client certificates"},
-    [GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = {"gpx-ssl-client-auth-required", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "",
-                                          "with client CAs: require a client certificate (true, the default), or "
-                                          "check one only when offered (false)"},
-};
-
 int
 gpx_parse_bool(const char *text, int *out)
 {
@@ -96,11 +58,9 @@ void
 gpx_config_error(char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id, const char *value,
                  const char *expected)
 {
-    static const char *const from[] = {"the default", "the environment", "the option"};
-
     snprintf(err, errlen, "gpx: invalid %s / %s \"%s\" (from %s): expected %s", gpx_option_catalog[id].option,
              cfg->variable[id] != NULL ? cfg->variable[id] : gpx_option_catalog[id].variable, value,
-             from[cfg->source[id]], expected);
+             gpx_config_source_name(cfg->source[id]), expected);
 }
 
 static int
@@ -149,30 +109,264 @@ instance_valid(const char *name)
     return 1;
 }
 
-/* The endpoint's TLS and basic auth files: paths only, read later by
- * gpx_tls_load and gpx_auth_load. A certificate and its key go together. */
-static int
-resolve_security(struct gpx_config *cfg, const char *const *value, char *err, size_t errlen)
-{
-    static const struct {
-        enum gpx_option_id id;
-        size_t offset;
-    } paths[] = {
-        {GPX_OPT_SSL_CERTFILE, offsetof(struct gpx_config, ssl_certfile)},
-        {GPX_OPT_SSL_KEYFILE, offsetof(struct gpx_config, ssl_keyfile)},
-        {GPX_OPT_SSL_CLIENT_CAFILE, offsetof(struct gpx_config, ssl_client_cafile)},
-        {GPX_OPT_SSL_CLIENT_CAPATH, offsetof(struct gpx_config, ssl_client_capath)},
-        {GPX_OPT_BASIC_AUTH_FILE, offsetof(struct gpx_config, basic_auth_file)},
-    };
-    int client_ca;
-    size_t i;
+/* -- the checks and computed defaults the catalogue names ----------------- */
 
-    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        if (copy_text((char *)cfg + paths[i].offset, GPX_PATH_MAX, value[paths[i].id]) != 0) {
-            gpx_config_error(err, errlen, cfg, paths[i].id, value[paths[i].id], "a file path shorter than 1024 bytes");
-            return -1;
-        }
+static int
+accept_bind(const struct gpx_config *cfg, const char *text)
+{
+    (void)text;
+    return bind_resolves(cfg->bind);
+}
+
+static int
+accept_absolute(const struct gpx_config *cfg, const char *text)
+{
+    (void)cfg;
+    return text[0] == '/';
+}
+
+static int
+accept_name(const struct gpx_config *cfg, const char *text)
+{
+    (void)cfg;
+    return instance_valid(text);
+}
+
+static int
+accept_ttl(const struct gpx_config *cfg, const char *text)
+{
+    (void)text;
+    return cfg->redis_ttl > cfg->redis_interval;
+}
+
+static const char *
+expected_ttl(const struct gpx_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "a number of seconds above gpx-redis-interval (%d), at most 31536000", cfg->redis_interval);
+    return buf;
+}
+
+static int
+client_cas(const struct gpx_config *cfg)
+{
+    return cfg->ssl_client_cafile[0] != '\0' || cfg->ssl_client_capath[0] != '\0';
+}
+
+/* true needs something to check certificates against. */
+static int
+accept_client_auth(const struct gpx_config *cfg, const char *text)
+{
+    (void)text;
+    return !cfg->ssl_client_auth_required || client_cas(cfg);
+}
+
+/* Unset, a certificate is required once client CAs are given (safer than
+ * the exporter's default); an explicit false checks one only when offered. */
+static void
+default_client_auth(struct gpx_config *cfg)
+{
+    cfg->ssl_client_auth_required = client_cas(cfg);
+}
+
+static void
+default_instance(struct gpx_config *cfg)
+{
+    char host[GPX_TEXT_MAX - 8];
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        strcpy(host, "localhost");
     }
+    host[sizeof(host) - 1] = '\0';
+    snprintf(cfg->instance, sizeof(cfg->instance), "%s:%d", host, cfg->port);
+}
+
+/* -- the catalogue: every option, declared once --------------------------- */
+
+#define SETTING(field) .offset = offsetof(struct gpx_config, field)
+#define TEXT(field) .type = GPX_TYPE_TEXT, SETTING(field), .size = sizeof(((struct gpx_config *)0)->field)
+#define INT(field, lo, hi) .type = GPX_TYPE_INT, SETTING(field), .min = (lo), .max = (hi)
+#define BOOL(field) .type = GPX_TYPE_BOOL, SETTING(field)
+#define PATH_EXPECTED "a file path shorter than 1024 bytes"
+#define NAME_EXPECTED "printable characters without spaces or '/', at most 255"
+
+const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
+    [GPX_OPT_PORT] = {"gpx-port", "PROMETHEUS_METRICS_PORT", .default_value = "9090", INT(port, 1, 65535),
+                      .expected = "a port number from 1 to 65535", .help = "port of the metrics endpoint",
+                      .accepted = "a decimal port number, 1 to 65535"},
+    [GPX_OPT_BIND] = {"gpx-bind", "PROMETHEUS_BIND_ADDRESS", .default_value = "0.0.0.0", TEXT(bind),
+                      .check = accept_bind, .expected = "an IP address or a host name this machine resolves",
+                      .help = "address of the metrics endpoint",
+                      .accepted = "an IPv4 or IPv6 address, or a host name this machine resolves"},
+    [GPX_OPT_MULTIPROC_DIR] = {"gpx-multiproc-dir", "PROMETHEUS_MULTIPROC_DIR",
+                               .default_value = "/tmp/prometheus_multiproc", TEXT(multiproc_dir),
+                               .check = accept_absolute, .expected = "an absolute directory path",
+                               .help = "directory of the metric files",
+                               .accepted = "an absolute path of a directory gpx can create and write in"},
+    [GPX_OPT_CLEANUP_DB_FILES] = {"gpx-cleanup-db-files", "CLEANUP_DB_FILES", .default_value = "false",
+                                  BOOL(cleanup_db_files), .help = "start from zero on a cold start",
+                                  .accepted = "a boolean (below)"},
+    [GPX_OPT_INSTANCE] = {"gpx-instance", "GPX_INSTANCE", .default_fn = default_instance,
+                          .default_doc = "`<hostname>:<port>`", TEXT(instance), .check = accept_name,
+                          .expected = "a name of " NAME_EXPECTED, .help = "name of this server in storage",
+                          .accepted = "up to 255 printable ASCII characters, no spaces, no `/`, not `.` or `..`"},
+    [GPX_OPT_REDIS] = {"gpx-redis", "REDIS_ENABLED", .default_value = "false", BOOL(redis_enabled),
+                       .help = "keep metrics in Redis", .accepted = "a boolean"},
+    [GPX_OPT_REDIS_HOST] = {"gpx-redis-host", "REDIS_HOST", .default_value = "localhost", TEXT(redis_host),
+                            .expected = "a host name, an address or a Unix socket path shorter than 1024 bytes",
+                            .help = "Redis host or socket path",
+                            .accepted = "a host name, an address, or the path of a Unix socket (starting with `/`), "
+                                        "shorter than 1024 bytes"},
+    [GPX_OPT_REDIS_PORT] = {"gpx-redis-port", "REDIS_PORT", .default_value = "6379", INT(redis_port, 1, 65535),
+                            .expected = "a port number from 1 to 65535", .help = "Redis port",
+                            .accepted = "a decimal port number, 1 to 65535"},
+    [GPX_OPT_REDIS_DB] = {"gpx-redis-db", "REDIS_DB", .default_value = "0", INT(redis_db, 0, INT_MAX),
+                          .expected = "a database number, 0 or more", .help = "Redis database",
+                          .accepted = "a decimal integer, 0 or more"},
+    [GPX_OPT_REDIS_PASSWORD] = {"gpx-redis-password", "REDIS_PASSWORD", .default_value = "", TEXT(redis_password),
+                                .expected = "a password shorter than 256 bytes", .flags = GPX_OPTION_SECRET,
+                                .help = "Redis password", .accepted = "any text shorter than 256 bytes"},
+    [GPX_OPT_REDIS_KEY_PREFIX] = {"gpx-redis-key-prefix", "REDIS_KEY_PREFIX", .default_value = "gunicorn",
+                                  TEXT(redis_key_prefix), .check = accept_name,
+                                  .expected = "a prefix of " NAME_EXPECTED, .help = "prefix of Redis keys",
+                                  .accepted = "same rule as `gpx-instance`"},
+    [GPX_OPT_REDIS_INTERVAL] = {"gpx-redis-interval", "GPX_REDIS_INTERVAL", .default_value = "5",
+                                INT(redis_interval, 1, 3600), .expected = "a number of seconds from 1 to 3600",
+                                .help = "seconds between publishes to Redis",
+                                .accepted = "seconds between publishes to Redis, 1 to 3600"},
+    [GPX_OPT_REDIS_TTL] = {"gpx-redis-ttl", "GPX_REDIS_TTL", "REDIS_TTL_SECONDS", .default_value = "86400",
+                           INT(redis_ttl, 1, 31536000), .check = accept_ttl, .expected_fn = expected_ttl,
+                           .help = "seconds before a silent instance's Redis keys expire",
+                           .accepted = "seconds before the keys of an instance that stopped publishing expire: more "
+                                       "than `gpx-redis-interval`, at most 31536000 (a year)"},
+    [GPX_OPT_REDIS_TTL_DISABLED] = {"gpx-redis-ttl-disabled", "REDIS_TTL_DISABLED", .default_value = "false",
+                                    BOOL(redis_ttl_disabled),
+                                    .help = "Redis keys never expire, whatever gpx-redis-ttl says",
+                                    .accepted = "a boolean: `true`: gpx's keys never expire and stopped instances "
+                                                "stay in the fleet view, whatever `gpx-redis-ttl` says"},
+    [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", .default_value = "false", BOOL(debug),
+                       .help = "more log lines at start, per scrape and per publish, never per request",
+                       .accepted = "a boolean: `true` logs every setting with its value and where it came from at "
+                                   "start, one line per metrics-port answer and per Redis publish; never a line per "
+                                   "request. It stands for the guide's `loglevel = \"debug\"`"},
+    [GPX_OPT_SSL_CERTFILE] = {"gpx-ssl-certfile", "PROMETHEUS_SSL_CERTFILE", .default_value = "", TEXT(ssl_certfile),
+                              .expected = PATH_EXPECTED,
+                              .help = "PEM certificate: serve metrics over HTTPS, with gpx-ssl-keyfile",
+                              .accepted = "the path of a PEM file with the server's certificate (chain): the "
+                                          "endpoint speaks HTTPS only. Needs `gpx-ssl-keyfile`"},
+    [GPX_OPT_SSL_KEYFILE] = {"gpx-ssl-keyfile", "PROMETHEUS_SSL_KEYFILE", .default_value = "", TEXT(ssl_keyfile),
+                             .expected = PATH_EXPECTED, .help = "PEM private key of gpx-ssl-certfile",
+                             .accepted = "the path of a PEM file with the certificate's private key, unencrypted. "
+                                         "Needs `gpx-ssl-certfile`"},
+    [GPX_OPT_SSL_CLIENT_CAFILE] = {"gpx-ssl-client-cafile", "PROMETHEUS_SSL_CLIENT_CAFILE", .default_value = "",
+                                   TEXT(ssl_client_cafile), .expected = PATH_EXPECTED,
+                                   .help = "PEM CA certificates: require client certificates they signed",
+                                   .accepted = "the path of a PEM file with one or more CA certificates: every "
+                                               "scrape must present a client certificate they signed. Needs TLS"},
+    [GPX_OPT_SSL_CLIENT_CAPATH] = {"gpx-ssl-client-capath", "PROMETHEUS_SSL_CLIENT_CAPATH", .default_value = "",
+                                   TEXT(ssl_client_capath), .expected = PATH_EXPECTED,
+                                   .help = "directory of PEM CA certificates: require client certificates they "
+                                           "signed",
+                                   .accepted = "the path of a directory of PEM files with CA certificates (as "
+                                               "`c_rehash` leaves it, or plain files), beside or instead of "
+                                               "`gpx-ssl-client-cafile`. Needs TLS"},
+    [GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = {"gpx-ssl-client-auth-required", "PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED",
+                                          .default_value = "", .default_fn = default_client_auth,
+                                          .default_doc = "`true` when client CAs are given",
+                                          BOOL(ssl_client_auth_required), .check = accept_client_auth,
+                                          .expected = "false, or client CAs to check certificates against "
+                                                      "(gpx-ssl-client-cafile or gpx-ssl-client-capath)",
+                                          .help = "with client CAs: false checks a client certificate only when "
+                                                  "offered",
+                                          .accepted = "a boolean. `false`: a scrape without a client certificate "
+                                                      "is served; one that offers a certificate must still present "
+                                                      "one the CAs signed. `true` needs client CAs"},
+    [GPX_OPT_BASIC_AUTH_FILE] = {"gpx-basic-auth-file", "PROMETHEUS_BASIC_AUTH_FILE", .default_value = "",
+                                 TEXT(basic_auth_file), .expected = PATH_EXPECTED,
+                                 .help = "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth",
+                                 .accepted = "the path of an htpasswd file of `user:bcrypt-hash` lines (`htpasswd "
+                                             "-B`): every scrape must send HTTP basic credentials of one of its "
+                                             "users"},
+};
+
+/* -- resolution ------------------------------------------------------------ */
+
+#define BOOL_EXPECTED "true/false, 1/0, yes/no or on/off"
+
+/* The option, else its variable, else the exporter's, else the default. */
+static void
+pick_source(struct gpx_config *cfg, enum gpx_option_id id, const char *const *given, gpx_getenv_fn getenv_fn)
+{
+    const struct gpx_option_info *o = &gpx_option_catalog[id];
+    const char *v = given != NULL ? given[id] : NULL;
+    const char *env = getenv_fn != NULL ? getenv_fn(o->variable) : NULL;
+    const char *exporter_env =
+        getenv_fn != NULL && o->exporter_variable != NULL ? getenv_fn(o->exporter_variable) : NULL;
+
+    cfg->variable[id] = o->variable;
+    cfg->variable_set[id] = env != NULL;
+    if (v != NULL && v[0] != '\0') {
+        cfg->source[id] = GPX_FROM_OPTION;
+    } else if (env != NULL && env[0] != '\0') {
+        v = env;
+        cfg->source[id] = GPX_FROM_ENVIRONMENT;
+    } else if (exporter_env != NULL && exporter_env[0] != '\0') {
+        v = exporter_env;
+        cfg->source[id] = GPX_FROM_ENVIRONMENT;
+        cfg->variable[id] = o->exporter_variable;
+    } else {
+        v = o->default_value;
+        cfg->source[id] = GPX_FROM_DEFAULT;
+    }
+    cfg->text[id] = v;
+}
+
+/* Parses setting `id` by its type, then its check. */
+static int
+resolve_one(struct gpx_config *cfg, enum gpx_option_id id, char *err, size_t errlen)
+{
+    const struct gpx_option_info *o = &gpx_option_catalog[id];
+    const char *text = cfg->text[id];
+    char *setting = (char *)cfg + o->offset;
+    const char *expected;
+    char buf[128];
+    long number;
+    int parsed = 0;
+
+    if (cfg->source[id] == GPX_FROM_DEFAULT && o->default_fn != NULL) {
+        o->default_fn(cfg);
+        return 0;
+    }
+    switch (o->type) {
+    case GPX_TYPE_TEXT:
+        parsed = copy_text(setting, o->size, text) == 0;
+        break;
+    case GPX_TYPE_INT:
+        parsed = gpx_parse_int(text, o->min, o->max, &number) == 0;
+        if (parsed) {
+            *(int *)(void *)setting = (int)number;
+        }
+        break;
+    case GPX_TYPE_BOOL:
+        parsed = gpx_parse_bool(text, (int *)(void *)setting) == 0;
+        break;
+    }
+    if (parsed && (o->check == NULL || o->check(cfg, text))) {
+        return 0;
+    }
+    if (!parsed && o->type == GPX_TYPE_BOOL) {
+        expected = BOOL_EXPECTED;
+    } else {
+        expected = o->expected != NULL ? o->expected : o->expected_fn(cfg, buf, sizeof(buf));
+    }
+    gpx_config_error(err, errlen, cfg, id, o->flags & GPX_OPTION_SECRET ? "(hidden)" : text, expected);
+    return -1;
+}
+
+/* What one option cannot say alone: a certificate and its key go together,
+ * client certificates need TLS. */
+static int
+check_pairs(const struct gpx_config *cfg, char *err, size_t errlen)
+{
     if (cfg->ssl_certfile[0] != '\0' && cfg->ssl_keyfile[0] == '\0') {
         gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_KEYFILE, "",
                          "the PEM private key of gpx-ssl-certfile (both or neither)");
@@ -193,158 +387,73 @@ resolve_security(struct gpx_config *cfg, const char *const *value, char *err, si
                          "a PEM certificate: gpx-ssl-client-capath needs TLS (gpx-ssl-certfile and gpx-ssl-keyfile)");
         return -1;
     }
-    /* Unset, a certificate is required once client CAs are given (safer
-     * than the exporter's default); an explicit false checks one only when
-     * the client offers it. */
-    client_ca = cfg->ssl_client_cafile[0] != '\0' || cfg->ssl_client_capath[0] != '\0';
-    cfg->ssl_client_auth_required = client_ca;
-    if (cfg->source[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] != GPX_FROM_DEFAULT) {
-        const char *text = value[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED];
-
-        if (gpx_parse_bool(text, &cfg->ssl_client_auth_required) != 0) {
-            gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, text,
-                             "true/false, 1/0, yes/no or on/off");
-            return -1;
-        }
-        if (cfg->ssl_client_auth_required && !client_ca) {
-            gpx_config_error(err, errlen, cfg, GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, text,
-                             "false, or client CAs to check certificates against (gpx-ssl-client-cafile or "
-                             "gpx-ssl-client-capath)");
-            return -1;
-        }
-    }
     return 0;
 }
 
 int
 gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_fn getenv_fn, char *err, size_t errlen)
 {
-    const char *value[GPX_OPT_COUNT];
-    long number;
     int id;
 
     memset(cfg, 0, sizeof(*cfg));
     for (id = 0; id < GPX_OPT_COUNT; id++) {
-        const struct gpx_option_info *info = &gpx_option_catalog[id];
-        const char *v = given != NULL ? given[id] : NULL;
-        const char *env = getenv_fn != NULL ? getenv_fn(info->variable) : NULL;
-        const char *exporter_env =
-            getenv_fn != NULL && info->exporter_variable != NULL ? getenv_fn(info->exporter_variable) : NULL;
-
-        cfg->variable[id] = info->variable;
-        if (v != NULL && v[0] != '\0') {
-            cfg->source[id] = GPX_FROM_OPTION;
-        } else if (env != NULL && env[0] != '\0') {
-            v = env;
-            cfg->source[id] = GPX_FROM_ENVIRONMENT;
-        } else if (exporter_env != NULL && exporter_env[0] != '\0') {
-            v = exporter_env;
-            cfg->source[id] = GPX_FROM_ENVIRONMENT;
-            cfg->variable[id] = info->exporter_variable;
-        } else {
-            v = gpx_option_catalog[id].default_value;
-            cfg->source[id] = GPX_FROM_DEFAULT;
-        }
-        value[id] = v;
+        pick_source(cfg, (enum gpx_option_id)id, given, getenv_fn);
     }
-
-    if (gpx_parse_int(value[GPX_OPT_PORT], 1, 65535, &number) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_PORT, value[GPX_OPT_PORT], "a port number from 1 to 65535");
-        return -1;
-    }
-    cfg->port = (int)number;
-
-    if (copy_text(cfg->bind, sizeof(cfg->bind), value[GPX_OPT_BIND]) != 0 || !bind_resolves(cfg->bind)) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_BIND, value[GPX_OPT_BIND],
-                         "an IP address or a host name this machine resolves");
-        return -1;
-    }
-
-    if (value[GPX_OPT_MULTIPROC_DIR][0] != '/' ||
-        copy_text(cfg->multiproc_dir, sizeof(cfg->multiproc_dir), value[GPX_OPT_MULTIPROC_DIR]) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_MULTIPROC_DIR, value[GPX_OPT_MULTIPROC_DIR],
-                         "an absolute directory path");
-        return -1;
-    }
-
-    if (gpx_parse_bool(value[GPX_OPT_CLEANUP_DB_FILES], &cfg->cleanup_db_files) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_CLEANUP_DB_FILES, value[GPX_OPT_CLEANUP_DB_FILES],
-                         "true/false, 1/0, yes/no or on/off");
-        return -1;
-    }
-
-    if (value[GPX_OPT_INSTANCE] != NULL) {
-        if (copy_text(cfg->instance, sizeof(cfg->instance), value[GPX_OPT_INSTANCE]) != 0 ||
-            !instance_valid(cfg->instance)) {
-            gpx_config_error(err, errlen, cfg, GPX_OPT_INSTANCE, value[GPX_OPT_INSTANCE],
-                             "a name of printable characters without spaces or '/', at most 255");
+    for (id = 0; id < GPX_OPT_COUNT; id++) {
+        if (resolve_one(cfg, (enum gpx_option_id)id, err, errlen) != 0) {
             return -1;
         }
-    } else {
-        char host[GPX_TEXT_MAX - 8];
+    }
+    return check_pairs(cfg, err, errlen);
+}
 
-        if (gethostname(host, sizeof(host)) != 0) {
-            strcpy(host, "localhost");
+/* -- what is shown of an option -------------------------------------------- */
+
+const char *
+gpx_config_source_name(enum gpx_source source)
+{
+    static const char *const from[] = {"the default", "the environment", "the option"};
+
+    return (unsigned)source < sizeof(from) / sizeof(from[0]) ? from[source] : "nowhere";
+}
+
+int
+gpx_option_help(enum gpx_option_id id, char *buf, size_t len)
+{
+    const struct gpx_option_info *o = &gpx_option_catalog[id];
+    const char *shown = o->default_doc != NULL ? o->default_doc : o->default_value;
+    char plain[128];
+    size_t n = 0;
+
+    /* The doc's Markdown without its code quotes. */
+    for (; shown != NULL && *shown != '\0' && n + 1 < sizeof(plain); shown++) {
+        if (*shown != '`') {
+            plain[n++] = *shown;
         }
-        host[sizeof(host) - 1] = '\0';
-        snprintf(cfg->instance, sizeof(cfg->instance), "%s:%d", host, cfg->port);
     }
+    plain[n] = '\0';
+    return snprintf(buf, len, "%s (%s%s%s%s%s)", o->help, o->variable, o->exporter_variable != NULL ? ", then " : "",
+                    o->exporter_variable != NULL ? o->exporter_variable : "", n > 0 ? ", default " : "", plain);
+}
 
-    if (gpx_parse_bool(value[GPX_OPT_REDIS], &cfg->redis_enabled) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS, value[GPX_OPT_REDIS], "true/false, 1/0, yes/no or on/off");
-        return -1;
-    }
-    if (copy_text(cfg->redis_host, sizeof(cfg->redis_host), value[GPX_OPT_REDIS_HOST]) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_HOST, value[GPX_OPT_REDIS_HOST],
-                         "a host name, an address or a Unix socket path shorter than 1024 bytes");
-        return -1;
-    }
-    if (gpx_parse_int(value[GPX_OPT_REDIS_PORT], 1, 65535, &number) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_PORT, value[GPX_OPT_REDIS_PORT],
-                         "a port number from 1 to 65535");
-        return -1;
-    }
-    cfg->redis_port = (int)number;
-    if (gpx_parse_int(value[GPX_OPT_REDIS_DB], 0, INT_MAX, &number) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_DB, value[GPX_OPT_REDIS_DB], "a database number, 0 or more");
-        return -1;
-    }
-    cfg->redis_db = (int)number;
-    if (copy_text(cfg->redis_password, sizeof(cfg->redis_password), value[GPX_OPT_REDIS_PASSWORD]) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_PASSWORD, "(hidden)", "a password shorter than 256 bytes");
-        return -1;
-    }
-    if (copy_text(cfg->redis_key_prefix, sizeof(cfg->redis_key_prefix), value[GPX_OPT_REDIS_KEY_PREFIX]) != 0 ||
-        !instance_valid(cfg->redis_key_prefix)) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_KEY_PREFIX, value[GPX_OPT_REDIS_KEY_PREFIX],
-                         "a prefix of printable characters without spaces or '/', at most 255");
-        return -1;
-    }
-    if (gpx_parse_int(value[GPX_OPT_REDIS_INTERVAL], 1, 3600, &number) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_INTERVAL, value[GPX_OPT_REDIS_INTERVAL],
-                         "a number of seconds from 1 to 3600");
-        return -1;
-    }
-    cfg->redis_interval = (int)number;
-    if (gpx_parse_int(value[GPX_OPT_REDIS_TTL], 1, 31536000, &number) != 0 || number <= cfg->redis_interval) {
-        char expected[96];
+int
+gpx_config_describe(const struct gpx_config *cfg, enum gpx_option_id id, char *buf, size_t len)
+{
+    const struct gpx_option_info *o = &gpx_option_catalog[id];
+    const char *setting = (const char *)cfg + o->offset;
+    const char *value = cfg->text[id];
+    char number[32];
 
-        snprintf(expected, sizeof(expected), "a number of seconds above gpx-redis-interval (%d), at most 31536000",
-                 cfg->redis_interval);
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_TTL, value[GPX_OPT_REDIS_TTL], expected);
-        return -1;
+    if (o->flags & GPX_OPTION_SECRET) {
+        value = setting[0] != '\0' ? "(set)" : "(none)";
+    } else if (value == NULL && o->type == GPX_TYPE_TEXT) {
+        value = setting; /* made by default_fn */
+    } else if (value == NULL) {
+        snprintf(number, sizeof(number), "%d", *(const int *)(const void *)setting);
+        value = number;
     }
-    cfg->redis_ttl = (int)number;
-    if (gpx_parse_bool(value[GPX_OPT_REDIS_TTL_DISABLED], &cfg->redis_ttl_disabled) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_REDIS_TTL_DISABLED, value[GPX_OPT_REDIS_TTL_DISABLED],
-                         "true/false, 1/0, yes/no or on/off");
-        return -1;
-    }
-    if (gpx_parse_bool(value[GPX_OPT_DEBUG], &cfg->debug) != 0) {
-        gpx_config_error(err, errlen, cfg, GPX_OPT_DEBUG, value[GPX_OPT_DEBUG], "true/false, 1/0, yes/no or on/off");
-        return -1;
-    }
-    return resolve_security(cfg, value, err, errlen);
+    return snprintf(buf, len, "gpx: debug: %s = %s (%s, from %s)", o->option, value, cfg->variable[id],
+                    gpx_config_source_name(cfg->source[id]));
 }
 
 /* mkdir -p: each missing parent is created in turn. */

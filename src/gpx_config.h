@@ -1,14 +1,24 @@
 /* gpx_config.h - gpx's settings: option, then environment variable, then default.
  *
+ * Every option is declared once, in gpx_option_catalog (gpx_config.c): its
+ * name, its variable(s), its default, how its value is checked and its help.
+ * uWSGI's option list and --help, the resolution, the gpx-debug dump and the
+ * table of docs/options.md (checked by tests/unit/test_gpx_config.c) are all
+ * made from it. Adding an option: an id below, a field in struct gpx_config,
+ * an entry in the catalogue, a row in the doc's table.
+ *
  * uWSGI hands every gpx option over as a string; this module is the one place
- * that turns strings into settings and says, in one line, what is wrong with
- * a bad one. It never logs and never exits: the glue does.
+ * that turns strings into settings (and the one that reads gpx's variables)
+ * and says, in one line, what is wrong with a bad one. It never logs and
+ * never exits: the glue does.
  */
 #ifndef GPX_CONFIG_H
 #define GPX_CONFIG_H
 
 #include <stddef.h>
 
+/* In the catalogue's order: uWSGI's --help, the resolution (the first bad
+ * value is the one reported), the debug dump and the doc's table. */
 enum gpx_option_id {
     GPX_OPT_PORT,
     GPX_OPT_BIND,
@@ -23,27 +33,62 @@ enum gpx_option_id {
     GPX_OPT_REDIS_KEY_PREFIX,
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
+    GPX_OPT_REDIS_TTL_DISABLED,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
     GPX_OPT_SSL_CLIENT_CAFILE,
-    GPX_OPT_BASIC_AUTH_FILE,
-    GPX_OPT_REDIS_TTL_DISABLED,
     GPX_OPT_SSL_CLIENT_CAPATH,
     GPX_OPT_SSL_CLIENT_AUTH_REQUIRED,
+    GPX_OPT_BASIC_AUTH_FILE,
     GPX_OPT_COUNT
 };
 
 /* Where a setting's value came from. */
 enum gpx_source { GPX_FROM_DEFAULT, GPX_FROM_ENVIRONMENT, GPX_FROM_OPTION };
 
-/* The catalogue of options: name, the guide's variable, default, meaning. */
+/* How an option's text becomes its setting. */
+enum gpx_option_type {
+    GPX_TYPE_TEXT, /* copied into a char array (too long: refused) */
+    GPX_TYPE_INT,  /* a decimal integer from min to max, into an int */
+    GPX_TYPE_BOOL, /* true/false, 1/0, yes/no, on/off in any case, into an int */
+};
+
+struct gpx_config;
+
+/* A check beyond the type: `text` is the option's text, already parsed into
+ * its setting, with the settings before it in the catalogue resolved.
+ * Returns 1 when the value is good, 0 when not. */
+typedef int (*gpx_option_check_fn)(const struct gpx_config *cfg, const char *text);
+
+/* What is expected of a value, when it depends on other settings. */
+typedef const char *(*gpx_option_expected_fn)(const struct gpx_config *cfg, char *buf, size_t len);
+
+/* Makes the setting of an option given nowhere, when no fixed text would do
+ * (the instance's host name and port, say). */
+typedef void (*gpx_option_default_fn)(struct gpx_config *cfg);
+
+/* Flags of an option. */
+#define GPX_OPTION_SECRET 1u /* never shown: "(hidden)" in errors, "(set)"/"(none)" in the dump */
+
+/* One option, as everything about it is declared. */
 struct gpx_option_info {
-    const char *option;            /* "gpx-port" */
-    const char *variable;          /* "PROMETHEUS_METRICS_PORT" */
-    const char *default_value;     /* "9090"; NULL when computed or none */
-    const char *help;              /* one line for uWSGI's --help */
-    const char *exporter_variable; /* the exporter's own name for it, read after `variable`; NULL: none */
+    const char *option;                 /* "gpx-port" */
+    const char *variable;               /* "PROMETHEUS_METRICS_PORT" */
+    const char *exporter_variable;      /* the exporter's own name for it, read after `variable`; NULL: none */
+    const char *default_value;          /* the text an unset option resolves from */
+    gpx_option_default_fn default_fn;   /* or this makes it (default_value, if any, is only shown) */
+    const char *default_doc;            /* the default as the docs show it (Markdown); NULL: default_value */
+    enum gpx_option_type type;          /* how the text is parsed */
+    size_t offset;                      /* the setting in struct gpx_config */
+    size_t size;                        /* GPX_TYPE_TEXT: the setting's array size */
+    long min, max;                      /* GPX_TYPE_INT: the accepted range */
+    gpx_option_check_fn check;          /* more than the type asks, or NULL */
+    const char *expected;               /* the error line's "expected ..." (booleans: NULL, the type says) */
+    gpx_option_expected_fn expected_fn; /* instead of `expected`, when that depends on other settings */
+    unsigned flags;                     /* GPX_OPTION_* */
+    const char *help;                   /* uWSGI's --help, before "(VARIABLE, default ...)" */
+    const char *accepted;               /* docs/options.md's "accepted values" (Markdown) */
 };
 
 extern const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT];
@@ -75,7 +120,10 @@ struct gpx_config {
     int ssl_client_auth_required;         /* with client CAs: 1 a certificate is required, 0 checked when offered */
     char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
     enum gpx_source source[GPX_OPT_COUNT];
-    const char *variable[GPX_OPT_COUNT]; /* the variable a value came from, else the option's first variable */
+    const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
+    const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);
+                                                  NULL when default_fn made the setting */
+    unsigned char variable_set[GPX_OPT_COUNT]; /* the option's first variable is in the environment (even empty) */
 };
 
 /* A lookup of environment variables (getenv, or a table in tests). */
@@ -84,7 +132,8 @@ typedef const char *(*gpx_getenv_fn)(const char *name);
 /* Resolves every setting from `given` (the options' strings, NULL where not
  * given; may itself be NULL), then `getenv_fn` (the option's variable, then
  * the exporter's name for it), then the defaults; an empty string counts as
- * not given. The default instance is "<hostname>:<port>".
+ * not given. The default instance is "<hostname>:<port>". The texts of
+ * cfg->text are `given`'s and the environment's: they must outlive cfg.
  * Returns 0, or -1 with one line in err naming the option, its variable,
  * the value and what is expected. Touches no file: see gpx_config_prepare_dir. */
 int gpx_config_resolve(struct gpx_config *cfg, const char *const *given, gpx_getenv_fn getenv_fn, char *err,
@@ -102,6 +151,19 @@ int gpx_parse_int(const char *text, long min, long max, long *out);
  * that files can be created in it. Returns 0, or -1 with the one-line error
  * for gpx-multiproc-dir in err. */
 int gpx_config_prepare_dir(const struct gpx_config *cfg, char *err, size_t errlen);
+
+/* "the default", "the environment" or "the option". */
+const char *gpx_config_source_name(enum gpx_source source);
+
+/* uWSGI's --help line of option `id`: its help, then its variable(s) and
+ * default, "port of the metrics endpoint (PROMETHEUS_METRICS_PORT, default
+ * 9090)". Returns what snprintf does. */
+int gpx_option_help(enum gpx_option_id id, char *buf, size_t len);
+
+/* The gpx-debug line of setting `id` of a resolved cfg: "gpx: debug:
+ * gpx-port = 9090 (PROMETHEUS_METRICS_PORT, from the default)"; a secret
+ * shows only whether it is set. Returns what snprintf does. */
+int gpx_config_describe(const struct gpx_config *cfg, enum gpx_option_id id, char *buf, size_t len);
 
 /* Formats the one-line error for option `id` and value `value`. */
 void gpx_config_error(char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id, const char *value,

@@ -118,22 +118,213 @@ test_gpx_config_resolve_defaults(void **state)
     assert_defaults(&cfg);
 }
 
-/* The catalogue names every option and its variable, with the defaults. */
+/* The catalogue declares every option whole: names, a default, a setting
+ * inside struct gpx_config of the type's size, what is expected of a bad
+ * value, help and the doc's text. */
 static void
 test_gpx_config_catalog_complete(void **state)
 {
-    int id;
+    int id, other;
 
     (void)state;
     for (id = 0; id < GPX_OPT_COUNT; id++) {
-        assert_non_null(gpx_option_catalog[id].option);
-        assert_non_null(gpx_option_catalog[id].variable);
-        assert_non_null(gpx_option_catalog[id].help);
-        assert_int_equal(strncmp(gpx_option_catalog[id].option, "gpx-", 4), 0);
+        const struct gpx_option_info *o = &gpx_option_catalog[id];
+
+        assert_non_null(o->option);
+        assert_non_null(o->variable);
+        assert_non_null(o->help);
+        assert_non_null(o->accepted);
+        assert_int_equal(strncmp(o->option, "gpx-", 4), 0);
+        assert_true(o->default_value != NULL || o->default_fn != NULL);
+        assert_true(o->default_doc != NULL || o->default_value != NULL);
+        assert_true(o->type == GPX_TYPE_BOOL || o->expected != NULL || o->expected_fn != NULL);
+        if (o->type == GPX_TYPE_TEXT) {
+            assert_true(o->size > 0 && o->offset + o->size <= sizeof(struct gpx_config));
+        } else {
+            assert_true(o->offset + sizeof(int) <= sizeof(struct gpx_config));
+        }
+        if (o->type == GPX_TYPE_INT) {
+            assert_true(o->min <= o->max);
+        }
+        for (other = 0; other < id; other++) {
+            assert_string_not_equal(o->option, gpx_option_catalog[other].option);
+            assert_string_not_equal(o->variable, gpx_option_catalog[other].variable);
+        }
     }
     assert_string_equal(gpx_option_catalog[GPX_OPT_PORT].variable, "PROMETHEUS_METRICS_PORT");
     assert_string_equal(gpx_option_catalog[GPX_OPT_MULTIPROC_DIR].variable, "PROMETHEUS_MULTIPROC_DIR");
     assert_null(gpx_option_catalog[GPX_OPT_INSTANCE].default_value);
+}
+
+/* uWSGI's --help lines: the help, the variable(s) and the default as the
+ * docs show it, without Markdown; no default when there is none. */
+static void
+test_gpx_option_help(void **state)
+{
+    char line[512];
+
+    (void)state;
+    gpx_option_help(GPX_OPT_PORT, line, sizeof(line));
+    assert_string_equal(line, "port of the metrics endpoint (PROMETHEUS_METRICS_PORT, default 9090)");
+    gpx_option_help(GPX_OPT_REDIS_TTL, line, sizeof(line));
+    assert_string_equal(line, "seconds before a silent instance's Redis keys expire (GPX_REDIS_TTL, then "
+                              "REDIS_TTL_SECONDS, default 86400)");
+    gpx_option_help(GPX_OPT_INSTANCE, line, sizeof(line));
+    assert_string_equal(line, "name of this server in storage (GPX_INSTANCE, default <hostname>:<port>)");
+    gpx_option_help(GPX_OPT_REDIS_PASSWORD, line, sizeof(line));
+    assert_string_equal(line, "Redis password (REDIS_PASSWORD)");
+    gpx_option_help(GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, line, sizeof(line));
+    assert_string_equal(line, "with client CAs: false checks a client certificate only when offered "
+                              "(PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED, default true when client CAs are given)");
+}
+
+/* The gpx-debug dump: each setting's text and where it came from; a
+ * computed default shows what was computed, a password only whether set. */
+static void
+test_gpx_config_describe(void **state)
+{
+    static const struct env_entry env[] = {{"REDIS_TTL_SECONDS", "600"}, {"REDIS_PASSWORD", "s3cret"}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    char line[512], want[512], err[512];
+    struct gpx_config cfg;
+
+    (void)state;
+    given[GPX_OPT_PORT] = "09091";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    gpx_config_describe(&cfg, GPX_OPT_PORT, line, sizeof(line));
+    assert_string_equal(line, "gpx: debug: gpx-port = 09091 (PROMETHEUS_METRICS_PORT, from the option)");
+    gpx_config_describe(&cfg, GPX_OPT_INSTANCE, line, sizeof(line));
+    snprintf(want, sizeof(want), "gpx: debug: gpx-instance = %s (GPX_INSTANCE, from the default)", cfg.instance);
+    assert_string_equal(line, want);
+    gpx_config_describe(&cfg, GPX_OPT_REDIS_PASSWORD, line, sizeof(line));
+    assert_string_equal(line, "gpx: debug: gpx-redis-password = (none) (REDIS_PASSWORD, from the default)");
+    gpx_config_describe(&cfg, GPX_OPT_SSL_CLIENT_AUTH_REQUIRED, line, sizeof(line));
+    assert_string_equal(line, "gpx: debug: gpx-ssl-client-auth-required =  (PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED, "
+                              "from the default)");
+
+    env_table = env;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    gpx_config_describe(&cfg, GPX_OPT_REDIS_TTL, line, sizeof(line));
+    assert_string_equal(line, "gpx: debug: gpx-redis-ttl = 600 (REDIS_TTL_SECONDS, from the environment)");
+    gpx_config_describe(&cfg, GPX_OPT_REDIS_PASSWORD, line, sizeof(line));
+    assert_string_equal(line, "gpx: debug: gpx-redis-password = (set) (REDIS_PASSWORD, from the environment)");
+}
+
+/* Whether a variable is in the environment at all is kept, even when the
+ * option wins or the variable is empty: the glue sets none over it. */
+static void
+test_gpx_config_variable_set(void **state)
+{
+    static const struct env_entry env[] = {{"PROMETHEUS_MULTIPROC_DIR", ""}, {"REDIS_HOST", "r"}, {NULL, NULL}};
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[512];
+
+    (void)state;
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.variable_set[GPX_OPT_MULTIPROC_DIR], 0);
+    env_table = env;
+    given[GPX_OPT_MULTIPROC_DIR] = "/srv/metrics";
+    given[GPX_OPT_REDIS_HOST] = "h";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.variable_set[GPX_OPT_MULTIPROC_DIR], 1);
+    assert_int_equal(cfg.variable_set[GPX_OPT_REDIS_HOST], 1);
+    assert_int_equal(cfg.variable_set[GPX_OPT_REDIS_PORT], 0);
+    assert_int_equal(cfg.source[GPX_OPT_REDIS_HOST], GPX_FROM_OPTION);
+}
+
+/* docs/options.md, next to this file's directory, from where it was compiled. */
+static void
+doc_path(char *out, size_t outlen)
+{
+    const char *file = __FILE__;
+    const char *slash = strrchr(file, '/');
+
+    if (slash == NULL) {
+        snprintf(out, outlen, "../../docs/options.md");
+    } else {
+        snprintf(out, outlen, "%.*s/../../docs/options.md", (int)(slash - file), file);
+    }
+}
+
+/* The table of "## All options" as the catalogue makes it. */
+static void
+catalog_table(char *out, size_t outlen)
+{
+    size_t n = 0;
+    int id;
+
+    n += (size_t)snprintf(out + n, outlen - n,
+                          "| option | variable | default | accepted values |\n| --- | --- | --- | --- |\n");
+    for (id = 0; id < GPX_OPT_COUNT && n < outlen; id++) {
+        const struct gpx_option_info *o = &gpx_option_catalog[id];
+        char def[256];
+
+        if (o->default_doc != NULL) {
+            snprintf(def, sizeof(def), "%s", o->default_doc);
+        } else if (o->default_value[0] != '\0') {
+            snprintf(def, sizeof(def), "`%s`", o->default_value);
+        } else {
+            snprintf(def, sizeof(def), "none");
+        }
+        n += (size_t)snprintf(out + n, outlen - n, "| `%s` | `%s`%s%s%s | %s | %s |\n", o->option, o->variable,
+                              o->exporter_variable != NULL ? ", then `" : "",
+                              o->exporter_variable != NULL ? o->exporter_variable : "",
+                              o->exporter_variable != NULL ? "`" : "", def, o->accepted);
+    }
+    assert_true(n < outlen);
+}
+
+/* docs/options.md's table of every option is the catalogue's, row by row:
+ * a change to either that the other does not follow fails here, and the
+ * failure prints the table to paste into the doc. */
+static void
+test_gpx_config_doc_table(void **state)
+{
+    static char doc[256 * 1024], want[32 * 1024];
+    char path[4096];
+    const char *start, *end;
+    size_t len;
+    FILE *f;
+
+    (void)state;
+    doc_path(path, sizeof(path));
+    f = fopen(path, "r");
+    if (f == NULL) {
+        print_error("cannot open %s: %s\n", path, strerror(errno));
+        fail();
+    }
+    len = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[len] = '\0';
+    catalog_table(want, sizeof(want));
+
+    start = strstr(doc, "\n## All options\n");
+    assert_non_null(start);
+    start = strstr(start, "\n| option |");
+    assert_non_null(start);
+    start++;
+    end = strstr(start, "\n\n");
+    assert_non_null(end);
+    end++;
+    if ((size_t)(end - start) != strlen(want) || memcmp(start, want, strlen(want)) != 0) {
+        const char *d = start, *w = want;
+
+        while (*d == *w && d < end) {
+            d++;
+            w++;
+        }
+        while (d > start && d[-1] != '\n') {
+            d--;
+            w--;
+        }
+        /* cmocka's messages are short: the table goes to stderr whole. */
+        fprintf(stderr, "the table of gpx_option_catalog (src/gpx_config.c), for %s:\n%s", path, want);
+        print_error("%s's table of all options differs from gpx_option_catalog, first at:\n  doc:       %.*s\n  "
+                    "catalogue: %.*s\n",
+                    path, (int)strcspn(d, "\n"), d, (int)strcspn(w, "\n"), w);
+        fail();
+    }
 }
 
 /* A variable overrides the default and an option overrides the variable,
@@ -927,6 +1118,10 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_gpx_config_resolve_defaults, reset_env),
         cmocka_unit_test_setup(test_gpx_config_catalog_complete, reset_env),
+        cmocka_unit_test_setup(test_gpx_option_help, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_describe, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_variable_set, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_doc_table, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_precedence, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_exporter_variables, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_ttl_disabled, reset_env),
