@@ -83,10 +83,12 @@ struct gpx_glue {
 extern struct gpx_glue gpx;
 extern struct uwsgi_server uwsgi;
 
-/* Renders the page at `path` in `format` into out (master or worker):
- * "/metrics" for this server, "/metrics/fleet" for every instance in Redis.
- * Returns an enum gpx_http_result. */
-int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
+/* Renders the page at `path` in `format` into out (master or worker),
+ * whole, and names its content type: "/metrics" for this server,
+ * "/metrics/fleet" for every instance in Redis. Returns an enum
+ * gpx_http_result (a gpx_http_render_fn). */
+int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
+                    const char **content_type);
 
 /* Appends uWSGI's metrics subsystem as `uwsgi_*` families, nothing when it
  * is off, and reserves their names in `reserved` (see gpx_names.h).

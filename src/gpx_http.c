@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpx_exposition.h"
 #include "gpx_gzip.h"
 #include "gpx_negotiate.h"
 #include "gpx_thread.h"
@@ -49,10 +48,11 @@ struct request {
     struct request *next_waiting;
     enum gpx_format format;
     int gzip;
-    int answered; /* the reader filled rc, body and len */
+    int answered; /* the reader filled rc, body, len and content_type */
     int rc;       /* an enum gpx_http_result */
     char *body;
     size_t len;
+    const char *content_type;
 };
 
 struct gpx_http {
@@ -273,22 +273,21 @@ escape_for_log(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/* Renders `path` in `format` into page (the caller frees it). Returns an
- * enum gpx_http_result. */
+/* Renders `path` in `format` into page (the caller frees it), with its
+ * content type. Returns an enum gpx_http_result. */
 static int
-render_into(struct gpx_http *srv, const char *path, enum gpx_format format, struct gpx_buf *page)
+render_into(struct gpx_http *srv, const char *path, enum gpx_format format, struct gpx_buf *page,
+            const char **content_type)
 {
     int rc;
 
+    *content_type = NULL;
     if (gpx_buf_init(page, 64 * 1024) != 0) {
         return GPX_HTTP_ERROR;
     }
-    rc = srv->render(srv->render_ctx, path, format, page);
-    if (rc == GPX_HTTP_OK) {
-        gpx_render_end(page, format);
-        if (page->failed) {
-            rc = GPX_HTTP_ERROR;
-        }
+    rc = srv->render(srv->render_ctx, path, format, page, content_type);
+    if (rc == GPX_HTTP_OK && (page->failed || *content_type == NULL)) {
+        rc = GPX_HTTP_ERROR;
     }
     return rc;
 }
@@ -327,7 +326,7 @@ pack_body(struct gpx_buf *page, int gzip, int take, char **body, size_t *len)
  * why there is none. Takes `body`. */
 static MHD_Result_t
 answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct request *req, const char *method, int rc,
-            enum gpx_format format, int gzip, char *body, size_t len)
+            enum gpx_format format, int gzip, char *body, size_t len, const char *content_type)
 {
     struct MHD_Response *resp;
     MHD_Result_t queued;
@@ -359,8 +358,7 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            format == GPX_FORMAT_OPENMETRICS ? GPX_OPENMETRICS_CONTENT_TYPE : GPX_TEXT_CONTENT_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     /* Caches must key the page on both headers that chose it. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     if (gzip) {
@@ -409,6 +407,7 @@ static int
 answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
 {
     struct gpx_buf pages[2];
+    const char *types[2] = {NULL, NULL};
     int rendered[2] = {0, 0}, rcs[2] = {GPX_HTTP_UNAVAILABLE, GPX_HTTP_UNAVAILABLE};
     struct request *req, *next;
 
@@ -416,11 +415,12 @@ answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
         unsigned f = req->format == GPX_FORMAT_OPENMETRICS;
 
         if (!rendered[f] && !unavailable) {
-            rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f]);
+            rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f], &types[f]);
             rendered[f] = 1;
             unavailable = rcs[f] == GPX_HTTP_UNAVAILABLE;
         }
         req->rc = rcs[f];
+        req->content_type = types[f];
         if (req->rc == GPX_HTTP_OK && pack_body(&pages[f], req->gzip, 0, &req->body, &req->len) != 0) {
             req->rc = GPX_HTTP_ERROR;
         }
@@ -641,7 +641,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
         /* The reader answered this scrape of the deferred page. */
         body = req->body;
         req->body = NULL;
-        return answer_page(srv, conn, req, method, req->rc, req->format, req->gzip, body, req->len);
+        return answer_page(srv, conn, req, method, req->rc, req->format, req->gzip, body, req->len, req->content_type);
     }
     /* A NUL in the target, raw or as %00, would be cut off and the rest
      * served as a valid path ("/metrics%00anything" as /metrics). */
@@ -683,16 +683,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     }
     {
         struct gpx_buf page;
+        const char *content_type;
 
-        rc = render_into(srv, url, format, &page);
+        rc = render_into(srv, url, format, &page, &content_type);
         body = NULL;
         len = 0;
         if (rc == GPX_HTTP_OK && pack_body(&page, gzip, 1, &body, &len) != 0) {
             rc = GPX_HTTP_ERROR;
         }
         gpx_buf_free(&page);
+        return answer_page(srv, conn, req, method, rc, format, gzip, body, len, content_type);
     }
-    return answer_page(srv, conn, req, method, rc, format, gzip, body, len);
 }
 
 static struct MHD_Daemon *

@@ -25,7 +25,7 @@
 
 #include "gpx_auth.h"
 #include "gpx_buf.h"
-#include "gpx_exposition.h"
+#include "gpx_format.h"
 #include "gpx_tls.h"
 
 /* What a render function answers. */
@@ -40,10 +40,13 @@ enum gpx_http_result {
 #define GPX_HTTP_DEFERRED_WAITING 16
 
 /* Renders the page at `path` ("/metrics", ...) in `format` into `out` (empty
- * on entry), without OpenMetrics' "# EOF": the server ends the page. Returns
- * an enum gpx_http_result. Called on the server's thread, and for the
- * deferred page on the reader's thread (at the same time). */
-typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
+ * on entry), whole: the server sends its bytes as they are, and knows
+ * nothing of what they mean. On GPX_HTTP_OK, *content_type names them
+ * (static text, sent as the Content-Type header). Returns an enum
+ * gpx_http_result. Called on the server's thread, and for the deferred page
+ * on the reader's thread (at the same time). */
+typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
+                                  const char **content_type);
 
 /* Writes one log line (no trailing newline needed). Called on the server's
  * thread. */
