@@ -128,9 +128,6 @@ read_listeners(unsigned *count)
     return views;
 }
 
-static const char *const storage_operations[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
-static const char *const file_operations[GPX_BOARDFILE_OPS] = {"check", "write"};
-
 static int
 render_local(struct gpx_buf *out, enum gpx_format format)
 {
@@ -188,7 +185,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
         }
         x.storage_up = gpx.recording && __atomic_load_n(&gpx.file.status->up, __ATOMIC_RELAXED);
         x.storage_errors = file_errors;
-        x.storage_error_labels = file_operations;
+        x.storage_error_labels = gpx_boardfile_op_labels;
         x.storage_error_count = GPX_BOARDFILE_OPS;
     }
     if (gpx.cfg.redis_enabled) {
@@ -196,7 +193,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
         x.base = &gpx.base;
         x.storage_up = status.up && status.restored;
         x.storage_errors = status.errors;
-        x.storage_error_labels = storage_operations;
+        x.storage_error_labels = gpx_redis_op_labels;
         x.storage_error_count = GPX_REDIS_OPS;
     }
     listeners = read_listeners(&x.listener_count);

@@ -19,6 +19,8 @@
  */
 #include "gpx_glue.h"
 
+#include "../src/gpx_hash.h"
+
 #include <dirent.h>
 #include <grp.h>
 #include <microhttpd.h>
@@ -82,21 +84,11 @@ static struct uwsgi_option gpx_options[] = {
     UWSGI_END_OF_OPTIONS};
 
 #ifdef GPX_UWSGI_CFLAGS_FNV
-/* FNV-1a of the build flags of the uWSGI this .so was built with; its build
- * script passes it. Any other uWSGI lays out its structures differently.
- * Compiled into the uwsgi binary (UWSGI_EMBED_PLUGINS), gpx has no hash to
- * check: it is part of the binary that runs it. */
-static uint64_t
-flags_hash(const char *text)
-{
-    uint64_t h = 14695981039346656037ull;
-
-    for (; *text; text++) {
-        h = (h ^ (unsigned char)*text) * 1099511628211ull;
-    }
-    return h;
-}
-
+/* GPX_UWSGI_CFLAGS_FNV is the FNV-1a of the build flags of the uWSGI this
+ * .so was built with (uwsgiplugin.py computes it as gpx_hash.h does). Any
+ * other uWSGI lays out its structures differently. Compiled into the uwsgi
+ * binary (UWSGI_EMBED_PLUGINS), gpx has no hash to check: it is part of
+ * the binary that runs it. */
 static void
 check_build(void)
 {
@@ -104,7 +96,7 @@ check_build(void)
     char running[64] = "unknown";
     char *v = flags != NULL ? strstr(flags, "-DUWSGI_VERSION=\"\\\"") : NULL;
 
-    if (flags == NULL || flags_hash(flags) == (uint64_t)GPX_UWSGI_CFLAGS_FNV) {
+    if (flags == NULL || gpx_fnv1a(flags, strlen(flags)) == (uint64_t)GPX_UWSGI_CFLAGS_FNV) {
         free(flags);
         return;
     }

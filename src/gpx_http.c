@@ -61,7 +61,7 @@ struct gpx_http {
     char deferred_path[64];
     gpx_http_render_fn render;
     void *render_ctx;
-    gpx_http_log_fn log;
+    gpx_log_fn log;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -96,23 +96,6 @@ close_in_child(void)
         close(inherited_listen_fd);
         inherited_listen_fd = -1;
     }
-}
-
-static void log_line(struct gpx_http *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-log_line(struct gpx_http *srv, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (srv->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    srv->log(line);
 }
 
 int
@@ -334,10 +317,10 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
     if (rc != GPX_HTTP_OK || body == NULL) {
         free(body);
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" answered with %d", method, req->target,
-                     rc == GPX_HTTP_NOT_FOUND     ? MHD_HTTP_NOT_FOUND
-                     : rc == GPX_HTTP_UNAVAILABLE ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %d", method, req->target,
+                    rc == GPX_HTTP_NOT_FOUND     ? MHD_HTTP_NOT_FOUND
+                    : rc == GPX_HTTP_UNAVAILABLE ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                 : MHD_HTTP_INTERNAL_SERVER_ERROR);
         }
         if (rc == GPX_HTTP_NOT_FOUND) {
             return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
@@ -350,8 +333,8 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
         return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
     }
     if (srv->cfg.verbose) {
-        log_line(srv, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
-                 format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
+        gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
+                format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
     }
     resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -555,10 +538,10 @@ make_room(struct gpx_http *srv, const struct conn_entry *fresh)
         }
     }
     if (!srv->limit_logged) {
-        log_line(srv,
-                 "gpx: the metrics port is at its limit of %u connections; each new one now closes the oldest "
-                 "connection that is not in a request (said once)",
-                 srv->cfg.connection_limit);
+        gpx_log(srv->log,
+                "gpx: the metrics port is at its limit of %u connections; each new one now closes the oldest "
+                "connection that is not in a request (said once)",
+                srv->cfg.connection_limit);
         srv->limit_logged = 1;
     }
 }
@@ -647,7 +630,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
      * served as a valid path ("/metrics%00anything" as /metrics). */
     if (req->null_escape || target_has_nul(req, url, version)) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
         }
         return ANSWER_TEXT(conn, MHD_HTTP_BAD_REQUEST, "Bad Request: a NUL in the request target\n");
     }
@@ -663,7 +646,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     refusal = client_certificate_refusal(srv, conn);
     if (refusal != NULL) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
         }
         if (refusal == CERTIFICATE_REJECTED) {
             return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
@@ -672,7 +655,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     }
     if (!credentials_ok(srv, conn)) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
         }
         return ask_credentials(conn);
     }
@@ -727,23 +710,6 @@ start_daemon(struct gpx_http *srv, int fd)
                             MHD_OPTION_NOTIFY_CONNECTION, connection_event, srv, MHD_OPTION_END);
 }
 
-/* Sleeps up to `seconds`, returning early (1) when asked to stop. */
-static int
-wait_or_stop(struct gpx_http *srv, unsigned seconds)
-{
-    struct timespec until;
-    int stop;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    pthread_mutex_lock(&srv->lock);
-    while (!srv->stopping && pthread_cond_timedwait(&srv->wake, &srv->lock, &until) == 0) {
-    }
-    stop = srv->stopping;
-    pthread_mutex_unlock(&srv->lock);
-    return stop;
-}
-
 static void *
 serve(void *arg)
 {
@@ -763,26 +729,26 @@ serve(void *arg)
                 srv->listen_fd = fd;
                 inherited_listen_fd = fd;
                 pthread_mutex_unlock(&srv->lock);
-                log_line(srv, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
-                         srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
-                         srv->cfg.port,
-                         srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
-                         : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
-                                                              : " (client certificates when offered)",
-                         srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
+                gpx_log(srv->log, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
+                        srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
+                        srv->cfg.port,
+                        srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
+                        : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
+                                                             : " (client certificates when offered)",
+                        srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
                 break;
             }
             close(fd);
             errno = EIO;
         }
         if (!reported && waited >= srv->cfg.report_after_seconds) {
-            log_line(srv,
-                     "gpx: cannot serve metrics on %s:%d: %s (tried for %u s); retrying every 10 s, the app keeps "
-                     "serving",
-                     srv->bind, srv->cfg.port, strerror(errno), waited);
+            gpx_log(srv->log,
+                    "gpx: cannot serve metrics on %s:%d: %s (tried for %u s); retrying every 10 s, the app keeps "
+                    "serving",
+                    srv->bind, srv->cfg.port, strerror(errno), waited);
             reported = 1;
         }
-        if (wait_or_stop(srv, reported ? 10 : 1)) {
+        if (gpx_thread_wait(&srv->lock, &srv->wake, &srv->stopping, reported ? 10 : 1)) {
             break;
         }
         waited += 1;
@@ -806,7 +772,7 @@ stop_reader(struct gpx_http *srv)
 }
 
 struct gpx_http *
-gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_http_log_fn log)
+gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_log_fn log)
 {
     struct gpx_http *srv = calloc(1, sizeof(*srv));
     int rc;

@@ -26,6 +26,7 @@
 #include "gpx_auth.h"
 #include "gpx_buf.h"
 #include "gpx_format.h"
+#include "gpx_log.h"
 #include "gpx_tls.h"
 
 /* What a render function answers. */
@@ -48,10 +49,6 @@ enum gpx_http_result {
 typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
                                   const char **content_type);
 
-/* Writes one log line (no trailing newline needed). Called on the server's
- * thread. */
-typedef void (*gpx_http_log_fn)(const char *line);
-
 struct gpx_http_config {
     const char *bind;              /* address or host name */
     int port;                      /* 1..65535 */
@@ -73,7 +70,7 @@ struct gpx_http;
  * 10 seconds. `cfg->bind` is copied; cfg->tls and cfg->auth are borrowed and
  * must outlive the server. cfg->deferred_path is copied. */
 struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx,
-                                 gpx_http_log_fn log);
+                                 gpx_log_fn log);
 
 /* In a child forked from the process that launched the server: closes the
  * inherited sockets of the metrics port (listening and accepted) so that the
