@@ -20,8 +20,11 @@
 
 #include <pthread.h>
 
+#include "../src/gpx_apphealth.h"
 #include "../src/gpx_appmetrics.h"
+#include "../src/gpx_apprender.h"
 #include "../src/gpx_appstore.h"
+#include "../src/gpx_hash.h"
 
 #define RETRY_SECONDS 5
 
@@ -45,12 +48,6 @@ static struct {
  * worker that renders for the routing action. */
 static struct gpx_app_log app_log;
 
-static void
-log_line(const char *line)
-{
-    uwsgi_log("gpx: %s\n", line);
-}
-
 /* A fork while another thread holds the set's lock would leave the child's
  * copy locked for good. */
 static void
@@ -71,7 +68,7 @@ problems_init(void)
     static int done;
 
     if (!done) {
-        gpx_app_log_init(&app_log, log_line);
+        gpx_app_log_init(&app_log, gpx_glue_log);
         pthread_atfork(before_fork, after_fork, after_fork);
         done = 1;
     }
@@ -81,28 +78,20 @@ problems_init(void)
 static void
 left_in_place(void *ctx, const char *file_name, enum gpx_pc_layout layout)
 {
-    struct gpx_buf key, line;
+    struct gpx_app_report r;
 
     (void)ctx;
     (void)layout;
-    if (gpx_buf_init(&key, 128) != 0) {
+    if (gpx_app_report_begin(&r) != 0) {
         return;
     }
-    if (gpx_buf_init(&line, 256) != 0) {
-        gpx_buf_free(&key);
-        return;
-    }
-    gpx_buf_printf(&key, "left\n%s", file_name);
-    gpx_app_quote(&line, app.dir);
-    gpx_buf_puts(&line, "/");
-    gpx_app_quote(&line, file_name);
-    gpx_buf_puts(&line, " of an ended process cannot be read whole (damaged, or a layout gpx does not know): it is "
-                        "left in place, not folded, and shown as far as it can be read");
-    if (!key.failed && !line.failed) {
-        gpx_app_log_report(&app_log, key.data, line.data);
-    }
-    gpx_buf_free(&key);
-    gpx_buf_free(&line);
+    gpx_buf_printf(&r.key, "left\n%s", file_name);
+    gpx_app_quote(&r.line, app.dir);
+    gpx_buf_puts(&r.line, "/");
+    gpx_app_quote(&r.line, file_name);
+    gpx_buf_puts(&r.line, " of an ended process cannot be read whole (damaged, or a layout gpx does not know): it is "
+                          "left in place, not folded, and shown as far as it can be read");
+    gpx_app_report_end(&r, gpx_app_log_report, &app_log);
 }
 
 static int
@@ -188,17 +177,13 @@ static double
 new_epoch(void)
 {
     struct timespec ts;
-    uint64_t h = 14695981039346656037ull;
-    uint64_t parts[3];
-    unsigned i;
+    uint64_t parts[3], h;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     parts[0] = (uint64_t)ts.tv_sec;
     parts[1] = (uint64_t)ts.tv_nsec;
     parts[2] = (uint64_t)getpid();
-    for (i = 0; i < sizeof(parts); i++) {
-        h = (h ^ ((const unsigned char *)parts)[i]) * 1099511628211ull;
-    }
+    h = gpx_fnv1a(parts, sizeof(parts));
     /* Exact in a double, never 0. */
     return (double)((h & ((1ull << 52) - 1)) | 1);
 }
@@ -357,7 +342,7 @@ gpx_appfold_render(struct gpx_buf *out, enum gpx_format format, const struct gpx
     if (app.enabled) {
         rc = gpx_appmetrics_render(out, &place, format, reserved, &health);
     }
-    return rc == 0 ? gpx_app_health_render(out, format, &health) : rc;
+    return rc == 0 ? gpx_apprender_health(out, format, &health) : rc;
 }
 
 /* -- Redis storage --------------------------------------------------------- */

@@ -18,8 +18,12 @@
 
 #include "gpx_test_support.h"
 
+#include "gpx_apphealth.h"
+#include "gpx_appmerge.h"
 #include "gpx_appmetrics.h"
+#include "gpx_apprender.h"
 #include "gpx_appstore.h"
+#include "gpx_exposition.h"
 #include "gpx_pcfile.h"
 
 #include "../fuzz/strict_page.h"
@@ -31,7 +35,7 @@ render(struct gpx_appmerge *m, enum gpx_format format)
     size_t len;
 
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmerge_render(m, &out, format, NULL, NULL), 0);
+    assert_int_equal(gpx_apprender_families(m, &out, format, NULL, NULL), 0);
     return gpx_buf_steal(&out, &len);
 }
 
@@ -260,8 +264,8 @@ render_page(struct gpx_appmerge *m, enum gpx_format format, struct gpx_app_healt
         assert_int_equal(gpx_names_reserve(&reserved, gpx_families[i].name, gpx_families[i].type), 0);
     }
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmerge_render(m, &out, format, &reserved, health), 0);
-    assert_int_equal(gpx_app_health_render(&out, format, health), 0);
+    assert_int_equal(gpx_apprender_families(m, &out, format, &reserved, health), 0);
+    assert_int_equal(gpx_apprender_health(&out, format, health), 0);
     assert_int_equal(gpx_render_end(&out, format), 0);
     if (strict_page_check(out.data, out.len, format == GPX_FORMAT_OPENMETRICS, err, sizeof(err)) != 0) {
         print_error("invalid page: %s\n%s", err, out.data);
@@ -611,7 +615,7 @@ test_log_once(void **state)
     gpx_app_log_report(&log, "a", "first again");
     gpx_app_log_report(&log, "b", "second");
     assert_int_equal(logged_lines, 2);
-    assert_string_equal(logged_last, "second");
+    assert_string_equal(logged_last, "gpx: second");
     for (i = 0; i < GPX_APP_LOG_KEYS + 10; i++) {
         snprintf(key, sizeof(key), "k%u", i);
         gpx_app_log_report(&log, key, key);
@@ -978,7 +982,7 @@ test_store_encoding_and_rebase(void **state)
     assert_true(now.epoch == 42.0);
     assert_int_equal(gpx_appstore_pid_state(&now, 77), GPX_PID_OWN);
     m = gpx_appmerge_new();
-    gpx_appstore_add_to_merge(&now, m, "gpx_t.appstore");
+    gpx_appmerge_add_store(m, &now, "gpx_t.appstore");
     text = render(m, GPX_FORMAT_TEXT);
     assert_line(text, "c_total 53.0");
     assert_line(text, "g_max 9.0");

@@ -12,7 +12,7 @@
 
 #include "gpx_test_support.h"
 
-#include "gpx_appmetrics.h"
+#include "gpx_apprender.h"
 #include "gpx_exposition.h"
 #include "gpx_restart.h"
 
@@ -362,7 +362,7 @@ test_gpx_families_table_is_every_family(void **state)
     assert_int_equal(gpx_buf_init(&want, 4096), 0);
     collect_types(render(s), &names);
     gpx_buf_reset(&s->out);
-    assert_int_equal(gpx_app_health_render(&s->out, GPX_FORMAT_TEXT, NULL), 0);
+    assert_int_equal(gpx_apprender_health(&s->out, GPX_FORMAT_TEXT, NULL), 0);
     collect_types(s->out.data, &names);
     gpx_buf_reset(&s->out);
     assert_int_equal(gpx_render_fleet(&s->out, GPX_FORMAT_TEXT, NULL, 0), 0);
