@@ -133,6 +133,7 @@ GCC_LIST = [
     'plugin/gpx_uwsgi_metrics',
     'plugin/gpx_exceptions',
     'plugin/gpx_appfold',
+    'src/gpx_appdir',
     'src/gpx_apphealth',
     'src/gpx_appmerge',
     'src/gpx_appmetrics',

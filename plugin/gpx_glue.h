@@ -95,8 +95,12 @@ int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct 
  * Returns 0, or -1 if memory ran out. */
 int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved);
 
-/* Logs one line through uWSGI's logger (any thread). */
+/* Logs one line through uWSGI's logger (any thread): a gpx_log_fn. */
 void gpx_glue_log(const char *line);
+
+/* The user and group the workers run as (uWSGI's uid and gid options), or
+ * -1 each: the owner of the files and directories gpx makes as root. */
+void gpx_glue_workers_owner(uid_t *uid, gid_t *gid);
 
 /* Starts the Redis publisher (master, once workers run). */
 void gpx_glue_start_publisher(void);
@@ -132,11 +136,12 @@ void gpx_lifecycle_cycle(void);
 /* Notes that the master is about to kill worker `wid` for harakiri. */
 void gpx_lifecycle_harakiri(int wid);
 
-/* The app's prometheus_client metrics (gpx_appfold.c): set up and fold
- * what earlier masters left (preinit_apps), follow the workers and fold
- * the ended ones (master cycle), fold at exit (master cleanup), render
- * (anyone): the app's families that claim no name in `reserved`, then the
- * health families (always, also without an app directory). */
+/* The app's prometheus_client metrics (gpx_appfold.c, over
+ * src/gpx_appdir.h): set up and fold what earlier masters left
+ * (preinit_apps), follow the workers and fold the ended ones (master
+ * cycle), fold at exit (master cleanup), render (anyone): the app's
+ * families that claim no name in `reserved`, then the health families
+ * (always, also without an app directory). */
 void gpx_appfold_init(void);
 void gpx_appfold_cycle(void);
 void gpx_appfold_finish(void);

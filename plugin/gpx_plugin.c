@@ -175,8 +175,8 @@ static void export_gunicorn_environment(void);
 
 /* The user and group the workers run as, or -1: uWSGI may still be root here
  * (drop-after-init, drop-after-apps) and resolves names only when it drops. */
-static void
-workers_owner(uid_t *uid, gid_t *gid)
+void
+gpx_glue_workers_owner(uid_t *uid, gid_t *gid)
 {
     *uid = uwsgi.uid ? uwsgi.uid : (uid_t)-1;
     *gid = uwsgi.gid ? uwsgi.gid : (gid_t)-1;
@@ -297,7 +297,7 @@ gpx_init(void)
             }
         }
         /* A directory gpx made as root must stay usable after the drop. */
-        workers_owner(&uid, &gid);
+        gpx_glue_workers_owner(&uid, &gid);
         if (!existed && geteuid() == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
             chown(gpx.cfg.multiproc_dir, uid, gid) != 0) {
             uwsgi_error("gpx_init()/chown()");
@@ -456,7 +456,7 @@ open_file_storage(const char *path, unsigned cores)
     o.path = path;
     o.workers = gpx.workers;
     o.cores = cores;
-    workers_owner(&o.uid, &o.gid);
+    gpx_glue_workers_owner(&o.uid, &o.gid);
     o.keep_going = uwsgi.is_a_reload;
     o.retry_seconds = FILE_SYNC_SECONDS;
     o.status = uwsgi_calloc_shared(sizeof(*o.status));

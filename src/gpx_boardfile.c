@@ -111,15 +111,22 @@ copy_words(void *to, const void *from, size_t len)
     return changed;
 }
 
-/* Takes what the file at f->fd is now, to tell later changes from it. */
+/* Takes what the file at f->fd is now, and its directory, to tell later
+ * changes from them. */
 static void
 note_identity(struct gpx_boardfile *f, const struct stat *st)
 {
+    struct stat dir;
+
     f->dev = st->st_dev;
     f->ino = st->st_ino;
     f->mode = st->st_mode & 07777;
     f->owner = st->st_uid;
     f->group = st->st_gid;
+    if (stat(f->dir, &dir) == 0) {
+        f->dir_dev = dir.st_dev;
+        f->dir_ino = dir.st_ino;
+    }
 }
 
 static void
@@ -313,7 +320,10 @@ check(struct gpx_boardfile *f)
         struct stat dir;
 
         if (why == ENOENT || why == ENOTDIR) {
-            int dir_gone = stat(f->dir, &dir) != 0 || !S_ISDIR(dir.st_mode);
+            /* Made again since (by gpx's app store, say), it is not the one
+             * the file was in. */
+            int dir_gone = stat(f->dir, &dir) != 0 || !S_ISDIR(dir.st_mode) || dir.st_dev != f->dir_dev ||
+                           dir.st_ino != f->dir_ino;
 
             changed(f, dir_gone ? GPX_CHANGE_DIR_REMOVED : GPX_CHANGE_REMOVED,
                     "gpx: %s was removed by another process%s; gpx writes it again from the counts in memory", f->path,

@@ -91,6 +91,8 @@ struct gpx_boardfile {
     int fd;    /* the file the path held when last checked, or -1: a new one is due */
     dev_t dev; /* its identity, mode and owner, to tell what another process changed */
     ino_t ino;
+    dev_t dir_dev; /* its directory's identity: another directory at the path is a removed one */
+    ino_t dir_ino;
     mode_t mode;
     uid_t owner;
     gid_t group;
