@@ -4,7 +4,7 @@
 #   make pypi            the same for PyPI's uwsgi in .venv (build/pypi/)
 #   make install         copy build/system/gpx_plugin.so into that uwsgi's plugin directory
 #   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
-#   make lint            clang-format check and cppcheck
+#   make lint            clang-format check, cppcheck, and the layers of src/ (tools/check_includes.py)
 #   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
 
 UWSGI ?= uwsgi
@@ -52,6 +52,8 @@ lint:
 	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit tests/fuzz
+	python3 tools/check_includes.py --self-test
+	python3 tools/check_includes.py
 
 clean:
 	rm -rf build
