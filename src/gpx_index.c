@@ -4,35 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpx_hash.h"
-
 void
 gpx_index_free(struct gpx_index *ix)
 {
     free(ix->slot);
     memset(ix, 0, sizeof(*ix));
-}
-
-uint32_t *
-gpx_index_slot(const struct gpx_index *ix, const char *key, size_t len, const void *items, gpx_index_key_fn key_at)
-{
-    size_t i;
-
-    if (ix->cap == 0) {
-        return NULL;
-    }
-    for (i = (size_t)gpx_fnv1a(key, len) & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
-        size_t klen;
-        const char *k;
-
-        if (ix->slot[i] == 0) {
-            return &ix->slot[i];
-        }
-        k = key_at(items, ix->slot[i] - 1, &klen);
-        if (klen == len && memcmp(k, key, len) == 0) {
-            return &ix->slot[i];
-        }
-    }
 }
 
 int
@@ -63,26 +39,9 @@ gpx_index_reserve(struct gpx_index *ix, const void *items, gpx_index_key_fn key_
     return 0;
 }
 
-uint32_t *
-gpx_index_place(struct gpx_index *ix, const char *key, size_t len, const void *items, gpx_index_key_fn key_at)
-{
-    if (gpx_index_reserve(ix, items, key_at) != 0) {
-        return NULL;
-    }
-    return gpx_index_slot(ix, key, len, items, key_at);
-}
-
 void
 gpx_index_fill(struct gpx_index *ix, uint32_t *slot, size_t pos)
 {
     *slot = (uint32_t)(pos + 1);
     ix->used++;
-}
-
-size_t
-gpx_index_find(const struct gpx_index *ix, const char *key, size_t len, const void *items, gpx_index_key_fn key_at)
-{
-    const uint32_t *slot = gpx_index_slot(ix, key, len, items, key_at);
-
-    return slot != NULL ? *slot : 0;
 }
