@@ -40,6 +40,12 @@ struct gpx_redis_publisher {
 
 const char *const gpx_redis_op_labels[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
 
+const char *
+gpx_redis_op_label(enum gpx_redis_op op)
+{
+    return (unsigned)op < GPX_REDIS_OPS ? gpx_redis_op_labels[op] : "unknown";
+}
+
 static void
 count_error(struct gpx_redis_status *status, enum gpx_redis_op op)
 {

@@ -76,8 +76,9 @@ typedef int (*gpx_redis_restore_fn)(void *ctx, const void *blob, size_t len);
 struct gpx_redis_publisher;
 
 /* The operations' labels, by enum gpx_redis_op: "connect", "restore",
- * "publish", "fleet". */
+ * "publish", "fleet"; and one operation's ("unknown" out of range). */
 extern const char *const gpx_redis_op_labels[GPX_REDIS_OPS];
+const char *gpx_redis_op_label(enum gpx_redis_op op);
 
 /* Starts the publisher thread. Strings in cfg are copied. `status` is the
  * caller's (shared memory, so that workers can read it too) and is written
