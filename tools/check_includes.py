@@ -43,8 +43,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pages made from what is stored.
     ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_fleet", "gpx_appmerge", "gpx_apprender",
                    "gpx_appmetrics")),
-    # The master's care of the app's directory: folds, Redis' totals, the directory made again.
-    ("keeping", ("gpx_appdir",)),
+    # What the master keeps: the storage behind its seam (gpx_storage and one
+    # gpx_storage_<name> per storage), and its care of the app's directory.
+    ("keeping", ("gpx_storage", "gpx_storage_files", "gpx_storage_redis", "gpx_appdir")),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
