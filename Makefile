@@ -6,7 +6,8 @@
 #   make unit            cmocka unit tests of src/ under AddressSanitizer and UBSan
 #   make tsan            the unit tests of the master's threads (tests/unit/test_*_threads.c)
 #                        under ThreadSanitizer
-#   make lint            clang-format, cppcheck, ruff and shellcheck
+#   make lint            clang-format, cppcheck, the layers of src/ (tools/check_includes.py),
+#                        ruff and shellcheck
 #   make convert         the converter's mapping, without uWSGI (tests/convert, about a second)
 #   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
 #   make smoke           both builds, then the integration tests marked smoke against each
@@ -67,6 +68,8 @@ lint:
 	clang-format --dry-run --Werror src/*.c src/*.h plugin/*.c plugin/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem --inline-suppr -I src src tests/unit tests/fuzz
+	python3 tools/check_includes.py --self-test
+	python3 tools/check_includes.py
 	$(CURDIR)/.venv/bin/ruff check tools tools/gpx-convert tests uwsgiplugin.py examples
 	shellcheck scripts/* .ci/run
 

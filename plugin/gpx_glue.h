@@ -74,18 +74,24 @@ struct gpx_glue {
 extern struct gpx_glue gpx;
 extern struct uwsgi_server uwsgi;
 
-/* Renders the page at `path` in `format` into out (master or worker):
- * "/metrics" for this server, "/metrics/fleet" for every instance in Redis.
- * Returns an enum gpx_http_result. */
-int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
+/* Renders the page at `path` in `format` into out (master or worker),
+ * whole, and names its content type: "/metrics" for this server,
+ * "/metrics/fleet" for every instance in Redis. Returns an enum
+ * gpx_http_result (a gpx_http_render_fn). */
+int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
+                    const char **content_type);
 
 /* Appends uWSGI's metrics subsystem as `uwsgi_*` families, nothing when it
  * is off, and reserves their names in `reserved` (see gpx_names.h).
  * Returns 0, or -1 if memory ran out. */
 int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved);
 
-/* Logs one line through uWSGI's logger (any thread). */
+/* Logs one line through uWSGI's logger (any thread): a gpx_log_fn. */
 void gpx_glue_log(const char *line);
+
+/* The user and group the workers run as (uWSGI's uid and gid options), or
+ * -1 each: the owner of the files and directories gpx makes as root. */
+void gpx_glue_workers_owner(uid_t *uid, gid_t *gid);
 
 /* Samples every live worker's memory and CPU if a second has passed. */
 void gpx_glue_sample(void);
@@ -118,11 +124,12 @@ void gpx_lifecycle_cycle(void);
 /* Notes that the master is about to kill worker `wid` for harakiri. */
 void gpx_lifecycle_harakiri(int wid);
 
-/* The app's prometheus_client metrics (gpx_appfold.c): set up and fold
- * what earlier masters left (preinit_apps), follow the workers and fold
- * the ended ones (master cycle), fold at exit (master cleanup), render
- * (anyone): the app's families that claim no name in `reserved`, then the
- * health families (always, also without an app directory). */
+/* The app's prometheus_client metrics (gpx_appfold.c, over
+ * src/gpx_appdir.h): set up and fold what earlier masters left
+ * (preinit_apps), follow the workers and fold the ended ones (master
+ * cycle), fold at exit (master cleanup), render (anyone): the app's
+ * families that claim no name in `reserved`, then the health families
+ * (always, also without an app directory). */
 void gpx_appfold_init(void);
 void gpx_appfold_cycle(void);
 void gpx_appfold_finish(void);

@@ -200,10 +200,9 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     return rc == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
 }
 
-int
-gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out)
+static int
+render_page(const char *path, enum gpx_format format, struct gpx_buf *out)
 {
-    (void)ctx;
     if (strcmp(path, "/metrics") == 0) {
         return render_local(out, format);
     }
@@ -215,12 +214,30 @@ gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_
     return GPX_HTTP_NOT_FOUND;
 }
 
+int
+gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out, const char **content_type)
+{
+    int rc = render_page(path, format, out);
+
+    (void)ctx;
+    if (rc != GPX_HTTP_OK) {
+        return rc;
+    }
+    /* OpenMetrics' "# EOF" after every family: gpx's, uWSGI's and the app's. */
+    if (gpx_render_end(out, format) != 0) {
+        return GPX_HTTP_ERROR;
+    }
+    *content_type = format == GPX_FORMAT_OPENMETRICS ? GPX_OPENMETRICS_CONTENT_TYPE : GPX_TEXT_CONTENT_TYPE;
+    return GPX_HTTP_OK;
+}
+
 #ifdef UWSGI_ROUTING
 /* `route = ^/metrics$ gpx:` serves the exposition on the app's own socket. */
 static int
 route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
 {
     struct gpx_buf buf;
+    const char *type = NULL;
     int rc = GPX_HTTP_ERROR;
 
     if (!gpx.recording) {
@@ -228,7 +245,7 @@ route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
         return UWSGI_ROUTE_BREAK;
     }
     if (gpx_buf_init(&buf, 64 * 1024) == 0) {
-        rc = gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", GPX_FORMAT_TEXT, &buf);
+        rc = gpx_glue_render(NULL, ur->data != NULL ? "/metrics/fleet" : "/metrics", GPX_FORMAT_TEXT, &buf, &type);
     }
     if (rc != GPX_HTTP_OK) {
         gpx_buf_free(&buf);
@@ -242,7 +259,7 @@ route_metrics(struct wsgi_request *wsgi_req, struct uwsgi_route *ur)
         return UWSGI_ROUTE_BREAK;
     }
     if (uwsgi_response_prepare_headers(wsgi_req, "200 OK", 6) == 0 &&
-        uwsgi_response_add_content_type(wsgi_req, GPX_TEXT_CONTENT_TYPE, sizeof(GPX_TEXT_CONTENT_TYPE) - 1) == 0 &&
+        uwsgi_response_add_content_type(wsgi_req, (char *)type, strlen(type)) == 0 &&
         uwsgi_response_add_content_length(wsgi_req, buf.len) == 0) {
         uwsgi_response_write_body_do(wsgi_req, buf.data, buf.len);
     }

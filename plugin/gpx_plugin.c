@@ -20,6 +20,8 @@
  */
 #include "gpx_glue.h"
 
+#include "../src/gpx_hash.h"
+
 #include <grp.h>
 #include <microhttpd.h>
 #include <pwd.h>
@@ -50,21 +52,11 @@ declare_options(void)
 }
 
 #ifdef GPX_UWSGI_CFLAGS_FNV
-/* FNV-1a of the build flags of the uWSGI this .so was built with; its build
- * script passes it. Any other uWSGI lays out its structures differently.
- * Compiled into the uwsgi binary (UWSGI_EMBED_PLUGINS), gpx has no hash to
- * check: it is part of the binary that runs it. */
-static uint64_t
-flags_hash(const char *text)
-{
-    uint64_t h = 14695981039346656037ull;
-
-    for (; *text; text++) {
-        h = (h ^ (unsigned char)*text) * 1099511628211ull;
-    }
-    return h;
-}
-
+/* GPX_UWSGI_CFLAGS_FNV is the FNV-1a of the build flags of the uWSGI this
+ * .so was built with (uwsgiplugin.py computes it as gpx_hash.h does). Any
+ * other uWSGI lays out its structures differently. Compiled into the uwsgi
+ * binary (UWSGI_EMBED_PLUGINS), gpx has no hash to check: it is part of
+ * the binary that runs it. */
 static void
 check_build(void)
 {
@@ -72,7 +64,7 @@ check_build(void)
     char running[64] = "unknown";
     char *v = flags != NULL ? strstr(flags, "-DUWSGI_VERSION=\"\\\"") : NULL;
 
-    if (flags == NULL || flags_hash(flags) == (uint64_t)GPX_UWSGI_CFLAGS_FNV) {
+    if (flags == NULL || gpx_fnv1a(flags, strlen(flags)) == (uint64_t)GPX_UWSGI_CFLAGS_FNV) {
         free(flags);
         return;
     }
@@ -118,8 +110,8 @@ static void export_gunicorn_environment(void);
 
 /* The user and group the workers run as, or -1: uWSGI may still be root here
  * (drop-after-init, drop-after-apps) and resolves names only when it drops. */
-static void
-workers_owner(uid_t *uid, gid_t *gid)
+void
+gpx_glue_workers_owner(uid_t *uid, gid_t *gid)
 {
     *uid = uwsgi.uid ? uwsgi.uid : (uid_t)-1;
     *gid = uwsgi.gid ? uwsgi.gid : (gid_t)-1;
@@ -222,7 +214,7 @@ choose_storage(void)
         .log_errno = log_errno,
     };
 
-    workers_owner(&ctx.uid, &ctx.gid);
+    gpx_glue_workers_owner(&ctx.uid, &ctx.gid);
     gpx_storage_choose(&gpx.storage, &ctx);
 }
 

@@ -12,6 +12,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "gpx_file.h"
+
 #define PID_PREFIX "pid\n"
 #define EPOCH_KEY "epoch\n"
 #define ADOPTED_KEY "adopted\n"
@@ -31,71 +33,18 @@ gpx_appstore_free(struct gpx_appstore *st)
         free(st->values[i].key);
     }
     free(st->values);
-    free(st->index);
+    gpx_index_free(&st->index);
     free(st->pids);
     memset(st, 0, sizeof(*st));
 }
 
-static uint64_t
-hash_bytes(const char *s, size_t len)
+static const char *
+value_key_at(const void *items, size_t pos, size_t *len)
 {
-    uint64_t h = 14695981039346656037ull;
-    size_t i;
+    const struct gpx_appstore_value *v = items;
 
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    }
-    return h;
-}
-
-static uint32_t *
-find_slot(uint32_t *index, size_t cap, const struct gpx_appstore_value *values, const char *key, size_t len)
-{
-    size_t i = (size_t)hash_bytes(key, len) & (cap - 1);
-
-    for (;; i = (i + 1) & (cap - 1)) {
-        const struct gpx_appstore_value *v;
-
-        if (index[i] == 0) {
-            return &index[i];
-        }
-        v = &values[index[i] - 1];
-        if (v->key_len == len && memcmp(v->key, key, len) == 0) {
-            return &index[i];
-        }
-    }
-}
-
-static int
-grow(struct gpx_appstore *st)
-{
-    size_t i;
-
-    if (st->count == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 32;
-        struct gpx_appstore_value *grown = realloc(st->values, cap * sizeof(*grown));
-
-        if (grown == NULL) {
-            return -1;
-        }
-        st->values = grown;
-        st->cap = cap;
-    }
-    if ((st->count + 1) * 2 > st->index_cap) {
-        size_t cap = st->index_cap ? st->index_cap * 2 : 64;
-        uint32_t *index = calloc(cap, sizeof(*index));
-
-        if (index == NULL) {
-            return -1;
-        }
-        for (i = 0; i < st->count; i++) {
-            *find_slot(index, cap, st->values, st->values[i].key, st->values[i].key_len) = (uint32_t)(i + 1);
-        }
-        free(st->index);
-        st->index = index;
-        st->index_cap = cap;
-    }
-    return 0;
+    *len = v[pos].key_len;
+    return v[pos].key;
 }
 
 /* The value stored under "<prefix>\n<key>", created (0, 0) when absent;
@@ -108,7 +57,7 @@ value_for(struct gpx_appstore *st, const char *prefix, const char *key, size_t k
     uint32_t *slot;
     char *full = malloc(len + 1);
 
-    if (full == NULL || grow(st) != 0) {
+    if (full == NULL || gpx_grow(&st->values, &st->cap, st->count, sizeof(*st->values), 32) != 0) {
         free(full);
         return NULL;
     }
@@ -116,18 +65,22 @@ value_for(struct gpx_appstore *st, const char *prefix, const char *key, size_t k
     full[plen] = '\n';
     memcpy(full + plen + 1, key, key_len);
     full[len] = '\0';
-    slot = find_slot(st->index, st->index_cap, st->values, full, len);
+    slot = gpx_index_place(&st->index, full, len, st->values, value_key_at);
+    if (slot == NULL) {
+        free(full);
+        return NULL;
+    }
     if (*slot != 0) {
         free(full);
         *created = 0;
         return &st->values[*slot - 1];
     }
-    v = &st->values[st->count++];
+    v = &st->values[st->count];
     v->key = full;
     v->key_len = len;
     v->value = 0.0;
     v->timestamp = 0.0;
-    *slot = (uint32_t)st->count;
+    gpx_index_fill(&st->index, slot, st->count++);
     *created = 1;
     return v;
 }
@@ -177,112 +130,123 @@ gpx_appstore_fold_value(struct gpx_appstore *st, enum gpx_pc_kind kind, enum gpx
 }
 
 int
-gpx_appstore_fold_store(struct gpx_appstore *st, const struct gpx_appstore *other)
+gpx_appstore_each(const struct gpx_appstore *st, gpx_appstore_each_fn each, void *ctx)
 {
     size_t i;
 
-    for (i = 0; i < other->count; i++) {
-        const struct gpx_appstore_value *v = &other->values[i];
+    for (i = 0; i < st->count; i++) {
+        const struct gpx_appstore_value *v = &st->values[i];
         struct gpx_pc_name kind;
         const char *end;
+        int rc;
 
-        if (gpx_pc_parse_prefix(v->key, &kind, &end) == 0 && *end == '\n' &&
-            gpx_appstore_fold_value(st, kind.kind, kind.mode, end + 1, v->key_len - (size_t)(end + 1 - v->key),
-                                    v->value, v->timestamp) != 0) {
-            return -1;
+        if (gpx_pc_parse_prefix(v->key, &kind, &end) != 0 || *end != '\n') {
+            continue;
+        }
+        rc = each(ctx, v, kind.kind, kind.mode, end + 1, v->key_len - (size_t)(end + 1 - v->key));
+        if (rc != 0) {
+            return rc;
         }
     }
     return 0;
 }
 
-static const struct gpx_appstore_value *
-find_value(const struct gpx_appstore *st, const char *key, size_t len)
+static int
+fold_stored(void *ctx, const struct gpx_appstore_value *v, enum gpx_pc_kind kind, enum gpx_pc_mode mode,
+            const char *key, size_t key_len)
 {
-    uint32_t *slot;
+    return gpx_appstore_fold_value(ctx, kind, mode, key, key_len, v->value, v->timestamp);
+}
 
-    if (st->index_cap == 0) {
-        return NULL;
+int
+gpx_appstore_fold_store(struct gpx_appstore *st, const struct gpx_appstore *other)
+{
+    return gpx_appstore_each(other, fold_stored, st);
+}
+
+struct rebase {
+    struct gpx_appstore result;
+    const struct gpx_appstore *baseline;
+};
+
+/* One value of the store folded into the rebased result: what adds up
+ * counts from the baseline on; min, max and most recent combine as they
+ * are. */
+static int
+rebase_value(void *ctx, const struct gpx_appstore_value *v, enum gpx_pc_kind kind, enum gpx_pc_mode mode,
+             const char *key, size_t key_len)
+{
+    struct rebase *r = ctx;
+    size_t before = gpx_index_find(&r->baseline->index, v->key, v->key_len, r->baseline->values, value_key_at);
+    double value = v->value;
+
+    if ((kind != GPX_PC_GAUGE || mode == GPX_PC_MODE_SUM) && before != 0) {
+        value -= r->baseline->values[before - 1].value;
     }
-    slot = find_slot(st->index, st->index_cap, st->values, key, len);
-    return *slot != 0 ? &st->values[*slot - 1] : NULL;
+    return gpx_appstore_fold_value(&r->result, kind, mode, key, key_len, value, v->timestamp);
 }
 
 int
 gpx_appstore_rebase(struct gpx_appstore *st, const struct gpx_appstore *baseline, const struct gpx_appstore *stored)
 {
-    struct gpx_appstore result;
+    struct rebase r;
     size_t i;
 
-    gpx_appstore_init(&result);
-    if (gpx_appstore_fold_store(&result, stored) != 0) {
-        gpx_appstore_free(&result);
+    gpx_appstore_init(&r.result);
+    r.baseline = baseline;
+    if (gpx_appstore_fold_store(&r.result, stored) != 0 || gpx_appstore_each(st, rebase_value, &r) != 0) {
+        gpx_appstore_free(&r.result);
         return -1;
-    }
-    for (i = 0; i < st->count; i++) {
-        const struct gpx_appstore_value *v = &st->values[i];
-        const struct gpx_appstore_value *before = find_value(baseline, v->key, v->key_len);
-        struct gpx_pc_name kind;
-        const char *end;
-        double value = v->value;
-
-        if (gpx_pc_parse_prefix(v->key, &kind, &end) != 0 || *end != '\n') {
-            continue;
-        }
-        /* What adds up counts from the baseline on; min, max and most
-         * recent combine as they are. */
-        if ((kind.kind != GPX_PC_GAUGE || kind.mode == GPX_PC_MODE_SUM) && before != NULL) {
-            value -= before->value;
-        }
-        if (gpx_appstore_fold_value(&result, kind.kind, kind.mode, end + 1, v->key_len - (size_t)(end + 1 - v->key),
-                                    value, v->timestamp) != 0) {
-            gpx_appstore_free(&result);
-            return -1;
-        }
     }
     for (i = 0; i < st->count; i++) {
         free(st->values[i].key);
     }
     free(st->values);
-    free(st->index);
-    st->values = result.values;
-    st->count = result.count;
-    st->cap = result.cap;
-    st->index = result.index;
-    st->index_cap = result.index_cap;
-    free(result.pids);
+    gpx_index_free(&st->index);
+    st->values = r.result.values;
+    st->count = r.result.count;
+    st->cap = r.result.cap;
+    st->index = r.result.index;
+    free(r.result.pids);
     return 0;
 }
 
 int
 gpx_appstore_copy(struct gpx_appstore *dst, const struct gpx_appstore *src)
 {
-    struct gpx_buf buf;
-    int rc;
-
-    gpx_appstore_init(dst);
-    if (gpx_buf_init(&buf, 4096) != 0) {
-        return -1;
-    }
-    rc = gpx_appstore_encode(src, &buf) == 0 ? gpx_appstore_decode(dst, buf.data, buf.len) : -1;
-    gpx_buf_free(&buf);
-    return rc;
-}
-
-void
-gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m, const char *source)
-{
     size_t i;
 
-    for (i = 0; i < st->count; i++) {
-        const struct gpx_appstore_value *v = &st->values[i];
-        struct gpx_pc_name kind;
-        const char *end;
-
-        if (gpx_pc_parse_prefix(v->key, &kind, &end) == 0 && *end == '\n') {
-            gpx_appmerge_add(m, kind.kind, kind.mode, 0, source, end + 1, v->key_len - (size_t)(end + 1 - v->key),
-                             v->value, v->timestamp);
-        }
+    gpx_appstore_init(dst);
+    dst->epoch = src->epoch;
+    dst->adopted = src->adopted;
+    dst->values = calloc(src->cap + 1, sizeof(*dst->values));
+    dst->index.slot = calloc(src->index.cap + 1, sizeof(*dst->index.slot));
+    dst->pids = calloc(src->pid_cap + 1, sizeof(*dst->pids));
+    if (dst->values == NULL || dst->index.slot == NULL || dst->pids == NULL) {
+        gpx_appstore_free(dst);
+        return -1;
     }
+    dst->cap = src->cap;
+    for (i = 0; i < src->count; i++, dst->count++) {
+        dst->values[i] = src->values[i];
+        dst->values[i].key = malloc(src->values[i].key_len + 1);
+        if (dst->values[i].key == NULL) {
+            gpx_appstore_free(dst);
+            return -1;
+        }
+        memcpy(dst->values[i].key, src->values[i].key, src->values[i].key_len + 1);
+    }
+    if (src->index.cap > 0) {
+        memcpy(dst->index.slot, src->index.slot, src->index.cap * sizeof(*src->index.slot));
+    }
+    dst->index.cap = src->index.cap;
+    dst->index.used = src->index.used;
+    if (src->pid_count > 0) {
+        memcpy(dst->pids, src->pids, src->pid_count * sizeof(*src->pids));
+    }
+    dst->pid_count = src->pid_count;
+    dst->pid_cap = src->pid_cap;
+    return 0;
 }
 
 enum gpx_appstore_pid_state
@@ -316,15 +280,8 @@ set_pid(struct gpx_appstore *st, pid_t pid, enum gpx_appstore_pid_state state)
     if (state == GPX_PID_UNKNOWN) {
         return 0;
     }
-    if (st->pid_count == st->pid_cap) {
-        size_t cap = st->pid_cap ? st->pid_cap * 2 : 16;
-        struct gpx_appstore_pid *grown = realloc(st->pids, cap * sizeof(*grown));
-
-        if (grown == NULL) {
-            return -1;
-        }
-        st->pids = grown;
-        st->pid_cap = cap;
+    if (gpx_grow(&st->pids, &st->pid_cap, st->pid_count, sizeof(*st->pids), 16) != 0) {
+        return -1;
     }
     st->pids[st->pid_count].pid = pid;
     st->pids[st->pid_count].state = state;
@@ -468,22 +425,18 @@ gpx_appstore_process_ended(pid_t pid)
     char path[64], stat[512];
     const char *close_paren;
     ssize_t n;
-    int fd;
 
     if (kill(pid, 0) != 0 && errno == ESRCH) {
         return 1;
     }
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    n = gpx_file_read_small(path, stat, sizeof(stat));
+    if (n < 0) {
         return errno == ENOENT;
     }
-    n = read(fd, stat, sizeof(stat) - 1);
-    close(fd);
-    if (n <= 0) {
+    if (n == 0) {
         return 0;
     }
-    stat[n] = '\0';
     /* "pid (comm) S ...": the state follows the last parenthesis. */
     close_paren = strrchr(stat, ')');
     return close_paren != NULL && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
@@ -660,20 +613,13 @@ free_left(struct left_files *l)
     free(l->names);
 }
 
-static int
-reload(struct gpx_appstore *st, int dirfd, const char *store_name)
-{
-    gpx_appstore_free(st);
-    gpx_appstore_init(st);
-    return gpx_appstore_load(st, dirfd, store_name);
-}
-
 int
 gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, const char *lock_name,
                   gpx_appstore_alive_fn alive, gpx_appstore_left_fn left, void *ctx,
                   struct gpx_appstore_fold_result *result, char *err, size_t errlen)
 {
     struct left_files kept = {NULL, 0, left, ctx};
+    struct gpx_appstore before;
     size_t i;
     unsigned ended = 0, pending = 0;
     int lock, rc = 0;
@@ -694,16 +640,34 @@ gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, co
     }
     lock = gpx_appstore_lock(dirfd, lock_name, 1);
     if (ended > 0) {
-        /* Step 1: the values in, the pids marked, in one rename. */
-        rc = walk_files(st, dirfd, GPX_PID_FOLDING, 1, NULL, &kept);
-        for (i = 0; i < st->pid_count; i++) {
-            if (st->pids[i].state == GPX_PID_FOLDING) {
-                st->pids[i].state = GPX_PID_FOLDED;
+        /* What to go back to: the files stay, so their values must not. */
+        if (gpx_appstore_copy(&before, st) != 0) {
+            gpx_appstore_free(&before);
+            snprintf(err, errlen, "cannot fold ended processes' files into %s: out of memory", store_name);
+            rc = -1;
+        } else {
+            /* Step 1: the values in, the pids marked, in one rename. */
+            rc = walk_files(st, dirfd, GPX_PID_FOLDING, 1, NULL, &kept);
+            for (i = 0; i < st->pid_count; i++) {
+                if (st->pids[i].state == GPX_PID_FOLDING) {
+                    st->pids[i].state = GPX_PID_FOLDED;
+                }
+            }
+            if (rc != 0 || gpx_appstore_save(st, dirfd, store_name) != 0) {
+                snprintf(err, errlen, "cannot fold ended processes' files into %s: %s", store_name, strerror(errno));
+                gpx_appstore_free(st);
+                *st = before;
+                rc = -1;
+            } else {
+                gpx_appstore_free(&before);
             }
         }
-        if (rc != 0 || gpx_appstore_save(st, dirfd, store_name) != 0) {
-            snprintf(err, errlen, "cannot fold ended processes' files into %s: %s", store_name, strerror(errno));
-            reload(st, dirfd, store_name);
+        if (rc != 0) {
+            for (i = 0; i < st->pid_count; i++) {
+                if (st->pids[i].state == GPX_PID_FOLDING) {
+                    st->pids[i].state = GPX_PID_OWN; /* not folded: the next fold tries again */
+                }
+            }
             if (lock >= 0) {
                 close(lock);
             }

@@ -36,7 +36,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "gpx_appmetrics.h"
+#include "gpx_buf.h"
+#include "gpx_index.h"
 #include "gpx_pcfile.h"
 
 enum gpx_appstore_pid_state {
@@ -61,8 +62,7 @@ struct gpx_appstore_pid {
 struct gpx_appstore {
     struct gpx_appstore_value *values;
     size_t count, cap;
-    uint32_t *index; /* open addressing over values, by key; 0 = empty, else position + 1 */
-    size_t index_cap;
+    struct gpx_index index; /* over values, by key */
     struct gpx_appstore_pid *pids;
     size_t pid_count, pid_cap;
     double epoch;   /* 0 until set */
@@ -112,9 +112,15 @@ int gpx_appstore_rebase(struct gpx_appstore *st, const struct gpx_appstore *base
 /* A deep copy into an uninitialised dst. Returns 0, or -1. */
 int gpx_appstore_copy(struct gpx_appstore *dst, const struct gpx_appstore *src);
 
-/* Adds the store's values to a merge, each as a value of its kind, read
- * from `source` (the store's file name, for reports). */
-void gpx_appstore_add_to_merge(const struct gpx_appstore *st, struct gpx_appmerge *m, const char *source);
+/* Called with each value of a store, its kind and mode (from its key) and
+ * the prometheus_client key that follows them. Returns 0 to go on, else
+ * the walk stops and returns it. */
+typedef int (*gpx_appstore_each_fn)(void *ctx, const struct gpx_appstore_value *v, enum gpx_pc_kind kind,
+                                    enum gpx_pc_mode mode, const char *key, size_t key_len);
+
+/* Walks the store's values (those of a kind folding keeps). Returns 0, or
+ * what `each` returned to stop. */
+int gpx_appstore_each(const struct gpx_appstore *st, gpx_appstore_each_fn each, void *ctx);
 
 enum gpx_appstore_pid_state gpx_appstore_pid_state(const struct gpx_appstore *st, pid_t pid);
 
@@ -148,7 +154,7 @@ struct gpx_appstore_fold_result {
  * (may be NULL) is told, and its pid is forgotten like the others' (its
  * file is shown as any unknown process's). Returns 0, or -1 (err filled)
  * when the store could not be saved: then nothing was removed and the
- * store is as it was on disk. */
+ * store is as it was before the fold (the next fold tries again). */
 int gpx_appstore_fold(struct gpx_appstore *st, int dirfd, const char *store_name, const char *lock_name,
                       gpx_appstore_alive_fn alive, gpx_appstore_left_fn left, void *ctx,
                       struct gpx_appstore_fold_result *result, char *err, size_t errlen);

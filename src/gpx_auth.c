@@ -4,7 +4,6 @@
 
 #include <crypt.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -12,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "gpx_file.h"
 
 /* bcrypt's alphabet for salt and digest. */
 static int
@@ -169,42 +170,14 @@ gpx_auth_parse(struct gpx_auth *auth, const char *text, size_t len, char *why, s
 int
 gpx_auth_load(struct gpx_auth *auth, const char *path, char *why, size_t whylen)
 {
-    char *text = malloc(GPX_AUTH_FILE_MAX + 1);
-    size_t len = 0;
-    ssize_t n = 0;
+    size_t len;
+    char *text;
     unsigned i;
-    int fd, rc;
+    int rc;
 
     memset(auth, 0, sizeof(*auth));
+    text = gpx_file_read(path, GPX_AUTH_FILE_MAX, &len, why, whylen);
     if (text == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot open it: %s", strerror(errno));
-        free(text);
-        return -1;
-    }
-    while (len <= GPX_AUTH_FILE_MAX && (n = read(fd, text + len, GPX_AUTH_FILE_MAX + 1 - len)) > 0) {
-        len += (size_t)n;
-    }
-    if (n < 0) {
-        int saved = errno;
-
-        close(fd);
-        errno = saved;
-    } else {
-        close(fd);
-    }
-    if (n < 0) {
-        snprintf(why, whylen, "cannot read it: %s", strerror(errno));
-        free(text);
-        return -1;
-    }
-    if (len > GPX_AUTH_FILE_MAX) {
-        snprintf(why, whylen, "larger than %d bytes", GPX_AUTH_FILE_MAX);
-        free(text);
         return -1;
     }
     rc = gpx_auth_parse(auth, text, len, why, whylen);

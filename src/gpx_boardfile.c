@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gpx_file.h"
+#include "gpx_log.h"
+
 /* The unit a sync compares and writes: a page, the kernel's own unit. */
 #define SYNC_UNIT 4096u
 /* A change of the same kind is logged at most once in this many seconds. */
@@ -23,33 +26,7 @@
 _Static_assert(GPX_HEADER_SIZE % 8 == 0 && sizeof(struct gpx_slot) % 8 == 0 && sizeof(struct gpx_cell) % 8 == 0,
                "a board is made of 64-bit words");
 
-static void
-set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void
-log_line(const struct gpx_boardfile *f, const char *fmt, ...)
-{
-    char line[PATH_MAX + 512];
-    va_list ap;
-
-    if (f->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    f->log(line);
-}
+const char *const gpx_boardfile_op_labels[GPX_BOARDFILE_OPS] = {"check", "write"};
 
 static void
 count_error(struct gpx_boardfile *f, enum gpx_boardfile_op op)
@@ -134,15 +111,22 @@ copy_words(void *to, const void *from, size_t len)
     return changed;
 }
 
-/* Takes what the file at f->fd is now, to tell later changes from it. */
+/* Takes what the file at f->fd is now, and its directory, to tell later
+ * changes from them. */
 static void
 note_identity(struct gpx_boardfile *f, const struct stat *st)
 {
+    struct stat dir;
+
     f->dev = st->st_dev;
     f->ino = st->st_ino;
     f->mode = st->st_mode & 07777;
     f->owner = st->st_uid;
     f->group = st->st_gid;
+    if (stat(f->dir, &dir) == 0) {
+        f->dir_dev = dir.st_dev;
+        f->dir_ino = dir.st_ino;
+    }
 }
 
 static void
@@ -155,18 +139,6 @@ drop_file(struct gpx_boardfile *f)
     f->rewrite_all = 1;
 }
 
-static void
-give_to_workers(const struct gpx_boardfile *f, int fd, const char *path)
-{
-    /* uWSGI may still be root here and drop privileges later: the next
-     * master (a reload after the drop) must be able to open what is made. */
-    if (geteuid() == 0 && (f->uid != (uid_t)-1 || f->gid != (gid_t)-1)) {
-        int rc = fd >= 0 ? fchown(fd, f->uid, f->gid) : chown(path, f->uid, f->gid);
-
-        (void)rc; /* not fatal: this process can still use it */
-    }
-}
-
 /* Opens the temporary file, making the directory again if it was removed
  * (its parent must exist). */
 static int
@@ -175,15 +147,14 @@ open_tmp(struct gpx_boardfile *f, char *err, size_t errlen)
     int fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 
     if (fd < 0 && errno == ENOENT) {
-        if (mkdir(f->dir, 0755) != 0) {
-            set_error(err, errlen, "cannot make the directory %s: %s", f->dir, strerror(errno));
+        if (gpx_file_make_dir(f->dir, f->uid, f->gid) != 0) {
+            gpx_set_error(err, errlen, "cannot make the directory %s: %s", f->dir, strerror(errno));
             return -1;
         }
-        give_to_workers(f, -1, f->dir);
         fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     }
     if (fd < 0) {
-        set_error(err, errlen, "cannot create %s: %s", f->tmp, strerror(errno));
+        gpx_set_error(err, errlen, "cannot create %s: %s", f->tmp, strerror(errno));
     }
     return fd;
 }
@@ -202,24 +173,24 @@ write_new_file(struct gpx_boardfile *f, const struct gpx_scoreboard *board, char
     if (fd < 0) {
         return -1;
     }
-    give_to_workers(f, fd, f->tmp);
+    gpx_file_give(fd, f->tmp, f->uid, f->gid); /* not fatal: the master can still write it */
     /* Reserved before anything is written: the whole file fits, or nothing
      * is made. posix_fallocate returns the error rather than setting errno. */
     rc = posix_fallocate(fd, 0, (off_t)f->size);
     if (rc != 0) {
-        set_error(err, errlen, "cannot reserve %zu bytes for %s: %s", f->size, f->path, strerror(rc));
+        gpx_set_error(err, errlen, "cannot reserve %zu bytes for %s: %s", f->size, f->path, strerror(rc));
         goto failed;
     }
     if (pwrite_all(fd, f->image, f->size, 0) != 0 || fdatasync(fd) != 0) {
-        set_error(err, errlen, "cannot write %s: %s", f->tmp, strerror(errno));
+        gpx_set_error(err, errlen, "cannot write %s: %s", f->tmp, strerror(errno));
         goto failed;
     }
     if (rename(f->tmp, f->path) != 0) {
-        set_error(err, errlen, "cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
+        gpx_set_error(err, errlen, "cannot rename %s to %s: %s", f->tmp, f->path, strerror(errno));
         goto failed;
     }
     if (fstat(fd, &st) != 0) {
-        set_error(err, errlen, "cannot read the state of %s: %s", f->path, strerror(errno));
+        gpx_set_error(err, errlen, "cannot read the state of %s: %s", f->path, strerror(errno));
         close(fd);
         drop_file(f);
         return -1;
@@ -258,7 +229,7 @@ write_changes(struct gpx_boardfile *f, const struct gpx_scoreboard *board, int a
             size_t end = off < f->size ? off : f->size;
 
             if (pwrite_all(f->fd, f->image + run, end - run, (off_t)run) != 0) {
-                set_error(err, errlen, "cannot write %s: %s", f->path, strerror(errno));
+                gpx_set_error(err, errlen, "cannot write %s: %s", f->path, strerror(errno));
                 /* The image is ahead of the file now: write it all next time. */
                 f->rewrite_all = 1;
                 return -1;
@@ -300,7 +271,7 @@ changed(struct gpx_boardfile *f, enum gpx_boardfile_change kind, const char *fmt
     }
     f->noted_at[kind] = now;
     f->unsaid[kind] = 0;
-    log_line(f, "%s", line);
+    gpx_log(f->log, "%s", line);
 }
 
 /* Whether the file at the path, not this handle's, is a gpx scoreboard. */
@@ -349,7 +320,10 @@ check(struct gpx_boardfile *f)
         struct stat dir;
 
         if (why == ENOENT || why == ENOTDIR) {
-            int dir_gone = stat(f->dir, &dir) != 0 || !S_ISDIR(dir.st_mode);
+            /* Made again since (by gpx's app store, say), it is not the one
+             * the file was in. */
+            int dir_gone = stat(f->dir, &dir) != 0 || !S_ISDIR(dir.st_mode) || dir.st_dev != f->dir_dev ||
+                           dir.st_ino != f->dir_ino;
 
             changed(f, dir_gone ? GPX_CHANGE_DIR_REMOVED : GPX_CHANGE_REMOVED,
                     "gpx: %s was removed by another process%s; gpx writes it again from the counts in memory", f->path,
@@ -416,7 +390,7 @@ gpx_boardfile_sync(struct gpx_boardfile *f, const struct gpx_scoreboard *board, 
     int rc;
 
     if (f->image == NULL || board->base == NULL || board->size != f->size) {
-        set_error(err, errlen, "no scoreboard file is open");
+        gpx_set_error(err, errlen, "no scoreboard file is open");
         return -1;
     }
     check(f);
@@ -437,17 +411,17 @@ gpx_boardfile_sync(struct gpx_boardfile *f, const struct gpx_scoreboard *board, 
         count_error(f, GPX_BOARDFILE_WRITE);
         set_up(f, 0);
         if (!f->failing && !final) {
-            log_line(f,
-                     "gpx: %s; counting in memory (gunicorn_exporter_storage_up 0), trying again every %u s until "
-                     "the file can be written",
-                     why, f->retry_seconds);
+            gpx_log(f->log,
+                    "gpx: %s; counting in memory (gunicorn_exporter_storage_up 0), trying again every %u s until "
+                    "the file can be written",
+                    why, f->retry_seconds);
         }
         f->failing = 1;
-        set_error(err, errlen, "%s", why);
+        gpx_set_error(err, errlen, "%s", why);
         return -1;
     }
     if (f->failing) {
-        log_line(f, "gpx: %s written again: it holds the counts kept in memory meanwhile", f->path);
+        gpx_log(f->log, "gpx: %s written again: it holds the counts kept in memory meanwhile", f->path);
         f->failing = 0;
     }
     set_up(f, 1);
@@ -481,24 +455,24 @@ static int
 check_header(const struct gpx_board_header *h, off_t file_size, const char *path, char *err, size_t errlen)
 {
     if (memcmp(h->magic, GPX_BOARD_MAGIC, sizeof(h->magic)) != 0) {
-        set_error(err, errlen,
-                  "%s is not a gpx scoreboard (bad magic); move it away or set gpx-cleanup-db-files = true", path);
+        gpx_set_error(err, errlen,
+                      "%s is not a gpx scoreboard (bad magic); move it away or set gpx-cleanup-db-files = true", path);
         return -1;
     }
     if (h->layout_version != GPX_LAYOUT_VERSION || h->header_size != GPX_HEADER_SIZE ||
         h->slot_size != sizeof(struct gpx_slot) || h->cell_size != sizeof(struct gpx_cell)) {
-        set_error(err, errlen,
-                  "%s was written by another gpx layout (version %u, %u-byte cells; this gpx writes version %u, "
-                  "%zu-byte cells); move it away or set gpx-cleanup-db-files = true",
-                  path, h->layout_version, h->cell_size, GPX_LAYOUT_VERSION, sizeof(struct gpx_cell));
+        gpx_set_error(err, errlen,
+                      "%s was written by another gpx layout (version %u, %u-byte cells; this gpx writes version %u, "
+                      "%zu-byte cells); move it away or set gpx-cleanup-db-files = true",
+                      path, h->layout_version, h->cell_size, GPX_LAYOUT_VERSION, sizeof(struct gpx_cell));
         return -1;
     }
     if (h->workers == 0 || h->cores == 0 || h->map_size != gpx_scoreboard_map_size(h->workers, h->cores) ||
         (uint64_t)file_size < h->map_size) {
-        set_error(err, errlen,
-                  "%s is damaged (%u workers x %u cores need %zu bytes, the file has %lld); move it away or set "
-                  "gpx-cleanup-db-files = true",
-                  path, h->workers, h->cores, gpx_scoreboard_map_size(h->workers, h->cores), (long long)file_size);
+        gpx_set_error(err, errlen,
+                      "%s is damaged (%u workers x %u cores need %zu bytes, the file has %lld); move it away or set "
+                      "gpx-cleanup-db-files = true",
+                      path, h->workers, h->cores, gpx_scoreboard_map_size(h->workers, h->cores), (long long)file_size);
         return -1;
     }
     return 0;
@@ -542,7 +516,7 @@ set_paths(struct gpx_boardfile *f, const char *path, char *err, size_t errlen)
 
     if (snprintf(f->path, sizeof(f->path), "%s", path) >= (int)sizeof(f->path) ||
         snprintf(f->tmp, sizeof(f->tmp), "%s.tmp", path) >= (int)sizeof(f->tmp)) {
-        set_error(err, errlen, "path too long: %s", path);
+        gpx_set_error(err, errlen, "path too long: %s", path);
         return -1;
     }
     if (slash == NULL) {
@@ -567,11 +541,11 @@ restore(struct gpx_scoreboard *board, int fd, const struct gpx_board_header *hea
     unsigned w;
 
     if (copy == NULL) {
-        set_error(err, errlen, "out of memory reading %s", path);
+        gpx_set_error(err, errlen, "out of memory reading %s", path);
         return -1;
     }
     if (pread_all(fd, copy, head->map_size, 0) != 0) {
-        set_error(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        gpx_set_error(err, errlen, "cannot read %s: %s", path, strerror(errno));
         free(copy);
         return -1;
     }
@@ -609,7 +583,7 @@ settle(struct gpx_boardfile *f, const struct gpx_scoreboard *board, int existing
     f->size = board->size;
     f->image = calloc(1, f->size);
     if (f->image == NULL) {
-        set_error(err, errlen, "out of memory for a copy of %s", f->path);
+        gpx_set_error(err, errlen, "out of memory for a copy of %s", f->path);
         return -1;
     }
     if (existing_fd >= 0) {
@@ -634,10 +608,10 @@ settle(struct gpx_boardfile *f, const struct gpx_scoreboard *board, int existing
         return 0;
     }
     if (!o->keep_going) {
-        set_error(err, errlen,
-                  "%s (file storage keeps the counters in this file: make room in %s, or set "
-                  "gpx-multiproc-dir to another directory)",
-                  why, f->dir);
+        gpx_set_error(err, errlen,
+                      "%s (file storage keeps the counters in this file: make room in %s, or set "
+                      "gpx-multiproc-dir to another directory)",
+                      why, f->dir);
         free(f->image);
         f->image = NULL;
         return -1;
@@ -645,10 +619,10 @@ settle(struct gpx_boardfile *f, const struct gpx_scoreboard *board, int existing
     count_error(f, GPX_BOARDFILE_WRITE);
     set_up(f, 0);
     f->failing = 1;
-    log_line(f,
-             "gpx: %s; counting in memory (gunicorn_exporter_storage_up 0), trying again every %u s until the file "
-             "can be written",
-             why, f->retry_seconds);
+    gpx_log(f->log,
+            "gpx: %s; counting in memory (gunicorn_exporter_storage_up 0), trying again every %u s until the file "
+            "can be written",
+            why, f->retry_seconds);
     return 0;
 }
 
@@ -673,7 +647,7 @@ gpx_boardfile_open(struct gpx_boardfile *f, struct gpx_scoreboard *board, const 
     f->log = o->log;
     *start = GPX_BOARDFILE_NEW;
     if (o->workers == 0 || o->cores == 0) {
-        set_error(err, errlen, "a scoreboard needs at least one worker and one core");
+        gpx_set_error(err, errlen, "a scoreboard needs at least one worker and one core");
         return -1;
     }
     if (set_paths(f, o->path, err, errlen) != 0) {
@@ -681,18 +655,18 @@ gpx_boardfile_open(struct gpx_boardfile *f, struct gpx_scoreboard *board, const 
     }
     fd = open(f->path, O_RDWR | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT) {
-        set_error(err, errlen, "cannot open %s: %s", f->path, strerror(errno));
+        gpx_set_error(err, errlen, "cannot open %s: %s", f->path, strerror(errno));
         return -1;
     }
     if (fd >= 0) {
         if (fstat(fd, &st) != 0) {
-            set_error(err, errlen, "cannot read the state of %s: %s", f->path, strerror(errno));
+            gpx_set_error(err, errlen, "cannot read the state of %s: %s", f->path, strerror(errno));
             close(fd);
             return -1;
         }
         got = st.st_size < (off_t)sizeof(head_bytes) ? (size_t)st.st_size : sizeof(head_bytes);
         if (pread_all(fd, head_bytes, got, 0) != 0) {
-            set_error(err, errlen, "cannot read %s: %s", f->path, strerror(errno));
+            gpx_set_error(err, errlen, "cannot read %s: %s", f->path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -711,9 +685,9 @@ gpx_boardfile_open(struct gpx_boardfile *f, struct gpx_scoreboard *board, const 
         }
     } else {
         if (got < sizeof(head)) {
-            set_error(err, errlen,
-                      "%s is damaged (shorter than a gpx header); move it away or set gpx-cleanup-db-files = true",
-                      f->path);
+            gpx_set_error(err, errlen,
+                          "%s is damaged (shorter than a gpx header); move it away or set gpx-cleanup-db-files = true",
+                          f->path);
             close(fd);
             return -1;
         }
@@ -739,15 +713,15 @@ gpx_boardfile_open(struct gpx_boardfile *f, struct gpx_scoreboard *board, const 
         return 0;
     }
     if (leftover >= 0) {
-        log_line(f,
-                 "gpx: %s held no counters (%lld bytes, all zero: a file whose making did not finish); replaced by a "
-                 "new file, the counters begin at zero",
-                 f->path, (long long)leftover);
+        gpx_log(f->log,
+                "gpx: %s held no counters (%lld bytes, all zero: a file whose making did not finish); replaced by a "
+                "new file, the counters begin at zero",
+                f->path, (long long)leftover);
     } else if (*start == GPX_BOARDFILE_CONTINUED && head.cores != o->cores) {
-        log_line(f, "gpx: %s folded from %u workers x %u cores to %u x %u (counts kept)", f->path, head.workers,
-                 head.cores, board->workers, o->cores);
+        gpx_log(f->log, "gpx: %s folded from %u workers x %u cores to %u x %u (counts kept)", f->path, head.workers,
+                head.cores, board->workers, o->cores);
     } else if (*start == GPX_BOARDFILE_CONTINUED && head.workers != board->workers) {
-        log_line(f, "gpx: %s grown from %u to %u workers", f->path, head.workers, board->workers);
+        gpx_log(f->log, "gpx: %s grown from %u to %u workers", f->path, head.workers, board->workers);
     }
     return 0;
 }

@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "gpx_log.h"
 #include "gpx_scoreboard.h"
 
 /* What gunicorn_exporter_storage_errors_total{operation} counts for files. */
@@ -37,6 +38,9 @@ enum gpx_boardfile_op {
     GPX_BOARDFILE_WRITE, /* a write of the file (reserving, writing, renaming) failed */
     GPX_BOARDFILE_OPS
 };
+
+/* The operations' labels, by enum gpx_boardfile_op: "check", "write". */
+extern const char *const gpx_boardfile_op_labels[GPX_BOARDFILE_OPS];
 
 /* The storage's health, in memory shared with every renderer: written by
  * the master's syncs, read by any process. */
@@ -64,8 +68,6 @@ enum gpx_boardfile_start {
     GPX_BOARDFILE_CONTINUED, /* the file's counts (grown or folded when the layout changed) */
 };
 
-typedef void (*gpx_boardfile_log_fn)(const char *line);
-
 struct gpx_boardfile_options {
     const char *path;                    /* the file */
     unsigned workers;                    /* worker slots configured */
@@ -75,7 +77,7 @@ struct gpx_boardfile_options {
     int keep_going;                      /* a write that fails at open leaves the storage down instead of failing */
     unsigned retry_seconds;              /* how often the caller syncs (for the log) */
     struct gpx_boardfile_status *status; /* or NULL */
-    gpx_boardfile_log_fn log;            /* lines about the file, or NULL */
+    gpx_log_fn log;                      /* lines about the file, or NULL */
 };
 
 /* The master's handle on the file. */
@@ -89,6 +91,8 @@ struct gpx_boardfile {
     int fd;    /* the file the path held when last checked, or -1: a new one is due */
     dev_t dev; /* its identity, mode and owner, to tell what another process changed */
     ino_t ino;
+    dev_t dir_dev; /* its directory's identity: another directory at the path is a removed one */
+    ino_t dir_ino;
     mode_t mode;
     uid_t owner;
     gid_t group;
@@ -100,7 +104,7 @@ struct gpx_boardfile {
     time_t noted_at[GPX_CHANGE_KINDS]; /* when a change of each kind was last logged */
     unsigned unsaid[GPX_CHANGE_KINDS]; /* changes of each kind seen since, not logged */
     struct gpx_boardfile_status *status;
-    gpx_boardfile_log_fn log;
+    gpx_log_fn log;
 };
 
 /* Maps an anonymous board for o->workers slots (more if the file has more)

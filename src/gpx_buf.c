@@ -3,6 +3,7 @@
 #include "gpx_buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,30 @@ gpx_buf_steal(struct gpx_buf *buf, size_t *len)
     }
     memset(buf, 0, sizeof(*buf));
     return data;
+}
+
+int
+gpx_grow(void *items, size_t *cap, size_t count, size_t size, size_t first)
+{
+    void *array, *grown;
+    size_t want;
+
+    if (count < *cap) {
+        return 0;
+    }
+    want = *cap ? *cap * 2 : first;
+    if (want < *cap || want > SIZE_MAX / size) {
+        return -1;
+    }
+    /* The pointer is copied, not cast: items points at a `T *`, not a `void *`. */
+    memcpy(&array, items, sizeof(array));
+    grown = realloc(array, want * size);
+    if (grown == NULL) {
+        return -1;
+    }
+    memcpy(items, &grown, sizeof(grown));
+    *cap = want;
+    /* The caller's pointer holds it now, which cppcheck cannot follow. */
+    // cppcheck-suppress memleak
+    return 0;
 }

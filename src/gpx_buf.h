@@ -1,4 +1,5 @@
-/* gpx_buf.h - a growable text buffer for rendering the exposition.
+/* gpx_buf.h - memory that grows: a text buffer for rendering the
+ * exposition, and arrays of anything.
  *
  * The core cannot use uWSGI's buffers (it never includes uwsgi.h); this is the
  * smallest thing that renders text without a size computed in advance. A
@@ -34,5 +35,11 @@ int gpx_buf_printf(struct gpx_buf *buf, const char *fmt, ...) __attribute__((for
 
 /* Hands the memory to the caller (who frees it) and empties the buffer. */
 char *gpx_buf_steal(struct gpx_buf *buf, size_t *len);
+
+/* Makes room for one more item in an array of `count` items of `size`
+ * bytes: `items` is the address of the array's pointer (NULL while
+ * empty), *cap its capacity in items, doubled when full (from `first`).
+ * Returns 0, or -1 on memory (the array is unchanged). */
+int gpx_grow(void *items, size_t *cap, size_t count, size_t size, size_t first);
 
 #endif

@@ -10,6 +10,7 @@
 #define GPX_EXPOSITION_H
 
 #include "gpx_buf.h"
+#include "gpx_format.h"
 #include "gpx_scoreboard.h"
 
 enum gpx_worker_state {
@@ -37,9 +38,6 @@ struct gpx_listener_view {
     uint64_t queued;  /* connections waiting to be accepted */
     uint64_t limit;   /* the queue's size */
 };
-
-/* The exposition formats a scraper can ask for. */
-enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS };
 
 /* Names an application for the endpoint label; may return NULL ("/"). */
 typedef const char *(*gpx_endpoint_fn)(void *ctx, unsigned worker, unsigned app_id);

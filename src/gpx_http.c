@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gpx_exposition.h"
 #include "gpx_gzip.h"
 #include "gpx_negotiate.h"
 #include "gpx_thread.h"
@@ -49,10 +48,11 @@ struct request {
     struct request *next_waiting;
     enum gpx_format format;
     int gzip;
-    int answered; /* the reader filled rc, body and len */
+    int answered; /* the reader filled rc, body, len and content_type */
     int rc;       /* an enum gpx_http_result */
     char *body;
     size_t len;
+    const char *content_type;
 };
 
 struct gpx_http {
@@ -61,7 +61,7 @@ struct gpx_http {
     char deferred_path[64];
     gpx_http_render_fn render;
     void *render_ctx;
-    gpx_http_log_fn log;
+    gpx_log_fn log;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -96,23 +96,6 @@ close_in_child(void)
         close(inherited_listen_fd);
         inherited_listen_fd = -1;
     }
-}
-
-static void log_line(struct gpx_http *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-log_line(struct gpx_http *srv, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (srv->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    srv->log(line);
 }
 
 int
@@ -273,22 +256,21 @@ escape_for_log(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-/* Renders `path` in `format` into page (the caller frees it). Returns an
- * enum gpx_http_result. */
+/* Renders `path` in `format` into page (the caller frees it), with its
+ * content type. Returns an enum gpx_http_result. */
 static int
-render_into(struct gpx_http *srv, const char *path, enum gpx_format format, struct gpx_buf *page)
+render_into(struct gpx_http *srv, const char *path, enum gpx_format format, struct gpx_buf *page,
+            const char **content_type)
 {
     int rc;
 
+    *content_type = NULL;
     if (gpx_buf_init(page, 64 * 1024) != 0) {
         return GPX_HTTP_ERROR;
     }
-    rc = srv->render(srv->render_ctx, path, format, page);
-    if (rc == GPX_HTTP_OK) {
-        gpx_render_end(page, format);
-        if (page->failed) {
-            rc = GPX_HTTP_ERROR;
-        }
+    rc = srv->render(srv->render_ctx, path, format, page, content_type);
+    if (rc == GPX_HTTP_OK && (page->failed || *content_type == NULL)) {
+        rc = GPX_HTTP_ERROR;
     }
     return rc;
 }
@@ -327,7 +309,7 @@ pack_body(struct gpx_buf *page, int gzip, int take, char **body, size_t *len)
  * why there is none. Takes `body`. */
 static MHD_Result_t
 answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct request *req, const char *method, int rc,
-            enum gpx_format format, int gzip, char *body, size_t len)
+            enum gpx_format format, int gzip, char *body, size_t len, const char *content_type)
 {
     struct MHD_Response *resp;
     MHD_Result_t queued;
@@ -335,10 +317,10 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
     if (rc != GPX_HTTP_OK || body == NULL) {
         free(body);
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" answered with %d", method, req->target,
-                     rc == GPX_HTTP_NOT_FOUND     ? MHD_HTTP_NOT_FOUND
-                     : rc == GPX_HTTP_UNAVAILABLE ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %d", method, req->target,
+                    rc == GPX_HTTP_NOT_FOUND     ? MHD_HTTP_NOT_FOUND
+                    : rc == GPX_HTTP_UNAVAILABLE ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                 : MHD_HTTP_INTERNAL_SERVER_ERROR);
         }
         if (rc == GPX_HTTP_NOT_FOUND) {
             return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
@@ -351,16 +333,15 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
         return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
     }
     if (srv->cfg.verbose) {
-        log_line(srv, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
-                 format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
+        gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
+                format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
     }
     resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            format == GPX_FORMAT_OPENMETRICS ? GPX_OPENMETRICS_CONTENT_TYPE : GPX_TEXT_CONTENT_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     /* Caches must key the page on both headers that chose it. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     if (gzip) {
@@ -409,6 +390,7 @@ static int
 answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
 {
     struct gpx_buf pages[2];
+    const char *types[2] = {NULL, NULL};
     int rendered[2] = {0, 0}, rcs[2] = {GPX_HTTP_UNAVAILABLE, GPX_HTTP_UNAVAILABLE};
     struct request *req, *next;
 
@@ -416,11 +398,12 @@ answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
         unsigned f = req->format == GPX_FORMAT_OPENMETRICS;
 
         if (!rendered[f] && !unavailable) {
-            rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f]);
+            rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f], &types[f]);
             rendered[f] = 1;
             unavailable = rcs[f] == GPX_HTTP_UNAVAILABLE;
         }
         req->rc = rcs[f];
+        req->content_type = types[f];
         if (req->rc == GPX_HTTP_OK && pack_body(&pages[f], req->gzip, 0, &req->body, &req->len) != 0) {
             req->rc = GPX_HTTP_ERROR;
         }
@@ -555,10 +538,10 @@ make_room(struct gpx_http *srv, const struct conn_entry *fresh)
         }
     }
     if (!srv->limit_logged) {
-        log_line(srv,
-                 "gpx: the metrics port is at its limit of %u connections; each new one now closes the oldest "
-                 "connection that is not in a request (said once)",
-                 srv->cfg.connection_limit);
+        gpx_log(srv->log,
+                "gpx: the metrics port is at its limit of %u connections; each new one now closes the oldest "
+                "connection that is not in a request (said once)",
+                srv->cfg.connection_limit);
         srv->limit_logged = 1;
     }
 }
@@ -641,13 +624,13 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
         /* The reader answered this scrape of the deferred page. */
         body = req->body;
         req->body = NULL;
-        return answer_page(srv, conn, req, method, req->rc, req->format, req->gzip, body, req->len);
+        return answer_page(srv, conn, req, method, req->rc, req->format, req->gzip, body, req->len, req->content_type);
     }
     /* A NUL in the target, raw or as %00, would be cut off and the rest
      * served as a valid path ("/metrics%00anything" as /metrics). */
     if (req->null_escape || target_has_nul(req, url, version)) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
         }
         return ANSWER_TEXT(conn, MHD_HTTP_BAD_REQUEST, "Bad Request: a NUL in the request target\n");
     }
@@ -663,7 +646,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     refusal = client_certificate_refusal(srv, conn);
     if (refusal != NULL) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
         }
         if (refusal == CERTIFICATE_REJECTED) {
             return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
@@ -672,7 +655,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     }
     if (!credentials_ok(srv, conn)) {
         if (srv->cfg.verbose) {
-            log_line(srv, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
         }
         return ask_credentials(conn);
     }
@@ -683,16 +666,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     }
     {
         struct gpx_buf page;
+        const char *content_type;
 
-        rc = render_into(srv, url, format, &page);
+        rc = render_into(srv, url, format, &page, &content_type);
         body = NULL;
         len = 0;
         if (rc == GPX_HTTP_OK && pack_body(&page, gzip, 1, &body, &len) != 0) {
             rc = GPX_HTTP_ERROR;
         }
         gpx_buf_free(&page);
+        return answer_page(srv, conn, req, method, rc, format, gzip, body, len, content_type);
     }
-    return answer_page(srv, conn, req, method, rc, format, gzip, body, len);
 }
 
 static struct MHD_Daemon *
@@ -726,23 +710,6 @@ start_daemon(struct gpx_http *srv, int fd)
                             MHD_OPTION_NOTIFY_CONNECTION, connection_event, srv, MHD_OPTION_END);
 }
 
-/* Sleeps up to `seconds`, returning early (1) when asked to stop. */
-static int
-wait_or_stop(struct gpx_http *srv, unsigned seconds)
-{
-    struct timespec until;
-    int stop;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    pthread_mutex_lock(&srv->lock);
-    while (!srv->stopping && pthread_cond_timedwait(&srv->wake, &srv->lock, &until) == 0) {
-    }
-    stop = srv->stopping;
-    pthread_mutex_unlock(&srv->lock);
-    return stop;
-}
-
 static void *
 serve(void *arg)
 {
@@ -762,26 +729,26 @@ serve(void *arg)
                 srv->listen_fd = fd;
                 inherited_listen_fd = fd;
                 pthread_mutex_unlock(&srv->lock);
-                log_line(srv, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
-                         srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
-                         srv->cfg.port,
-                         srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
-                         : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
-                                                              : " (client certificates when offered)",
-                         srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
+                gpx_log(srv->log, "gpx: serving metrics on %s://%s:%d/metrics%s%s%s",
+                        srv->cfg.tls != NULL && srv->cfg.tls->cert_pem != NULL ? "https" : "http", srv->bind,
+                        srv->cfg.port,
+                        srv->cfg.tls == NULL || srv->cfg.tls->client_ca_pem == NULL ? ""
+                        : srv->cfg.tls->client_cert_required                        ? " (client certificates)"
+                                                             : " (client certificates when offered)",
+                        srv->cfg.auth != NULL ? " (basic auth)" : "", reported ? " (the port is free again)" : "");
                 break;
             }
             close(fd);
             errno = EIO;
         }
         if (!reported && waited >= srv->cfg.report_after_seconds) {
-            log_line(srv,
-                     "gpx: cannot serve metrics on %s:%d: %s (tried for %u s); retrying every 10 s, the app keeps "
-                     "serving",
-                     srv->bind, srv->cfg.port, strerror(errno), waited);
+            gpx_log(srv->log,
+                    "gpx: cannot serve metrics on %s:%d: %s (tried for %u s); retrying every 10 s, the app keeps "
+                    "serving",
+                    srv->bind, srv->cfg.port, strerror(errno), waited);
             reported = 1;
         }
-        if (wait_or_stop(srv, reported ? 10 : 1)) {
+        if (gpx_thread_wait(&srv->lock, &srv->wake, &srv->stopping, reported ? 10 : 1)) {
             break;
         }
         waited += 1;
@@ -805,7 +772,7 @@ stop_reader(struct gpx_http *srv)
 }
 
 struct gpx_http *
-gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_http_log_fn log)
+gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx, gpx_log_fn log)
 {
     struct gpx_http *srv = calloc(1, sizeof(*srv));
     int rc;

@@ -25,7 +25,8 @@
 
 #include "gpx_auth.h"
 #include "gpx_buf.h"
-#include "gpx_exposition.h"
+#include "gpx_format.h"
+#include "gpx_log.h"
 #include "gpx_tls.h"
 
 /* What a render function answers. */
@@ -40,14 +41,13 @@ enum gpx_http_result {
 #define GPX_HTTP_DEFERRED_WAITING 16
 
 /* Renders the page at `path` ("/metrics", ...) in `format` into `out` (empty
- * on entry), without OpenMetrics' "# EOF": the server ends the page. Returns
- * an enum gpx_http_result. Called on the server's thread, and for the
- * deferred page on the reader's thread (at the same time). */
-typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out);
-
-/* Writes one log line (no trailing newline needed). Called on the server's
- * thread. */
-typedef void (*gpx_http_log_fn)(const char *line);
+ * on entry), whole: the server sends its bytes as they are, and knows
+ * nothing of what they mean. On GPX_HTTP_OK, *content_type names them
+ * (static text, sent as the Content-Type header). Returns an enum
+ * gpx_http_result. Called on the server's thread, and for the deferred page
+ * on the reader's thread (at the same time). */
+typedef int (*gpx_http_render_fn)(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
+                                  const char **content_type);
 
 struct gpx_http_config {
     const char *bind;              /* address or host name */
@@ -70,7 +70,7 @@ struct gpx_http;
  * 10 seconds. `cfg->bind` is copied; cfg->tls and cfg->auth are borrowed and
  * must outlive the server. cfg->deferred_path is copied. */
 struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, void *render_ctx,
-                                 gpx_http_log_fn log);
+                                 gpx_log_fn log);
 
 /* In a child forked from the process that launched the server: closes the
  * inherited sockets of the metrics port (listening and accepted) so that the

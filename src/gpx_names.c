@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpx_buf.h"
+
 /* The forms reserved for each of gpx's families, after the base itself. */
 static const char *const reserved_suffixes[] = {"_total", "_created", "_bucket", "_count", "_sum"};
 #define RESERVED_SUFFIXES (sizeof(reserved_suffixes) / sizeof(reserved_suffixes[0]))
@@ -25,70 +27,45 @@ gpx_names_free(struct gpx_names *set)
 {
     size_t i;
 
-    for (i = 0; i < set->cap; i++) {
-        free(set->slot[i]);
+    for (i = 0; i < set->used; i++) {
+        free(set->names[i]);
     }
-    free(set->slot);
+    free(set->names);
+    gpx_index_free(&set->index);
     memset(set, 0, sizeof(*set));
 }
 
-static uint64_t
-hash_name(const char *s)
+static const char *
+name_at(const void *items, size_t pos, size_t *len)
 {
-    uint64_t h = 14695981039346656037ull;
+    const char *const *names = items;
 
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    }
-    return h;
-}
-
-static char **
-find(char **slot, size_t cap, const char *name)
-{
-    size_t i = (size_t)hash_name(name) & (cap - 1);
-
-    while (slot[i] != NULL && strcmp(slot[i], name) != 0) {
-        i = (i + 1) & (cap - 1);
-    }
-    return &slot[i];
+    *len = strlen(names[pos]);
+    return names[pos];
 }
 
 int
 gpx_names_has(const struct gpx_names *set, const char *name)
 {
-    return set->cap != 0 && *find(set->slot, set->cap, name) != NULL;
+    return gpx_index_find(&set->index, name, strlen(name), set->names, name_at) != 0;
 }
 
 int
 gpx_names_add(struct gpx_names *set, const char *name)
 {
-    char **at;
+    uint32_t *slot = gpx_index_place(&set->index, name, strlen(name), set->names, name_at);
 
-    if ((set->used + 1) * 2 > set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 64, i;
-        char **slot = calloc(cap, sizeof(*slot));
-
-        if (slot == NULL) {
-            return -1;
-        }
-        for (i = 0; i < set->cap; i++) {
-            if (set->slot[i] != NULL) {
-                *find(slot, cap, set->slot[i]) = set->slot[i];
-            }
-        }
-        free(set->slot);
-        set->slot = slot;
-        set->cap = cap;
+    if (slot == NULL) {
+        return -1;
     }
-    at = find(set->slot, set->cap, name);
-    if (*at == NULL) {
-        *at = strdup(name);
-        if (*at == NULL) {
-            return -1;
-        }
-        set->used++;
+    if (*slot != 0) {
+        return 0;
     }
+    if (gpx_grow(&set->names, &set->cap, set->used, sizeof(*set->names), 64) != 0 ||
+        (set->names[set->used] = strdup(name)) == NULL) {
+        return -1;
+    }
+    gpx_index_fill(&set->index, slot, set->used++);
     return 0;
 }
 

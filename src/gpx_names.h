@@ -26,16 +26,18 @@
 
 #include <stddef.h>
 
+#include "gpx_index.h"
+
 /* The longest base a family may have: a longer one reserves and claims
  * nothing and is taken to clash with everything (gpx_names_reserved and
  * gpx_names_claimed say yes), so that its caller leaves it out. */
 #define GPX_NAME_MAX 1000
 
-/* A set of names (owned copies). */
+/* A set of names. */
 struct gpx_names {
-    char **slot; /* open addressing; NULL = empty */
-    size_t cap;  /* a power of two, or 0 */
-    size_t used;
+    char **names; /* owned copies, in the order added */
+    size_t used, cap;
+    struct gpx_index index; /* over names */
 };
 
 void gpx_names_init(struct gpx_names *set);

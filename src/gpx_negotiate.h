@@ -8,7 +8,9 @@
 #ifndef GPX_NEGOTIATE_H
 #define GPX_NEGOTIATE_H
 
-#include "gpx_exposition.h"
+#include <stddef.h>
+
+#include "gpx_format.h"
 
 /* The format for an Accept header (NULL when absent). OpenMetrics 1.0.0 when
  * application/openmetrics-text is named explicitly (version 1.0.0 or no

@@ -2,14 +2,14 @@
 #define _GNU_SOURCE
 #include "gpx_netstat.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
+
+#include "gpx_file.h"
 
 int
 gpx_tcp_listen_queue(int fd, uint64_t *queued, uint64_t *limit)
@@ -71,21 +71,9 @@ int
 gpx_listen_overflows(uint64_t *value)
 {
     char buf[8192];
-    int fd = open("/proc/net/netstat", O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-    size_t used = 0;
 
-    if (fd < 0) {
+    if (gpx_file_read_small("/proc/net/netstat", buf, sizeof(buf)) <= 0) {
         return -1;
     }
-    /* procfs hands out a page per read: read to the end. */
-    while (used < sizeof(buf) - 1 && (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0) {
-        used += (size_t)n;
-    }
-    close(fd);
-    if (used == 0) {
-        return -1;
-    }
-    buf[used] = '\0';
     return gpx_parse_listen_overflows(buf, value);
 }

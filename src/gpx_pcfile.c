@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gpx_file.h"
+
 static const char *const kind_labels[GPX_PC_KINDS] = {"counter", "gauge", "histogram", "summary"};
 
 static const char *const mode_labels[GPX_PC_MODES] = {"",        "all", "liveall", "min",        "livemin",       "max",
@@ -277,27 +279,6 @@ gpx_pc_check_file(const void *data, size_t len, enum gpx_pc_layout *layout)
     return gpx_pc_parse_file(data, len, stop_at_bad_key, NULL, layout) >= 0 ? 0 : -1;
 }
 
-static int
-read_fully(int fd, unsigned char *buf, size_t len, size_t *got)
-{
-    *got = 0;
-    while (*got < len) {
-        ssize_t n = read(fd, buf + *got, len - *got);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        *got += (size_t)n;
-    }
-    return 0;
-}
-
 int
 gpx_pc_read_file(int dirfd, const char *name, void **data, size_t *len)
 {
@@ -305,6 +286,7 @@ gpx_pc_read_file(int dirfd, const char *name, void **data, size_t *len)
     unsigned char *buf;
     struct stat st;
     size_t want, got;
+    ssize_t n;
     int32_t used;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
@@ -318,10 +300,12 @@ gpx_pc_read_file(int dirfd, const char *name, void **data, size_t *len)
         errno = EINVAL;
         return -1;
     }
-    if (read_fully(fd, head, sizeof(head), &got) != 0) {
+    n = gpx_file_read_fd(fd, head, sizeof(head));
+    if (n < 0) {
         close(fd);
         return -1;
     }
+    got = (size_t)n;
     used = got == sizeof(head) ? read_i32(head) : 0;
     /* Only the used part, bounded by the file and by a sane maximum. */
     want = used > 0 ? (size_t)used : got;
@@ -342,14 +326,13 @@ gpx_pc_read_file(int dirfd, const char *name, void **data, size_t *len)
     }
     memcpy(buf, head, got);
     if (want > got) {
-        size_t more;
-
-        if (read_fully(fd, buf + got, want - got, &more) != 0) {
+        n = gpx_file_read_fd(fd, buf + got, want - got);
+        if (n < 0) {
             free(buf);
             close(fd);
             return -1;
         }
-        got += more;
+        got += (size_t)n;
     }
     close(fd);
     *data = buf;

@@ -2,29 +2,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gpx_procstat.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static ssize_t
-read_small_file(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-
-    if (fd < 0) {
-        return -1;
-    }
-    n = read(fd, buf, len - 1);
-    close(fd);
-    if (n < 0) {
-        return -1;
-    }
-    buf[n] = '\0';
-    return n;
-}
+#include "gpx_file.h"
 
 int
 gpx_procstat_parse_stat(const char *text, long ticks_per_second, double *cpu_seconds)
@@ -59,12 +42,12 @@ gpx_procstat_read(pid_t pid, struct gpx_procstat *out)
     unsigned long long size, resident;
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (read_small_file(path, buf, sizeof(buf)) < 0 ||
+    if (gpx_file_read_small(path, buf, sizeof(buf)) < 0 ||
         gpx_procstat_parse_stat(buf, sysconf(_SC_CLK_TCK), &out->cpu_seconds) != 0) {
         return -1;
     }
     snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    if (read_small_file(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu %llu", &size, &resident) != 2) {
+    if (gpx_file_read_small(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu %llu", &size, &resident) != 2) {
         return -1;
     }
     out->rss_bytes = (double)resident * (double)sysconf(_SC_PAGESIZE);

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,7 @@ struct gpx_redis_publisher {
     gpx_redis_snapshot_fn snapshot;
     gpx_redis_restore_fn restore;
     void *ctx;
-    gpx_redis_log_fn log;
+    gpx_log_fn log;
     redisContext *conn;              /* the thread's connection; NULL when down */
     struct gpx_redis_status *status; /* the caller's */
     pthread_t thread;
@@ -39,29 +38,12 @@ struct gpx_redis_publisher {
     int outage_logged; /* "cannot use Redis" was logged since the last success */
 };
 
-static const char *const op_labels[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
+const char *const gpx_redis_op_labels[GPX_REDIS_OPS] = {"connect", "restore", "publish", "fleet"};
 
 const char *
 gpx_redis_op_label(enum gpx_redis_op op)
 {
-    return (unsigned)op < GPX_REDIS_OPS ? op_labels[op] : "unknown";
-}
-
-static void log_line(struct gpx_redis_publisher *pub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-log_line(struct gpx_redis_publisher *pub, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-
-    if (pub->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    pub->log(line);
+    return (unsigned)op < GPX_REDIS_OPS ? gpx_redis_op_labels[op] : "unknown";
 }
 
 static void
@@ -206,9 +188,9 @@ static pthread_mutex_t repair_lock = PTHREAD_MUTEX_INITIALIZER;
  * instance adds itself back at its next publish. Returns 0 when the index is
  * usable now, -1 when Redis failed. */
 static int
-repair_index(redisContext *c, const struct timespec *deadline, const char *index, gpx_redis_log_fn log)
+repair_index(redisContext *c, const struct timespec *deadline, const char *index, gpx_log_fn log)
 {
-    char type[64], line[512];
+    char type[64];
     redisReply *r;
     int rc = 0;
 
@@ -218,12 +200,11 @@ repair_index(redisContext *c, const struct timespec *deadline, const char *index
         r = run_command(c, deadline, "DEL %s", index);
         rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
         freeReplyObject(r);
-        if (rc == 0 && log != NULL) {
-            snprintf(line, sizeof(line),
-                     "gpx: the Redis key %s held a %s, not the sorted set of instances gpx keeps there; gpx deleted "
-                     "it, and each instance adds itself back at its next publish",
-                     index, type);
-            log(line);
+        if (rc == 0) {
+            gpx_log(log,
+                    "gpx: the Redis key %s held a %s, not the sorted set of instances gpx keeps there; gpx deleted "
+                    "it, and each instance adds itself back at its next publish",
+                    index, type);
         }
     }
     pthread_mutex_unlock(&repair_lock);
@@ -251,8 +232,8 @@ ensure_connection(struct gpx_redis_publisher *pub)
          * every retry. `up` cannot tell: a failed publish has already zeroed
          * it before the reconnection fails. */
         if (!pub->outage_logged) {
-            log_line(pub, "gpx: cannot use Redis at %s: %s; counting locally, retrying every %u s", pub->where, err,
-                     pub->cfg.interval_seconds);
+            gpx_log(pub->log, "gpx: cannot use Redis at %s: %s; counting locally, retrying every %u s", pub->where, err,
+                    pub->cfg.interval_seconds);
             pub->outage_logged = 1;
         }
         count_error(pub->status, GPX_REDIS_CONNECT);
@@ -286,7 +267,7 @@ remove_stored(struct gpx_redis_publisher *pub)
         drop_connection(pub);
         return -1;
     }
-    log_line(pub, "gpx: cleanup on a cold start: removed %s, counters begin from zero", pub->key);
+    gpx_log(pub->log, "gpx: cleanup on a cold start: removed %s, counters begin from zero", pub->key);
     pub->outage_logged = 0;
     __atomic_store_n(&pub->status->restored, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&pub->status->up, 1, __ATOMIC_RELAXED);
@@ -301,10 +282,10 @@ note_wrong_type(struct gpx_redis_publisher *pub, const char *key, const char *co
     char type[64];
 
     key_type(pub->conn, NULL, key, type, sizeof(type));
-    log_line(pub,
-             "gpx: the Redis key %s holds a %s, not totals gpx wrote; %s begin from zero and the next publish "
-             "replaces it",
-             key, type, counters);
+    gpx_log(pub->log,
+            "gpx: the Redis key %s holds a %s, not totals gpx wrote; %s begin from zero and the next publish "
+            "replaces it",
+            key, type, counters);
 }
 
 /* Reads the stored totals once (and the app's, in the same round trip,
@@ -345,23 +326,23 @@ restore_once(struct gpx_redis_publisher *pub)
     if (r->type == REDIS_REPLY_STRING) {
         if (pub->restore(pub->ctx, r->str, r->len) != 0) {
             if (!pub->refused_logged) {
-                log_line(pub,
-                         "gpx: the totals stored in %s are not readable by this gpx; nothing is published over "
-                         "them (delete the key to start this instance anew)",
-                         pub->key);
+                gpx_log(pub->log,
+                        "gpx: the totals stored in %s are not readable by this gpx; nothing is published over "
+                        "them (delete the key to start this instance anew)",
+                        pub->key);
                 pub->refused_logged = 1;
             }
             count_error(pub->status, GPX_REDIS_RESTORE);
             rc = -1;
         } else {
-            log_line(pub, "gpx: counters continue from the totals stored in Redis (%s)", pub->key);
+            gpx_log(pub->log, "gpx: counters continue from the totals stored in Redis (%s)", pub->key);
         }
     }
     if (rc == 0 && app != NULL && app->type == REDIS_REPLY_STRING &&
         pub->cfg.app_restore(pub->ctx, app->str, app->len) != 0 && !pub->app_refused_logged) {
         /* The app's totals are not worth holding gpx's own back for. */
-        log_line(pub, "gpx: the app's totals stored in %s are not readable by this gpx; they are replaced",
-                 pub->app_key);
+        gpx_log(pub->log, "gpx: the app's totals stored in %s are not readable by this gpx; they are replaced",
+                pub->app_key);
         pub->app_refused_logged = 1;
     }
     freeReplyObject(r);
@@ -449,8 +430,8 @@ publish(struct gpx_redis_publisher *pub)
     }
     if (pub->cfg.verbose) {
         clock_gettime(CLOCK_MONOTONIC, &ended);
-        log_line(pub, "gpx: debug: published %zu bytes to %s in %.1f ms", published, pub->key,
-                 (double)(ended.tv_sec - started.tv_sec) * 1e3 + (double)(ended.tv_nsec - started.tv_nsec) / 1e6);
+        gpx_log(pub->log, "gpx: debug: published %zu bytes to %s in %.1f ms", published, pub->key,
+                (double)(ended.tv_sec - started.tv_sec) * 1e3 + (double)(ended.tv_nsec - started.tv_nsec) / 1e6);
     }
     pub->outage_logged = 0;
     __atomic_add_fetch(&pub->status->publishes, 1, __ATOMIC_RELAXED);
@@ -470,22 +451,6 @@ cycle(struct gpx_redis_publisher *pub)
     publish(pub);
 }
 
-static int
-wait_interval(struct gpx_redis_publisher *pub)
-{
-    struct timespec until;
-    int stop;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += pub->cfg.interval_seconds;
-    pthread_mutex_lock(&pub->lock);
-    while (!pub->stopping && pthread_cond_timedwait(&pub->wake, &pub->lock, &until) == 0) {
-    }
-    stop = pub->stopping;
-    pthread_mutex_unlock(&pub->lock);
-    return stop;
-}
-
 static void *
 run(void *arg)
 {
@@ -493,13 +458,13 @@ run(void *arg)
 
     do {
         cycle(pub);
-    } while (!wait_interval(pub));
+    } while (!gpx_thread_wait(&pub->lock, &pub->wake, &pub->stopping, pub->cfg.interval_seconds));
     return NULL;
 }
 
 struct gpx_redis_publisher *
 gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_snapshot_fn snapshot,
-                gpx_redis_restore_fn restore, void *ctx, gpx_redis_log_fn log)
+                gpx_redis_restore_fn restore, void *ctx, gpx_log_fn log)
 {
     struct gpx_redis_publisher *pub = calloc(1, sizeof(*pub));
     int rc;

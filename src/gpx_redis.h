@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "gpx_buf.h"
+#include "gpx_log.h"
 
 struct gpx_redis_config {
     const char *host;          /* host name, address, or a Unix socket path (starts with '/') */
@@ -50,7 +51,7 @@ struct gpx_redis_config {
     int (*app_snapshot)(void *ctx, struct gpx_buf *out);
     int (*app_restore)(void *ctx, const void *blob, size_t len);
     /* Optional: the fleet reader's log (a repaired key). Any thread. */
-    void (*fleet_log)(const char *line);
+    gpx_log_fn fleet_log;
 };
 
 /* Storage operations counted when they fail. */
@@ -72,11 +73,11 @@ typedef int (*gpx_redis_snapshot_fn)(void *ctx, struct gpx_buf *out);
  * and nothing is published over it). */
 typedef int (*gpx_redis_restore_fn)(void *ctx, const void *blob, size_t len);
 
-typedef void (*gpx_redis_log_fn)(const char *line);
-
 struct gpx_redis_publisher;
 
-/* The label of an operation ("connect", "restore", "publish", "fleet"). */
+/* The operations' labels, by enum gpx_redis_op: "connect", "restore",
+ * "publish", "fleet"; and one operation's ("unknown" out of range). */
+extern const char *const gpx_redis_op_labels[GPX_REDIS_OPS];
 const char *gpx_redis_op_label(enum gpx_redis_op op);
 
 /* Starts the publisher thread. Strings in cfg are copied. `status` is the
@@ -84,7 +85,7 @@ const char *gpx_redis_op_label(enum gpx_redis_op op);
  * with atomic stores. Returns NULL if the thread cannot start. */
 struct gpx_redis_publisher *gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *status,
                                             gpx_redis_snapshot_fn snapshot, gpx_redis_restore_fn restore, void *ctx,
-                                            gpx_redis_log_fn log);
+                                            gpx_log_fn log);
 
 /* Copies a status written by a publisher (any thread or process). */
 void gpx_redis_status_read(const struct gpx_redis_status *status, struct gpx_redis_status *out);

@@ -9,28 +9,16 @@
 #include "gpx_scoreboard.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
+#include "gpx_log.h"
+
 _Static_assert(sizeof(struct gpx_board_header) <= GPX_ERROR_NAMES_OFFSET &&
                    GPX_ERROR_NAMES_OFFSET + sizeof(struct gpx_error_names) <= GPX_HEADER_SIZE,
                "the header area holds the header and the class names");
-
-static void
-set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static size_t
 block_size_for(unsigned cores)
@@ -79,12 +67,12 @@ gpx_scoreboard_open_anonymous(struct gpx_scoreboard *board, unsigned workers, un
 
     memset(board, 0, sizeof(*board));
     if (workers == 0 || cores == 0) {
-        set_error(err, errlen, "a scoreboard needs at least one worker and one core");
+        gpx_set_error(err, errlen, "a scoreboard needs at least one worker and one core");
         return -1;
     }
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
-        set_error(err, errlen, "cannot map %zu bytes of shared memory: %s", size, strerror(errno));
+        gpx_set_error(err, errlen, "cannot map %zu bytes of shared memory: %s", size, strerror(errno));
         return -1;
     }
     gpx_scoreboard_fill_header(base, workers, cores, (uint64_t)time(NULL));

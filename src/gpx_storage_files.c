@@ -22,13 +22,11 @@
 #include <unistd.h>
 
 #include "gpx_boardfile.h"
+#include "gpx_file.h"
 
 /* Seconds between two copies of the board into its file: what a master
  * killed with SIGKILL can lose. */
 #define SYNC_SECONDS 1
-
-/* What gunicorn_exporter_storage_errors_total{operation} says for files. */
-static const char *const operations[GPX_BOARDFILE_OPS] = {"check", "write"};
 
 struct files {
     char path[GPX_PATH_MAX + 64];        /* the scoreboard file */
@@ -63,8 +61,7 @@ prepare(struct gpx_storage *s, char *err, size_t errlen)
         s->ctx.log(err);
     }
     /* A directory gpx made as root must stay usable after the drop. */
-    if (!existed && geteuid() == 0 && (s->ctx.uid != (uid_t)-1 || s->ctx.gid != (gid_t)-1) &&
-        chown(cfg->multiproc_dir, s->ctx.uid, s->ctx.gid) != 0) {
+    if (!existed && gpx_file_give(-1, cfg->multiproc_dir, s->ctx.uid, s->ctx.gid) != 0) {
         s->ctx.log_errno("gpx_storage_files/chown()");
     }
     /* The app's prometheus_client writes where gpx reads. */
@@ -259,7 +256,7 @@ health(const struct gpx_storage *s, struct gpx_storage_health *out)
     out->up = __atomic_load_n(&f->status->up, __ATOMIC_RELAXED);
     out->operations = GPX_BOARDFILE_OPS;
     for (op = 0; op < GPX_BOARDFILE_OPS; op++) {
-        out->labels[op] = operations[op];
+        out->labels[op] = gpx_boardfile_op_labels[op];
         out->errors[op] = __atomic_load_n(&f->status->errors[op], __ATOMIC_RELAXED);
     }
 }

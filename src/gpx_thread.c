@@ -3,6 +3,7 @@
 #include "gpx_thread.h"
 
 #include <signal.h>
+#include <time.h>
 
 int
 gpx_thread_start(pthread_t *thread, void *(*run)(void *), void *arg)
@@ -15,4 +16,20 @@ gpx_thread_start(pthread_t *thread, void *(*run)(void *), void *arg)
     rc = pthread_create(thread, NULL, run, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+int
+gpx_thread_wait(pthread_mutex_t *lock, pthread_cond_t *wake, const int *stopping, unsigned seconds)
+{
+    struct timespec until;
+    int stop;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(lock);
+    while (!*stopping && pthread_cond_timedwait(wake, lock, &until) == 0) {
+    }
+    stop = *stopping;
+    pthread_mutex_unlock(lock);
+    return stop;
 }

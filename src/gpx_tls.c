@@ -4,7 +4,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdint.h>
@@ -14,42 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Reads a whole file into a NUL-terminated string. Returns it (the caller
- * frees it), or NULL with why set. */
-static char *
-read_file(const char *path, size_t *len, char *why, size_t whylen)
-{
-    char *text = malloc(GPX_TLS_FILE_MAX + 1);
-    ssize_t n = 0;
-    int fd, saved;
+#include "gpx_file.h"
 
-    *len = 0;
-    if (text == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot open it: %s", strerror(errno));
-        free(text);
-        return NULL;
-    }
-    while (*len <= GPX_TLS_FILE_MAX && (n = read(fd, text + *len, GPX_TLS_FILE_MAX + 1 - *len)) > 0) {
-        *len += (size_t)n;
-    }
-    saved = errno;
-    close(fd);
-    if (n < 0 || *len > GPX_TLS_FILE_MAX) {
-        if (n < 0) {
-            snprintf(why, whylen, "cannot read it: %s", strerror(saved));
-        } else {
-            snprintf(why, whylen, "larger than %d bytes", GPX_TLS_FILE_MAX);
-        }
-        free(text);
-        return NULL;
-    }
-    text[*len] = '\0';
-    return text;
+/* A PEM file, whole. */
+static char *
+read_pem(const char *path, size_t *len, char *why, size_t whylen)
+{
+    return gpx_file_read(path, GPX_TLS_FILE_MAX, len, why, whylen);
 }
 
 /* The number of PEM certificates in text, or a GnuTLS error (< 0). */
@@ -137,7 +107,7 @@ read_capath(const char *dir, char **all, size_t *all_len, char *why, size_t whyl
         }
         seen[seen_count].dev = st.st_dev;
         seen[seen_count++].ino = st.st_ino;
-        text = read_file(path, &len, file_why, sizeof(file_why));
+        text = read_pem(path, &len, file_why, sizeof(file_why));
         if (text == NULL) {
             snprintf(why, whylen, "%.100s: %.120s", names[i]->d_name, file_why);
             certificates = -1;
@@ -201,7 +171,7 @@ gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_
     if (cfg->ssl_certfile[0] == '\0') {
         return 0;
     }
-    tls->cert_pem = read_file(cfg->ssl_certfile, &cert_len, why, sizeof(why));
+    tls->cert_pem = read_pem(cfg->ssl_certfile, &cert_len, why, sizeof(why));
     if (tls->cert_pem == NULL) {
         return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CERTFILE, cfg->ssl_certfile, cert_expected, why);
     }
@@ -210,7 +180,7 @@ gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_
         return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CERTFILE, cfg->ssl_certfile, cert_expected,
                           rc < 0 ? gnutls_strerror(rc) : "no certificate in it");
     }
-    tls->key_pem = read_file(cfg->ssl_keyfile, &key_len, why, sizeof(why));
+    tls->key_pem = read_pem(cfg->ssl_keyfile, &key_len, why, sizeof(why));
     if (tls->key_pem == NULL) {
         return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected, why);
     }
@@ -230,7 +200,7 @@ gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_
                           gnutls_strerror(rc));
     }
     if (cfg->ssl_client_cafile[0] != '\0') {
-        tls->client_ca_pem = read_file(cfg->ssl_client_cafile, &ca_len, why, sizeof(why));
+        tls->client_ca_pem = read_pem(cfg->ssl_client_cafile, &ca_len, why, sizeof(why));
         if (tls->client_ca_pem == NULL) {
             return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CLIENT_CAFILE, cfg->ssl_client_cafile, ca_expected,
                               why);

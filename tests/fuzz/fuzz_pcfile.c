@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gpx_appmetrics.h"
+#include "gpx_appmerge.h"
+#include "gpx_apprender.h"
 #include "gpx_appstore.h"
+#include "gpx_exposition.h"
 #include "gpx_pcfile.h"
 #include "strict_page.h"
 
@@ -33,8 +35,8 @@ render_and_check(struct gpx_appmerge *m, enum gpx_format format, const struct gp
     if (gpx_buf_init(&out, 4096) != 0) {
         return;
     }
-    if (gpx_appmerge_render(m, &out, format, reserved, &health) == 0 &&
-        gpx_app_health_render(&out, format, &health) == 0 && gpx_render_end(&out, format) == 0 &&
+    if (gpx_apprender_families(m, &out, format, reserved, &health) == 0 &&
+        gpx_apprender_health(&out, format, &health) == 0 && gpx_render_end(&out, format) == 0 &&
         strict_page_check(out.data, out.len, format == GPX_FORMAT_OPENMETRICS, err, sizeof(err)) != 0) {
         fprintf(stderr, "invalid %s page: %s\n--\n%s--\n", format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text",
                 err, out.data);
@@ -85,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gpx_appstore_decode(&store, data, size);
     gpx_appstore_fold_file(&folded, &name, data, size);
     gpx_appstore_fold_store(&folded, &store);
-    gpx_appstore_add_to_merge(&folded, m, "store");
+    gpx_appmerge_add_store(m, &folded, "store");
     render_and_check(m, GPX_FORMAT_TEXT, guard);
     render_and_check(m, GPX_FORMAT_OPENMETRICS, guard);
     gpx_appstore_encode(&folded, &out);

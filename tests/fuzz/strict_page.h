@@ -100,12 +100,26 @@ strict_name(const char *p, const char *end, int metric)
     return n;
 }
 
+/* Where the [+-]digits at text[i] end, or 0 when there are no digits. */
+static size_t
+strict_signed_digits(const char *text, size_t i)
+{
+    size_t start;
+
+    if (text[i] == '+' || text[i] == '-') {
+        i++;
+    }
+    for (start = i; text[i] >= '0' && text[i] <= '9'; i++) {
+    }
+    return i > start ? i : 0;
+}
+
 /* A number as both parsers read it; *value set. */
 static int
 strict_number(const char *p, size_t len, double *value)
 {
     char text[64], *stop;
-    size_t i = 0;
+    size_t i;
 
     if (len == 0 || len >= sizeof(text)) {
         return 0;
@@ -117,31 +131,18 @@ strict_number(const char *p, size_t len, double *value)
         return 1;
     }
     /* [+-]digits[.digits][e[+-]digits] */
-    if (text[i] == '+' || text[i] == '-') {
-        i++;
-    }
-    if (!(text[i] >= '0' && text[i] <= '9')) {
+    i = strict_signed_digits(text, 0);
+    if (i == 0) {
         return 0;
     }
-    while (text[i] >= '0' && text[i] <= '9') {
-        i++;
-    }
     if (text[i] == '.') {
-        i++;
-        while (text[i] >= '0' && text[i] <= '9') {
-            i++;
+        for (i++; text[i] >= '0' && text[i] <= '9'; i++) {
         }
     }
     if (text[i] == 'e' || text[i] == 'E') {
-        i++;
-        if (text[i] == '+' || text[i] == '-') {
-            i++;
-        }
-        if (!(text[i] >= '0' && text[i] <= '9')) {
+        i = strict_signed_digits(text, i + 1);
+        if (i == 0) {
             return 0;
-        }
-        while (text[i] >= '0' && text[i] <= '9') {
-            i++;
         }
     }
     if (text[i] != '\0') {

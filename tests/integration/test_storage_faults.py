@@ -1,6 +1,7 @@
 """File storage under faults: a full filesystem at start and while running,
 the scoreboard truncated, replaced, removed or chmod-ed while the server
-runs, its directory removed before a SIGHUP reload.
+runs, its directory removed before a SIGHUP reload, with the app's folded
+prometheus_client totals in it.
 
 Real faults only: a real tmpfs of 64 KiB (mounted here, so root is needed)
 filled with another file, real truncate/mv/rm/chmod of the file while
@@ -24,12 +25,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import prometheus_client
 import pytest
 import requests
 
-from conftest import Server, lines_with, send_ok, wait_accepting, wait_for
+from conftest import Server, free_port, lines_with, send_ok, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
+APP_METRICS = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
+# Debian's uWSGI runs the system Python (the same 3.11): it finds
+# prometheus_client where the test's own Python has it.
+SITE_PACKAGES = str(Path(prometheus_client.__file__).resolve().parents[1])
 # What two worker slots of one cell take (a 4 KiB header, then per slot a
 # 512-byte block and a 5,312-byte cell): gpx_scoreboard.h's layout 3.
 BOARD_BYTES_2x1 = 4096 + 2 * (512 + 5312)
@@ -399,6 +405,64 @@ def test_reload_that_cannot_keep_counts_says_so(build, tmpfs, server_factory):
     assert storage(s)[0] == 1
     send_ok(s, 2)
     s.wait_requests(2 + PROBE)
+
+
+@pytest.mark.parametrize("when", ["reload_at_once", "noticed_first"])
+def test_directory_removed_then_sighup_keeps_the_apps_folded_totals(build, server_factory, when):
+    """The app's prometheus_client counters of workers that ended live only
+    in gpx's store (their files were folded and removed). The directory
+    goes with the store in it, then a SIGHUP: gpx makes the directory again
+    (or takes the one made meanwhile) and writes the store into it from
+    memory, so that the reloaded server shows every count, and says so."""
+    port = free_port()
+    python_path = ("--pythonpath", SITE_PACKAGES) if build.name == "system" else ()
+    s = server_factory(build, *python_path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP_METRICS),
+                       "--processes", "2", "--gpx-instance", "folded", app_port=port, with_app=False).start()
+    directory = Path(s.multiproc_dir)
+    store = directory / "gpx_folded.appstore"
+    board = directory / "gpx_folded.scoreboard"
+
+    def app_counts() -> tuple[float, float]:
+        m = s.scrape()
+        return (m.get("app_hits_total", path="/hit") or 0.0,
+                m.get("app_latency_seconds_count", route="/observe") or 0.0)
+
+    old = wait_accepting(s, 2)
+    for path in ["/hit?n=2"] * 6 + ["/hit"] * 5 + ["/observe?v=0.3"] * 4:
+        requests.get(s.url(path), timeout=10).raise_for_status()
+    assert app_counts() == (17, 4)
+    # The workers that counted end: their files are folded into the store.
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not [name for name in os.listdir(directory) for pid in old if name.endswith(f"_{pid}.db")], 15,
+             what="the ended workers' files folded")
+    workers = wait_accepting(s, 2, exclude=old)
+    assert app_counts() == (17, 4)
+
+    shutil.rmtree(directory)  # what deploy scripts do
+    if when == "noticed_first":
+        wait_for(store.exists, 10, what="the store written again")
+        assert app_counts() == (17, 4)  # scrapes before the reload show it too
+    s.signal(signal.SIGHUP)
+    wait_for(lambda: len(lines_with(s, "gpx: serving metrics")) == 2, 30, what="metrics served again")
+    wait_accepting(s, 2, exclude=workers)
+    s.wait_ready()
+
+    line = one_line(s, "the app's folded totals")
+    assert line.startswith(f"gpx: {directory} "), line
+    assert line in (f"gpx: {directory} was removed by another process; gpx made it again and wrote the app's folded "
+                    "totals into gpx_folded.appstore from memory",
+                    f"gpx: {directory} is not the directory the app's folded totals were in (another process removed "
+                    "or replaced it); gpx wrote them into gpx_folded.appstore in the directory there now, from "
+                    "memory"), line
+    one_line(s, f"gpx: {board} was removed by another process, with its directory")
+    out = s.output()
+    assert "cannot fold" not in out and "cannot save" not in out and "cannot be made again" not in out, out
+    assert store.exists()
+    assert app_counts() == (17, 4)
+    for _ in range(3):
+        requests.get(s.url("/hit"), timeout=10).raise_for_status()
+    wait_for(lambda: app_counts() == (20, 4), 10, what="20 hits")
 
 
 # -- 5. the master killed: at most the last second is lost --------------------------

@@ -18,8 +18,12 @@
 
 #include "gpx_test_support.h"
 
+#include "gpx_apphealth.h"
+#include "gpx_appmerge.h"
 #include "gpx_appmetrics.h"
+#include "gpx_apprender.h"
 #include "gpx_appstore.h"
+#include "gpx_exposition.h"
 #include "gpx_pcfile.h"
 
 #include "../fuzz/strict_page.h"
@@ -31,7 +35,7 @@ render(struct gpx_appmerge *m, enum gpx_format format)
     size_t len;
 
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmerge_render(m, &out, format, NULL, NULL), 0);
+    assert_int_equal(gpx_apprender_families(m, &out, format, NULL, NULL), 0);
     return gpx_buf_steal(&out, &len);
 }
 
@@ -260,8 +264,8 @@ render_page(struct gpx_appmerge *m, enum gpx_format format, struct gpx_app_healt
         assert_int_equal(gpx_names_reserve(&reserved, gpx_families[i].name, gpx_families[i].type), 0);
     }
     assert_int_equal(gpx_buf_init(&out, 1024), 0);
-    assert_int_equal(gpx_appmerge_render(m, &out, format, &reserved, health), 0);
-    assert_int_equal(gpx_app_health_render(&out, format, health), 0);
+    assert_int_equal(gpx_apprender_families(m, &out, format, &reserved, health), 0);
+    assert_int_equal(gpx_apprender_health(&out, format, health), 0);
     assert_int_equal(gpx_render_end(&out, format), 0);
     if (strict_page_check(out.data, out.len, format == GPX_FORMAT_OPENMETRICS, err, sizeof(err)) != 0) {
         print_error("invalid page: %s\n%s", err, out.data);
@@ -611,7 +615,7 @@ test_log_once(void **state)
     gpx_app_log_report(&log, "a", "first again");
     gpx_app_log_report(&log, "b", "second");
     assert_int_equal(logged_lines, 2);
-    assert_string_equal(logged_last, "second");
+    assert_string_equal(logged_last, "gpx: second");
     for (i = 0; i < GPX_APP_LOG_KEYS + 10; i++) {
         snprintf(key, sizeof(key), "k%u", i);
         gpx_app_log_report(&log, key, key);
@@ -636,58 +640,6 @@ test_quote_keeps_one_line(void **state)
 }
 
 /* -- the store and folding -------------------------------------------------- */
-
-struct scratch {
-    char dir[64];
-    int dirfd;
-};
-
-static int
-setup_dir(void **state)
-{
-    struct scratch *s = calloc(1, sizeof(*s));
-
-    snprintf(s->dir, sizeof(s->dir), "/tmp/gpx_appstore_XXXXXX");
-    if (mkdtemp(s->dir) == NULL) {
-        free(s);
-        return -1;
-    }
-    s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY);
-    *state = s;
-    return s->dirfd >= 0 ? 0 : -1;
-}
-
-static int
-teardown_dir(void **state)
-{
-    struct scratch *s = *state;
-    DIR *d = fdopendir(s->dirfd);
-    struct dirent *e;
-
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.') {
-            unlinkat(dirfd(d), e->d_name, 0);
-        }
-    }
-    closedir(d);
-    rmdir(s->dir);
-    free(s);
-    return 0;
-}
-
-/* Writes a prometheus_client file holding one entry. */
-static void
-write_file(int dirfd, const char *name, const char *key, double value, double timestamp)
-{
-    struct gpx_buf b;
-
-    assert_int_equal(gpx_buf_init(&b, 256), 0);
-    gpx_pc_encode_begin(&b);
-    gpx_pc_encode_entry(&b, key, strlen(key), value, timestamp);
-    gpx_pc_encode_end(&b);
-    assert_int_equal(gpx_pc_replace_file(dirfd, name, b.data, b.len), 0);
-    gpx_buf_free(&b);
-}
 
 static unsigned
 files_in(int fd)
@@ -745,20 +697,20 @@ test_fold_rules(void **state)
 
     gpx_appstore_init(&st);
     /* pid 100 ended, 200 runs, 300 is another server's (never noted). */
-    write_file(s->dirfd, "counter_100.db", CKEY, 4.0, 0.0);
-    write_file(s->dirfd, "counter_200.db", CKEY, 1.0, 0.0);
-    write_file(s->dirfd, "counter_300.db", CKEY, 10.0, 0.0);
-    write_file(s->dirfd, "gauge_max_100.db", GKEY("max"), 9.0, 0.0);
-    write_file(s->dirfd, "gauge_max_200.db", GKEY("max"), 5.0, 0.0);
-    write_file(s->dirfd, "gauge_min_100.db", GKEY("min"), 9.0, 0.0);
-    write_file(s->dirfd, "gauge_min_200.db", GKEY("min"), 5.0, 0.0);
-    write_file(s->dirfd, "gauge_sum_100.db", GKEY("sum"), 2.0, 0.0);
-    write_file(s->dirfd, "gauge_mostrecent_100.db", GKEY("mostrecent"), 8.0, 50.0);
-    write_file(s->dirfd, "gauge_mostrecent_200.db", GKEY("mostrecent"), 6.0, 40.0);
-    write_file(s->dirfd, "gauge_livesum_100.db", GKEY("livesum"), 3.0, 0.0);
-    write_file(s->dirfd, "gauge_livesum_200.db", GKEY("livesum"), 1.0, 0.0);
-    write_file(s->dirfd, "gauge_all_100.db", GKEY("all"), 3.0, 0.0);
-    write_file(s->dirfd, "gauge_all_200.db", GKEY("all"), 1.0, 0.0);
+    write_pc_file(s->dirfd, "counter_100.db", CKEY, 4.0, 0.0);
+    write_pc_file(s->dirfd, "counter_200.db", CKEY, 1.0, 0.0);
+    write_pc_file(s->dirfd, "counter_300.db", CKEY, 10.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_max_100.db", GKEY("max"), 9.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_max_200.db", GKEY("max"), 5.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_min_100.db", GKEY("min"), 9.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_min_200.db", GKEY("min"), 5.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_sum_100.db", GKEY("sum"), 2.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_mostrecent_100.db", GKEY("mostrecent"), 8.0, 50.0);
+    write_pc_file(s->dirfd, "gauge_mostrecent_200.db", GKEY("mostrecent"), 6.0, 40.0);
+    write_pc_file(s->dirfd, "gauge_livesum_100.db", GKEY("livesum"), 3.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_livesum_200.db", GKEY("livesum"), 1.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_all_100.db", GKEY("all"), 3.0, 0.0);
+    write_pc_file(s->dirfd, "gauge_all_200.db", GKEY("all"), 1.0, 0.0);
     assert_int_equal(gpx_appstore_note_pid(&st, 100), 1);
     assert_int_equal(gpx_appstore_note_pid(&st, 200), 1);
     assert_int_equal(gpx_appstore_note_pid(&st, 200), 0);
@@ -810,7 +762,7 @@ test_fold_exact_over_many_processes(void **state)
     for (pid = 1000; pid < 1030; pid++) {
         snprintf(name, sizeof(name), "counter_%d.db", (int)pid);
         assert_int_equal(gpx_appstore_note_pid(&st, pid), 1);
-        write_file(s->dirfd, name, CKEY, 10.0, 0.0);
+        write_pc_file(s->dirfd, name, CKEY, 10.0, 0.0);
         assert_int_equal(gpx_appstore_fold(&st, s->dirfd, "gpx_t.appstore", "gpx_t.appstore.lock", only_alive_pid, NULL,
                                            NULL, &r, err, sizeof(err)),
                          0);
@@ -839,7 +791,7 @@ test_fold_finishes_what_a_dead_master_left(void **state)
     assert_int_equal(gpx_appstore_note_pid(&st, 500), 1);
     st.pids[0].state = GPX_PID_FOLDED;
     assert_int_equal(gpx_appstore_save(&st, s->dirfd, "gpx_t.appstore"), 0);
-    write_file(s->dirfd, "counter_500.db", CKEY, 7.0, 0.0);
+    write_pc_file(s->dirfd, "counter_500.db", CKEY, 7.0, 0.0);
     gpx_appstore_free(&st);
 
     /* A reader skips the folded process's file: 7, not 14. */
@@ -893,7 +845,7 @@ test_layouts_and_unreadable_files(void **state)
     struct told told;
     static const char junk[64] = "\x28\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00garbage";
 
-    write_file(s->dirfd, "counter_10.db", CKEY, 5.0, 0.0);
+    write_pc_file(s->dirfd, "counter_10.db", CKEY, 5.0, 0.0);
     write_value_only_file(s->dirfd, "counter_11.db", CKEY, 7.0);
     /* A value-only file cut inside its second entry: the first is served. */
     assert_int_equal(gpx_buf_init(&two, 256), 0);
@@ -903,9 +855,9 @@ test_layouts_and_unreadable_files(void **state)
     gpx_pc_encode_end(&two);
     write_bytes(s->dirfd, "counter_12.db", two.data, two.len - 4);
     write_bytes(s->dirfd, "counter_13.db", junk, sizeof(junk));
-    write_file(s->dirfd, "counter_14.db", "[1, 2]", 0.0, 0.0);
+    write_pc_file(s->dirfd, "counter_14.db", "[1, 2]", 0.0, 0.0);
     /* Named by something else than a pid: prometheus_client would read it. */
-    write_file(s->dirfd, "counter_worker-1.db", CKEY, 1000.0, 0.0);
+    write_pc_file(s->dirfd, "counter_worker-1.db", CKEY, 1000.0, 0.0);
 
     memset(&health, 0, sizeof(health));
     memset(&told, 0, sizeof(told));
@@ -1030,7 +982,7 @@ test_store_encoding_and_rebase(void **state)
     assert_true(now.epoch == 42.0);
     assert_int_equal(gpx_appstore_pid_state(&now, 77), GPX_PID_OWN);
     m = gpx_appmerge_new();
-    gpx_appstore_add_to_merge(&now, m, "gpx_t.appstore");
+    gpx_appmerge_add_store(m, &now, "gpx_t.appstore");
     text = render(m, GPX_FORMAT_TEXT);
     assert_line(text, "c_total 53.0");
     assert_line(text, "g_max 9.0");
@@ -1062,7 +1014,7 @@ test_damaged_store_keeps_what_it_can(void **state)
     gpx_buf_free(&b);
 }
 
-#define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
+#define DIR_TEST(name) cmocka_unit_test_setup_teardown(name, scratch_setup, scratch_teardown)
 
 int
 main(void)

@@ -60,55 +60,6 @@ assert_logged(const char *want)
     }
 }
 
-/* ---- requests ----------------------------------------------------------- */
-
-static void
-record(struct gpx_cell *cell, unsigned method, unsigned status, uint64_t duration_us)
-{
-    struct gpx_request r;
-
-    memset(&r, 0, sizeof(r));
-    r.method = method;
-    r.status = status;
-    r.duration_us = duration_us;
-    r.request_size = 100;
-    r.response_size = 200;
-    gpx_cell_record(cell, &r);
-}
-
-/* A varied request mix; `seed` changes it. */
-static void
-record_mix(struct gpx_cell *cell, unsigned seed, unsigned n)
-{
-    unsigned i;
-
-    for (i = 0; i < n; i++) {
-        unsigned k = seed * 7919u + i * 104729u;
-        struct gpx_request r;
-
-        memset(&r, 0, sizeof(r));
-        r.method = k % GPX_METHOD_COUNT;
-        r.status = 200 + (k % 5) * 100 + k % 3;
-        r.duration_us = k % 70000000u;
-        r.request_size = k % 5000000u;
-        r.response_size = (k / 3) % 5000000u;
-        r.app_id = k % 11;
-        r.raised = k % 4 == 0;
-        r.error_name = r.app_id == 0 ? 1 + k % 2 : 0;
-        r.read_errors = k % 5 == 0 ? 2 : 0;
-        r.write_errors = k % 6 == 0 ? 3 : 0;
-        gpx_cell_record(cell, &r);
-    }
-}
-
-static int
-cell_is_zero(const struct gpx_cell *cell)
-{
-    static const struct gpx_cell zero;
-
-    return memcmp(cell, &zero, sizeof(zero)) == 0;
-}
-
 /* ---- the fixture: a directory, a file path, the handle ------------------- */
 
 struct fixture {
@@ -290,21 +241,6 @@ assert_file_is_board(const struct fixture *f)
     free(disk);
 }
 
-static void
-assert_header(const struct gpx_scoreboard *board, unsigned workers, unsigned cores)
-{
-    const struct gpx_board_header *h = board->header;
-
-    assert_memory_equal(h->magic, GPX_BOARD_MAGIC, 8);
-    assert_int_equal(h->layout_version, GPX_LAYOUT_VERSION);
-    assert_int_equal(h->workers, workers);
-    assert_int_equal(h->cores, cores);
-    assert_int_equal(h->map_size, gpx_scoreboard_map_size(workers, cores));
-    assert_int_equal(board->size, gpx_scoreboard_map_size(workers, cores));
-    assert_int_equal(board->workers, workers);
-    assert_int_equal(board->cores, cores);
-}
-
 /* ---- making and continuing ---------------------------------------------- */
 
 /* A new file: the board is anonymous memory (the file is never mapped),
@@ -325,7 +261,7 @@ test_gpx_boardfile_create(void **state)
     o.gid = geteuid() == 0 ? 4322 : NO_GID;
     assert_int_equal(gpx_boardfile_open(&f->file, &f->board, &o, &start, err, sizeof(err)), 0);
     assert_int_equal(start, GPX_BOARDFILE_NEW);
-    assert_header(&f->board, 2, 3);
+    assert_board_header(&f->board, 2, 3);
     assert_true(f->board.header->created_unix >= (uint64_t)before);
     assert_true(cell_is_zero(gpx_scoreboard_cell(&f->board, 2, 2)));
     assert_false(is_mapped(f->path));
@@ -354,11 +290,11 @@ test_gpx_boardfile_sync_and_reopen_continue(void **state)
     unsigned i;
 
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_NEW);
-    record(gpx_scoreboard_cell(&f->board, 1, 1), GPX_METHOD_GET, 200, 1000);
+    record_cell(gpx_scoreboard_cell(&f->board, 1, 1), GPX_METHOD_GET, 200, 1000);
     sync_ok(f);
     assert_file_is_board(f);
     for (i = 0; i < 50; i++) {
-        record(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_POST, 500, 1000 * i);
+        record_cell(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_POST, 500, 1000 * i);
     }
     gpx_scoreboard_slot(&f->board, 2)->restarts[3] = 7;
     sync_ok(f);
@@ -367,12 +303,12 @@ test_gpx_boardfile_sync_and_reopen_continue(void **state)
     close_board(f);
 
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_CONTINUED);
-    assert_header(&f->board, 2, 2);
+    assert_board_header(&f->board, 2, 2);
     assert_true(f->board.header->created_unix == created);
     assert_true(gpx_cell_requests(gpx_scoreboard_cell(&f->board, 1, 1)) == 1);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_POST, 500) == 50);
     assert_true(gpx_scoreboard_slot(&f->board, 2)->restarts[3] == 7);
-    record(gpx_scoreboard_cell(&f->board, 1, 1), GPX_METHOD_GET, 200, 1000);
+    record_cell(gpx_scoreboard_cell(&f->board, 1, 1), GPX_METHOD_GET, 200, 1000);
     close_board(f);
 
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_CONTINUED);
@@ -390,26 +326,26 @@ test_gpx_boardfile_reopen_grows(void **state)
     unsigned w;
 
     open_board(f, 2, 2);
-    record(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200, 1000);
+    record_cell(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200, 1000);
     close_board(f);
 
     assert_int_equal(open_board(f, 4, 2), GPX_BOARDFILE_CONTINUED);
     snprintf(want, sizeof(want), "gpx: %s grown from 2 to 4 workers\n", f->path);
     assert_string_equal(logged, want);
-    assert_header(&f->board, 4, 2);
+    assert_board_header(&f->board, 4, 2);
     assert_file_is_board(f);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200) == 1);
     for (w = 3; w <= 4; w++) {
         assert_true(cell_is_zero(gpx_scoreboard_cell(&f->board, w, 0)));
         assert_true(cell_is_zero(gpx_scoreboard_cell(&f->board, w, 1)));
     }
-    record(gpx_scoreboard_cell(&f->board, 4, 1), GPX_METHOD_HEAD, 204, 1000);
+    record_cell(gpx_scoreboard_cell(&f->board, 4, 1), GPX_METHOD_HEAD, 204, 1000);
     close_board(f);
 
     logged[0] = '\0';
     assert_int_equal(open_board(f, 1, 2), GPX_BOARDFILE_CONTINUED);
     assert_string_equal(logged, "");
-    assert_header(&f->board, 4, 2);
+    assert_board_header(&f->board, 4, 2);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 4, 1), GPX_METHOD_HEAD, 204) == 1);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200) == 1);
 }
@@ -444,7 +380,7 @@ test_gpx_boardfile_reopen_folds(void **state)
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_CONTINUED);
     snprintf(want, sizeof(want), "gpx: %s folded from 2 workers x 3 cores to 2 x 2 (counts kept)\n", f->path);
     assert_string_equal(logged, want);
-    assert_header(&f->board, 2, 2);
+    assert_board_header(&f->board, 2, 2);
     assert_file_is_board(f);
     assert_true(f->board.header->created_unix == created);
     assert_int_equal(access(f->tmp, F_OK), -1);
@@ -466,7 +402,7 @@ test_gpx_boardfile_reopen_folds(void **state)
     open_board(f, 3, 4);
     snprintf(want, sizeof(want), "gpx: %s folded from 2 workers x 2 cores to 3 x 4 (counts kept)\n", f->path);
     assert_string_equal(logged, want);
-    assert_header(&f->board, 3, 4);
+    assert_board_header(&f->board, 3, 4);
     for (w = 1; w <= 2; w++) {
         gpx_scoreboard_sum_worker(&f->board, w, &after);
         assert_cells_equal(&after, &before[w]);
@@ -684,7 +620,7 @@ test_gpx_boardfile_replaces_leftover(void **state)
              f->path, gpx_scoreboard_map_size(2, 2));
     assert_string_equal(logged, want);
     assert_file_is_board(f);
-    record(gpx_scoreboard_cell(&f->board, 1, 0), GPX_METHOD_GET, 200, 5);
+    record_cell(gpx_scoreboard_cell(&f->board, 1, 0), GPX_METHOD_GET, 200, 5);
     close_board(f);
 
     assert_int_equal(truncate(f->path, 0), 0);
@@ -717,7 +653,7 @@ test_gpx_boardfile_keep_going_without_room(void **state)
     assert_int_equal(access(f->path, F_OK), -1);
     assert_false(gpx_boardfile_holds_counts(&f->file, NULL));
 
-    record(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5);
+    record_cell(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5);
     assert_int_equal(gpx_boardfile_sync(&f->file, &f->board, 0, err, sizeof(err)), -1);
     assert_int_equal(lines_logged(), 1); /* once, not at every retry */
     assert_true(f->status.errors[GPX_BOARDFILE_WRITE] == 2);
@@ -758,7 +694,7 @@ test_gpx_boardfile_survives_changes(void **state)
     sync_ok(f);
 
     assert_int_equal(truncate(f->path, 0), 0);
-    record(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5);
+    record_cell(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5);
     sync_ok(f);
     snprintf(want, sizeof(want),
              "gpx: %s was truncated to 0 bytes by another process (it should have %zu); gpx writes it again from "
@@ -889,7 +825,7 @@ test_gpx_boardfile_write_failure_logged_once(void **state)
 
     limit_file_size(GPX_HEADER_SIZE);
     for (i = 0; i < 3; i++) {
-        record(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5 + i);
+        record_cell(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5 + i);
         assert_int_equal(gpx_boardfile_sync(&f->file, &f->board, 0, err, sizeof(err)), -1);
         assert_non_null(strstr(err, "cannot write"));
         assert_int_equal(f->status.up, 0);

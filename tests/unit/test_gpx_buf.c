@@ -1,4 +1,5 @@
-/* Unit tests of gpx_buf: growth, reset, the failed state and steal. */
+/* Unit tests of gpx_buf: growth, reset, the failed state and steal; arrays
+ * grown with gpx_grow. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,6 +263,33 @@ test_gpx_buf_free_twice_safe(void **state)
     gpx_buf_free(&buf);
 }
 
+/* gpx_grow doubles from `first`, keeps what the array held, and leaves an
+ * array with room alone. */
+static void
+test_gpx_grow_doubles_and_keeps(void **state)
+{
+    long *items = NULL;
+    size_t cap = 0, count;
+
+    (void)state;
+    for (count = 0; count < 100; count++) {
+        assert_int_equal(gpx_grow(&items, &cap, count, sizeof(*items), 4), 0);
+        assert_true(cap > count);
+        items[count] = (long)count * 3;
+    }
+    assert_int_equal(cap, 128);
+    for (count = 0; count < 100; count++) {
+        assert_int_equal(items[count], (long)count * 3);
+    }
+    assert_int_equal(gpx_grow(&items, &cap, 100, sizeof(*items), 4), 0);
+    assert_int_equal(cap, 128);
+    /* Too large to count in bytes: refused, the array as it was. */
+    assert_int_equal(gpx_grow(&items, &cap, 128, SIZE_MAX / 64, 4), -1);
+    assert_int_equal(cap, 128);
+    assert_int_equal(items[99], 297);
+    free(items);
+}
+
 int
 main(void)
 {
@@ -270,6 +298,7 @@ main(void)
         cmocka_unit_test(test_gpx_buf_puts_appends_text),    cmocka_unit_test(test_gpx_buf_printf_many_grows),
         cmocka_unit_test(test_gpx_buf_append_zeroed_buffer), cmocka_unit_test(test_gpx_buf_reset_keeps_memory),
         cmocka_unit_test(test_gpx_buf_steal_hands_over),     cmocka_unit_test(test_gpx_buf_free_twice_safe),
+        cmocka_unit_test(test_gpx_grow_doubles_and_keeps),
     };
 
     return cmocka_run_group_tests_name("gpx_buf", tests, NULL, NULL);

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "gpx_test_support.h"
+
 #include "gpx_config.h"
 
 /* A fake environment: a table of (variable, value), NULL-terminated. */
@@ -933,20 +935,11 @@ setup_tree(void **state)
 }
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 teardown_tree(void **state)
 {
     const struct tree *t = *state;
 
-    return nftw(t->base, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return remove_tree(t->base);
 }
 
 static void

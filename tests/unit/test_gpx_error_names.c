@@ -1,5 +1,6 @@
 /* Unit tests of gpx_error_names (the shared table of exception class names)
  * and of failures counted by class in a cell. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,5 @@
 /* Unit tests of gpx_exposition: the exact text rendered from a known board. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,69 +12,23 @@
 
 #include "gpx_test_support.h"
 
-#include "gpx_appmetrics.h"
+#include "gpx_apprender.h"
 #include "gpx_exposition.h"
 #include "gpx_restart.h"
 
-/* Every family has one HELP line, then its TYPE line, then its samples, all
- * together; no family appears twice. Returns the number of families. */
+/* A page's families (see page_families), none twice. Returns their number. */
 static unsigned
 check_families(const char *text)
 {
     static char names[64][96];
-    char family[96] = "", type[16] = "";
-    unsigned families = 0;
-    const char *p = text;
+    unsigned families = page_families(text, names, 64), i, k;
 
-    assert_true(text[0] != '\0');
-    assert_int_equal(text[strlen(text) - 1], '\n');
-    while (*p != '\0') {
-        const char *end = strchr(p, '\n');
-        char line[1024];
-        size_t len = (size_t)(end - p);
-
-        assert_non_null(end);
-        assert_true(len > 0 && len < sizeof(line));
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p = end + 1;
-        if (strncmp(line, "# HELP ", 7) == 0) {
-            char want[256];
-            unsigned i;
-
-            assert_int_equal(sscanf(line, "# HELP %95s", family), 1);
-            for (i = 0; i < families; i++) {
-                if (strcmp(names[i], family) == 0) {
-                    print_error("family %s described twice\n", family);
-                    fail();
-                }
-            }
-            assert_true(families < 64);
-            strcpy(names[families++], family);
-            end = strchr(p, '\n');
-            assert_non_null(end);
-            assert_int_equal(sscanf(p, "# TYPE %*s %15s", type), 1);
-            snprintf(want, sizeof(want), "# TYPE %s %s", family, type);
-            assert_true((size_t)(end - p) == strlen(want) && strncmp(p, want, strlen(want)) == 0);
-            assert_true(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 || strcmp(type, "histogram") == 0);
-            p = end + 1;
-        } else {
-            char name[128];
-            size_t flen = strlen(family);
-            const char *suffix;
-
-            assert_true(line[0] != '#');
-            assert_int_equal(sscanf(line, "%127[^{ ]", name), 1);
-            assert_true(family[0] != '\0');
-            suffix = name + flen;
-            if (strncmp(name, family, flen) != 0 ||
-                (*suffix != '\0' &&
-                 (strcmp(type, "histogram") != 0 ||
-                  (strcmp(suffix, "_bucket") != 0 && strcmp(suffix, "_count") != 0 && strcmp(suffix, "_sum") != 0)))) {
-                print_error("sample outside its family %s: %s\n", family, line);
+    for (i = 0; i < families; i++) {
+        for (k = 0; k < i; k++) {
+            if (strcmp(names[i], names[k]) == 0) {
+                print_error("family %s described twice\n", names[i]);
                 fail();
             }
-            assert_non_null(strrchr(line, ' '));
         }
     }
     return families;
@@ -104,21 +59,6 @@ sum_values(const char *text, const char *prefix)
         p = end + 1;
     }
     return total;
-}
-
-static void
-record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
-       uint64_t duration_us, uint64_t request_size, uint64_t response_size)
-{
-    struct gpx_request r;
-
-    memset(&r, 0, sizeof(r));
-    r.method = method;
-    r.status = status;
-    r.duration_us = duration_us;
-    r.request_size = request_size;
-    r.response_size = response_size;
-    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
 }
 
 /* The endpoint callback's record of what it was asked. */
@@ -165,14 +105,10 @@ setup_scene(void **state)
     if (gpx_scoreboard_open_anonymous(&s.board, 3, 2, err, sizeof(err)) != 0) {
         return -1;
     }
-    record(&s.board, 1, 0, GPX_METHOD_GET, 200, 1500, 100, 2000);
-    record(&s.board, 1, 1, GPX_METHOD_GET, 200, 7000, 0, 5000);
-    record(&s.board, 2, 0, GPX_METHOD_GET, 200, 2000000, 2048, 10);
-    memset(&r, 0, sizeof(r));
-    r.method = GPX_METHOD_POST;
-    r.status = 404;
-    r.duration_us = 5000;
-    r.request_size = 70000;
+    record_request(&s.board, 1, 0, GPX_METHOD_GET, 200, 1500, 100, 2000);
+    record_request(&s.board, 1, 1, GPX_METHOD_GET, 200, 7000, 0, 5000);
+    record_request(&s.board, 2, 0, GPX_METHOD_GET, 200, 2000000, 2048, 10);
+    r = test_request(GPX_METHOD_POST, 404, 5000, 70000, 0);
     r.app_id = 1;
     r.raised = 1;
     r.read_errors = 2;
@@ -426,7 +362,7 @@ test_gpx_families_table_is_every_family(void **state)
     assert_int_equal(gpx_buf_init(&want, 4096), 0);
     collect_types(render(s), &names);
     gpx_buf_reset(&s->out);
-    assert_int_equal(gpx_app_health_render(&s->out, GPX_FORMAT_TEXT, NULL), 0);
+    assert_int_equal(gpx_apprender_health(&s->out, GPX_FORMAT_TEXT, NULL), 0);
     collect_types(s->out.data, &names);
     gpx_buf_reset(&s->out);
     assert_int_equal(gpx_render_fleet(&s->out, GPX_FORMAT_TEXT, NULL, 0), 0);
@@ -645,7 +581,7 @@ test_gpx_render_retired_slot(void **state)
     assert_int_equal(count_prefix(text, "gunicorn_worker_requests_total{worker_id=\"3\"}"), 0);
     assert_null(strstr(text, "worker_id=\"3\""));
 
-    record(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
+    record_request(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
     text = render(s);
     assert_int_equal(check_families(text), 28);
     assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
@@ -675,10 +611,10 @@ test_gpx_render_overflow_classes(void **state)
     (void)state;
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 1, 1, err, sizeof(err)), 0);
     for (st = 500; st < 600; st++) {
-        record(&board, 1, 0, GPX_METHOD_GET, st, 1000, 0, 0);
+        record_request(&board, 1, 0, GPX_METHOD_GET, st, 1000, 0, 0);
     }
-    record(&board, 1, 0, GPX_METHOD_POST, 1500, 1000, 0, 0);
-    record(&board, 1, 0, GPX_METHOD_POST, 42, 1000, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_POST, 1500, 1000, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_POST, 42, 1000, 0, 0);
     memset(&view, 0, sizeof(view));
     memset(&x, 0, sizeof(x));
     x.board = &board;
@@ -712,11 +648,11 @@ test_gpx_render_status_order(void **state)
 
     (void)state;
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 1, 2, err, sizeof(err)), 0);
-    record(&board, 1, 0, GPX_METHOD_POST, 500, 1, 0, 0);
-    record(&board, 1, 1, GPX_METHOD_GET, 404, 1, 0, 0);
-    record(&board, 1, 0, GPX_METHOD_GET, 200, 1, 0, 0);
-    record(&board, 1, 1, GPX_METHOD_OTHER, 1234, 1, 0, 0);
-    record(&board, 1, 1, GPX_METHOD_HEAD, 99, 1, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_POST, 500, 1, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_GET, 404, 1, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_GET, 200, 1, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_OTHER, 1234, 1, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_HEAD, 99, 1, 0, 0);
     memset(&view, 0, sizeof(view));
     memset(&x, 0, sizeof(x));
     x.board = &board;
@@ -766,14 +702,6 @@ sample_lines(const char *text)
 static void
 test_gpx_render_restart_counts(void **state)
 {
-    static const struct {
-        enum gpx_restart_reason reason;
-        const char *type;
-    } types[] = {
-        {GPX_RESTART_MAX_REQUESTS, "graceful"}, {GPX_RESTART_TIMEOUT, "forced"},  {GPX_RESTART_MEMORY, "forced"},
-        {GPX_RESTART_LIFETIME, "graceful"},     {GPX_RESTART_IDLE, "graceful"},   {GPX_RESTART_CRASH, "forced"},
-        {GPX_RESTART_SIGNAL, "forced"},         {GPX_RESTART_RELOAD, "graceful"},
-    };
     struct scene *s = *state;
     const char *text;
     char line[256];
@@ -800,14 +728,14 @@ test_gpx_render_restart_counts(void **state)
         "gunicorn_master_worker_restart_count_total{worker_id=\"2\",reason=\"timeout\",restart_type=\"forced\"} 2");
     /* Every reason of every configured slot, its type fixed by the reason. */
     for (w = 1; w <= 2; w++) {
-        for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        for (i = 0; i < TEST_RESTART_REASONS; i++) {
             snprintf(line, sizeof(line),
                      "gunicorn_worker_restart_count_total{worker_id=\"%u\",restart_type=\"%s\",reason=\"%s\"} ", w,
-                     types[i].type, gpx_restart_label(types[i].reason));
+                     test_restart_reasons[i].type, test_restart_reasons[i].label);
             assert_int_equal(count_prefix(text, line), 1);
             snprintf(line, sizeof(line),
                      "gunicorn_master_worker_restart_count_total{worker_id=\"%u\",reason=\"%s\",restart_type=\"%s\"} ",
-                     w, gpx_restart_label(types[i].reason), types[i].type);
+                     w, test_restart_reasons[i].label, test_restart_reasons[i].type);
             assert_int_equal(count_prefix(text, line), 1);
         }
     }
@@ -822,7 +750,7 @@ test_gpx_render_restart_counts(void **state)
                      2);
 
     /* The retired slot 3 shows once it counted a request. */
-    record(&s->board, 3, 0, GPX_METHOD_GET, 200, 1000, 0, 0);
+    record_request(&s->board, 3, 0, GPX_METHOD_GET, 200, 1000, 0, 0);
     text = render(s);
     assert_line(text,
                 "gunicorn_worker_restart_count_total{worker_id=\"3\",restart_type=\"forced\",reason=\"signal\"} 5");

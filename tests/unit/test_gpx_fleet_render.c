@@ -1,5 +1,6 @@
 /* Unit tests of gpx_render_fleet: the fleet view rendered from instances'
  * encoded snapshots. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,75 +33,18 @@ static const char *const fleet_families[] = {
 };
 #define FLEET_FAMILIES (sizeof(fleet_families) / sizeof(fleet_families[0]))
 
-/* Every family has one HELP line, then its TYPE line, then its samples, all
- * together; the families are exactly the fleet view's, each once. */
+/* A page's families (see page_families) are exactly the fleet view's, in
+ * order, each once. */
 static void
 check_families(const char *text)
 {
-    char family[96] = "", type[16] = "";
-    unsigned families = 0;
-    const char *p = text;
+    char names[FLEET_FAMILIES + 1][96];
+    unsigned families = page_families(text, names, FLEET_FAMILIES + 1), i;
 
-    assert_true(text[0] != '\0');
-    assert_int_equal(text[strlen(text) - 1], '\n');
-    while (*p != '\0') {
-        const char *end = strchr(p, '\n');
-        char line[1024];
-        size_t len = (size_t)(end - p);
-
-        assert_non_null(end);
-        assert_true(len > 0 && len < sizeof(line));
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p = end + 1;
-        if (strncmp(line, "# HELP ", 7) == 0) {
-            char want[256];
-
-            assert_int_equal(sscanf(line, "# HELP %95s", family), 1);
-            assert_true(families < FLEET_FAMILIES);
-            assert_string_equal(family, fleet_families[families]);
-            families++;
-            end = strchr(p, '\n');
-            assert_non_null(end);
-            assert_int_equal(sscanf(p, "# TYPE %*s %15s", type), 1);
-            snprintf(want, sizeof(want), "# TYPE %s %s", family, type);
-            assert_true((size_t)(end - p) == strlen(want) && strncmp(p, want, strlen(want)) == 0);
-            assert_true(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 || strcmp(type, "histogram") == 0);
-            p = end + 1;
-        } else {
-            char name[128];
-            size_t flen = strlen(family);
-            const char *suffix;
-
-            assert_true(line[0] != '#');
-            assert_int_equal(sscanf(line, "%127[^{ ]", name), 1);
-            assert_true(family[0] != '\0');
-            suffix = name + flen;
-            if (strncmp(name, family, flen) != 0 ||
-                (*suffix != '\0' &&
-                 (strcmp(type, "histogram") != 0 ||
-                  (strcmp(suffix, "_bucket") != 0 && strcmp(suffix, "_count") != 0 && strcmp(suffix, "_sum") != 0)))) {
-                print_error("sample outside its family %s: %s\n", family, line);
-                fail();
-            }
-        }
-    }
     assert_int_equal(families, FLEET_FAMILIES);
-}
-
-static void
-record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
-       uint64_t duration_us)
-{
-    struct gpx_request r;
-
-    memset(&r, 0, sizeof(r));
-    r.method = method;
-    r.status = status;
-    r.duration_us = duration_us;
-    r.request_size = 100;
-    r.response_size = 2000;
-    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
+    for (i = 0; i < FLEET_FAMILIES; i++) {
+        assert_string_equal(names[i], fleet_families[i]);
+    }
 }
 
 /* Two instances, each a board encoded as its snapshot:
@@ -135,19 +79,19 @@ setup_fleet(void **state)
         return -1;
     }
     for (i = 0; i < 3; i++) {
-        record(&a, 1, 0, GPX_METHOD_GET, 200, 1000);
+        record_request(&a, 1, 0, GPX_METHOD_GET, 200, 1000, 100, 2000);
     }
-    record(&a, 1, 1, GPX_METHOD_POST, 201, 7000);
-    record(&a, 2, 0, GPX_METHOD_GET, 200, 2000);
-    record(&a, 2, 0, GPX_METHOD_GET, 404, 2000);
+    record_request(&a, 1, 1, GPX_METHOD_POST, 201, 7000, 100, 2000);
+    record_request(&a, 2, 0, GPX_METHOD_GET, 200, 2000, 100, 2000);
+    record_request(&a, 2, 0, GPX_METHOD_GET, 404, 2000, 100, 2000);
     GPX_BUMP(gpx_scoreboard_slot(&a, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 2);
     GPX_BUMP(gpx_scoreboard_slot(&a, 2)->restarts[GPX_RESTART_CRASH], 1);
 
-    record(&b, 1, 0, GPX_METHOD_GET, 200, 3000);
-    record(&b, 1, 0, GPX_METHOD_GET, 200, 3000);
-    record(&b, 2, 0, GPX_METHOD_GET, 500, 2000000);
-    record(&base, 1, 0, GPX_METHOD_GET, 200, 1000);
-    record(&base, 3, 0, GPX_METHOD_POST, 201, 4000);
+    record_request(&b, 1, 0, GPX_METHOD_GET, 200, 3000, 100, 2000);
+    record_request(&b, 1, 0, GPX_METHOD_GET, 200, 3000, 100, 2000);
+    record_request(&b, 2, 0, GPX_METHOD_GET, 500, 2000000, 100, 2000);
+    record_request(&base, 1, 0, GPX_METHOD_GET, 200, 1000, 100, 2000);
+    record_request(&base, 3, 0, GPX_METHOD_POST, 201, 4000, 100, 2000);
     GPX_BUMP(gpx_scoreboard_slot(&b, 1)->restarts[GPX_RESTART_MEMORY], 4);
     GPX_BUMP(gpx_scoreboard_slot(&base, 3)->restarts[GPX_RESTART_TIMEOUT], 1);
 

@@ -38,15 +38,20 @@ static struct {
     unsigned logged;
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
+/* Pages and content types the server knows nothing of: it must send them
+ * as they are. /fast answers in the format asked for. */
+#define FAST_TEXT_TYPE "text/x-fast"
+#define FAST_OPENMETRICS_TYPE "application/x-fast-openmetrics"
+
 static int
-render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out)
+render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out, const char **content_type)
 {
     int rc;
 
     (void)ctx;
-    (void)format;
     if (strcmp(path, "/fast") == 0) {
-        gpx_buf_puts(out, "fast 1\n");
+        gpx_buf_puts(out, format == GPX_FORMAT_OPENMETRICS ? "fast 1 openmetrics\n" : "fast 1\n");
+        *content_type = format == GPX_FORMAT_OPENMETRICS ? FAST_OPENMETRICS_TYPE : FAST_TEXT_TYPE;
         return GPX_HTTP_OK;
     }
     if (strcmp(path, "/slow") != 0) {
@@ -62,6 +67,7 @@ render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out)
     pthread_mutex_unlock(&fake.lock);
     if (rc == GPX_HTTP_OK) {
         gpx_buf_puts(out, "slow 1\n");
+        *content_type = FAST_TEXT_TYPE;
     }
     return rc;
 }
@@ -399,6 +405,52 @@ test_http_stop_with_waiting_scrapes(void **state)
     assert_true(connect_to(port) < 0);
 }
 
+/* Sends GET `target` with an Accept header; returns the whole answer,
+ * headers and body, in `answer`. */
+static void
+get_accepting(int port, const char *target, const char *accept, char *answer, size_t len)
+{
+    int fd = connect_to(port);
+    size_t got = 0;
+    ssize_t n;
+    char head[512];
+    int headlen = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: x\r\nAccept: %s\r\nConnection: close\r\n\r\n",
+                           target, accept);
+
+    assert_true(fd >= 0);
+    assert_int_equal(send(fd, head, (size_t)headlen, MSG_NOSIGNAL), headlen);
+    while (got < len - 1 && (n = recv(fd, answer + got, len - 1 - got, 0)) > 0) {
+        got += (size_t)n;
+    }
+    close(fd);
+    answer[got] = '\0';
+}
+
+/* The server sends the page's bytes as rendered, nothing added (the
+ * renderer ends a page), under the content type the renderer names. */
+static void
+test_http_sends_the_page_as_rendered(void **state)
+{
+    int port = free_port();
+    struct gpx_http *srv = launch(port, 64, 0);
+    char answer[4096];
+    const char *body;
+
+    (void)state;
+    get_accepting(port, "/fast", "application/openmetrics-text; version=1.0.0", answer, sizeof(answer));
+    assert_non_null(strstr(answer, "HTTP/1.1 200"));
+    assert_non_null(strstr(answer, "\r\nContent-Type: " FAST_OPENMETRICS_TYPE "\r\n"));
+    body = strstr(answer, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, "fast 1 openmetrics\n");
+    get_accepting(port, "/fast", "text/plain", answer, sizeof(answer));
+    assert_non_null(strstr(answer, "\r\nContent-Type: " FAST_TEXT_TYPE "\r\n"));
+    body = strstr(answer, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, "fast 1\n");
+    gpx_http_stop(srv);
+}
+
 /* A NUL in the target, raw or as %00, is refused with 400. */
 static void
 test_http_nul_in_target(void **state)
@@ -488,6 +540,7 @@ main(void)
         cmocka_unit_test_setup(test_http_unavailable_answers_every_waiting_scrape, reset_fake),
         cmocka_unit_test_setup(test_http_deferred_queue_is_bounded, reset_fake),
         cmocka_unit_test_setup(test_http_stop_with_waiting_scrapes, reset_fake),
+        cmocka_unit_test_setup(test_http_sends_the_page_as_rendered, reset_fake),
         cmocka_unit_test_setup(test_http_nul_in_target, reset_fake),
         cmocka_unit_test_setup(test_http_logged_targets_are_escaped, reset_fake),
         cmocka_unit_test_setup(test_http_limit_closes_the_oldest_idle_connection, reset_fake),

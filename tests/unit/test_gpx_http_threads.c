@@ -21,6 +21,7 @@
 
 #include "gpx_test_threads.h"
 
+#include "gpx_exposition.h"
 #include "gpx_http.h"
 
 /* Written by `htpasswd -nbB -C 4`: prom/secret. */
@@ -42,22 +43,26 @@ struct page {
 
 static struct page page = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
 
-/* /metrics: "# render <n>\nvalue <v>\n", n counting from 1; /missing: not
- * found; anything else: a failure. */
+/* /metrics: "# render <n>\nvalue <v>\n", n counting from 1, ended and
+ * typed as the glue does (OpenMetrics' "# EOF"); /missing: not found;
+ * anything else: a failure. */
 static int
-render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out)
+render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out, const char **content_type)
 {
     struct page *p = ctx;
     unsigned n;
     unsigned long v;
 
-    (void)format;
     pthread_mutex_lock(&p->lock);
     n = ++p->renders;
     v = p->value;
     pthread_mutex_unlock(&p->lock);
     if (strcmp(path, "/metrics") == 0) {
         gpx_buf_printf(out, "# render %u\nvalue %lu\n", n, v);
+        if (format == GPX_FORMAT_OPENMETRICS) {
+            gpx_buf_puts(out, "# EOF\n");
+        }
+        *content_type = format == GPX_FORMAT_OPENMETRICS ? GPX_OPENMETRICS_CONTENT_TYPE : GPX_TEXT_CONTENT_TYPE;
         return GPX_HTTP_OK;
     }
     return strcmp(path, "/missing") == 0 ? GPX_HTTP_NOT_FOUND : GPX_HTTP_ERROR;

@@ -1,4 +1,5 @@
 /* Unit tests of gpx_restart: the reason a worker was replaced, and its label. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "gpx_test_support.h"
 
 #include "gpx_restart.h"
 
@@ -320,25 +323,12 @@ test_gpx_restart_classify_crash(void **state)
 static void
 test_gpx_restart_label_all(void **state)
 {
-    static const struct {
-        enum gpx_restart_reason reason;
-        const char *label;
-    } labels[] = {
-        {GPX_RESTART_MAX_REQUESTS, "max_requests"},
-        {GPX_RESTART_TIMEOUT, "timeout"},
-        {GPX_RESTART_MEMORY, "memory"},
-        {GPX_RESTART_LIFETIME, "lifetime"},
-        {GPX_RESTART_IDLE, "idle"},
-        {GPX_RESTART_CRASH, "crash"},
-        {GPX_RESTART_SIGNAL, "signal"},
-        {GPX_RESTART_RELOAD, "reload"},
-    };
     unsigned i;
 
     (void)state;
-    assert_int_equal(sizeof(labels) / sizeof(labels[0]), GPX_RESTART_REASON_COUNT);
-    for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
-        assert_string_equal(gpx_restart_label(labels[i].reason), labels[i].label);
+    assert_int_equal(TEST_RESTART_REASONS, GPX_RESTART_REASON_COUNT);
+    for (i = 0; i < TEST_RESTART_REASONS; i++) {
+        assert_string_equal(gpx_restart_label(test_restart_reasons[i].reason), test_restart_reasons[i].label);
     }
     assert_string_equal(gpx_restart_label(GPX_RESTART_REASON_COUNT), "crash");
     assert_string_equal(gpx_restart_label((enum gpx_restart_reason)100), "crash");
@@ -350,20 +340,11 @@ test_gpx_restart_label_all(void **state)
 static void
 test_gpx_restart_type_all(void **state)
 {
-    static const struct {
-        enum gpx_restart_reason reason;
-        const char *type;
-    } types[] = {
-        {GPX_RESTART_MAX_REQUESTS, "graceful"}, {GPX_RESTART_TIMEOUT, "forced"},  {GPX_RESTART_MEMORY, "forced"},
-        {GPX_RESTART_LIFETIME, "graceful"},     {GPX_RESTART_IDLE, "graceful"},   {GPX_RESTART_CRASH, "forced"},
-        {GPX_RESTART_SIGNAL, "forced"},         {GPX_RESTART_RELOAD, "graceful"},
-    };
     unsigned i;
 
     (void)state;
-    assert_int_equal(sizeof(types) / sizeof(types[0]), GPX_RESTART_REASON_COUNT);
-    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        assert_string_equal(gpx_restart_type_label(types[i].reason), types[i].type);
+    for (i = 0; i < TEST_RESTART_REASONS; i++) {
+        assert_string_equal(gpx_restart_type_label(test_restart_reasons[i].reason), test_restart_reasons[i].type);
     }
     assert_string_equal(gpx_restart_type_label(GPX_RESTART_REASON_COUNT), "forced");
     assert_string_equal(gpx_restart_type_label((enum gpx_restart_reason)100), "forced");

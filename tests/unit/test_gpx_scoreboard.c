@@ -20,78 +20,6 @@
 #define NO_UID ((uid_t)-1)
 #define NO_GID ((gid_t)-1)
 
-static struct gpx_request
-req(unsigned method, unsigned status, uint64_t duration_us, uint64_t request_size, uint64_t response_size)
-{
-    struct gpx_request r;
-
-    memset(&r, 0, sizeof(r));
-    r.method = method;
-    r.status = status;
-    r.duration_us = duration_us;
-    r.request_size = request_size;
-    r.response_size = response_size;
-    return r;
-}
-
-static void
-record(struct gpx_cell *cell, unsigned method, unsigned status, uint64_t duration_us)
-{
-    struct gpx_request r = req(method, status, duration_us, 100, 200);
-
-    gpx_cell_record(cell, &r);
-}
-
-static int
-cell_is_zero(const struct gpx_cell *cell)
-{
-    static const struct gpx_cell zero;
-
-    return memcmp(cell, &zero, sizeof(zero)) == 0;
-}
-
-/* A varied request mix; `seed` changes it. */
-static void
-record_mix(struct gpx_cell *cell, unsigned seed, unsigned n)
-{
-    unsigned i;
-
-    for (i = 0; i < n; i++) {
-        unsigned k = seed * 7919u + i * 104729u;
-        struct gpx_request r =
-            req(k % GPX_METHOD_COUNT, 200 + (k % 5) * 100 + k % 3, (k % 70000000u), k % 5000000u, (k / 3) % 5000000u);
-
-        r.app_id = k % 11;
-        r.raised = k % 4 == 0;
-        /* Classes 0 and 1 on app 0 (at most 20 triples: the table never
-         * fills, so any order of adding gives the same cell). */
-        r.error_name = r.app_id == 0 ? 1 + k % 2 : 0;
-        r.read_errors = k % 5 == 0 ? 2 : 0;
-        r.write_errors = k % 6 == 0 ? 3 : 0;
-        gpx_cell_record(cell, &r);
-    }
-}
-
-static void
-assert_header(const struct gpx_scoreboard *board, unsigned workers, unsigned cores)
-{
-    const struct gpx_board_header *h = board->header;
-
-    assert_ptr_equal(h, board->base);
-    assert_memory_equal(h->magic, GPX_BOARD_MAGIC, 8);
-    assert_int_equal(h->layout_version, GPX_LAYOUT_VERSION);
-    assert_int_equal(h->header_size, GPX_HEADER_SIZE);
-    assert_int_equal(h->slot_size, sizeof(struct gpx_slot));
-    assert_int_equal(h->cell_size, sizeof(struct gpx_cell));
-    assert_int_equal(h->workers, workers);
-    assert_int_equal(h->cores, cores);
-    assert_int_equal(h->map_size, gpx_scoreboard_map_size(workers, cores));
-    assert_int_equal(board->size, gpx_scoreboard_map_size(workers, cores));
-    assert_int_equal(board->workers, workers);
-    assert_int_equal(board->cores, cores);
-    assert_int_equal(board->block_size, sizeof(struct gpx_slot) + cores * sizeof(struct gpx_cell));
-}
-
 /* ---- anonymous boards and recording ------------------------------------ */
 
 /* An anonymous board has the header of its layout, zeroed 64-byte-aligned
@@ -107,7 +35,7 @@ test_gpx_scoreboard_open_anonymous_layout(void **state)
     (void)state;
     assert_int_equal(gpx_scoreboard_open_anonymous(&board, 3, 2, err, sizeof(err)), 0);
     assert_string_equal(err, "");
-    assert_header(&board, 3, 2);
+    assert_board_header(&board, 3, 2);
     assert_true(board.header->created_unix >= (uint64_t)before && board.header->created_unix <= (uint64_t)time(NULL));
     for (w = 1; w <= 3; w++) {
         unsigned char *slot = (unsigned char *)gpx_scoreboard_slot(&board, w);
@@ -164,7 +92,7 @@ test_gpx_scoreboard_anonymous_shared_across_fork(void **state)
         unsigned i;
 
         for (i = 0; i < 5; i++) {
-            record(gpx_scoreboard_cell(&board, 2, 0), GPX_METHOD_GET, 200, 1000);
+            record_cell(gpx_scoreboard_cell(&board, 2, 0), GPX_METHOD_GET, 200, 1000);
         }
         _exit(0);
     }
@@ -186,13 +114,13 @@ test_gpx_cell_record_slots_and_sums(void **state)
 
     (void)state;
     memset(&cell, 0, sizeof(cell));
-    r = req(GPX_METHOD_GET, 200, 5000, 1024, 1025);
+    r = test_request(GPX_METHOD_GET, 200, 5000, 1024, 1025);
     gpx_cell_record(&cell, &r);
-    r = req(GPX_METHOD_GET, 200, 5001, 0, 4194304);
+    r = test_request(GPX_METHOD_GET, 200, 5001, 0, 4194304);
     gpx_cell_record(&cell, &r);
-    r = req(GPX_METHOD_POST, 201, 60000001, 4194305, 0);
+    r = test_request(GPX_METHOD_POST, 201, 60000001, 4194305, 0);
     gpx_cell_record(&cell, &r);
-    r = req(GPX_METHOD_POST, 201, 0, 65536, 65537);
+    r = test_request(GPX_METHOD_POST, 201, 0, 65536, 65537);
     gpx_cell_record(&cell, &r);
 
     assert_true(cell.duration[GPX_METHOD_GET].slot[0] == 1);
@@ -229,18 +157,18 @@ test_gpx_cell_record_errors_and_clamps(void **state)
 
     (void)state;
     memset(&cell, 0, sizeof(cell));
-    r = req(GPX_METHOD_PUT, 500, 10, 0, 0);
+    r = test_request(GPX_METHOD_PUT, 500, 10, 0, 0);
     r.app_id = 2;
     r.raised = 1;
     r.read_errors = 3;
     r.write_errors = 4;
     gpx_cell_record(&cell, &r);
-    r = req(999, 404, 10, 0, 0);
+    r = test_request(999, 404, 10, 0, 0);
     r.app_id = 1000;
     r.raised = 1;
     r.write_errors = 1;
     gpx_cell_record(&cell, &r);
-    r = req(GPX_METHOD_PUT, 200, 10, 0, 0);
+    r = test_request(GPX_METHOD_PUT, 200, 10, 0, 0);
     r.app_id = 2;
     gpx_cell_record(&cell, &r);
 
@@ -346,7 +274,7 @@ static void
 test_gpx_cell_record_touches_three_lines(void **state)
 {
     static struct gpx_cell cell;
-    struct gpx_request r = req(GPX_METHOD_GET, 200, 800, 0, 12);
+    struct gpx_request r = test_request(GPX_METHOD_GET, 200, 800, 0, 12);
 
     (void)state;
     assert_int_equal(sizeof(cell) % 64, 0);
@@ -355,7 +283,7 @@ test_gpx_cell_record_touches_three_lines(void **state)
     assert_int_equal(lines_written(&cell), 4);
     cell.methods = 0; /* written once per method */
     assert_int_equal(lines_written(&cell), 3);
-    r = req(GPX_METHOD_POST, 201, 4000, 900, 1000);
+    r = test_request(GPX_METHOD_POST, 201, 4000, 900, 1000);
     memset(&cell, 0, sizeof(cell));
     gpx_cell_record(&cell, &r);
     cell.methods = 0;
@@ -491,9 +419,9 @@ test_gpx_cell_requests_counts_all_methods(void **state)
     memset(&cell, 0, sizeof(cell));
     assert_true(gpx_cell_requests(&cell) == 0);
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
-        record(&cell, m, 200, m * 1000000u);
+        record_cell(&cell, m, 200, m * 1000000u);
     }
-    record(&cell, GPX_METHOD_GET, 200, 100000000u);
+    record_cell(&cell, GPX_METHOD_GET, 200, 100000000u);
     assert_true(gpx_cell_requests(&cell) == GPX_METHOD_COUNT + 1);
 }
 

@@ -20,21 +20,6 @@
 /* The header and the class names before the first entry. */
 #define PREAMBLE_SIZE (sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names))
 
-static void
-record(struct gpx_scoreboard *board, unsigned worker, unsigned core, unsigned method, unsigned status,
-       uint64_t duration_us, uint64_t request_size, uint64_t response_size)
-{
-    struct gpx_request r;
-
-    memset(&r, 0, sizeof(r));
-    r.method = method;
-    r.status = status;
-    r.duration_us = duration_us;
-    r.request_size = request_size;
-    r.response_size = response_size;
-    gpx_cell_record(gpx_scoreboard_cell(board, worker, core), &r);
-}
-
 /* A zeroed cell with its alignment, for expected values. */
 static struct gpx_cell *
 new_cell(void)
@@ -119,19 +104,15 @@ setup_boards(void **state)
         gpx_scoreboard_open_anonymous(&b.base, 3, 1, err, sizeof(err)) != 0) {
         return -1;
     }
-    record(&b.live, 1, 0, GPX_METHOD_GET, 200, 1000, 100, 2000);
-    record(&b.live, 1, 1, GPX_METHOD_GET, 200, 2000, 200, 3000);
-    record(&b.live, 1, 2, GPX_METHOD_POST, 500, 3000, 300, 0);
-    memset(&r, 0, sizeof(r));
-    r.method = GPX_METHOD_GET;
-    r.status = 404;
-    r.duration_us = 4000;
-    r.response_size = 10;
+    record_request(&b.live, 1, 0, GPX_METHOD_GET, 200, 1000, 100, 2000);
+    record_request(&b.live, 1, 1, GPX_METHOD_GET, 200, 2000, 200, 3000);
+    record_request(&b.live, 1, 2, GPX_METHOD_POST, 500, 3000, 300, 0);
+    r = test_request(GPX_METHOD_GET, 404, 4000, 0, 10);
     r.app_id = 1;
     r.raised = 1;
     gpx_cell_record(gpx_scoreboard_cell(&b.live, 2, 2), &r);
-    record(&b.base, 1, 0, GPX_METHOD_GET, 200, 5000, 50, 60);
-    record(&b.base, 3, 0, GPX_METHOD_DELETE, 204, 6000, 0, 0);
+    record_request(&b.base, 1, 0, GPX_METHOD_GET, 200, 5000, 50, 60);
+    record_request(&b.base, 3, 0, GPX_METHOD_DELETE, 204, 6000, 0, 0);
     GPX_BUMP(gpx_scoreboard_slot(&b.live, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 2);
     GPX_BUMP(gpx_scoreboard_slot(&b.live, 2)->restarts[GPX_RESTART_CRASH], 1);
     GPX_BUMP(gpx_scoreboard_slot(&b.base, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 3);
@@ -478,7 +459,7 @@ test_gpx_snapshot_add_to_folds_extra_workers(void **state)
         unsigned i;
 
         for (i = 0; i < w; i++) {
-            record(&wide, w, i % 2, GPX_METHOD_GET, 200 + w, 1000 * w, 10 * w, 0);
+            record_request(&wide, w, i % 2, GPX_METHOD_GET, 200 + w, 1000 * w, 10 * w, 0);
         }
         GPX_BUMP(gpx_scoreboard_slot(&wide, w)->restarts[GPX_RESTART_LIFETIME], w);
     }

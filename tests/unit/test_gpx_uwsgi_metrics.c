@@ -1,5 +1,6 @@
 /* Unit tests of gpx_uwsgi_metrics.c: uWSGI metric names to Prometheus
  * names and labels, one HELP/TYPE per family, escaping, clashes. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
