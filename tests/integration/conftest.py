@@ -412,7 +412,7 @@ def lines_with(s: Server, text: str) -> list[str]:
     return [line for line in s.output().splitlines() if text in line]
 
 
-def _epoll_waiting(pid: int) -> bool:
+def epoll_waiting(pid: int) -> bool:
     for wchan in Path(f"/proc/{pid}/task").glob("*/wchan"):
         try:
             if "epoll" in wchan.read_text():
@@ -432,7 +432,7 @@ def wait_accepting(s: Server, count: int, exclude=(), timeout=30.0) -> list[int]
 
     def ready():
         pids = s.worker_pids()
-        ok = len(pids) == count and not set(pids) & set(exclude) and all(_epoll_waiting(p) for p in pids)
+        ok = len(pids) == count and not set(pids) & set(exclude) and all(epoll_waiting(p) for p in pids)
         return pids if ok else None
 
     return wait_for(ready, timeout, what=f"{count} workers accepting")

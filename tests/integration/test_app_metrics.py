@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import app_headers, app_samples, free_port, get_text, lines_with, parse_metrics, wait_accepting, wait_for
+from conftest import (app_headers, app_samples, epoll_waiting, free_port, get_text, lines_with, parse_metrics,
+                      wait_accepting, wait_for)
 
 APP = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
@@ -100,11 +102,26 @@ def drive(s, values):
     get_text(s, "/odd")
 
 
+def gauge_in_both_workers(s, value):
+    """Sets the gauges in each of two single-threaded workers. The kernel may
+    hand every sequential connection to the same worker; a request left
+    half-sent keeps one worker reading it, so the next one goes to the other."""
+    port = s.app_port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+        held.sendall(f"GET /gauge?v={value} HTTP/1.0\r\n".encode())
+        wait_for(lambda: sum(1 for p in s.worker_pids() if not epoll_waiting(p)) == 1, 10,
+                 what="one worker reading the half-sent request")
+        get_text(s, f"/gauge?v={value}")
+        held.sendall(b"Host: localhost\r\n\r\n")
+        assert held.makefile("rb").readline().split()[1] == b"200"
+
+
 @pytest.mark.smoke
 def test_same_as_multiprocess_collector(build, server_factory, tmp_path):
     s = app_server(server_factory, build, "--processes", "2").start()
     pids = wait_accepting(s, 2)
     drive(s, [3, -1, 7, 0.25, 12, 4, 9, 1e-7, 15000000, 2])
+    gauge_in_both_workers(s, 5)
     text = s.scrape_text()
     expected = reference(s.multiproc_dir)
     assert app_samples(text) == app_samples(expected)
