@@ -26,8 +26,17 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import (app_headers, app_samples, epoll_waiting, free_port, get_text, lines_with, parse_metrics,
-                      wait_accepting, wait_for)
+from conftest import (
+    app_headers,
+    app_samples,
+    epoll_waiting,
+    free_port,
+    get_text,
+    lines_with,
+    parse_metrics,
+    wait_accepting,
+    wait_for,
+)
 
 APP = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
