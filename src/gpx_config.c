@@ -212,8 +212,8 @@ accept_sans(const struct gpx_config *cfg, const char *text)
 static int
 accept_min_version(const struct gpx_config *cfg, const char *text)
 {
-    return gpx_tls_version_number(text) != 0 && (has_tls(cfg) || cfg->source[GPX_OPT_SSL_MIN_VERSION] ==
-                                                                     GPX_FROM_DEFAULT);
+    return gpx_tls_version_number(text) != 0 &&
+           (has_tls(cfg) || cfg->source[GPX_OPT_SSL_MIN_VERSION] == GPX_FROM_DEFAULT);
 }
 
 static int
@@ -424,7 +424,8 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                           "`Strict-Transport-Security` (needs TLS), `X-Content-Type-Options`, "
                                           "`X-Frame-Options`, `X-XSS-Protection`"},
     [GPX_OPT_RATE_LIMIT] = {"gpx-rate-limit", "PROMETHEUS_RATE_LIMIT", .default_value = "0",
-                            INT(rate_limit, 0, 1000000), .expected = "a number of requests per second from 0 to 1000000",
+                            INT(rate_limit, 0, 1000000),
+                            .expected = "a number of requests per second from 0 to 1000000",
                             .help = "requests per second one client address may send the endpoint (0: no limit)",
                             .accepted = "requests per second per client address, 0 (no limit) to 1000000: past it "
                                         "(and the burst) the endpoint answers 429"},

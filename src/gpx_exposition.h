@@ -66,7 +66,7 @@ struct gpx_exposition {
     const char *const *storage_error_labels; /* the operations' names */
     unsigned storage_error_count;
     uint64_t endpoint_reload_errors; /* changed endpoint files that did not load */
-    enum gpx_format format; /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
+    enum gpx_format format;          /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
 };
 
 struct gpx_snapshot_header;

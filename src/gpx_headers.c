@@ -8,16 +8,9 @@
 /* What gpx-http-headers may set: headers about how a client treats the
  * answer, none about what the answer is. */
 static const char *const allowed[] = {
-    "Cache-Control",
-    "Content-Security-Policy",
-    "Cross-Origin-Opener-Policy",
-    "Cross-Origin-Resource-Policy",
-    "Permissions-Policy",
-    "Referrer-Policy",
-    "Strict-Transport-Security",
-    "X-Content-Type-Options",
-    "X-Frame-Options",
-    "X-XSS-Protection",
+    "Cache-Control",      "Content-Security-Policy", "Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy",
+    "Permissions-Policy", "Referrer-Policy",         "Strict-Transport-Security",  "X-Content-Type-Options",
+    "X-Frame-Options",    "X-XSS-Protection",
 };
 
 #define HSTS "Strict-Transport-Security"

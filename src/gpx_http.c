@@ -650,9 +650,8 @@ within_rate(struct gpx_http *srv, struct MHD_Connection *conn)
     }
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (info == NULL ||
-        gpx_ratelimit_allow(&srv->ratelimit, info->client_addr,
-                            (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec)) {
+    if (info == NULL || gpx_ratelimit_allow(&srv->ratelimit, info->client_addr,
+                                            (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec)) {
         return 1;
     }
     if (!srv->ratelimit_logged) {
@@ -873,8 +872,8 @@ start_daemon(struct gpx_http *srv, int fd)
     if (use_tls) {
         /* Each handshake asks for the credential in use (current_tls), so a
          * new certificate serves new connections without a new daemon. */
-        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
-                                               gpx_tls_retrieve_function(current_tls, srv)};
+        options[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, gpx_tls_retrieve_function(current_tls, srv)};
         options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)tls->priorities};
         /* The CAs make libmicrohttpd ask for a client certificate; it is
          * checked against the CAs in use (client_certificate_refusal). */

@@ -1,4 +1,5 @@
 /* gpx_reload.c - watching and reading the endpoint's files (see gpx_reload.h). */
+#define _GNU_SOURCE
 #include "gpx_reload.h"
 
 #include <stdio.h>
@@ -138,8 +139,7 @@ gpx_reload_check(struct gpx_reload *r, struct gpx_http *srv, const struct timesp
 {
     const char *paths[GPX_RELOAD_TLS_FILES];
 
-    if (srv == NULL || (!r->tls && !r->auth) ||
-        (r->last_check.tv_sec != 0 && now->tv_sec - r->last_check.tv_sec < 1)) {
+    if (srv == NULL || (!r->tls && !r->auth) || (r->last_check.tv_sec != 0 && now->tv_sec - r->last_check.tv_sec < 1)) {
         return;
     }
     r->last_check = *now;

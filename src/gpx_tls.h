@@ -36,9 +36,9 @@ struct gpx_tls {
 
 /* What a connection's client certificate is worth. */
 enum gpx_tls_peer {
-    GPX_TLS_PEER_NONE,     /* none offered */
-    GPX_TLS_PEER_VERIFIED, /* verified against the client CAs */
-    GPX_TLS_PEER_REJECTED, /* offered, and did not verify */
+    GPX_TLS_PEER_NONE,        /* none offered */
+    GPX_TLS_PEER_VERIFIED,    /* verified against the client CAs */
+    GPX_TLS_PEER_REJECTED,    /* offered, and did not verify */
     GPX_TLS_PEER_NOT_ALLOWED, /* verified, with none of the allowed subject alternative names */
 };
 
