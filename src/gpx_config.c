@@ -479,7 +479,7 @@ resolve_one(struct gpx_config *cfg, enum gpx_option_id id, char *err, size_t err
     const char *text = cfg->text[id];
     char *setting = (char *)cfg + o->offset;
     const char *expected;
-    char buf[128];
+    char buf[512];
     long number;
     int parsed = 0;
 
