@@ -241,6 +241,7 @@ TLS13 = ssl.TLSVersion.TLSv1_3
 OLD_CIPHERS = "DEFAULT:@SECLEVEL=0"
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("bounds, answers", [
     ((), {"1.1": "refused", "1.2": "TLSv1.2", "1.3": "TLSv1.3"}),
     (("--gpx-ssl-min-version", "TLS13"), {"1.1": "refused", "1.2": "refused", "1.3": "TLSv1.3"}),
