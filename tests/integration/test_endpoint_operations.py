@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from test_endpoint import start_fails, start_secured
 
 from conftest import lines_with, openssl, parse_metrics, wait_for
-from test_endpoint import start_fails, start_secured
 
 RELOAD_ERRORS = "gunicorn_exporter_endpoint_reload_errors_total"
 
