@@ -342,6 +342,69 @@ test_concurrent_scrapes_each_rendered_once(void **state)
     gpx_auth_free(&auth);
 }
 
+/* A heap copy of a password file of one line, as the reload makes it. */
+static struct gpx_auth *
+users_of(const char *line)
+{
+    struct gpx_auth *auth = calloc(1, sizeof(*auth));
+    char why[256];
+
+    assert_non_null(auth);
+    assert_int_equal(gpx_auth_parse(auth, line, strlen(line), why, sizeof(why)), 0);
+    return auth;
+}
+
+/* The users replaced over and over while 4 clients scrape with basic auth
+ * (what a password file's reload does): every scrape is served, no check
+ * sees a freed user list, and once the user is gone its scrapes get 401. */
+static void
+test_users_replaced_while_scraping(void **state)
+{
+    static const char line[] = PROM_LINE "\n";
+    static struct client clients[CLIENTS];
+    struct gpx_auth auth;
+    struct gpx_http *srv;
+    char why[256];
+    unsigned i, replaced = 0;
+    int port = gpx_test_free_port();
+
+    (void)state;
+    assert_int_equal(gpx_auth_parse(&auth, line, sizeof(line) - 1, why, sizeof(why)), 0);
+    srv = launch(port, &auth, 10);
+    memset(clients, 0, sizeof(clients));
+    __atomic_store_n(&clients_done, 0, __ATOMIC_RELEASE);
+    for (i = 0; i < CLIENTS; i++) {
+        clients[i].port = port;
+        clients[i].headers = PROM_SECRET;
+        assert_int_equal(pthread_create(&clients[i].thread, NULL, scrape_many, &clients[i]), 0);
+    }
+    while (__atomic_load_n(&clients_done, __ATOMIC_ACQUIRE) < CLIENTS) {
+        gpx_http_use_auth(srv, users_of(PROM_LINE "\n"));
+        replaced++;
+        gpx_test_pause_ms(2);
+    }
+    for (i = 0; i < CLIENTS; i++) {
+        assert_int_equal(pthread_join(clients[i].thread, NULL), 0);
+        assert_int_equal(clients[i].bad, 0);
+        assert_int_equal(clients[i].ok, SCRAPES_PER_CLIENT);
+    }
+    assert_true(replaced > 0);
+    /* Another user only (same hash, other name): prom is refused now. */
+    snprintf(why, sizeof(why), "other:%s\n", PROM_LINE + strlen("prom:"));
+    gpx_http_use_auth(srv, users_of(why));
+    {
+        struct reply r = http(port, "GET", "/metrics", PROM_SECRET);
+
+        assert_int_equal(r.status, 401);
+        reply_free(&r);
+        r = http(port, "GET", "/metrics", "Authorization: Basic b3RoZXI6c2VjcmV0\r\n"); /* other:secret */
+        assert_int_equal(r.status, 200);
+        reply_free(&r);
+    }
+    gpx_http_stop(srv); /* frees the last list it was given */
+    gpx_auth_free(&auth);
+}
+
 /* -- formats, compression, paths -------------------------------------------------- */
 
 static void
@@ -578,6 +641,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_concurrent_scrapes_each_rendered_once, reset),
+        cmocka_unit_test_setup(test_users_replaced_while_scraping, reset),
         cmocka_unit_test_setup(test_formats_gzip_and_paths, reset),
         cmocka_unit_test_setup(test_silent_client_stalls_nobody, reset),
         cmocka_unit_test_setup(test_busy_port_reported_once_and_stop_is_prompt, reset),
