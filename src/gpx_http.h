@@ -90,8 +90,9 @@ void gpx_http_close_inherited(int port);
 /* From now on new TLS handshakes get tls's certificate and key, and client
  * certificates are checked against its CAs and allowed names. Takes tls
  * (heap-allocated, loaded by gpx_tls_load); the one it replaces, if the
- * server owned it, is freed once no handshake can still use it (a minute
- * on). Any thread; the server must have been launched with TLS. */
+ * server owned it, is kept at least a minute (a handshake that began before
+ * may still use it) and freed by a later call or by gpx_http_stop. Any
+ * thread; the server must have been launched with TLS. */
 void gpx_http_use_tls(struct gpx_http *srv, struct gpx_tls *tls);
 
 /* From now on credentials are checked against auth's users. Takes auth
