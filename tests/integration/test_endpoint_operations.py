@@ -233,6 +233,37 @@ def test_client_ca_and_password_file_reload(build, server_factory, ops_pki, user
     assert (status(theirs, ("vmagent", "n3w")), status(theirs)) == (200, 401)
 
 
+def test_client_ca_directory_reload(build, server_factory, ops_pki, tmp_path):
+    d = tmp_path
+    install(ops_pki / "gpx-a.pem", d / "live.pem")
+    install(ops_pki / "gpx-a.key", d / "live.key")
+    (d / "cas").mkdir()
+    install(ops_pki / "ca.pem", d / "cas" / "ca.pem")
+    ca = str(ops_pki / "ca.pem")
+    ours = (str(ops_pki / "client_uri.pem"), str(ops_pki / "client_uri.key"))
+    theirs = (str(ops_pki / "client_of_other_ca.pem"), str(ops_pki / "client_of_other_ca.key"))
+    s = tls_server(build, server_factory, d, "--gpx-ssl-client-capath", str(d / "cas"))
+    start_secured(s, "https", verify=ca, cert=ours)
+    url = f"https://127.0.0.1:{s.metrics_port}/metrics"
+
+    def status(cert):
+        return requests.get(url, verify=ca, cert=cert, timeout=5).status_code
+
+    assert (status(ours), status(theirs)) == (200, 403)
+    # A CA file added to the directory is trusted beside the first.
+    install(ops_pki / "other_ca.pem", d / "cas" / "other_ca.pem")
+    wait_for(lambda: status(theirs) == 200, timeout=10, what="the added CA trusted")
+    assert status(ours) == 200
+    # A directory left without certificates does not load: both stay trusted.
+    for f in (d / "cas").iterdir():
+        f.unlink()
+    wait_for(lambda: reload_errors(s, ca, cert=ours) == 1, what="the empty directory counted")
+    assert (status(ours), status(theirs)) == (200, 200)
+    assert lines_with(s, "TLS files changed but do not load")[0].endswith(
+        "expected a readable directory of PEM files with the CA certificates that sign client certificates (no PEM "
+        "certificate in it)")
+
+
 # -- TLS versions ----------------------------------------------------------------------
 TLS11 = ssl.TLSVersion.TLSv1_1
 TLS12 = ssl.TLSVersion.TLSv1_2
