@@ -12,6 +12,7 @@
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
+#include "../src/gpx_reload.h"
 #include "../src/gpx_names.h"
 #include "../src/gpx_scoreboard.h"
 #include "../src/gpx_storage.h"
@@ -69,6 +70,8 @@ struct gpx_glue {
     struct gpx_request_path path;     /* worker only: the request path's state */
     struct gpx_tls tls;               /* the endpoint's PEM files, read at init (master) */
     struct gpx_auth auth;             /* basic auth users, read at init (master); count 0: none */
+    struct gpx_headers headers;       /* what every answer of the endpoint carries, made at init */
+    struct gpx_reload reload;         /* the endpoint's files, watched by the master */
 };
 
 extern struct gpx_glue gpx;

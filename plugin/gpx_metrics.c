@@ -181,6 +181,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     x.storage_errors = health.errors;
     x.storage_error_labels = health.labels;
     x.storage_error_count = health.operations;
+    x.endpoint_reload_errors = gpx_reload_errors(&gpx.reload);
     x.base = gpx_storage_base(&gpx.storage);
     listeners = read_listeners(&x.listener_count);
     x.listeners = listeners;

@@ -194,6 +194,19 @@ load_endpoint_security(void)
         uwsgi_log("%s\n", err);
         exit(1);
     }
+    /* Certificates are handed to each handshake, so that they can change. */
+    if (gpx.tls.cert_pem != NULL && !MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK)) {
+        gpx_config_error(err, sizeof(err), &gpx.cfg, GPX_OPT_SSL_CERTFILE, gpx.cfg.ssl_certfile,
+                         "a libmicrohttpd with MHD_OPTION_HTTPS_CERT_CALLBACK (GnuTLS 3 or later)");
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+    /* Checked when the options were resolved: cannot fail here. */
+    if (gpx_headers_build(&gpx.headers, gpx.cfg.http_headers, gpx.tls.cert_pem != NULL, why, sizeof(why)) != 0) {
+        uwsgi_log("gpx: gpx-http-headers: %s\n", why);
+        exit(1);
+    }
+    gpx_reload_init(&gpx.reload, &gpx.cfg, gpx.tls.cert_pem != NULL, gpx.auth.count > 0, gpx_glue_log);
 }
 
 static void
@@ -484,6 +497,9 @@ gpx_master_cycle(void)
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
             /* The fleet view waits on Redis: never on the serving thread. */
             .deferred_path = gpx.storage.ops->fleet != NULL ? "/metrics/fleet" : NULL,
+            .headers = &gpx.headers,
+            .rate_limit = (unsigned)gpx.cfg.rate_limit,
+            .rate_burst = (unsigned)gpx.cfg.rate_limit_burst,
         };
 
         static int launch_failed;
@@ -502,6 +518,12 @@ gpx_master_cycle(void)
 
         gpx.storage_started = 1;
         gpx.storage.ops->start(&gpx.storage, gpx_appfold_enabled() ? &app_totals : NULL);
+    }
+    {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        gpx_reload_check(&gpx.reload, gpx.http, &now);
     }
     gpx_lifecycle_cycle();
     gpx_appfold_cycle();

@@ -40,7 +40,13 @@ enum gpx_option_id {
     GPX_OPT_SSL_CLIENT_CAFILE,
     GPX_OPT_SSL_CLIENT_CAPATH,
     GPX_OPT_SSL_CLIENT_AUTH_REQUIRED,
+    GPX_OPT_SSL_CLIENT_ALLOWED_SANS,
+    GPX_OPT_SSL_MIN_VERSION,
+    GPX_OPT_SSL_MAX_VERSION,
     GPX_OPT_BASIC_AUTH_FILE,
+    GPX_OPT_HTTP_HEADERS,
+    GPX_OPT_RATE_LIMIT,
+    GPX_OPT_RATE_LIMIT_BURST,
     GPX_OPT_COUNT
 };
 
@@ -118,7 +124,13 @@ struct gpx_config {
     char ssl_client_cafile[GPX_PATH_MAX]; /* PEM CAs of client certificates; "" for none */
     char ssl_client_capath[GPX_PATH_MAX]; /* a directory of PEM CAs of client certificates; "" for none */
     int ssl_client_auth_required;         /* with client CAs: 1 a certificate is required, 0 checked when offered */
-    char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    char ssl_client_allowed_sans[GPX_PATH_MAX]; /* comma-separated subject alternative names; "" for any */
+    char ssl_min_version[8];                    /* "TLS10" .. "TLS13" */
+    char ssl_max_version[8];                    /* "TLS10" .. "TLS13", or "" for the newest */
+    char basic_auth_file[GPX_PATH_MAX];         /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    char http_headers[GPX_PATH_MAX];            /* "Name: value|..." changing the answers' headers */
+    int rate_limit;                             /* requests per second per client address; 0 for no limit */
+    int rate_limit_burst;                       /* requests at once per client address */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);
@@ -164,6 +176,10 @@ int gpx_option_help(enum gpx_option_id id, char *buf, size_t len);
  * gpx-port = 9090 (PROMETHEUS_METRICS_PORT, from the default)"; a secret
  * shows only whether it is set. Returns what snprintf does. */
 int gpx_config_describe(const struct gpx_config *cfg, enum gpx_option_id id, char *buf, size_t len);
+
+/* The TLS version a gpx-ssl-min-version / gpx-ssl-max-version text names:
+ * 10 for "TLS10" up to 13 for "TLS13" (any case), or 0. */
+int gpx_tls_version_number(const char *text);
 
 /* Formats the one-line error for option `id` and value `value`. */
 void gpx_config_error(char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id, const char *value,

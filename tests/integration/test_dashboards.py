@@ -271,8 +271,8 @@ def test_promtool_rule_unit_tests():
 def test_every_alert_is_tested_firing_and_not_firing(rules):
     alerts = {r["name"] for r in rules}
     assert alerts == {"GpxHighErrorRatio", "GpxLatencySLOBurnFast", "GpxLatencySLOBurnSlow", "GpxListenBacklogFilling",
-                      "GpxWorkersSaturated", "GpxWorkerRestartStorm", "GpxStorageDown", "GpxExporterDown",
-                      "GpxExporterAbsent"}
+                      "GpxWorkersSaturated", "GpxWorkerRestartStorm", "GpxStorageDown", "GpxEndpointReloadFailed",
+                      "GpxExporterDown", "GpxExporterAbsent"}
     fired, quiet = set(), set()
     for name, fires in rule_checks():
         (fired if fires else quiet).add(name)
