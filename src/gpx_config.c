@@ -168,6 +168,44 @@ default_client_auth(struct gpx_config *cfg)
     cfg->ssl_client_auth_required = client_cas(cfg);
 }
 
+unsigned
+gpx_profile_bits(const char *name)
+{
+    if (strcmp(name, "gunicorn") == 0) {
+        return GPX_PROFILE_GUNICORN;
+    }
+    if (strcmp(name, "uwsgi-exporter") == 0) {
+        return GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    if (strcmp(name, "both") == 0) {
+        return GPX_PROFILE_GUNICORN | GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    return 0;
+}
+
+static int
+accept_profile(const struct gpx_config *cfg, const char *text)
+{
+    (void)cfg;
+    return gpx_profile_bits(text) != 0;
+}
+
+/* A label value: printable ASCII (the text format escapes only \\, " and
+ * newline, and a dashboard's selector names the value as it is). */
+static int
+accept_label_value(const struct gpx_config *cfg, const char *text)
+{
+    const unsigned char *p;
+
+    (void)cfg;
+    for (p = (const unsigned char *)text; *p; p++) {
+        if (*p < ' ' || *p >= 127) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void
 default_instance(struct gpx_config *cfg)
 {
@@ -286,6 +324,23 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                  .accepted = "the path of an htpasswd file of `user:bcrypt-hash` lines (`htpasswd "
                                              "-B`): every scrape must send HTTP basic credentials of one of its "
                                              "users"},
+    [GPX_OPT_PROFILE] = {"gpx-profile", "GPX_PROFILE", .default_value = "gunicorn", TEXT(profile),
+                         .check = accept_profile, .expected = "gunicorn, uwsgi-exporter or both",
+                         .help = "names served: gunicorn, uwsgi-exporter (uwsgi_exporter's families) or both",
+                         .accepted = "`gunicorn`: gpx's families and uWSGI's metrics subsystem; `uwsgi-exporter`: "
+                                     "gpx's families and uwsgi_exporter's; `both`: all three (see "
+                                     "[metrics.md](metrics.md#which-names-in-which-profile))"},
+    [GPX_OPT_STATS_URI] = {"gpx-stats-uri", "GPX_STATS_URI", .default_value = "", TEXT(stats_uri),
+                           .check = accept_label_value,
+                           .expected = "printable ASCII characters, shorter than 1024 bytes",
+                           .help = "stats_uri label of the uwsgi-exporter profile (the sidecar's --stats.uri)",
+                           .accepted = "the `stats_uri` label of every uwsgi_exporter series: the sidecar's "
+                                       "`--stats.uri` (e.g. `unix:///run/uwsgi/stats.sock`), so that existing "
+                                       "selectors match; printable ASCII, shorter than 1024 bytes"},
+    [GPX_OPT_COLLECT_CORES] = {"gpx-collect-cores", "GPX_COLLECT_CORES", .default_value = "false", BOOL(collect_cores),
+                               .help = "uwsgi-exporter profile: the per-core families (the sidecar's --collect.cores)",
+                               .accepted = "a boolean: `true` adds the per-core `uwsgi_worker_core_*` families of "
+                                           "the uwsgi-exporter profile, as the sidecar's `--collect.cores` does"},
 };
 
 /* -- resolution ------------------------------------------------------------ */
