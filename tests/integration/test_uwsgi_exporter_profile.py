@@ -17,6 +17,7 @@ import signal
 import socket
 from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
@@ -200,8 +201,10 @@ def test_cores_off_by_default_and_both_keeps_uwsgi_metrics_off_the_profile(build
     valid_text(text, lint_ok=CACHE_COUNTERS)
 
 
-def test_reload_resets_the_stats_server_not_gpx(build, server_factory):
-    s, stats_port = profile_server(server_factory, build, cores=False)
+@pytest.mark.parametrize("storage", ["files", "redis"])
+def test_reload_resets_the_stats_server_not_gpx(build, storage, redis_factory, server_factory):
+    args = redis_factory().gpx_args("reload") if storage == "redis" else ()
+    s, stats_port = profile_server(server_factory, build, *args, cores=False)
     master = s.master_pid
     for _ in range(7):
         get_ok(s, "/")
@@ -220,8 +223,15 @@ def test_reload_resets_the_stats_server_not_gpx(build, server_factory):
     for _ in range(5):
         get_ok(s, "/")
 
-    stats, page, text = same_moment(s, stats_port, cores=False)
-    after = sum(w["requests"] for w in stats["workers"])
+    # With Redis the new master restores the earlier totals once its
+    # workers run: wait for them on the page.
+    def continued():
+        stats, page, text = same_moment(s, stats_port, cores=False)
+        after = sum(w["requests"] for w in stats["workers"])
+        return (stats, after, text) if parse_metrics(text).sum("uwsgi_worker_requests_total") == before + after \
+            else None
+
+    stats, after, text = wait_for(continued, what="the earlier master's counts on the page")
     # The sidecar's source started again from zero...
     assert 5 <= after < before
     assert sum(w["exceptions"] for w in stats["workers"]) == 0
