@@ -69,7 +69,8 @@ worker_counters(int w, uint64_t out[GPX_UE_COUNTERS])
     out[GPX_UE_TX] = uw->tx;
 }
 
-/* An app's mountpoint as a string (uWSGI keeps it with a length). */
+/* An app's mountpoint and chdir as strings (uWSGI keeps the mountpoint with a
+ * length, not a NUL). */
 struct app_text {
     char mountpoint[0x100];
     char chdir[0x100];
