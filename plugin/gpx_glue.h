@@ -72,6 +72,10 @@ struct gpx_glue {
     struct gpx_auth auth;             /* basic auth users, read at init (master); count 0: none */
     struct gpx_headers headers;       /* what every answer of the endpoint carries, made at init */
     struct gpx_reload reload;         /* the endpoint's files, watched by the master */
+    unsigned profile;                 /* GPX_PROFILE_* bits of gpx-profile */
+    uint64_t profile_scrapes;         /* pages rendered (the uwsgi-exporter profile's scrapes_total) */
+    double profile_scrape_seconds;    /* their rendering time, summed */
+    int profile_carried;              /* uWSGI's counters were added to the slots' carried words (exit) */
 };
 
 extern struct gpx_glue gpx;
@@ -88,6 +92,15 @@ int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct 
  * is off, and reserves their names in `reserved` (see gpx_names.h).
  * Returns 0, or -1 if memory ran out. */
 int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved);
+
+/* Appends the uwsgi-exporter profile's families (gpx_profile.c), read now
+ * from uWSGI's tables. Returns 0, or -1 if memory ran out. */
+int gpx_glue_profile_render(struct gpx_buf *out, enum gpx_format format);
+
+/* At exit and before a reload's re-exec (master, before the storage's last
+ * write): adds uWSGI's per-worker and per-app counters to the slots' carried
+ * words, so that the next master's page continues from them. Once. */
+void gpx_glue_profile_carry(void);
 
 /* Logs one line through uWSGI's logger (any thread): a gpx_log_fn. */
 void gpx_glue_log(const char *line);

@@ -11,6 +11,7 @@
 #include "../src/gpx_fleet.h"
 #include "../src/gpx_netstat.h"
 #include "../src/gpx_procstat.h"
+#include "../src/gpx_profile_uwsgi.h"
 
 static double
 monotonic_seconds(void)
@@ -186,18 +187,29 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     listeners = read_listeners(&x.listener_count);
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
-    /* The app's families keep off every name gpx's own and uWSGI's claim. */
+    /* The app's families keep off every name gpx's own and uWSGI's claim;
+     * uWSGI's metrics subsystem off uwsgi_exporter's (gpx-profile = both). */
     gpx_names_init(&reserved);
     for (f = 0; f < GPX_FAMILY_COUNT && rc_names == 0; f++) {
         rc_names = gpx_names_reserve(&reserved, gpx_families[f].name, gpx_families[f].type);
     }
+    if (rc_names == 0 && (gpx.profile & GPX_PROFILE_UWSGI_EXPORTER)) {
+        rc_names = gpx_ue_reserve(&reserved);
+    }
     rc = rc_names == 0 ? gpx_render(out, &x) : -1;
-    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format, &reserved) : rc;
+    if (rc == 0 && (gpx.profile & GPX_PROFILE_UWSGI_EXPORTER)) {
+        rc = gpx_glue_profile_render(out, format);
+    }
+    if (rc == 0 && (gpx.profile & GPX_PROFILE_GUNICORN)) {
+        rc = gpx_glue_uwsgi_metrics(out, format, &reserved);
+    }
     rc = rc == 0 ? gpx_appfold_render(out, format, &reserved) : rc;
     gpx_names_free(&reserved);
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
+    gpx.profile_scrapes++;
+    gpx.profile_scrape_seconds += gpx.last_scrape_seconds;
     return rc == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
 }
 

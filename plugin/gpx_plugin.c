@@ -16,7 +16,9 @@
  *            worker restarts by reason, folds the app metrics of ended
  *            workers, samples resources, persists the storage
  * harakiri   notes a harakiri kill for the restart reason
- * master_cleanup  closes the storage: the final write or publish
+ * master_cleanup  carries uWSGI's own counters into the board (the
+ *            uwsgi-exporter profile), closes the storage: the final write
+ *            or publish
  */
 #include "gpx_glue.h"
 
@@ -243,6 +245,7 @@ gpx_init(void)
     if (gpx.cfg.debug) {
         log_settings();
     }
+    gpx.profile = gpx_profile_bits(gpx.cfg.profile);
     load_endpoint_security();
     choose_storage();
     if (gpx.storage.ops->prepare(&gpx.storage, err, sizeof(err)) != 0) {
@@ -544,6 +547,7 @@ gpx_master_cleanup(void)
      * cycle: count them now, while the counters can still be kept. */
     gpx_lifecycle_cycle();
     gpx_appfold_finish();
+    gpx_glue_profile_carry();
     gpx.storage.ops->close(&gpx.storage);
 }
 

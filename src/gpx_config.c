@@ -179,6 +179,21 @@ gpx_tls_version_number(const char *text)
     return 0;
 }
 
+unsigned
+gpx_profile_bits(const char *name)
+{
+    if (strcmp(name, "gunicorn") == 0) {
+        return GPX_PROFILE_GUNICORN;
+    }
+    if (strcmp(name, "uwsgi-exporter") == 0) {
+        return GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    if (strcmp(name, "both") == 0) {
+        return GPX_PROFILE_GUNICORN | GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    return 0;
+}
+
 static int
 has_tls(const struct gpx_config *cfg)
 {
@@ -267,6 +282,29 @@ static void
 default_burst(struct gpx_config *cfg)
 {
     cfg->rate_limit_burst = cfg->rate_limit;
+}
+
+static int
+accept_profile(const struct gpx_config *cfg, const char *text)
+{
+    (void)cfg;
+    return gpx_profile_bits(text) != 0;
+}
+
+/* A label value: printable ASCII (the text format escapes only \\, " and
+ * newline, and a dashboard's selector names the value as it is). */
+static int
+accept_label_value(const struct gpx_config *cfg, const char *text)
+{
+    const unsigned char *p;
+
+    (void)cfg;
+    for (p = (const unsigned char *)text; *p; p++) {
+        if (*p < ' ' || *p >= 127) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void
@@ -437,6 +475,23 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                           "applies",
                                   .accepted = "requests one client address may send at once, 1 to 1000000. Needs "
                                               "`gpx-rate-limit`"},
+    [GPX_OPT_PROFILE] = {"gpx-profile", "GPX_PROFILE", .default_value = "gunicorn", TEXT(profile),
+                         .check = accept_profile, .expected = "gunicorn, uwsgi-exporter or both",
+                         .help = "names served: gunicorn, uwsgi-exporter (uwsgi_exporter's families) or both",
+                         .accepted = "`gunicorn`: gpx's families and uWSGI's metrics subsystem; `uwsgi-exporter`: "
+                                     "gpx's families and uwsgi_exporter's; `both`: all three (see "
+                                     "[metrics.md](metrics.md#which-names-in-which-profile))"},
+    [GPX_OPT_STATS_URI] = {"gpx-stats-uri", "GPX_STATS_URI", .default_value = "", TEXT(stats_uri),
+                           .check = accept_label_value,
+                           .expected = "printable ASCII characters, shorter than 1024 bytes",
+                           .help = "stats_uri label of the uwsgi-exporter profile (the sidecar's --stats.uri)",
+                           .accepted = "the `stats_uri` label of every uwsgi_exporter series: the sidecar's "
+                                       "`--stats.uri` (e.g. `unix:///run/uwsgi/stats.sock`), so that existing "
+                                       "selectors match; printable ASCII, shorter than 1024 bytes"},
+    [GPX_OPT_COLLECT_CORES] = {"gpx-collect-cores", "GPX_COLLECT_CORES", .default_value = "false", BOOL(collect_cores),
+                               .help = "uwsgi-exporter profile: the per-core families (the sidecar's --collect.cores)",
+                               .accepted = "a boolean: `true` adds the per-core `uwsgi_worker_core_*` families of "
+                                           "the uwsgi-exporter profile, as the sidecar's `--collect.cores` does"},
 };
 
 /* -- resolution ------------------------------------------------------------ */

@@ -47,6 +47,9 @@ enum gpx_option_id {
     GPX_OPT_HTTP_HEADERS,
     GPX_OPT_RATE_LIMIT,
     GPX_OPT_RATE_LIMIT_BURST,
+    GPX_OPT_PROFILE,
+    GPX_OPT_STATS_URI,
+    GPX_OPT_COLLECT_CORES,
     GPX_OPT_COUNT
 };
 
@@ -131,6 +134,9 @@ struct gpx_config {
     char http_headers[GPX_PATH_MAX];            /* "Name: value|..." changing the answers' headers */
     int rate_limit;                             /* requests per second per client address; 0 for no limit */
     int rate_limit_burst;                       /* requests at once per client address */
+    char profile[GPX_TEXT_MAX];                 /* "gunicorn", "uwsgi-exporter" or "both": see gpx_config_profile */
+    char stats_uri[GPX_PATH_MAX];               /* the stats_uri label of the uwsgi-exporter profile's series */
+    int collect_cores;                          /* the uwsgi-exporter profile's per-core families */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);
@@ -140,6 +146,15 @@ struct gpx_config {
 
 /* A lookup of environment variables (getenv, or a table in tests). */
 typedef const char *(*gpx_getenv_fn)(const char *name);
+
+/* Which sets of names the page carries (gpx-profile): gpx's own families
+ * always, uWSGI's metrics subsystem with GPX_PROFILE_GUNICORN, the
+ * uwsgi_exporter sidecar's families with GPX_PROFILE_UWSGI_EXPORTER. */
+#define GPX_PROFILE_GUNICORN 1u
+#define GPX_PROFILE_UWSGI_EXPORTER 2u
+
+/* The GPX_PROFILE_* bits of a profile's name, or 0 for an unknown name. */
+unsigned gpx_profile_bits(const char *name);
 
 /* Resolves every setting from `given` (the options' strings, NULL where not
  * given; may itself be NULL), then `getenv_fn` (the option's variable, then

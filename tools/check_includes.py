@@ -41,8 +41,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Where counts live: the scoreboard, its file, Redis, the app's store.
     ("storage", ("gpx_scoreboard", "gpx_boardfile", "gpx_snapshot", "gpx_redis", "gpx_appstore")),
     # Pages made from what is stored.
-    ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_fleet", "gpx_appmerge", "gpx_apprender",
-                   "gpx_appmetrics")),
+    ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
+                   "gpx_apprender", "gpx_appmetrics")),
     # What the master keeps: the storage behind its seam (gpx_storage and one
     # gpx_storage_<name> per storage), and its care of the app's directory.
     ("keeping", ("gpx_storage", "gpx_storage_files", "gpx_storage_redis", "gpx_appdir")),

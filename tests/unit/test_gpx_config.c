@@ -94,6 +94,10 @@ assert_defaults(const struct gpx_config *cfg)
     assert_int_equal(cfg->redis_port, 6379);
     assert_int_equal(cfg->redis_db, 0);
     assert_string_equal(cfg->redis_password, "");
+    assert_string_equal(cfg->profile, "gunicorn");
+    assert_int_equal(gpx_profile_bits(cfg->profile), GPX_PROFILE_GUNICORN);
+    assert_string_equal(cfg->stats_uri, "");
+    assert_int_equal(cfg->collect_cores, 0);
     assert_string_equal(cfg->redis_key_prefix, "gunicorn");
     expected_instance(instance, sizeof(instance), 9090);
     assert_string_equal(cfg->instance, instance);
@@ -362,6 +366,9 @@ test_gpx_config_resolve_precedence(void **state)
         {"PROMETHEUS_HTTP_HEADERS", "Cache-Control: no-store|X-Frame-Options:"},
         {"PROMETHEUS_RATE_LIMIT", "20"},
         {"PROMETHEUS_RATE_LIMIT_BURST", "40"},
+        {"GPX_PROFILE", "both"},
+        {"GPX_STATS_URI", "unix:///run/env.sock"},
+        {"GPX_COLLECT_CORES", "yes"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -399,6 +406,9 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.http_headers, "Cache-Control: no-store|X-Frame-Options:");
     assert_int_equal(cfg.rate_limit, 20);
     assert_int_equal(cfg.rate_limit_burst, 40);
+    assert_string_equal(cfg.profile, "both");
+    assert_string_equal(cfg.stats_uri, "unix:///run/env.sock");
+    assert_int_equal(cfg.collect_cores, 1);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -435,6 +445,13 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.ssl_client_allowed_sans, "spiffe://example/prometheus");
     assert_string_equal(cfg.ssl_min_version, "TLS13");
     assert_int_equal(cfg.rate_limit_burst, 1);
+    given[GPX_OPT_PROFILE] = "uwsgi-exporter";
+    given[GPX_OPT_STATS_URI] = "http://127.0.0.1:1717";
+    given[GPX_OPT_COLLECT_CORES] = "off";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.profile, "uwsgi-exporter");
+    assert_string_equal(cfg.stats_uri, "http://127.0.0.1:1717");
+    assert_int_equal(cfg.collect_cores, 0);
     assert_int_equal(cfg.redis_ttl_disabled, 0);
     assert_string_equal(cfg.ssl_client_capath, "opt/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 1);
@@ -801,6 +818,11 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_REDIS_DB, "one", "a database number, 0 or more"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a/b", "a prefix of printable characters without spaces or '/'"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a b", "a prefix of printable characters without spaces or '/'"},
+        {GPX_OPT_PROFILE, "uwsgi_exporter", "gunicorn, uwsgi-exporter or both"},
+        {GPX_OPT_PROFILE, "Gunicorn", "gunicorn, uwsgi-exporter or both"},
+        {GPX_OPT_STATS_URI, "tab\there", "printable ASCII characters, shorter than 1024 bytes"},
+        {GPX_OPT_STATS_URI, long_text, "printable ASCII characters, shorter than 1024 bytes"},
+        {GPX_OPT_COLLECT_CORES, "maybe", "true/false, 1/0, yes/no or on/off"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};
