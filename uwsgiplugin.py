@@ -161,6 +161,7 @@ GCC_LIST = [
     'src/gpx_redis',
     'src/gpx_restart',
     'src/gpx_scoreboard',
+    'src/gpx_sentinel',
     'src/gpx_snapshot',
     'src/gpx_storage',
     'src/gpx_thread',

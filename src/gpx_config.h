@@ -34,6 +34,9 @@ enum gpx_option_id {
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
     GPX_OPT_REDIS_TTL_DISABLED,
+    GPX_OPT_REDIS_SENTINELS,
+    GPX_OPT_REDIS_SENTINEL_MASTER,
+    GPX_OPT_REDIS_SENTINEL_PASSWORD,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
@@ -109,16 +112,19 @@ struct gpx_config {
     int redis_db;
     char redis_password[GPX_TEXT_MAX];
     char redis_key_prefix[GPX_TEXT_MAX];
-    int redis_interval;                   /* seconds between publishes */
-    int redis_ttl;                        /* seconds before a silent instance's keys expire */
-    int redis_ttl_disabled;               /* keys never expire (redis_ttl is not used) */
-    int debug;                            /* more lines at start and at each lifecycle event, never per request */
-    char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
-    char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */
-    char ssl_client_cafile[GPX_PATH_MAX]; /* PEM CAs of client certificates; "" for none */
-    char ssl_client_capath[GPX_PATH_MAX]; /* a directory of PEM CAs of client certificates; "" for none */
-    int ssl_client_auth_required;         /* with client CAs: 1 a certificate is required, 0 checked when offered */
-    char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    int redis_interval;                         /* seconds between publishes */
+    int redis_ttl;                              /* seconds before a silent instance's keys expire */
+    int redis_ttl_disabled;                     /* keys never expire (redis_ttl is not used) */
+    char redis_sentinels[GPX_PATH_MAX];         /* "host:port,host:port": ask them for the master; empty: redis_host */
+    char redis_sentinel_master[GPX_TEXT_MAX];   /* the master's name the Sentinels know */
+    char redis_sentinel_password[GPX_TEXT_MAX]; /* AUTH'ed with each Sentinel when not empty */
+    int debug;                                  /* more lines at start and at each lifecycle event, never per request */
+    char ssl_certfile[GPX_PATH_MAX];            /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
+    char ssl_keyfile[GPX_PATH_MAX];             /* its PEM private key; set exactly when ssl_certfile is */
+    char ssl_client_cafile[GPX_PATH_MAX];       /* PEM CAs of client certificates; "" for none */
+    char ssl_client_capath[GPX_PATH_MAX];       /* a directory of PEM CAs of client certificates; "" for none */
+    int ssl_client_auth_required;       /* with client CAs: 1 a certificate is required, 0 checked when offered */
+    char basic_auth_file[GPX_PATH_MAX]; /* htpasswd file of bcrypt hashes; "" for no basic auth */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);

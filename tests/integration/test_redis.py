@@ -654,3 +654,62 @@ def test_bad_redis_values_stop_start_up(build, server_factory):
         assert len([x for x in out.splitlines() if x.startswith(line)]) == 1, out
         assert "spawned uWSGI worker" not in out and "gpx: storage" not in out
         assert not Path(s.multiproc_dir).exists()
+
+
+# -- 11. Redis Sentinel: a failover mid-load loses nothing -----------------------------
+@pytest.mark.slow
+def test_sentinel_failover_mid_load_loses_nothing(build, sentinel_factory, server_factory):
+    st = sentinel_factory(password="data-secret", sentinel_password="sentinel-secret")
+    old, new = st.master, st.replica
+    s = start(make(server_factory, build, "--processes", "2", *st.gpx_args("sentinel", db=3)), 2)
+    assert lines_with(s, "gpx: storage redis ") == [
+        f"gpx: storage redis master mymaster of Sentinels {st.addresses} db 3, key gunicorn:gpx:instance:sentinel "
+        "every 1 s (expires after 86400 s), no files"]
+    # Published to the master, in db 3, with the data password.
+    wait_for(lambda: old.cli("-n", "3", "EXISTS", key("sentinel")) == "1", 5, what="the key on the first master")
+    assert old.cli("EXISTS", key("sentinel")) == "0"
+    assert lines_with(s, "gpx: Sentinel names ") == [f"gpx: Sentinel names 127.0.0.1:{old.port} as the master mymaster"]
+
+    # Load from 4 clients all through the failover; `traffic` asserts every answer.
+    stop, sent, batches = threading.Event(), Counter(), []
+
+    def load():
+        while not stop.is_set():
+            sent.update(traffic(s, 20, threads=4, seed=len(batches)))
+            batches.append(time.monotonic())
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        wait_for(lambda: len(batches) >= 3, 15, what="load before the failover")
+        old.kill()  # SIGKILL: what it held is gone with it
+        killed = time.monotonic()
+        wait_for(lambda: st.current_master() is new, 30, interval=0.1, what="the Sentinels to promote the replica")
+        promoted = time.monotonic()
+        mark = len(batches)
+        wait_for(lambda: len(batches) >= mark + 3, 15, what="load after the failover")
+    finally:
+        stop.set()
+        loader.join(60)
+    m = settle(s)
+    assert by_label(m) - sent == Counter({("GET", "200"): probes_in(s, sent)})
+
+    # The new master holds the exact totals within a few publish intervals,
+    # and the fleet view reads them there (the old master is dead).
+    fm = wait_fleet(s, {"sentinel": by_label(m)}, timeout=5)
+    caught_up = time.monotonic()
+    assert per_worker(fm, "sentinel") == per_worker(m) == log_by_worker(s)
+    assert fm.value("gunicorn_fleet_instances") == 1
+    assert new.cli("-n", "3", "EXISTS", key("sentinel")) == "1"
+    assert new.cli("-n", "3", "ZRANGE", index(), "0", "-1") == "sentinel"
+    assert lines_with(s, "gpx: Sentinel names ")[-1] == (
+        f"gpx: Sentinel names 127.0.0.1:{new.port} as the master mymaster: publishing the totals there")
+    wait_storage_up(s, 1, timeout=3)
+    print(f"\nfailover: promoted {promoted - killed:.1f} s after the kill, exact totals on the new master "
+          f"{caught_up - promoted:.1f} s after the promotion; {sum(sent.values())} requests, all answered")
+
+    # A stop publishes the final totals to the new master.
+    traffic(s, 10, seed=99)
+    settle(s)
+    s.stop()
+    assert "gpx: final totals published to Redis" in s.output()

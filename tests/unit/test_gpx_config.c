@@ -95,6 +95,9 @@ assert_defaults(const struct gpx_config *cfg)
     assert_int_equal(cfg->redis_db, 0);
     assert_string_equal(cfg->redis_password, "");
     assert_string_equal(cfg->redis_key_prefix, "gunicorn");
+    assert_string_equal(cfg->redis_sentinels, "");
+    assert_string_equal(cfg->redis_sentinel_master, "mymaster");
+    assert_string_equal(cfg->redis_sentinel_password, "");
     expected_instance(instance, sizeof(instance), 9090);
     assert_string_equal(cfg->instance, instance);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
@@ -356,6 +359,9 @@ test_gpx_config_resolve_precedence(void **state)
         {"REDIS_TTL_DISABLED", "on"},
         {"PROMETHEUS_SSL_CLIENT_CAPATH", "/env/cas"},
         {"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "false"},
+        {"REDIS_SENTINELS", "s1:26379,s2:26379"},
+        {"REDIS_SENTINEL_MASTER", "envmaster"},
+        {"REDIS_SENTINEL_PASSWORD", "envsentinel"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -387,6 +393,9 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.redis_ttl_disabled, 1);
     assert_string_equal(cfg.ssl_client_capath, "/env/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 0);
+    assert_string_equal(cfg.redis_sentinels, "s1:26379,s2:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "envmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "envsentinel");
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -413,7 +422,13 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_REDIS_TTL_DISABLED] = "no";
     given[GPX_OPT_SSL_CLIENT_CAPATH] = "opt/cas";
     given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = "yes";
+    given[GPX_OPT_REDIS_SENTINELS] = "[::1]:26379";
+    given[GPX_OPT_REDIS_SENTINEL_MASTER] = "optmaster";
+    given[GPX_OPT_REDIS_SENTINEL_PASSWORD] = "optsentinel";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.redis_sentinels, "[::1]:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "optmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "optsentinel");
     assert_int_equal(cfg.redis_ttl_disabled, 0);
     assert_string_equal(cfg.ssl_client_capath, "opt/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 1);
@@ -721,6 +736,13 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_REDIS_DB, "one", "a database number, 0 or more"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a/b", "a prefix of printable characters without spaces or '/'"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a b", "a prefix of printable characters without spaces or '/'"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:26379,", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:0", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "a:1,b:70000", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "::1:26379", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, long_text, "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINEL_MASTER, "my master", "a name of printable characters without spaces or '/'"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};
