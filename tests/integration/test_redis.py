@@ -41,7 +41,8 @@ from conftest import (
 
 # Variables that would configure Redis behind a test's back.
 REDIS_VARIABLES = ("REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX",
-                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED")
+                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED",
+                   "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD")
 
 CANNOT = "gpx: cannot use Redis at "
 
@@ -640,6 +641,11 @@ def test_bad_redis_values_stop_start_up(build, server_factory):
         (("--gpx-redis-ttl", "5"), {}, 'gpx: invalid gpx-redis-ttl / GPX_REDIS_TTL "5" (from the option)'),
         (("--gpx-redis-port", "70000"), {}, 'gpx: invalid gpx-redis-port / REDIS_PORT "70000" (from the option)'),
         ((), {"REDIS_DB": "-1"}, 'gpx: invalid gpx-redis-db / REDIS_DB "-1" (from the environment)'),
+        (("--gpx-redis-sentinels", "10.0.0.1:26379,10.0.0.2"), {},
+         'gpx: invalid gpx-redis-sentinels / REDIS_SENTINELS "10.0.0.1:26379,10.0.0.2" (from the option): expected '
+         'host:port,host:port'),
+        ((), {"REDIS_SENTINEL_MASTER": "my master"},
+         'gpx: invalid gpx-redis-sentinel-master / REDIS_SENTINEL_MASTER "my master" (from the environment)'),
     ]
     servers = [make(server_factory, build, "--processes", "2", "--gpx-redis", "true", "--gpx-instance", "bad", *args,
                     env=env) for args, env, _ in cases]
