@@ -53,8 +53,8 @@ gpx_glue_sample(void)
     }
 }
 
-static enum gpx_worker_state
-worker_state(const struct uwsgi_worker *uw)
+enum gpx_worker_state
+gpx_glue_worker_state(const struct uwsgi_worker *uw)
 {
     int c;
 
@@ -150,7 +150,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
         const struct gpx_sample *s = &gpx.samples[w];
         struct gpx_worker_view *v = &views[w - 1];
 
-        v->state = worker_state(uw);
+        v->state = gpx_glue_worker_state(uw);
         x.workers_desired += !uw->cheaped;
         v->live = uw->pid > 0;
         if (v->live) {

@@ -98,6 +98,7 @@ gpx_on_load(void)
     /* gpx serves from the master: loading it is asking for one. */
     uwsgi.master_process = 1;
     gpx_router_register();
+    gpx_readyz_router_register();
 }
 
 static const char *
@@ -380,6 +381,7 @@ gpx_preinit_apps(void)
     }
     gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
+    gpx_readyz_init();
     uwsgi_string_new_list(&uwsgi.after_request_hooks, "gpx_after_request");
     gpx.recording = 1;
     export_gunicorn_environment();
@@ -472,6 +474,8 @@ gpx_master_cycle(void)
     if (!gpx.recording) {
         return;
     }
+    /* Decided before the metrics port opens: its first /readyz is true. */
+    gpx_readyz_cycle();
     if (gpx.http == NULL) {
         struct gpx_http_config hc = {
             .bind = gpx.cfg.bind,
@@ -484,6 +488,7 @@ gpx_master_cycle(void)
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
             /* The fleet view waits on Redis: never on the serving thread. */
             .deferred_path = gpx.storage.ops->fleet != NULL ? "/metrics/fleet" : NULL,
+            .ready = gpx_readyz_ready,
         };
 
         static int launch_failed;
@@ -518,6 +523,7 @@ gpx_master_cleanup(void)
     if (!gpx.recording) {
         return;
     }
+    gpx_readyz_stopping();
     /* Before a reload's re-exec the last workers were reaped after the last
      * cycle: count them now, while the counters can still be kept. */
     gpx_lifecycle_cycle();

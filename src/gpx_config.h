@@ -37,6 +37,9 @@ enum gpx_option_id {
     GPX_OPT_REDIS_SENTINELS,
     GPX_OPT_REDIS_SENTINEL_MASTER,
     GPX_OPT_REDIS_SENTINEL_PASSWORD,
+    GPX_OPT_READYZ_SATURATION,
+    GPX_OPT_READYZ_QUEUE,
+    GPX_OPT_READYZ_BUSY_PERCENT,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
@@ -118,13 +121,16 @@ struct gpx_config {
     char redis_sentinels[GPX_PATH_MAX];         /* "host:port,host:port": ask them for the master; empty: redis_host */
     char redis_sentinel_master[GPX_TEXT_MAX];   /* the master's name the Sentinels know */
     char redis_sentinel_password[GPX_TEXT_MAX]; /* AUTH'ed with each Sentinel when not empty */
-    int debug;                                  /* more lines at start and at each lifecycle event, never per request */
-    char ssl_certfile[GPX_PATH_MAX];            /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
-    char ssl_keyfile[GPX_PATH_MAX];             /* its PEM private key; set exactly when ssl_certfile is */
-    char ssl_client_cafile[GPX_PATH_MAX];       /* PEM CAs of client certificates; "" for none */
-    char ssl_client_capath[GPX_PATH_MAX];       /* a directory of PEM CAs of client certificates; "" for none */
-    int ssl_client_auth_required;       /* with client CAs: 1 a certificate is required, 0 checked when offered */
-    char basic_auth_file[GPX_PATH_MAX]; /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    int readyz_saturation;                      /* /readyz judges the queue and the busy share */
+    int readyz_queue;                     /* connections that may wait in a listen queue while every worker is busy */
+    int readyz_busy_percent;              /* share of accepting workers busy that is not ready, 0..100; 0: never */
+    int debug;                            /* more lines at start and at each lifecycle event, never per request */
+    char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
+    char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */
+    char ssl_client_cafile[GPX_PATH_MAX]; /* PEM CAs of client certificates; "" for none */
+    char ssl_client_capath[GPX_PATH_MAX]; /* a directory of PEM CAs of client certificates; "" for none */
+    int ssl_client_auth_required;         /* with client CAs: 1 a certificate is required, 0 checked when offered */
+    char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);

@@ -18,7 +18,8 @@
  * Each scrape gets the format its Accept header prefers (text 0.0.4 or
  * OpenMetrics 1.0), gzip when its Accept-Encoding allows it, and, when
  * configured, TLS with optional client certificates and HTTP basic auth.
- * /healthz answers "ok" without rendering and without credentials.
+ * /healthz answers "ok" without rendering and without credentials; /readyz,
+ * likewise without credentials, 200 or 503 with the line of `ready`.
  */
 #ifndef GPX_HTTP_H
 #define GPX_HTTP_H
@@ -59,6 +60,10 @@ struct gpx_http_config {
     const struct gpx_tls *tls;     /* certificate and key: serve HTTPS; NULL or empty: plain HTTP */
     struct gpx_auth *auth;         /* users of basic auth; NULL: none asked */
     const char *deferred_path;     /* the page that waits on the network, rendered off the serving thread; NULL: none */
+    /* /readyz: returns 1 (200) or 0 (503), with one line for the body in
+     * `why`; must not block (it reads what another thread decided). NULL:
+     * /readyz is not served. */
+    int (*ready)(char *why, size_t len);
 };
 
 struct gpx_http;
