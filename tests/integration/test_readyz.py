@@ -8,6 +8,7 @@ for it), and "no app" is uWSGI going on without one.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -111,7 +112,7 @@ def test_reload_window_503(build, server_factory):
 def test_no_app_503(build, server_factory, tmp_path):
     broken = tmp_path / "broken_app.py"
     broken.write_text("raise ImportError('this app does not load')\n")
-    s = server_factory(build, "--processes", "2", with_app=False)
+    s = server_factory(build, "--processes", "2", "--route", "^/readyz$ gpx-readyz:", with_app=False)
     s.cmd += ["--http-socket", f"127.0.0.1:{s.app_port}", "--wsgi-file", str(broken)]
     s.start(wait=False)
     # uWSGI goes on without the app (no need-app): alive, not ready.
@@ -119,4 +120,25 @@ def test_no_app_503(build, server_factory, tmp_path):
              what="the metrics port")
     wait_readyz(s, 503, "not ready: no application is loaded\n")
     assert "no app loaded. going in full dynamic mode" in s.output()
+    # The routing action runs before uWSGI looks for an app: it says so too.
+    assert readyz(s, port=s.app_port) == (503, "not ready: no application is loaded\n")
     assert requests.get(s.url("/"), timeout=5).status_code in (500, 404)  # what uWSGI answers without an app
+
+
+def test_stop_window_503(build, server_factory):
+    s = start(server_factory(build, "--processes", "2"), 2)
+    wait_readyz(s, 200, OK_IDLE)
+    # A stopped worker cannot end: the master's shutdown waits for it.
+    held = s.worker_pids()[0]
+    os.kill(held, signal.SIGSTOP)
+    try:
+        s.signal(signal.SIGTERM)  # --die-on-term: shut down
+        wait_readyz(s, 503, "not ready: the server is stopping\n", timeout=5)
+    finally:
+        os.kill(held, signal.SIGCONT)
+    assert s.proc.wait(20) is not None
+
+
+def test_lazy_apps_ready_once_loaded(build, server_factory):
+    s = start(server_factory(build, "--processes", "2", "--lazy-apps"), 2)
+    wait_readyz(s, 200, OK_IDLE)
