@@ -719,3 +719,28 @@ def test_sentinel_failover_mid_load_loses_nothing(build, sentinel_factory, serve
     settle(s)
     s.stop()
     assert "gpx: final totals published to Redis" in s.output()
+
+
+@pytest.mark.slow
+def test_sentinel_switchover_readonly_moves_the_publisher(build, sentinel_factory, server_factory):
+    """A failover asked of the Sentinels: the old master lives on as a
+    replica, so gpx's next command there is refused (READONLY) or its
+    connection closed; either way it asks the Sentinels again."""
+    st = sentinel_factory()
+    old, new = st.master, st.replica
+    s = start(make(server_factory, build, "--processes", "2", *st.gpx_args("switch")), 2)
+    traffic(s, 30, seed=11)
+    wait_fleet(s, {"switch": by_label(settle(s))})
+    assert st.sentinels[0].cli("SENTINEL", "FAILOVER", "mymaster") == "OK"
+    wait_for(lambda: st.current_master() is new, 30, interval=0.1, what="the Sentinels to promote the replica")
+    wait_for(lambda: "role:slave" in old.cli("INFO", "replication"), 15, what="the old master a replica")
+    traffic(s, 30, seed=12)
+    m = settle(s)
+    wait_fleet(s, {"switch": by_label(m)}, timeout=5)
+    wait_for(lambda: lines_with(s, "gpx: Sentinel names ")[-1:] == [
+        f"gpx: Sentinel names 127.0.0.1:{new.port} as the master mymaster: publishing the totals there"], 5,
+        what="the publisher on the new master")
+    assert by_label(m) == log_by_label(s)
+    # Replicated back to the old master, now a replica: it refuses writes.
+    wait_for(lambda: old.strlen(key("switch")) == new.strlen(key("switch")) > 0, 5, what="the replica in step")
+    assert old.cli("SET", "x", "1").startswith("READONLY")
