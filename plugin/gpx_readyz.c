@@ -42,6 +42,25 @@ fullest_queue(void)
     return most;
 }
 
+/* A worker with threads (or async cores) takes another connection while
+ * one of them is free: it is full, for readiness, when all are in a
+ * request (or it handles a signal). One core: busy is full. */
+static int
+worker_full(const struct uwsgi_worker *uw)
+{
+    int c;
+
+    if (uw->sig) {
+        return 1;
+    }
+    for (c = 0; c < uwsgi.cores; c++) {
+        if (!uw->cores[c].in_request) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void
 read_facts(struct gpx_readiness_facts *f)
 {
@@ -61,7 +80,7 @@ read_facts(struct gpx_readiness_facts *f)
             continue;
         }
         f->accepting++;
-        f->busy += st == GPX_STATE_BUSY;
+        f->busy += st == GPX_STATE_BUSY && worker_full(uw);
         f->app_loaded |= uw->apps_cnt > 0;
     }
     f->queued = fullest_queue();

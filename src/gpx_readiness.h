@@ -51,7 +51,7 @@ struct gpx_readiness_facts {
     int reloading;
     int app_loaded;     /* some worker (or the master, before lazy loading) has an app */
     unsigned accepting; /* workers that take requests (alive, not stopping, paused or cheaped) */
-    unsigned busy;      /* of those, in a request */
+    unsigned busy;      /* of those, in a request on every thread or async core */
     uint64_t queued;    /* connections waiting in the fullest TCP listen queue */
 };
 

@@ -142,3 +142,16 @@ def test_stop_window_503(build, server_factory):
 def test_lazy_apps_ready_once_loaded(build, server_factory):
     s = start(server_factory(build, "--processes", "2", "--lazy-apps"), 2)
     wait_readyz(s, 200, OK_IDLE)
+
+
+def test_threads_busy_only_when_every_thread_is(build, server_factory):
+    s = start(server_factory(build, "--processes", "1", "--threads", "2"), 1)
+    wait_readyz(s, 200, "ok: 0 of 1 workers busy, 0 connections waiting\n")
+    held = [hold(s, 1)]
+    wait_for(lambda: s.scrape().value("gunicorn_workers", state="busy") == 1, 5, what="one thread in a request")
+    # One thread of two busy: the worker still takes a connection.
+    wait_readyz(s, 200, "ok: 0 of 1 workers busy, 0 connections waiting\n")
+    held.append(hold(s, 2))  # the second thread, and one waiting
+    wait_readyz(s, 503, "not ready: 1 of 1 workers busy and 1 connections waiting (more than 0)\n")
+    for threads, statuses in held:
+        drain(threads, statuses)
