@@ -748,3 +748,35 @@ def test_sentinel_switchover_readonly_moves_the_publisher(build, sentinel_factor
     # Replicated back to the old master, now a replica: it refuses writes.
     wait_for(lambda: old.strlen(key("switch")) == new.strlen(key("switch")) > 0, 5, what="the replica in step")
     assert old.cli("SET", "x", "1").startswith("READONLY")
+
+
+def test_sentinel_down_skipped_wrong_password_or_name_said(build, sentinel_factory, server_factory):
+    st = sentinel_factory(sentinel_password="sentinel-secret")
+    dead = free_port()
+    # A Sentinel that is down is skipped: the next one answers.
+    ok = make(server_factory, build, "--processes", "2", *st.gpx_args("skips"))
+    ok.cmd[ok.cmd.index(st.addresses)] = f"127.0.0.1:{dead},{st.addresses}"
+    wrong = make(server_factory, build, "--processes", "2", *st.gpx_args("wrong"),
+                 "--gpx-redis-sentinel-password", "not-it")
+    unknown = make(server_factory, build, "--processes", "2", *st.gpx_args("unknown"),
+                   "--gpx-redis-sentinel-master", "othermaster")
+    for s in (ok, wrong, unknown):
+        start(s, 2)
+    wait_fleet(ok, {"skips": by_label(settle(ok))})
+    assert lines_with(ok, CANNOT) == []
+    assert st.master.exists(key("skips"))
+
+    where = f"{CANNOT}the master mymaster of Sentinels {st.addresses}: "
+    wrongpass = "AUTH: WRONGPASS invalid username-password pair or user is disabled."
+    wait_for(lambda: lines_with(wrong, CANNOT) != [], 5, what="the refusal logged")
+    assert lines_with(wrong, CANNOT) == [
+        where + "; ".join(f"Sentinel {x.where}: {wrongpass}" for x in st.sentinels)
+        + "; counting locally, retrying every 1 s"]
+    wait_for(lambda: lines_with(unknown, CANNOT) != [], 5, what="the unknown name logged")
+    assert lines_with(unknown, CANNOT) == [
+        where.replace("master mymaster", "master othermaster")
+        + "; ".join(f'Sentinel {x.where}: knows no master named "othermaster"' for x in st.sentinels)
+        + "; counting locally, retrying every 1 s"]
+    for s in (wrong, unknown):
+        assert storage_up(s) == 0
+        assert not st.master.exists(key(s.cmd[s.cmd.index("--gpx-instance") + 1]))
