@@ -291,6 +291,7 @@ gpx_router_register(void)
 void
 gpx_router_register(void)
 {
-    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` route action is not available\n");
+    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` and `gpx-readyz` route actions are not "
+              "available\n");
 }
 #endif

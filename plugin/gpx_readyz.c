@@ -175,6 +175,6 @@ gpx_readyz_router_register(void)
 void
 gpx_readyz_router_register(void)
 {
-    /* gpx_router_register already said that this uWSGI has no routing. */
+    /* gpx_router_register said, for both route actions, that this uWSGI has no routing. */
 }
 #endif
