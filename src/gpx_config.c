@@ -287,12 +287,13 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                               .help = "/readyz answers 503 when every worker is busy and more connections wait",
                               .accepted = "connections, 0 to 65535: `/readyz` answers 503 while every worker is busy "
                                           "and more than this many wait in the app's listen queue"},
-    [GPX_OPT_READYZ_BUSY_PERCENT] = {"gpx-readyz-busy-percent", "GPX_READYZ_BUSY_PERCENT", .default_value = "0",
-                                     INT(readyz_busy_percent, 0, 100), .expected = "a percentage from 0 to 100",
-                                     .help = "/readyz answers 503 while this share of the workers is busy (0: never)",
-                                     .accepted = "a percentage, 0 to 100: `/readyz` answers 503 while at least this "
-                                                 "share of the workers accepting requests is busy, before anything "
-                                                 "waits; 0: never"},
+    [GPX_OPT_READYZ_BUSY_PERCENT] =
+        {"gpx-readyz-busy-percent", "GPX_READYZ_BUSY_PERCENT", .default_value = "0", INT(readyz_busy_percent, 0, 100),
+         .expected = "a percentage from 0 to 100",
+         .help = "/readyz answers 503 while at least this percentage of the workers is busy; 0: never",
+         .accepted = "a percentage, 0 to 100: `/readyz` answers 503 while at least this "
+                     "share of the workers accepting requests is busy, before anything "
+                     "waits; 0: never"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", .default_value = "false", BOOL(debug),
                        .help = "more log lines at start, per scrape and per publish, never per request",
                        .accepted = "a boolean: `true` logs every setting with its value and where it came from at "
