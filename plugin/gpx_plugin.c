@@ -474,7 +474,7 @@ gpx_master_cycle(void)
     if (!gpx.recording) {
         return;
     }
-    /* Decided before the metrics port opens: its first /readyz is true. */
+    /* Decided before the metrics port opens: its first /readyz has an answer. */
     gpx_readyz_cycle();
     if (gpx.http == NULL) {
         struct gpx_http_config hc = {
