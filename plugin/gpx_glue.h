@@ -101,6 +101,19 @@ int gpx_glue_profile_render(struct gpx_buf *out, enum gpx_format format);
  * write): adds uWSGI's per-worker and per-app counters to the slots' carried
  * words, so that the next master's page continues from them. Once. */
 void gpx_glue_profile_carry(void);
+/* What a worker is doing now, from uWSGI's shared worker table (any
+ * process). */
+enum gpx_worker_state gpx_glue_worker_state(const struct uwsgi_worker *uw);
+
+/* Readiness (gpx_readyz.c, over src/gpx_readiness.h): the shared answer
+ * made at init, decided every master cycle and set to stopping at cleanup;
+ * read by GET /readyz on the metrics port (a gpx_http_config's `ready`) and
+ * by the routing action `gpx-readyz`. */
+void gpx_readyz_init(void);
+void gpx_readyz_cycle(void);
+void gpx_readyz_stopping(void);
+int gpx_readyz_ready(char *why, size_t len);
+void gpx_readyz_router_register(void);
 
 /* Logs one line through uWSGI's logger (any thread): a gpx_log_fn. */
 void gpx_glue_log(const char *line);

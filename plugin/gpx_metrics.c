@@ -54,8 +54,8 @@ gpx_glue_sample(void)
     }
 }
 
-static enum gpx_worker_state
-worker_state(const struct uwsgi_worker *uw)
+enum gpx_worker_state
+gpx_glue_worker_state(const struct uwsgi_worker *uw)
 {
     int c;
 
@@ -151,7 +151,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
         const struct gpx_sample *s = &gpx.samples[w];
         struct gpx_worker_view *v = &views[w - 1];
 
-        v->state = worker_state(uw);
+        v->state = gpx_glue_worker_state(uw);
         x.workers_desired += !uw->cheaped;
         v->live = uw->pid > 0;
         if (v->live) {
@@ -304,6 +304,7 @@ gpx_router_register(void)
 void
 gpx_router_register(void)
 {
-    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` route action is not available\n");
+    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` and `gpx-readyz` route actions are not "
+              "available\n");
 }
 #endif

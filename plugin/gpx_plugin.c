@@ -100,6 +100,7 @@ gpx_on_load(void)
     /* gpx serves from the master: loading it is asking for one. */
     uwsgi.master_process = 1;
     gpx_router_register();
+    gpx_readyz_router_register();
 }
 
 static const char *
@@ -396,6 +397,7 @@ gpx_preinit_apps(void)
     }
     gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
+    gpx_readyz_init();
     uwsgi_string_new_list(&uwsgi.after_request_hooks, "gpx_after_request");
     gpx.recording = 1;
     export_gunicorn_environment();
@@ -488,6 +490,8 @@ gpx_master_cycle(void)
     if (!gpx.recording) {
         return;
     }
+    /* Decided before the metrics port opens: its first /readyz has an answer. */
+    gpx_readyz_cycle();
     if (gpx.http == NULL) {
         struct gpx_http_config hc = {
             .bind = gpx.cfg.bind,
@@ -503,6 +507,7 @@ gpx_master_cycle(void)
             .headers = &gpx.headers,
             .rate_limit = (unsigned)gpx.cfg.rate_limit,
             .rate_burst = (unsigned)gpx.cfg.rate_limit_burst,
+            .ready = gpx_readyz_ready,
         };
 
         static int launch_failed;
@@ -543,6 +548,7 @@ gpx_master_cleanup(void)
     if (!gpx.recording) {
         return;
     }
+    gpx_readyz_stopping();
     /* Before a reload's re-exec the last workers were reaped after the last
      * cycle: count them now, while the counters can still be kept. */
     gpx_lifecycle_cycle();

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "gpx_headers.h"
+#include "gpx_sentinel.h"
 
 int
 gpx_parse_bool(const char *text, int *out)
@@ -146,6 +147,16 @@ expected_ttl(const struct gpx_config *cfg, char *buf, size_t len)
 {
     snprintf(buf, len, "a number of seconds above gpx-redis-interval (%d), at most 31536000", cfg->redis_interval);
     return buf;
+}
+
+static int
+accept_sentinels(const struct gpx_config *cfg, const char *text)
+{
+    struct gpx_sentinel_addr addrs[GPX_SENTINELS_MAX];
+    char why[256];
+
+    (void)cfg;
+    return text[0] == '\0' || gpx_sentinel_parse(text, addrs, GPX_SENTINELS_MAX, why, sizeof(why)) > 0;
 }
 
 static int
@@ -382,6 +393,45 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                     .help = "Redis keys never expire, whatever gpx-redis-ttl says",
                                     .accepted = "a boolean: `true`: gpx's keys never expire and stopped instances "
                                                 "stay in the fleet view, whatever `gpx-redis-ttl` says"},
+    [GPX_OPT_REDIS_SENTINELS] = {"gpx-redis-sentinels", "REDIS_SENTINELS", .default_value = "", TEXT(redis_sentinels),
+                                 .check = accept_sentinels,
+                                 .expected = "host:port,host:port (at most 16, ports 1 to 65535, IPv6 as "
+                                             "[address]:port), shorter than 1024 bytes",
+                                 .help = "Redis Sentinels to ask for the master, instead of gpx-redis-host",
+                                 .accepted = "`host:port` entries separated by commas (at most 16; an IPv6 address "
+                                             "in brackets, `[::1]:26379`): gpx asks them for the master named "
+                                             "`gpx-redis-sentinel-master` and follows its failovers; "
+                                             "`gpx-redis-host` and `gpx-redis-port` are then not used"},
+    [GPX_OPT_REDIS_SENTINEL_MASTER] = {"gpx-redis-sentinel-master", "REDIS_SENTINEL_MASTER",
+                                       .default_value = "mymaster", TEXT(redis_sentinel_master), .check = accept_name,
+                                       .expected = "a name of " NAME_EXPECTED,
+                                       .help = "name of the master the Redis Sentinels monitor",
+                                       .accepted = "the name the Sentinels monitor the master by (`sentinel "
+                                                   "monitor <name> ...`); same rule as `gpx-instance`"},
+    [GPX_OPT_REDIS_SENTINEL_PASSWORD] = {"gpx-redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", .default_value = "",
+                                         TEXT(redis_sentinel_password), .expected = "a password shorter than 256 bytes",
+                                         .flags = GPX_OPTION_SECRET, .help = "password of the Redis Sentinels",
+                                         .accepted = "any text shorter than 256 bytes: sent with `AUTH` to each "
+                                                     "Sentinel (the Sentinels' `requirepass`); the master's is "
+                                                     "`gpx-redis-password`"},
+    [GPX_OPT_READYZ_SATURATION] = {"gpx-readyz-saturation", "GPX_READYZ_SATURATION", .default_value = "true",
+                                   BOOL(readyz_saturation),
+                                   .help = "/readyz answers 503 while the workers are saturated",
+                                   .accepted = "a boolean: `false`: `/readyz` answers 503 only while stopping, "
+                                               "reloading, or without an app or a worker, never for "
+                                               "`gpx-readyz-queue` or `gpx-readyz-busy-percent`"},
+    [GPX_OPT_READYZ_QUEUE] = {"gpx-readyz-queue", "GPX_READYZ_QUEUE", .default_value = "0", INT(readyz_queue, 0, 65535),
+                              .expected = "a number of connections from 0 to 65535",
+                              .help = "/readyz answers 503 when every worker is busy and more connections wait",
+                              .accepted = "connections, 0 to 65535: `/readyz` answers 503 while every worker is busy "
+                                          "and more than this many wait in the app's listen queue"},
+    [GPX_OPT_READYZ_BUSY_PERCENT] =
+        {"gpx-readyz-busy-percent", "GPX_READYZ_BUSY_PERCENT", .default_value = "0", INT(readyz_busy_percent, 0, 100),
+         .expected = "a percentage from 0 to 100",
+         .help = "/readyz answers 503 while at least this percentage of the workers is busy; 0: never",
+         .accepted = "a percentage, 0 to 100: `/readyz` answers 503 while at least this "
+                     "share of the workers accepting requests is busy, before anything "
+                     "waits; 0: never"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", .default_value = "false", BOOL(debug),
                        .help = "more log lines at start, per scrape and per publish, never per request",
                        .accepted = "a boolean: `true` logs every setting with its value and where it came from at "

@@ -34,6 +34,12 @@ enum gpx_option_id {
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
     GPX_OPT_REDIS_TTL_DISABLED,
+    GPX_OPT_REDIS_SENTINELS,
+    GPX_OPT_REDIS_SENTINEL_MASTER,
+    GPX_OPT_REDIS_SENTINEL_PASSWORD,
+    GPX_OPT_READYZ_SATURATION,
+    GPX_OPT_READYZ_QUEUE,
+    GPX_OPT_READYZ_BUSY_PERCENT,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
@@ -118,9 +124,15 @@ struct gpx_config {
     int redis_db;
     char redis_password[GPX_TEXT_MAX];
     char redis_key_prefix[GPX_TEXT_MAX];
-    int redis_interval;                   /* seconds between publishes */
-    int redis_ttl;                        /* seconds before a silent instance's keys expire */
-    int redis_ttl_disabled;               /* keys never expire (redis_ttl is not used) */
+    int redis_interval;                         /* seconds between publishes */
+    int redis_ttl;                              /* seconds before a silent instance's keys expire */
+    int redis_ttl_disabled;                     /* keys never expire (redis_ttl is not used) */
+    char redis_sentinels[GPX_PATH_MAX];         /* "host:port,host:port": ask them for the master; empty: redis_host */
+    char redis_sentinel_master[GPX_TEXT_MAX];   /* the master's name the Sentinels know */
+    char redis_sentinel_password[GPX_TEXT_MAX]; /* AUTH'ed with each Sentinel when not empty */
+    int readyz_saturation;                      /* /readyz judges the queue and the busy share */
+    int readyz_queue;                     /* connections that may wait in a listen queue while every worker is busy */
+    int readyz_busy_percent;              /* share of accepting workers busy that is not ready, 0..100; 0: never */
     int debug;                            /* more lines at start and at each lifecycle event, never per request */
     char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
     char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */

@@ -734,6 +734,17 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     if (strcmp(url, "/healthz") == 0) {
         return ANSWER_TEXT(srv, conn, MHD_HTTP_OK, "ok\n");
     }
+    /* Readiness, for the same probes (never rate limited either): whether
+     * the server can take work. */
+    if (strcmp(url, "/readyz") == 0 && srv->cfg.ready != NULL) {
+        char why[256];
+        int ready = srv->cfg.ready(why, sizeof(why) - 1);
+        size_t n = strlen(why);
+
+        why[n++] = '\n';
+        return answer(srv, conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", why,
+                      n, MHD_RESPMEM_MUST_COPY);
+    }
     if (!within_rate(srv, conn)) {
         if (srv->cfg.verbose) {
             gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: the client is past gpx-rate-limit", method, req->target);

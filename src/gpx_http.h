@@ -25,6 +25,8 @@
  * checked (bcrypt is dear). The TLS credential and the password users can
  * be replaced while serving (gpx_http_use_tls, gpx_http_use_auth): new
  * handshakes and checks use the new ones, connections stay open.
+ * /healthz answers "ok" without rendering and without credentials; /readyz,
+ * likewise without credentials, 200 or 503 with the line of `ready`.
  */
 #ifndef GPX_HTTP_H
 #define GPX_HTTP_H
@@ -69,6 +71,10 @@ struct gpx_http_config {
     const struct gpx_headers *headers; /* added to every answer; NULL: none (copied) */
     unsigned rate_limit;               /* requests per second per client address; 0: no limit */
     unsigned rate_burst;               /* requests at once per client address */
+    /* /readyz: returns 1 (200) or 0 (503), with one line for the body in
+     * `why`; must not block (it reads what another thread decided). NULL:
+     * /readyz is not served. */
+    int (*ready)(char *why, size_t len);
 };
 
 struct gpx_http;

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile", "gpx_gzip",
                "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",
-               "gpx_apphealth", "gpx_headers", "gpx_ratelimit")),
+               "gpx_apphealth", "gpx_headers", "gpx_ratelimit", "gpx_sentinel", "gpx_readiness")),
     # The endpoint moves bytes: it knows formats, compression and
     # credentials, and nothing of metrics (its caller renders and ends pages).
     ("endpoint", ("gpx_http", "gpx_reload")),

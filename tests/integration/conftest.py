@@ -496,4 +496,4 @@ def users(tmp_path_factory) -> Path:
 # The private redis-server and Prometheus of the tests that need one, as
 # fixtures of every test module (they import this module's helpers).
 from prometheus_server import prometheus_factory  # noqa: E402, F401
-from redis_server import redis_factory  # noqa: E402, F401
+from redis_server import redis_factory, sentinel_factory  # noqa: E402, F401

@@ -99,6 +99,12 @@ assert_defaults(const struct gpx_config *cfg)
     assert_string_equal(cfg->stats_uri, "");
     assert_int_equal(cfg->collect_cores, 0);
     assert_string_equal(cfg->redis_key_prefix, "gunicorn");
+    assert_string_equal(cfg->redis_sentinels, "");
+    assert_string_equal(cfg->redis_sentinel_master, "mymaster");
+    assert_string_equal(cfg->redis_sentinel_password, "");
+    assert_int_equal(cfg->readyz_saturation, 1);
+    assert_int_equal(cfg->readyz_queue, 0);
+    assert_int_equal(cfg->readyz_busy_percent, 0);
     expected_instance(instance, sizeof(instance), 9090);
     assert_string_equal(cfg->instance, instance);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
@@ -369,6 +375,12 @@ test_gpx_config_resolve_precedence(void **state)
         {"GPX_PROFILE", "both"},
         {"GPX_STATS_URI", "unix:///run/env.sock"},
         {"GPX_COLLECT_CORES", "yes"},
+        {"REDIS_SENTINELS", "s1:26379,s2:26379"},
+        {"REDIS_SENTINEL_MASTER", "envmaster"},
+        {"REDIS_SENTINEL_PASSWORD", "envsentinel"},
+        {"GPX_READYZ_SATURATION", "off"},
+        {"GPX_READYZ_QUEUE", "7"},
+        {"GPX_READYZ_BUSY_PERCENT", "80"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -409,6 +421,12 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.profile, "both");
     assert_string_equal(cfg.stats_uri, "unix:///run/env.sock");
     assert_int_equal(cfg.collect_cores, 1);
+    assert_string_equal(cfg.redis_sentinels, "s1:26379,s2:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "envmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "envsentinel");
+    assert_int_equal(cfg.readyz_saturation, 0);
+    assert_int_equal(cfg.readyz_queue, 7);
+    assert_int_equal(cfg.readyz_busy_percent, 80);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -452,6 +470,19 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.profile, "uwsgi-exporter");
     assert_string_equal(cfg.stats_uri, "http://127.0.0.1:1717");
     assert_int_equal(cfg.collect_cores, 0);
+    given[GPX_OPT_REDIS_SENTINELS] = "[::1]:26379";
+    given[GPX_OPT_REDIS_SENTINEL_MASTER] = "optmaster";
+    given[GPX_OPT_REDIS_SENTINEL_PASSWORD] = "optsentinel";
+    given[GPX_OPT_READYZ_SATURATION] = "yes";
+    given[GPX_OPT_READYZ_QUEUE] = "65535";
+    given[GPX_OPT_READYZ_BUSY_PERCENT] = "100";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.readyz_saturation, 1);
+    assert_int_equal(cfg.readyz_queue, 65535);
+    assert_int_equal(cfg.readyz_busy_percent, 100);
+    assert_string_equal(cfg.redis_sentinels, "[::1]:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "optmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "optsentinel");
     assert_int_equal(cfg.redis_ttl_disabled, 0);
     assert_string_equal(cfg.ssl_client_capath, "opt/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 1);
@@ -823,6 +854,18 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_STATS_URI, "tab\there", "printable ASCII characters, shorter than 1024 bytes"},
         {GPX_OPT_STATS_URI, long_text, "printable ASCII characters, shorter than 1024 bytes"},
         {GPX_OPT_COLLECT_CORES, "maybe", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:26379,", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:0", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "a:1,b:70000", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "::1:26379", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, long_text, "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINEL_MASTER, "my master", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_READYZ_SATURATION, "sometimes", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_READYZ_QUEUE, "65536", "a number of connections from 0 to 65535"},
+        {GPX_OPT_READYZ_QUEUE, "-1", "a number of connections from 0 to 65535"},
+        {GPX_OPT_READYZ_BUSY_PERCENT, "101", "a percentage from 0 to 100"},
+        {GPX_OPT_READYZ_BUSY_PERCENT, "50%", "a percentage from 0 to 100"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};

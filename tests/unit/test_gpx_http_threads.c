@@ -196,6 +196,18 @@ has_header(const struct reply *r, const char *line)
 
 /* -- the server --------------------------------------------------------------- */
 
+/* What /readyz says: set by the test, read on the server's thread. */
+static int readiness;
+
+static int
+ready(char *why, size_t len)
+{
+    int yes = __atomic_load_n(&readiness, __ATOMIC_ACQUIRE);
+
+    snprintf(why, len, "%s", yes ? "ok: test" : "not ready: test");
+    return yes;
+}
+
 static struct gpx_http *
 launch(int port, struct gpx_auth *auth, unsigned timeout_seconds)
 {
@@ -211,6 +223,7 @@ launch(int port, struct gpx_auth *auth, unsigned timeout_seconds)
     cfg.report_after_seconds = 1;
     cfg.verbose = 1;
     cfg.auth = auth;
+    cfg.ready = ready;
     srv = gpx_http_launch(&cfg, render, &page, gpx_test_log_line);
     assert_non_null(srv);
     snprintf(serving, sizeof(serving), "gpx: serving metrics on http://127.0.0.1:%d/metrics", port);
@@ -332,6 +345,12 @@ test_concurrent_scrapes_each_rendered_once(void **state)
         struct reply r = http(port, "GET", "/metrics", NULL);
 
         assert_int_equal(r.status, 401);
+        reply_free(&r);
+        /* Probes carry no credentials: /readyz asks for none. */
+        __atomic_store_n(&readiness, 1, __ATOMIC_RELEASE);
+        r = http(port, "GET", "/readyz", NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal((const char *)r.body, "ok: test\n");
         reply_free(&r);
     }
     assert_int_equal(renders(), CLIENTS * SCRAPES_PER_CLIENT);
@@ -543,6 +562,20 @@ test_formats_gzip_and_paths(void **state)
     r = http(port, "GET", "/healthz", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal((const char *)r.body, "ok\n");
+    reply_free(&r);
+    assert_int_equal(renders(), 3);
+
+    /* Readiness says what `ready` decided, and renders nothing either. */
+    __atomic_store_n(&readiness, 1, __ATOMIC_RELEASE);
+    r = http(port, "GET", "/readyz", NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Content-Type: text/plain; charset=utf-8"));
+    assert_string_equal((const char *)r.body, "ok: test\n");
+    reply_free(&r);
+    __atomic_store_n(&readiness, 0, __ATOMIC_RELEASE);
+    r = http(port, "GET", "/readyz", NULL);
+    assert_int_equal(r.status, 503);
+    assert_string_equal((const char *)r.body, "not ready: test\n");
     reply_free(&r);
     assert_int_equal(renders(), 3);
 
