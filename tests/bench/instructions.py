@@ -21,7 +21,8 @@ hook) and the cache lines the hook writes per request.
 --whole-worker runs plain uWSGI and uWSGI with gpx in turn and compares
 everything the worker process executes per request (all its threads:
 accept, parsing, the app, the hook, the loop engine): the noise-free form
-of the requests/s ratio. --mode threads / gevent runs the worker with 4
+of the requests/s ratio; --diff adds the functions whose instructions per
+request differ most between the two. --mode threads / gevent runs the worker with 4
 threads or 100 gevent cores.
 
     .venv/bin/python tests/bench/instructions.py --requests 1000 --breakdown
@@ -29,14 +30,15 @@ threads or 100 gevent cores.
     .venv/bin/python tests/bench/instructions.py --requests 1000 --cache-sim
     .venv/bin/python tests/bench/instructions.py --requests 1000 --whole-worker
 
-    .venv/bin/python tests/bench/instructions.py --requests 1000 --uwsgi pypi --client keepalive
+    .venv/bin/python tests/bench/instructions.py --requests 1000 --uwsgi .venv/bin/uwsgi --client keepalive
 
 Clients: urllib (one connection per request, from this script), curl (one
 curl process per request), curl-one (one curl process for all requests;
 uWSGI's http-socket closes each connection all the same), keepalive (one
 HTTP/1.1 connection for all requests, to an --http11-socket). --uwsgi
-picks the build: system (Debian's uwsgi-core with build/system) or pypi
-(.venv/bin/uwsgi with build/pypi); --plugin another gpx_plugin.so for it.
+picks the binary: Debian's /usr/bin/uwsgi-core (default, with
+build/system) or .venv/bin/uwsgi (PyPI's, with build/pypi); --plugin
+another gpx_plugin.so for it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import argparse
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,11 +59,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     HELLO,
-    PYPI_UWSGI,
     ROOT,
     SYSTEM_UWSGI,
     conditions,
     free_port,
+    is_system,
     mode_args,
     plugin_for,
     python_args,
@@ -154,6 +157,12 @@ def calls_inside(out: Path, function: str = HOOK) -> int:
     return total
 
 
+def gevent_env(uwsgi: str, mode: str) -> dict[str, str]:
+    """PyPI's uwsgi has gevent built in, its venv not the module: Debian's
+    python3-gevent (built for the same CPython) on PYTHONPATH."""
+    return {"PYTHONPATH": "/usr/lib/python3/dist-packages"} if mode == "gevent" and not is_system(uwsgi) else {}
+
+
 def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_sim: bool,
                  mode: str = "processes", uwsgi: str = SYSTEM_UWSGI, plugin: str | None = None,
                  whole_hook: bool = False) -> None:
@@ -163,19 +172,20 @@ def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_si
     gpx = ["--plugin", plugin or str(plugin_for(uwsgi)), "--gpx-port", str(free_port()), "--gpx-bind",
            "127.0.0.1", "--gpx-multiproc-dir", str(tmp / "mp")] if with_gpx else []
     socket = "--http11-socket" if client == "keepalive" else "--http-socket"
-    engine = {"gevent": ["--plugin", "gevent_python3"], "asyncio": ["--plugin", "asyncio_python3"]}.get(mode, [])
+    engine = {"gevent": ["--plugin", "gevent_python3"],
+              "asyncio": ["--plugin", "asyncio_python3,greenlet_python3"]}.get(mode, [])
     cores = {"processes": 1, "threads": 4, "gevent": 100, "asyncio": 100}[mode]
     cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={tmp}/cg.%p",
            *([f"--toggle-collect={HOOK}"] if whole_hook else []),
-           *(["--cache-sim=yes", "--dump-instr=yes"] if cache_sim else []),
-           uwsgi, *python_args(uwsgi), *(engine if uwsgi == SYSTEM_UWSGI else []), *gpx,
+           *(["--cache-sim=yes"] if cache_sim else []),
+           uwsgi, *python_args(uwsgi), *(engine if is_system(uwsgi) else []), *gpx,
            "--master", socket, f"127.0.0.1:{port}", "--wsgi-file", str(HELLO), "--processes", "1",
            "--disable-logging",
            *(["--asyncio", str(cores), "--greenlet"] if mode == "asyncio" else mode_args(mode, cores))]
     log = open(tmp / "log", "wb")
     # A fixed hash seed: the same dict layouts in both runs, fewer instructions that differ by chance.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONHASHSEED": "0"})
+                            env={**os.environ, "PYTHONHASHSEED": "0", **gevent_env(uwsgi, mode)})
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120)
         # Warm up (Python's first requests import and allocate), then count from zero.
@@ -197,12 +207,44 @@ def process_total(out: Path) -> int:
     return int(m.group(1))
 
 
+def self_counts(out: Path) -> dict[str, int]:
+    """Each function's self instructions in a profile, by "function [object]", read from
+    the profile itself: a cost line counts for the current function unless it follows a
+    calls= line (then it is the call's inclusive cost)."""
+    names: dict[str, dict[str, str]] = {"ob": {}, "fn": {}}
+    counts: dict[str, int] = {}
+    ob = fn = ""
+    after_call = False
+    for line in out.read_text(errors="replace").splitlines():
+        m = re.match(r"^(ob|fn|cob|cfn)=\((\d+)\)(?: (.*))?$", line)
+        if m:
+            kind = m.group(1).lstrip("c")
+            if m.group(3):
+                names[kind][m.group(2)] = m.group(3)
+            if m.group(1) == "ob":
+                ob = Path(names["ob"].get(m.group(2), "?")).name
+            elif m.group(1) == "fn":
+                fn = names["fn"].get(m.group(2), "?")
+            continue
+        if line.startswith("calls="):
+            after_call = True
+            continue
+        m = re.match(r"^[+-]?\d+ (\d+)", line) or re.match(r"^\* (\d+)", line)
+        if m:
+            if not after_call:
+                key = f"{fn} [{ob}]"
+                counts[key] = counts.get(key, 0) + int(m.group(1))
+            after_call = False
+    return counts
+
+
 def whole_worker(args) -> int:
     """Everything the worker executes per request (uWSGI's request loop, the
     app, the hook), with and without gpx: the instruction-count form of the
     requests/s ratio, free of the machine's noise."""
     result = {"client": args.client, "mode": args.mode, "uwsgi": args.uwsgi, "requests_sent": args.requests,
               "conditions": conditions()}
+    selves: dict[str, dict[str, float]] = {}
     for name, with_gpx in (("plain", False), ("gpx", True)):
         with tempfile.TemporaryDirectory() as tmpdir:
             tmp = Path(tmpdir)
@@ -211,8 +253,22 @@ def whole_worker(args) -> int:
             served = hook_calls(best, REQUEST_END)
             total = process_total(best)
             result[name] = {"requests": served, "instructions": total, "per_request": total / served}
+            if args.diff:
+                selves[name] = {f: n / served for f, n in self_counts(best).items()}
+            if args.keep:
+                Path(args.keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(best, Path(args.keep) / f"callgrind.{name}")
             print(f"{name:6s} worker: {total} instructions over {served} requests = "
                   f"{total / served:.0f} per request", flush=True)
+    if args.diff:
+        # Where the two workers' instructions differ, function by function.
+        names = set(selves["plain"]) | set(selves["gpx"])
+        rows = sorted(((selves["gpx"].get(f, 0.0) - selves["plain"].get(f, 0.0), f) for f in names),
+                      key=lambda r: -abs(r[0]))
+        result["diff"] = [{"function": f, "gpx_minus_plain_per_request": d} for d, f in rows[:40]]
+        print("  self instructions per request, gpx minus plain, the largest differences:")
+        for d, f in rows[:25]:
+            print(f"    {d:+10.1f}  {f}")
     added = result["gpx"]["per_request"] - result["plain"]["per_request"]
     result["added_per_request"] = added
     result["ratio_plain_over_gpx"] = result["plain"]["per_request"] / result["gpx"]["per_request"]
@@ -220,14 +276,6 @@ def whole_worker(args) -> int:
           f"{result['plain']['per_request']:.0f} (ratio plain/gpx {result['ratio_plain_over_gpx']:.4f})")
     write_json(args.json, result)
     return 0
-
-
-def written_lines(out: Path, calls: int) -> float | None:
-    """Distinct 64-byte lines the hook writes per call, from a profile with --cache-sim and
-    --dump-instr: not available from callgrind's counters (they count misses, not lines), so
-    measured apart with the hook's stores (see count_written_lines)."""
-    del out, calls
-    return None
 
 
 def gpx_lines(out: Path, calls: int) -> list[tuple[float, str, int, str]]:
@@ -263,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--client", choices=("urllib", "curl", "curl-one", "keepalive"), default="urllib")
-    ap.add_argument("--uwsgi", choices=("system", "pypi"), default="system",
-                    help="Debian's uwsgi-core with build/system (default) or PyPI's with build/pypi")
+    ap.add_argument("--uwsgi", default=SYSTEM_UWSGI,
+                    help="the uwsgi binary: Debian's (default, with build/system) or .venv/bin/uwsgi (build/pypi)")
     ap.add_argument("--plugin", help="another gpx_plugin.so for that uwsgi")
     ap.add_argument("--count", choices=("whole", "inclusive"), default="whole",
                     help="whole: everything run inside the hook (default); inclusive: the hook's inclusive "
@@ -276,9 +324,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="one worker, alone (default), with 4 threads, or with 100 gevent or asyncio cores")
     ap.add_argument("--whole-worker", action="store_true",
                     help="compare everything the worker executes per request with and without gpx")
+    ap.add_argument("--diff", action="store_true",
+                    help="with --whole-worker: the functions whose instructions differ most between the two")
+    ap.add_argument("--keep", metavar="DIR", help="with --whole-worker: keep both profiles in DIR")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
-    args.uwsgi_path = SYSTEM_UWSGI if args.uwsgi == "system" else PYPI_UWSGI
+    args.uwsgi_path = args.uwsgi
     if args.whole_worker:
         return whole_worker(args)
     whole = args.count == "whole"

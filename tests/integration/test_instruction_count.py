@@ -30,7 +30,7 @@ PER_CALL = 8
 
 
 def count(build, plugin, out) -> dict:
-    subprocess.run([sys.executable, str(INSTRUCTIONS), "--requests", str(REQUESTS), "--uwsgi", build.name,
+    subprocess.run([sys.executable, str(INSTRUCTIONS), "--requests", str(REQUESTS), "--uwsgi", build.uwsgi,
                     "--plugin", str(plugin), "--json", str(out)], check=True, timeout=600)
     return json.loads(out.read_text())
 
