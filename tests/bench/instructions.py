@@ -53,11 +53,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    APPS,
     HELLO,
     ROOT,
     SYSTEM_UWSGI,
@@ -77,20 +79,33 @@ REQUEST_END = "uwsgi_close_request"
 WARMUP = 50
 
 
-def send(client: str, port: int, count: int) -> None:
-    url = f"http://127.0.0.1:{port}/"
+# What --method POST sends: a small form, as a login or a search would.
+BODY = b"q=" + b"x" * 98
+
+
+def send(client: str, port: int, count: int, method: str = "GET", status: int = 200) -> None:
+    path = "/404" if status == 404 else "/"
+    url = f"http://127.0.0.1:{port}{path}"
+    body = BODY if method == "POST" else None
     if client == "keepalive":  # one connection, every request on it
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(count):
-            conn.request("GET", "/")
+            conn.request(method, path, body=body)
             response = conn.getresponse()
             response.read()
+            if response.status != status:
+                raise RuntimeError(f"answered {response.status}, not {status}")
             if response.will_close:
                 raise RuntimeError("the server closed a keep-alive connection")
         conn.close()
     elif client == "urllib":
         for _ in range(count):
-            urllib.request.urlopen(url, timeout=30).read()
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, data=body, method=method), timeout=30).read()
+            except urllib.error.HTTPError as e:
+                if e.code != status:
+                    raise
+                e.read()
     elif client == "curl":
         for _ in range(count):
             subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
@@ -165,10 +180,11 @@ def gevent_env(uwsgi: str, mode: str) -> dict[str, str]:
 
 def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_sim: bool,
                  mode: str = "processes", uwsgi: str = SYSTEM_UWSGI, plugin: str | None = None,
-                 whole_hook: bool = False) -> None:
+                 whole_hook: bool = False, method: str = "GET", status: int = 200) -> None:
     """Runs uWSGI (one worker, with or without gpx) under callgrind and sends it `requests` requests.
     whole_hook: count only inside the hook (--toggle-collect)."""
     port = free_port()
+    app = HELLO if (method, status) == ("GET", 200) else APPS / "status_app.py"
     gpx = ["--plugin", plugin or str(plugin_for(uwsgi)), "--gpx-port", str(free_port()), "--gpx-bind",
            "127.0.0.1", "--gpx-multiproc-dir", str(tmp / "mp")] if with_gpx else []
     socket = "--http11-socket" if client == "keepalive" else "--http-socket"
@@ -179,7 +195,7 @@ def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_si
            *([f"--toggle-collect={HOOK}"] if whole_hook else []),
            *(["--cache-sim=yes"] if cache_sim else []),
            uwsgi, *python_args(uwsgi), *(engine if is_system(uwsgi) else []), *gpx,
-           "--master", socket, f"127.0.0.1:{port}", "--wsgi-file", str(HELLO), "--processes", "1",
+           "--master", socket, f"127.0.0.1:{port}", "--wsgi-file", str(app), "--processes", "1",
            "--disable-logging",
            *(["--asyncio", str(cores), "--greenlet"] if mode == "asyncio" else mode_args(mode, cores))]
     log = open(tmp / "log", "wb")
@@ -189,11 +205,11 @@ def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_si
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120)
         # Warm up (Python's first requests import and allocate), then count from zero.
-        send("urllib", port, WARMUP)
+        send("urllib", port, WARMUP, method, status)
         ours = [str(proc.pid), *subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
                                                 text=True).stdout.split()]
         subprocess.run(["callgrind_control", "--zero", *ours], capture_output=True, check=True)
-        send(client, port, requests)
+        send(client, port, requests, method, status)
         time.sleep(1)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -311,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--client", choices=("urllib", "curl", "curl-one", "keepalive"), default="urllib")
+    ap.add_argument("--method", choices=("GET", "POST"), default="GET",
+                    help="POST sends a 100-byte body (urllib and keepalive clients)")
+    ap.add_argument("--status", type=int, choices=(200, 404), default=200,
+                    help="404: the app answers Not Found (urllib and keepalive clients)")
     ap.add_argument("--uwsgi", default=SYSTEM_UWSGI,
                     help="the uwsgi binary: Debian's (default, with build/system) or .venv/bin/uwsgi (build/pypi)")
     ap.add_argument("--plugin", help="another gpx_plugin.so for that uwsgi")
@@ -330,13 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
     args.uwsgi_path = args.uwsgi
+    if (args.method, args.status) != ("GET", 200) and args.client.startswith("curl"):
+        ap.error("--method and --status work with the urllib and keepalive clients")
     if args.whole_worker:
         return whole_worker(args)
     whole = args.count == "whole"
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         run_profiled(tmp, True, args.client, args.requests, args.cache_sim, args.mode, args.uwsgi_path,
-                     args.plugin, whole_hook=whole)
+                     args.plugin, whole_hook=whole, method=args.method, status=args.status)
         for out in sorted(tmp.glob("cg.*")):
             calls = hook_calls(out)
             if not calls:
