@@ -187,7 +187,14 @@ gpx_scoreboard_cell(const struct gpx_scoreboard *board, unsigned worker, unsigne
  * load, add and store take three, on every counter of every request.
  * Elsewhere, and under ThreadSanitizer (which sees no store in an asm),
  * the relaxed load and store. */
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) /* GCC's ThreadSanitizer */
+#define GPX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) /* clang's */
+#define GPX_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(GPX_TSAN)
 #define GPX_BUMP(word, by) __asm__ volatile("addq %1, %0" : "+m"(word) : "er"((uint64_t)(by)))
 #else
 #define GPX_BUMP(word, by)                                                                                             \
