@@ -9,7 +9,8 @@
 # __file__. Environment: GPX_TLS and GPX_BCRYPT (auto, yes or no; default
 # auto) turn the endpoint's TLS (GnuTLS) and basic auth (bcrypt from
 # libcrypt, with GnuTLS's HMAC) on when their headers are found, on or fail,
-# or off.
+# or off. GPX_OUT_OF_LINE=yes builds the request path's helpers out of line
+# (a test's build, not for use).
 import glob
 import os
 import re
@@ -116,6 +117,11 @@ if _bcrypt == 'yes' and not _have_tls:
     raise SystemExit('gpx: GPX_BCRYPT=yes but basic auth needs GnuTLS too, and %s' % (
         'GPX_TLS=no leaves it out' if _tls == 'no' else 'GnuTLS\'s headers are missing (Debian: libgnutls28-dev)'))
 _have_bcrypt = _bcrypt != 'no' and _have_crypt and _have_tls
+
+# GPX_OUT_OF_LINE=yes: the request path's inline helpers kept out of line
+# (src/gpx_inline.h), for the test of how the hook's instructions are counted.
+if os.environ.get('GPX_OUT_OF_LINE', 'no').strip().lower() == 'yes':
+    CFLAGS.append('-DGPX_OUT_OF_LINE')
 
 if _have_tls:
     CFLAGS += ['-DGPX_HAVE_TLS'] + _tls_flags

@@ -32,7 +32,7 @@ note_class(struct wsgi_request *wsgi_req, struct uwsgi_plugin *plugin)
         return;
     }
     core = wsgi_req->async_id;
-    if (core < 0 || core >= gpx.path.cores || gpx.path.core_state[core].raised_class >= 0) {
+    if (core < 0 || (unsigned)core >= gpx.path.cores || gpx.path.core_state[core].raised_class >= 0) {
         return;
     }
     ub = plugin->exception_class(wsgi_req);

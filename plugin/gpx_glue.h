@@ -36,8 +36,10 @@ struct gpx_sample {
  * the threads of a worker write their own entries on every request, and
  * entries packed into one line would bounce it between CPUs. */
 struct gpx_core_state {
-    uint64_t seen_exceptions; /* this core's view of uWSGI's exception counter */
-    int raised_class;         /* the class name index of the request's exception, or -1 */
+    uint64_t seen_exceptions;         /* this core's view of uWSGI's exception counter */
+    const uint64_t *uwsgi_exceptions; /* that counter: uwsgi.workers[mywid].cores[core].exceptions */
+    struct gpx_cell *cell;            /* the cell this core's requests are counted in */
+    int raised_class;                 /* the class name index of the request's exception, or -1 */
 } __attribute__((aligned(64)));
 
 /* What the after-request hook reads, set once per worker after fork and
@@ -49,8 +51,7 @@ struct gpx_request_path {
     struct gpx_core_state *core_state; /* [cores]; NULL outside a worker */
     struct gpx_cell *cells;            /* this worker's first cell; NULL: not recording */
     struct uwsgi_core *uwsgi_cores;    /* uWSGI's cores of this worker: their exception counters */
-    int cores;                         /* uwsgi.cores */
-    int threaded;                      /* one cell per core, else one per worker */
+    unsigned cores;                    /* uwsgi.cores; 0 until core_state is set */
 } __attribute__((aligned(64)));
 
 struct gpx_glue {
@@ -78,7 +79,7 @@ struct gpx_glue {
     int profile_carried;              /* uWSGI's counters were added to the slots' carried words (exit) */
 };
 
-extern struct gpx_glue gpx;
+extern struct gpx_glue gpx GPX_HIDDEN;
 extern struct uwsgi_server uwsgi;
 
 /* Renders the page at `path` in `format` into out (master or worker),
@@ -136,7 +137,7 @@ void gpx_exceptions_wrap(void);
 /* The class noted for the request that just ended on the core of `state`
  * (its index in the board's name table, or -1), forgotten for the next
  * request. Stores only when there was one: most requests raise nothing. */
-static inline int
+GPX_INLINE int
 gpx_exceptions_take_class(struct gpx_core_state *state)
 {
     int name = state->raised_class;

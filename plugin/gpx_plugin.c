@@ -448,15 +448,20 @@ gpx_post_fork(void)
         exit(1);
     }
     gpx.path.uwsgi_cores = uwsgi.workers[uwsgi.mywid].cores;
-    for (int c = 0; c < uwsgi.cores; c++) {
-        gpx.path.core_state[c].seen_exceptions = gpx.path.uwsgi_cores[c].exceptions;
-        gpx.path.core_state[c].raised_class = -1;
-    }
-    gpx.path.cores = uwsgi.cores;
-    gpx.path.threaded = gpx.threaded;
     gpx.path.cells = gpx.recording && (unsigned)uwsgi.mywid <= gpx.board.workers
                          ? gpx_scoreboard_cell(&gpx.board, (unsigned)uwsgi.mywid, 0)
                          : NULL;
+    for (int c = 0; c < uwsgi.cores; c++) {
+        gpx.path.core_state[c].seen_exceptions = gpx.path.uwsgi_cores[c].exceptions;
+        gpx.path.core_state[c].uwsgi_exceptions = &gpx.path.uwsgi_cores[c].exceptions;
+        gpx.path.core_state[c].raised_class = -1;
+        /* Threads write their own cells; async cores share their worker's
+         * one cell, as they share its only OS thread. */
+        gpx.path.core_state[c].cell = gpx.path.cells != NULL && gpx.threaded ? gpx.path.cells + c : gpx.path.cells;
+    }
+    /* The hook's one test of whether it has anything to do: a worker that
+     * does not record keeps no core's state up to date either. */
+    gpx.path.cores = gpx.path.cells != NULL ? (unsigned)uwsgi.cores : 0;
     gpx_exceptions_wrap();
     gpx.storage.ops->after_fork(&gpx.storage);
     log_slot_taken();

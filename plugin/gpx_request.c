@@ -6,27 +6,24 @@
  */
 #include "gpx_glue.h"
 
-void
-gpx_after_request(struct wsgi_request *wsgi_req)
+/* Every request that is not the common case: an exception, read or write
+ * errors, a request uWSGI says not to count, a status whose key is not at
+ * its first place in the cell (new, or moved on by another). */
+static __attribute__((noinline, cold)) void
+gpx_after_request_rare(struct wsgi_request *wsgi_req, unsigned core)
 {
     const struct gpx_request_path *path = &gpx.path;
+    struct gpx_core_state *state = &path->core_state[core];
     struct gpx_request req;
-    struct gpx_core_state *state;
-    struct gpx_cell *cell;
-    int core = wsgi_req->async_id;
     uint64_t exceptions;
     int error_name;
 
-    if (path->core_state == NULL || core < 0 || core >= path->cores) {
-        return;
-    }
-    state = &path->core_state[core];
     /* Both taken first, on every request, so that neither a class nor an
      * exception is left over for the core's next request. uWSGI counts an
      * exception per core and keeps no per-request flag: a count that moved
      * since this core's last request means this one raised. */
     error_name = gpx_exceptions_take_class(state);
-    exceptions = path->uwsgi_cores[core].exceptions;
+    exceptions = *state->uwsgi_exceptions;
     req.raised = exceptions != state->seen_exceptions;
     if (req.raised) {
         state->seen_exceptions = exceptions;
@@ -34,10 +31,6 @@ gpx_after_request(struct wsgi_request *wsgi_req)
     if (path->cells == NULL || wsgi_req->do_not_account) {
         return;
     }
-    /* Threads write their own cells; async cores share their worker's one
-     * cell, as they share its only OS thread. */
-    cell = path->threaded ? path->cells + core : path->cells;
-
     req.error_name = (unsigned)(error_name + 1);
     req.method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);
     req.status = wsgi_req->status > 0 ? (unsigned)wsgi_req->status : 0;
@@ -49,5 +42,48 @@ gpx_after_request(struct wsgi_request *wsgi_req)
     req.response_size = wsgi_req->response_size;
     req.read_errors = wsgi_req->read_errors;
     req.write_errors = wsgi_req->write_errors;
-    gpx_cell_record(cell, &req);
+    gpx_cell_record(state->cell, &req);
+}
+
+void
+gpx_after_request(struct wsgi_request *wsgi_req)
+{
+    const struct gpx_request_path *path = &gpx.path;
+    unsigned core = (unsigned)wsgi_req->async_id; /* a negative id wraps round: above cores */
+    const struct gpx_core_state *state;
+    struct gpx_cell *cell;
+    unsigned method, status, place;
+    uint32_t key;
+
+    /* Outside a worker, and in a worker not recording, cores is 0. */
+    if (core >= path->cores) {
+        return;
+    }
+    state = &path->core_state[core];
+    cell = state->cell;
+    method = gpx_method_index(wsgi_req->method, wsgi_req->method_len);
+    /* A status below 0 wraps round, above 999: both are counted as 0. */
+    status = (unsigned)wsgi_req->status < 1000 ? (unsigned)wsgi_req->status : 0;
+    key = gpx_status_key(method, status);
+    place = gpx_status_place(key);
+    /* One predictable branch for everything rare, the whole bookkeeping of
+     * gpx_after_request_rare: an exception (uWSGI's count moved, or a class
+     * was noted: raised_class >= 0, its sign bit clear), read or write
+     * errors, a request not to count, a status not yet at its place in the
+     * cell. The words are ORed, not compared one by one. What is left
+     * writes the cell's three lines and nothing else, and calls nothing. */
+    if (__builtin_expect(((*state->uwsgi_exceptions ^ state->seen_exceptions) |
+                          (uint64_t)(~(unsigned)state->raised_class >> 31) | wsgi_req->read_errors |
+                          wsgi_req->write_errors | (uint64_t)(unsigned)wsgi_req->do_not_account |
+                          (uint64_t)(__atomic_load_n(&cell->status[place].key, __ATOMIC_RELAXED) ^ key)) != 0,
+                         0)) {
+        gpx_after_request_rare(wsgi_req, core);
+        return;
+    }
+    GPX_BUMP(cell->status[place].count, 1);
+    gpx_cell_count_rest(cell, method,
+                        wsgi_req->end_of_request > wsgi_req->start_of_request
+                            ? wsgi_req->end_of_request - wsgi_req->start_of_request
+                            : 0,
+                        wsgi_req->post_cl, wsgi_req->response_size);
 }

@@ -5,7 +5,19 @@
 #include <string.h>
 
 const uint64_t gpx_duration_bounds_us[GPX_DURATION_BOUNDS] = {
-    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+    GPX_DURATION_FIRST_BOUND_US,
+    10000,
+    25000,
+    50000,
+    100000,
+    250000,
+    500000,
+    1000000,
+    2500000,
+    5000000,
+    10000000,
+    30000000,
+    60000000,
 };
 
 const char *const gpx_duration_bound_labels[GPX_DURATION_BOUNDS] = {
@@ -13,7 +25,7 @@ const char *const gpx_duration_bound_labels[GPX_DURATION_BOUNDS] = {
 };
 
 const uint64_t gpx_size_bounds[GPX_SIZE_BOUNDS] = {
-    1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+    GPX_SIZE_FIRST_BOUND, 4096, 16384, 65536, 262144, 1048576, 4194304,
 };
 
 const char *const gpx_size_bound_labels[GPX_SIZE_BOUNDS] = {
@@ -24,53 +36,14 @@ static const char *const method_labels[GPX_METHOD_COUNT] = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER",
 };
 
-enum gpx_method
-gpx_method_index(const char *name, size_t len)
-{
-    /* The length picks the candidates, so one memcmp decides. */
-    switch (len) {
-    case 3:
-        if (memcmp(name, "GET", 3) == 0) {
-            return GPX_METHOD_GET;
-        }
-        if (memcmp(name, "PUT", 3) == 0) {
-            return GPX_METHOD_PUT;
-        }
-        break;
-    case 4:
-        if (memcmp(name, "POST", 4) == 0) {
-            return GPX_METHOD_POST;
-        }
-        if (memcmp(name, "HEAD", 4) == 0) {
-            return GPX_METHOD_HEAD;
-        }
-        break;
-    case 5:
-        if (memcmp(name, "PATCH", 5) == 0) {
-            return GPX_METHOD_PATCH;
-        }
-        if (memcmp(name, "TRACE", 5) == 0) {
-            return GPX_METHOD_TRACE;
-        }
-        break;
-    case 6:
-        if (memcmp(name, "DELETE", 6) == 0) {
-            return GPX_METHOD_DELETE;
-        }
-        break;
-    case 7:
-        if (memcmp(name, "OPTIONS", 7) == 0) {
-            return GPX_METHOD_OPTIONS;
-        }
-        if (memcmp(name, "CONNECT", 7) == 0) {
-            return GPX_METHOD_CONNECT;
-        }
-        break;
-    default:
-        break;
-    }
-    return GPX_METHOD_OTHER;
-}
+/* At gpx_method_hash(): ((name[1] >> 1) ^ len) & 15. */
+const struct gpx_method_key gpx_method_keys[GPX_METHOD_KEYS] = {
+    [0] = {"CONNECT", 7, GPX_METHOD_CONNECT},  [1] = {"GET", 3, GPX_METHOD_GET},
+    [3] = {"POST", 4, GPX_METHOD_POST},        [4] = {"DELETE", 6, GPX_METHOD_DELETE},
+    [5] = {"PATCH", 5, GPX_METHOD_PATCH},      [6] = {"HEAD", 4, GPX_METHOD_HEAD},
+    [9] = {"PUT", 3, GPX_METHOD_PUT},          [12] = {"TRACE", 5, GPX_METHOD_TRACE},
+    [15] = {"OPTIONS", 7, GPX_METHOD_OPTIONS},
+};
 
 const char *
 gpx_method_label(unsigned method)

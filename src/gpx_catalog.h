@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "gpx_inline.h"
 
 /* Methods with a label of their own; anything else is GPX_METHOD_OTHER. */
 enum gpx_method {
@@ -34,13 +37,78 @@ enum gpx_method {
 #define GPX_SIZE_BOUNDS 7
 #define GPX_SIZE_SLOTS (GPX_SIZE_BOUNDS + 1)
 
-extern const uint64_t gpx_duration_bounds_us[GPX_DURATION_BOUNDS];
+/* The first bounds, as constants for the request path's first compare
+ * (gpx_catalog.c checks that they are the arrays' first values). */
+#define GPX_DURATION_FIRST_BOUND_US 5000u
+#define GPX_SIZE_FIRST_BOUND 1024u
+
+extern const uint64_t gpx_duration_bounds_us[GPX_DURATION_BOUNDS] GPX_HIDDEN;
 extern const char *const gpx_duration_bound_labels[GPX_DURATION_BOUNDS];
-extern const uint64_t gpx_size_bounds[GPX_SIZE_BOUNDS];
+extern const uint64_t gpx_size_bounds[GPX_SIZE_BOUNDS] GPX_HIDDEN;
 extern const char *const gpx_size_bound_labels[GPX_SIZE_BOUNDS];
 
-/* Returns the method's index; `name` need not be NUL-terminated. */
-enum gpx_method gpx_method_index(const char *name, size_t len);
+/* One entry of the table of known methods: the name, NUL-padded. */
+struct gpx_method_key {
+    char name[8];
+    uint32_t len;    /* 3..7; 0: a free entry */
+    uint32_t method; /* enum gpx_method */
+};                   /* 16 bytes: an entry's address is a shift */
+
+/* The known methods, each at gpx_method_hash() of its name. */
+#define GPX_METHOD_KEYS 16
+extern const struct gpx_method_key gpx_method_keys[GPX_METHOD_KEYS] GPX_HIDDEN;
+
+/* Where a name of 3 to 7 bytes sits in gpx_method_keys: the known nine
+ * land in distinct entries (the second letter and the length tell them
+ * apart). */
+GPX_INLINE unsigned
+gpx_method_hash(const char *name, size_t len)
+{
+    return (((unsigned)(unsigned char)name[1] >> 1) ^ (unsigned)len) & (GPX_METHOD_KEYS - 1);
+}
+
+GPX_INLINE uint32_t
+gpx_load32(const char *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+GPX_INLINE uint16_t
+gpx_load16(const char *p)
+{
+    uint16_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Returns the method's index; `name` need not be NUL-terminated, and no
+ * byte past name[len - 1] is read. One table entry, two loads of the name
+ * and two compares, where a chain of branches and memcmp took more than
+ * twice the instructions on every request. */
+GPX_INLINE enum gpx_method
+gpx_method_index(const char *name, size_t len)
+{
+    const struct gpx_method_key *k;
+    int same;
+
+    if (len - 3 > 4) { /* not 3..7 (a shorter one wraps round) */
+        return GPX_METHOD_OTHER;
+    }
+    k = &gpx_method_keys[gpx_method_hash(name, len)];
+    if (k->len != len) {
+        return GPX_METHOD_OTHER;
+    }
+    if (len == 3) {
+        same = gpx_load16(name) == gpx_load16(k->name) && name[2] == k->name[2];
+    } else { /* the first four bytes and the last four, which may overlap */
+        same = gpx_load32(name) == gpx_load32(k->name) && gpx_load32(name + len - 4) == gpx_load32(k->name + len - 4);
+    }
+    return same ? (enum gpx_method)k->method : GPX_METHOD_OTHER;
+}
 
 /* Returns the label value of a method index ("GET" ... "OTHER"). */
 const char *gpx_method_label(unsigned method);
@@ -48,7 +116,7 @@ const char *gpx_method_label(unsigned method);
 /* Returns the index of the first of n ascending bounds that is >= value, or
  * n (the +Inf slot) when value is above them all. Histograms are small, so a
  * forward scan that stops early beats a binary search on typical values. */
-static inline unsigned
+GPX_INLINE unsigned
 gpx_bucket_slot(const uint64_t *bounds, unsigned n, uint64_t value)
 {
     unsigned i = 0;
@@ -59,13 +127,16 @@ gpx_bucket_slot(const uint64_t *bounds, unsigned n, uint64_t value)
     return i;
 }
 
-static inline unsigned
+GPX_INLINE unsigned
 gpx_duration_slot(uint64_t us)
 {
+    if (us <= GPX_DURATION_FIRST_BOUND_US) { /* most requests: one compare with a constant */
+        return 0;
+    }
     return gpx_bucket_slot(gpx_duration_bounds_us, GPX_DURATION_BOUNDS, us);
 }
 
-static inline unsigned
+GPX_INLINE unsigned
 gpx_size_slot(uint64_t bytes)
 {
     return gpx_bucket_slot(gpx_size_bounds, GPX_SIZE_BOUNDS, bytes);

@@ -44,7 +44,9 @@ def steps(quick: bool) -> list[tuple[str, str, list[str]]]:
         out.append((f"throughput_alternatives_{mode}", "throughput.py",
                     [*tp, "--together", "--mode", mode, "--variants", ALTERNATIVES]))
     requests = "300" if quick else "1000"
-    out.append(("instructions_urllib", "instructions.py", ["--requests", requests, "--breakdown"]))
+    out.append(("instructions_urllib", "instructions.py", ["--requests", requests, "--lines"]))
+    out.append(("instructions_keepalive", "instructions.py", ["--requests", requests, "--client", "keepalive"]))
+    out.append(("instructions_pypi", "instructions.py", ["--requests", requests, "--uwsgi", ".venv/bin/uwsgi"]))
     out.append(("instructions_curl", "instructions.py", ["--requests", requests, "--client", "curl"]))
     out.append(("instructions_cache", "instructions.py", ["--requests", requests, "--cache-sim"]))
     for mode in ("processes", "threads", "gevent"):
@@ -119,8 +121,8 @@ def md_instructions(r: dict) -> list[str]:
         return [f"whole worker per request: plain {r['plain']['per_request']:.0f}, gpx {r['gpx']['per_request']:.0f} "
                 f"instructions; gpx adds {r['added_per_request']:.0f} (ratio plain/gpx "
                 f"{r['ratio_plain_over_gpx']:.4f})"]
-    lines = [f"{r['per_request']:.1f} instructions per request ({r['instructions']} over {r['hook_calls']} calls, "
-             f"client {r['client']})"]
+    lines = [f"{r['per_request']:.1f} instructions per request, counted {r.get('count', 'whole')} "
+             f"({r['instructions']} over {r['hook_calls']} calls, client {r['client']}, mode {r['mode']})"]
     for name, v in r.get("misses", {}).items():
         lines.append(f"- {name}: {v / r['hook_calls']:.3f} per request")
     return lines

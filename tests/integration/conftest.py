@@ -63,6 +63,15 @@ def build(request) -> Build:
     return b
 
 
+def build_plugin(build, dest, **env):
+    """Runs `<uwsgi> --build-plugin ROOT` in dest; returns (returncode, output)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    uwsgi = "uwsgi" if build.name == "system" else build.uwsgi
+    out = subprocess.run([uwsgi, "--build-plugin", str(ROOT)], cwd=dest, capture_output=True, text=True,
+                         env={**os.environ, "PYTHON": "python3", **env})
+    return out.returncode, out.stdout + out.stderr
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,26 +11,16 @@ binaries as build/system and build/pypi. Counted requests go to /missing
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import subprocess
 
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, Server, lines_with, send_missing, wait_for
+from conftest import BUILDS, ROOT, Server, build_plugin, lines_with, send_missing, wait_for
 
 VERSION = (ROOT / "VERSION").read_text().strip()
 MISSING = 'gunicorn_requests_total{method="GET",status="404"}'
-
-
-def build_plugin(build, dest, **env):
-    """Runs `<uwsgi> --build-plugin ROOT` in dest; returns (returncode, output)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    uwsgi = "uwsgi" if build.name == "system" else build.uwsgi
-    out = subprocess.run([uwsgi, "--build-plugin", str(ROOT)], cwd=dest, capture_output=True, text=True,
-                         env={**os.environ, "PYTHON": "python3", **env})
-    return out.returncode, out.stdout + out.stderr
 
 
 def needed_libraries(path) -> list[str]:

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -30,6 +31,54 @@ test_gpx_method_index_known_and_other(void **state)
     assert_string_equal(gpx_method_label(99), "OTHER");
 }
 
+/* The table's lookup reads no byte past the name (each is copied into a
+ * buffer of exactly its length, which AddressSanitizer guards), and a name
+ * one byte off a known one, or of another length, is OTHER. */
+static void
+test_gpx_method_index_exact_bytes(void **state)
+{
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+    unsigned i;
+    size_t at, len;
+
+    (void)state;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i]);
+        char *copy = malloc(n);
+
+        assert_non_null(copy);
+        memcpy(copy, names[i], n);
+        assert_int_equal(gpx_method_index(copy, n), i);
+        for (at = 0; at < n; at++) {
+            copy[at] ^= 0x20; /* the same letter in lower case */
+            assert_int_equal(gpx_method_index(copy, n), GPX_METHOD_OTHER);
+            copy[at] ^= 0x20;
+        }
+        for (len = 0; len < n; len++) { /* a prefix */
+            assert_int_equal(gpx_method_index(copy, len), len == 3 && i == GPX_METHOD_PUT   ? GPX_METHOD_PUT
+                                                          : len == 3 && i == GPX_METHOD_GET ? GPX_METHOD_GET
+                                                                                            : GPX_METHOD_OTHER);
+        }
+        free(copy);
+    }
+    assert_int_equal(gpx_method_index("G", 1), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("GE", 2), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("OPTIONSX", 8), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("GET\0", 4), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("POSX", 4), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("DELETF", 6), GPX_METHOD_OTHER);
+    assert_int_equal(gpx_method_index("OPTIOMS", 7), GPX_METHOD_OTHER); /* a middle byte */
+}
+
+/* The constants the request path compares with first are the bounds'. */
+static void
+test_gpx_first_bounds_are_the_arrays(void **state)
+{
+    (void)state;
+    assert_int_equal(GPX_DURATION_FIRST_BOUND_US, gpx_duration_bounds_us[0]);
+    assert_int_equal(GPX_SIZE_FIRST_BOUND, gpx_size_bounds[0]);
+}
+
 /* A value equal to a bound falls in that bound's bucket (le is inclusive). */
 static void
 test_gpx_duration_slot_bounds_inclusive(void **state)
@@ -50,6 +99,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpx_method_index_known_and_other),
+        cmocka_unit_test(test_gpx_method_index_exact_bytes),
+        cmocka_unit_test(test_gpx_first_bounds_are_the_arrays),
         cmocka_unit_test(test_gpx_duration_slot_bounds_inclusive),
     };
 

@@ -147,6 +147,33 @@ test_gpx_cell_record_slots_and_sums(void **state)
     assert_true(gpx_cell_requests(&cell) == 4);
 }
 
+/* Both sizes of a request land in the slots of their own searches, whether
+ * the one compare of the pair places them (both within the first bound) or
+ * not: pairs around the first bound, whose OR may exceed it. */
+static void
+test_gpx_cell_count_size_pairs(void **state)
+{
+    static struct gpx_cell cell;
+    static const uint64_t sizes[] = {0, 1, 512, 1023, 1024, 1025, 2048, 4096, 4097, 4194304, 4194305};
+    const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+    size_t a, b;
+
+    (void)state;
+    for (a = 0; a < n; a++) {
+        for (b = 0; b < n; b++) {
+            unsigned rq = gpx_bucket_slot(gpx_size_bounds, GPX_SIZE_BOUNDS, sizes[a]);
+            unsigned rs = gpx_bucket_slot(gpx_size_bounds, GPX_SIZE_BOUNDS, sizes[b]);
+
+            memset(&cell, 0, sizeof(cell));
+            gpx_cell_count(&cell, GPX_METHOD_GET, 200, 10, sizes[a], sizes[b]);
+            assert_true(cell.sizes.slot[rq].request == 1);
+            assert_true(cell.sizes.slot[rs].response == 1);
+            assert_true(cell.sizes.request_sum == sizes[a]);
+            assert_true(cell.sizes.response_sum == sizes[b]);
+        }
+    }
+}
+
 /* Exceptions and I/O errors go under (method, application); a method out of
  * range is OTHER and an application out of range is the last one. */
 static void
@@ -450,6 +477,7 @@ main(void)
         cmocka_unit_test(test_gpx_scoreboard_open_anonymous_refuses_zero),
         cmocka_unit_test(test_gpx_scoreboard_anonymous_shared_across_fork),
         cmocka_unit_test(test_gpx_cell_record_slots_and_sums),
+        cmocka_unit_test(test_gpx_cell_count_size_pairs),
         cmocka_unit_test(test_gpx_cell_record_errors_and_clamps),
         cmocka_unit_test(test_gpx_cell_count_status_per_key),
         cmocka_unit_test(test_gpx_cell_count_status_overflow),
