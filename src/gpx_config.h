@@ -34,6 +34,7 @@ enum gpx_option_id {
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
     GPX_OPT_REDIS_TTL_DISABLED,
+    GPX_OPT_FLEET_MAX_AGE,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
@@ -118,6 +119,7 @@ struct gpx_config {
     int redis_interval;                   /* seconds between publishes */
     int redis_ttl;                        /* seconds before a silent instance's keys expire */
     int redis_ttl_disabled;               /* keys never expire (redis_ttl is not used) */
+    int fleet_max_age;                    /* seconds: an older snapshot is left out of the fleet view; 0: the TTL */
     int debug;                            /* more lines at start and at each lifecycle event, never per request */
     char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
     char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */
