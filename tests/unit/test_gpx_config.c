@@ -362,6 +362,7 @@ test_gpx_config_resolve_precedence(void **state)
         {"PROMETHEUS_HTTP_HEADERS", "Cache-Control: no-store|X-Frame-Options:"},
         {"PROMETHEUS_RATE_LIMIT", "20"},
         {"PROMETHEUS_RATE_LIMIT_BURST", "40"},
+        {"GPX_FLEET_MAX_AGE", "90"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -399,6 +400,7 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.http_headers, "Cache-Control: no-store|X-Frame-Options:");
     assert_int_equal(cfg.rate_limit, 20);
     assert_int_equal(cfg.rate_limit_burst, 40);
+    assert_int_equal(cfg.fleet_max_age, 90);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -431,7 +433,9 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_HTTP_HEADERS] = "Referrer-Policy: no-referrer";
     given[GPX_OPT_RATE_LIMIT] = "5";
     given[GPX_OPT_RATE_LIMIT_BURST] = "1";
+    given[GPX_OPT_FLEET_MAX_AGE] = "15";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.fleet_max_age, 15);
     assert_string_equal(cfg.ssl_client_allowed_sans, "spiffe://example/prometheus");
     assert_string_equal(cfg.ssl_min_version, "TLS13");
     assert_int_equal(cfg.rate_limit_burst, 1);
@@ -801,6 +805,9 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_REDIS_DB, "one", "a database number, 0 or more"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a/b", "a prefix of printable characters without spaces or '/'"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a b", "a prefix of printable characters without spaces or '/'"},
+        {GPX_OPT_FLEET_MAX_AGE, "-1", "a number of seconds from 0 to 31536000"},
+        {GPX_OPT_FLEET_MAX_AGE, "31536001", "a number of seconds from 0 to 31536000"},
+        {GPX_OPT_FLEET_MAX_AGE, "soon", "a number of seconds from 0 to 31536000"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};
