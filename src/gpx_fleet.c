@@ -329,33 +329,72 @@ render_live(struct gpx_buf *out, enum gpx_format fmt, const struct collected *c)
     }
 }
 
+struct gpx_fleet_read *
+gpx_fleet_read_new(uint64_t now_unix, unsigned max_age_seconds, gpx_log_fn log)
+{
+    struct collected *c = calloc(1, sizeof(*c));
+
+    if (c != NULL) {
+        c->now = now_unix;
+        c->max_age = max_age_seconds;
+        c->log = log;
+    }
+    return (struct gpx_fleet_read *)c;
+}
+
+void
+gpx_fleet_read_add(struct gpx_fleet_read *read, const char *instance, const void *blob, size_t len)
+{
+    collect(read, instance, blob, len);
+}
+
+int
+gpx_fleet_read_render(struct gpx_fleet_read *read, struct gpx_buf *out, enum gpx_format format)
+{
+    struct collected *c = (struct collected *)read;
+
+    if (c->failed || gpx_render_fleet(out, format, c->members, c->count) != 0) {
+        return -1;
+    }
+    render_live(out, format, c);
+    return out->failed ? -1 : 0;
+}
+
+void
+gpx_fleet_read_free(struct gpx_fleet_read *read)
+{
+    struct collected *c = (struct collected *)read;
+    unsigned i;
+
+    if (c == NULL) {
+        return;
+    }
+    for (i = 0; i < c->count; i++) {
+        free((void *)c->members[i].instance);
+        free((void *)c->members[i].snapshot);
+        free(c->live[i].workers);
+    }
+    free(c->members);
+    free(c->live);
+    free(c);
+}
+
 int
 gpx_fleet_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_redis_config *cfg,
                  struct gpx_redis_status *status, unsigned max_age_seconds)
 {
-    struct collected c;
-    unsigned i;
+    struct gpx_fleet_read *read = gpx_fleet_read_new((uint64_t)time(NULL), max_age_seconds, cfg->fleet_log);
     int rc;
 
-    memset(&c, 0, sizeof(c));
-    c.now = (uint64_t)time(NULL);
-    c.max_age = max_age_seconds;
-    c.log = cfg->fleet_log;
-    rc = gpx_redis_fleet(cfg, status, collect, &c);
+    if (read == NULL) {
+        return GPX_FLEET_ERROR;
+    }
+    rc = gpx_redis_fleet(cfg, status, collect, read);
     if (rc < 0) {
         rc = GPX_FLEET_UNAVAILABLE;
-    } else if (c.failed || gpx_render_fleet(out, format, c.members, c.count) != 0) {
-        rc = GPX_FLEET_ERROR;
     } else {
-        render_live(out, format, &c);
-        rc = out->failed ? GPX_FLEET_ERROR : GPX_FLEET_OK;
+        rc = gpx_fleet_read_render(read, out, format) == 0 ? GPX_FLEET_OK : GPX_FLEET_ERROR;
     }
-    for (i = 0; i < c.count; i++) {
-        free((void *)c.members[i].instance);
-        free((void *)c.members[i].snapshot);
-        free(c.live[i].workers);
-    }
-    free(c.members);
-    free(c.live);
+    gpx_fleet_read_free(read);
     return rc;
 }

@@ -38,4 +38,21 @@ enum gpx_fleet_skip {
 int gpx_fleet_render(struct gpx_buf *out, enum gpx_format format, const struct gpx_redis_config *cfg,
                      struct gpx_redis_status *status, unsigned max_age_seconds);
 
+/* The view's reading, apart from Redis (the fleet render, the benchmark and
+ * the fuzzer feed it the same way): each instance's blob is checked, kept
+ * or skipped and counted as gpx_fleet_render says; then the whole view is
+ * rendered. `now_unix` is the reading's clock for the maximum age. */
+struct gpx_fleet_read;
+
+/* Returns NULL when memory ran out. */
+struct gpx_fleet_read *gpx_fleet_read_new(uint64_t now_unix, unsigned max_age_seconds, gpx_log_fn log);
+
+/* Takes a copy of what it keeps; blob needs no alignment. */
+void gpx_fleet_read_add(struct gpx_fleet_read *read, const char *instance, const void *blob, size_t len);
+
+/* Returns 0, or -1 when memory ran out (now or while adding). */
+int gpx_fleet_read_render(struct gpx_fleet_read *read, struct gpx_buf *out, enum gpx_format format);
+
+void gpx_fleet_read_free(struct gpx_fleet_read *read);
+
 #endif

@@ -41,8 +41,8 @@ ext_check(const unsigned char *p, size_t len, uint32_t workers, char *err, size_
     if (x.version == 0 || x.size != len || x.workers != workers || x.fixed_size > EXT_PART_MAX ||
         x.worker_size > EXT_PART_MAX ||
         len != sizeof(x) + (size_t)x.fixed_size + (size_t)x.workers * (size_t)x.worker_size) {
-        snprintf(err, errlen, "a damaged snapshot extension (version %u, %u workers, %zu bytes)", x.version,
-                 x.workers, len);
+        snprintf(err, errlen, "a damaged snapshot extension (version %u, %u workers, %zu bytes)", x.version, x.workers,
+                 len);
         return -1;
     }
     return 0;
@@ -146,14 +146,13 @@ gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_heade
         return -2;
     }
     if (h->workers == 0 || len < core_size(h->workers) ||
-        (len > core_size(h->workers) && !ext_starts((const unsigned char *)blob + core_size(h->workers),
-                                                    len - core_size(h->workers)))) {
+        (len > core_size(h->workers) &&
+         !ext_starts((const unsigned char *)blob + core_size(h->workers), len - core_size(h->workers)))) {
         snprintf(err, errlen, "a damaged snapshot (%u workers, %zu bytes)", h->workers, len);
         return -1;
     }
-    if (len > core_size(h->workers) &&
-        ext_check((const unsigned char *)blob + core_size(h->workers), len - core_size(h->workers), h->workers, err,
-                  errlen) != 0) {
+    if (len > core_size(h->workers) && ext_check((const unsigned char *)blob + core_size(h->workers),
+                                                 len - core_size(h->workers), h->workers, err, errlen) != 0) {
         return -1;
     }
     *header = blob;

@@ -55,10 +55,10 @@ struct gpx_snapshot_ext_header {
 
 /* The instance part: read when the snapshot was taken, not counted. */
 struct gpx_snapshot_live {
-    uint32_t in_progress;     /* requests being handled */
-    uint32_t workers_desired; /* workers the master aims for */
-    uint32_t storage_up;      /* 1 while the storage could be written */
-    uint32_t listener_count;  /* entries of listeners[] in use */
+    uint32_t in_progress;      /* requests being handled */
+    uint32_t workers_desired;  /* workers the master aims for */
+    uint32_t storage_up;       /* 1 while the storage could be written */
+    uint32_t listener_count;   /* entries of listeners[] in use */
     uint32_t storage_op_count; /* entries of storage[] in use */
     uint32_t worker_count;     /* configured worker slots (the blob may hold more) */
     struct {

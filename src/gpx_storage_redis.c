@@ -165,8 +165,7 @@ encode_live(const struct gpx_storage *s, struct gpx_buf *out, unsigned workers)
     live.storage_up = status.up && status.restored;
     live.storage_op_count = GPX_REDIS_OPS < GPX_SNAPSHOT_STORAGE_OPS ? GPX_REDIS_OPS : GPX_SNAPSHOT_STORAGE_OPS;
     for (op = 0; op < live.storage_op_count; op++) {
-        copy_text(live.storage[op].label, sizeof(live.storage[op].label),
-                  gpx_redis_op_label((enum gpx_redis_op)op));
+        copy_text(live.storage[op].label, sizeof(live.storage[op].label), gpx_redis_op_label((enum gpx_redis_op)op));
         live.storage[op].errors = status.errors[op];
     }
     for (i = 0; i < workers; i++) {

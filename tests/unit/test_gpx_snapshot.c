@@ -684,8 +684,8 @@ test_gpx_snapshot_live_round_trip(void **state)
     assert_int_equal(back.listener_count, 0);
     fill_live(&live, w, 3);
     assert_int_equal(gpx_snapshot_encode_live(&out, &live, w, 3), 0);
-    assert_int_equal(out.len,
-                     core + sizeof(struct gpx_snapshot_ext_header) + sizeof(live) + 3 * sizeof(struct gpx_snapshot_worker));
+    assert_int_equal(out.len, core + sizeof(struct gpx_snapshot_ext_header) + sizeof(live) +
+                                  3 * sizeof(struct gpx_snapshot_worker));
     /* Read from an unaligned copy, as from a Redis reply. */
     copy = malloc(out.len + 1);
     assert_non_null(copy);
@@ -702,8 +702,7 @@ test_gpx_snapshot_live_round_trip(void **state)
     gpx_snapshot_add_to(&restored, h);
     gpx_snapshot_add_to(&plain, checked(out.data, core));
     assert_true(gpx_scoreboard_slot(&restored, 1)->restarts[GPX_RESTART_MAX_REQUESTS] == 2 + 3);
-    assert_memory_equal(restored.base + GPX_HEADER_SIZE, plain.base + GPX_HEADER_SIZE,
-                        restored.size - GPX_HEADER_SIZE);
+    assert_memory_equal(restored.base + GPX_HEADER_SIZE, plain.base + GPX_HEADER_SIZE, restored.size - GPX_HEADER_SIZE);
     gpx_scoreboard_close(&restored);
     gpx_scoreboard_close(&plain);
     free(copy);
