@@ -647,6 +647,45 @@ def test_fleet_view_workers_resources_health_and_skipped_snapshots(build, redis_
     assert "# TYPE gunicorn_exporter_storage_errors counter\n" in om.text
 
 
+def test_fleet_view_at_200_instances_of_16_workers(build, redis_factory, server_factory):
+    """One real instance of 16 workers, and 199 more made of copies of its snapshot (the same encoder's
+    bytes): the view shows all 200, with sums 200 times one instance's, within the read's deadline."""
+    r = redis_factory()
+    s = make(server_factory, build, "--processes", "16", *r.gpx_args("fleet-000"))
+    s.start()
+    s.wait_workers_started(16)
+    traffic(s, 40, seed=200)
+    m = settle(s)
+    wait_fleet(s, {"fleet-000": by_label(m)})
+    blob = r.get_bytes(key("fleet-000"))
+    assert blob[:8] == b"GPXSNAP1" and b"GPXSNAPX" in blob
+    names = [f"fleet-{i:03d}" for i in range(1, 200)]
+    for name in names:
+        assert r.cli_set(key(name), blob) == "OK"
+    r.cli("ZADD", index(), *[x for name in names for x in (str(int(time.time())), name)])
+
+    started = time.monotonic()
+    resp = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=30)
+    took = time.monotonic() - started
+    assert resp.status_code == 200
+    fm = parse_metrics(resp.text)
+    assert fm.value("gunicorn_fleet_instances") == 200
+    one = by_label(fm, "fleet-000")
+    assert one == by_label(m)
+    assert by_label(fm) == Counter({k: 200 * v for k, v in one.items()})
+    assert instance_series(fm, "gunicorn_workers", None)[(("state", "idle"),)] == 200 * 16
+    assert fm.value("gunicorn_workers_desired") == 200 * 16
+    assert len(instance_series(fm, "gunicorn_worker_state", "fleet-199")) == 16 * 5
+    assert instance_series(fm, "gunicorn_exporter_fleet_snapshots_skipped", None) == {
+        (("reason", why),): 0.0 for why in ("stale", "malformed", "layout")}
+    # Read and rendered well within the read's deadline (2 s) on a shared machine; the page's size as measured.
+    assert took < 5, took
+    print(f"\n{build.name}: 200 x 16 fleet view in {took * 1e3:.0f} ms, {len(resp.content)} bytes")
+    check = subprocess.run(["promtool", "check", "metrics"], input=resp.text, capture_output=True, text=True,
+                           timeout=120)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", (check.stdout + check.stderr)[:2000]
+
+
 # -- 8. a clean stop publishes a last time ------------------------------------------
 @pytest.mark.smoke
 def test_clean_stop_publishes_the_final_totals(build, redis_factory, server_factory):
