@@ -162,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({live / len(page.encode()) * 100:.1f}%); largest:")
     for family, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:6]:
         print(f"  {family:45s} {size:9d} bytes")
-    results["bytes_by_family"] = sizes
+
     write_json(args.json, {"benchmark": "fleet_scale", "uwsgi": version, "instances": args.instances,
                            "workers": args.workers, "snapshot_bytes": len(own), "scrapes": args.scrapes,
-                           "conditions": conditions(), "results": results})
+                           "conditions": conditions(), "results": results,
+                           "bytes_by_family": sizes})
     return 0
 
 
