@@ -42,7 +42,9 @@ static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *logged[LOGGED_MAX];
 static unsigned logged_count;
 
-/* Logs an instance's skipped snapshot the first time this process skips it. */
+/* Logs an instance's skipped snapshot the first time this process skips it
+ * (unless another thread is logging one at that moment: then the next read
+ * logs it). */
 static void
 log_skip_once(gpx_log_fn log, const char *instance, const char *why)
 {
@@ -50,10 +52,11 @@ log_skip_once(gpx_log_fn log, const char *instance, const char *why)
     unsigned i;
     int first = 1;
 
-    if (log == NULL) {
+    /* trylock: a worker forked while the master's fleet thread held the
+     * lock inherits it held; that worker then just does not log. */
+    if (log == NULL || pthread_mutex_trylock(&logged_lock) != 0) {
         return;
     }
-    pthread_mutex_lock(&logged_lock);
     for (i = 0; i < logged_count && first; i++) {
         first = strcmp(logged[i], instance) != 0;
     }
