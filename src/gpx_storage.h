@@ -67,17 +67,19 @@ struct gpx_storage_live {
     unsigned listener_count;
 };
 
+/* Reads the workers and listeners now, from any thread of the master. */
+typedef void (*gpx_storage_live_fn)(struct gpx_storage_live *out);
+
 /* What every storage is given, once, when it is chosen. */
 struct gpx_storage_context {
-    const struct gpx_config *cfg;               /* the resolved settings; outlive the storage */
-    int reload;                                 /* a reload re-executed this master: no failure may stop it */
-    uid_t uid;                                  /* who the workers run as, given what gpx makes as root; -1: nobody */
-    gid_t gid;                                  /* likewise */
-    void *(*shared_calloc)(size_t size);        /* zeroed memory that every process forked later shares; never NULL */
-    gpx_storage_log_fn log;                     /* one line, from any thread */
-    gpx_storage_log_fn log_errno;               /* a call that failed ("where/call()"), with errno's text */
-    void (*live)(struct gpx_storage_live *out); /* reads the workers and listeners now, from any thread of the
-                                                   master; NULL: none (the snapshot then has counters only) */
+    const struct gpx_config *cfg;        /* the resolved settings; outlive the storage */
+    int reload;                          /* a reload re-executed this master: no failure may stop it */
+    uid_t uid;                           /* who the workers run as, given what gpx makes as root; -1: nobody */
+    gid_t gid;                           /* likewise */
+    void *(*shared_calloc)(size_t size); /* zeroed memory that every process forked later shares; never NULL */
+    gpx_storage_log_fn log;              /* one line, from any thread */
+    gpx_storage_log_fn log_errno;        /* a call that failed ("where/call()"), with errno's text */
+    gpx_storage_live_fn live;            /* NULL: none (a snapshot then carries counters only) */
 };
 
 /* The most operations a storage counts failures of. */
