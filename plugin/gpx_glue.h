@@ -82,6 +82,10 @@ struct gpx_glue {
 extern struct gpx_glue gpx GPX_HIDDEN;
 extern struct uwsgi_server uwsgi;
 
+/* What the master sees now (workers, listeners), for the snapshot the
+ * storage publishes: any thread of the master. */
+void gpx_glue_live(struct gpx_storage_live *out);
+
 /* Renders the page at `path` in `format` into out (master or worker),
  * whole, and names its content type: "/metrics" for this server,
  * "/metrics/fleet" for every instance in Redis. Returns an enum

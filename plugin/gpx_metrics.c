@@ -128,6 +128,59 @@ read_listeners(unsigned *count)
     return views;
 }
 
+/* Reads the workers' views (views[0] is slot 1, n of them at most) and
+ * counts the requests in progress and the workers the master aims for. */
+static void
+read_workers(struct gpx_worker_view *views, unsigned n, unsigned *in_progress, unsigned *desired)
+{
+    time_t now = uwsgi_now();
+    unsigned w;
+    int c;
+
+    *in_progress = 0;
+    *desired = 0;
+    for (w = 1; w <= gpx.workers; w++) {
+        const struct uwsgi_worker *uw = &uwsgi.workers[w];
+        const struct gpx_sample *s = &gpx.samples[w];
+        struct gpx_worker_view v;
+
+        memset(&v, 0, sizeof(v));
+        v.state = gpx_glue_worker_state(uw);
+        *desired += !uw->cheaped;
+        v.live = uw->pid > 0;
+        if (v.live) {
+            v.uptime_seconds = now > uw->last_spawn ? (double)(now - uw->last_spawn) : 0.0;
+            if (s->pid == uw->pid) {
+                v.memory_bytes = s->rss_bytes;
+                v.cpu_percent = s->cpu_percent;
+                v.cpu_seconds = s->cpu_seconds;
+            }
+            for (c = 0; c < uwsgi.cores; c++) {
+                *in_progress += uw->cores[c].in_request != 0;
+            }
+        }
+        if (w <= n) {
+            views[w - 1] = v;
+        }
+    }
+}
+
+void
+gpx_glue_live(struct gpx_storage_live *out)
+{
+    struct gpx_listener_view *listeners;
+    unsigned count = 0, i;
+
+    out->configured = gpx.workers;
+    read_workers(out->workers, out->worker_count, &out->in_progress, &out->workers_desired);
+    listeners = read_listeners(&count);
+    out->listener_count = 0;
+    for (i = 0; listeners != NULL && i < count && i < GPX_STORAGE_LISTENERS_MAX; i++) {
+        out->listeners[out->listener_count++] = listeners[i];
+    }
+    free(listeners);
+}
+
 static int
 render_local(struct gpx_buf *out, enum gpx_format format)
 {
@@ -136,36 +189,16 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     struct gpx_listener_view *listeners;
     struct gpx_worker_view *views;
     struct gpx_names reserved;
-    time_t now = uwsgi_now();
     double started = monotonic_seconds();
-    unsigned w, f, in_progress = 0;
-    int c, rc, rc_names = 0;
+    unsigned f, in_progress = 0;
+    int rc, rc_names = 0;
 
     memset(&x, 0, sizeof(x));
     views = calloc(gpx.workers, sizeof(*views));
     if (views == NULL) {
         return GPX_HTTP_ERROR;
     }
-    for (w = 1; w <= gpx.workers; w++) {
-        const struct uwsgi_worker *uw = &uwsgi.workers[w];
-        const struct gpx_sample *s = &gpx.samples[w];
-        struct gpx_worker_view *v = &views[w - 1];
-
-        v->state = gpx_glue_worker_state(uw);
-        x.workers_desired += !uw->cheaped;
-        v->live = uw->pid > 0;
-        if (v->live) {
-            v->uptime_seconds = now > uw->last_spawn ? (double)(now - uw->last_spawn) : 0.0;
-            if (s->pid == uw->pid) {
-                v->memory_bytes = s->rss_bytes;
-                v->cpu_percent = s->cpu_percent;
-                v->cpu_seconds = s->cpu_seconds;
-            }
-            for (c = 0; c < uwsgi.cores; c++) {
-                in_progress += uw->cores[c].in_request != 0;
-            }
-        }
-    }
+    read_workers(views, gpx.workers, &in_progress, &x.workers_desired);
     x.format = format;
     x.board = &gpx.board;
     x.workers = views;

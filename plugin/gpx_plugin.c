@@ -228,6 +228,7 @@ choose_storage(void)
         .shared_calloc = uwsgi_calloc_shared,
         .log = gpx_glue_log,
         .log_errno = log_errno,
+        .live = gpx_glue_live,
     };
 
     gpx_glue_workers_owner(&ctx.uid, &ctx.gid);

@@ -432,6 +432,12 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
          .accepted = "a percentage, 0 to 100: `/readyz` answers 503 while at least this "
                      "share of the workers accepting requests is busy, before anything "
                      "waits; 0: never"},
+    [GPX_OPT_FLEET_MAX_AGE] = {"gpx-fleet-max-age", "GPX_FLEET_MAX_AGE", .default_value = "0",
+                               INT(fleet_max_age, 0, 31536000), .expected = "a number of seconds from 0 to 31536000",
+                               .help = "seconds after which an instance's snapshot is left out of the fleet view",
+                               .accepted = "seconds after which an instance's snapshot is stale: left out of the "
+                                           "fleet view and counted; `0`: `gpx-redis-ttl` (no limit when keys never "
+                                           "expire), at most 31536000"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", .default_value = "false", BOOL(debug),
                        .help = "more log lines at start, per scrape and per publish, never per request",
                        .accepted = "a boolean: `true` logs every setting with its value and where it came from at "

@@ -40,6 +40,7 @@ enum gpx_option_id {
     GPX_OPT_READYZ_SATURATION,
     GPX_OPT_READYZ_QUEUE,
     GPX_OPT_READYZ_BUSY_PERCENT,
+    GPX_OPT_FLEET_MAX_AGE,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
@@ -133,6 +134,7 @@ struct gpx_config {
     int readyz_saturation;                      /* /readyz judges the queue and the busy share */
     int readyz_queue;                     /* connections that may wait in a listen queue while every worker is busy */
     int readyz_busy_percent;              /* share of accepting workers busy that is not ready, 0..100; 0: never */
+    int fleet_max_age;                    /* seconds: an older snapshot is left out of the fleet view; 0: the TTL */
     int debug;                            /* more lines at start and at each lifecycle event, never per request */
     char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
     char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */

@@ -76,6 +76,8 @@ const struct gpx_family gpx_families[GPX_FAMILY_COUNT] = {
     [GPX_FAM_APP_FILES_UNREADABLE] = {"gunicorn_exporter_app_files_unreadable", "gauge",
                                       "prometheus_client files in the directory this scrape could not read whole."},
     [GPX_FAM_FLEET_INSTANCES] = {"gunicorn_fleet_instances", "gauge", "Instances whose totals the fleet view read."},
+    [GPX_FAM_FLEET_SNAPSHOTS_SKIPPED] = {"gunicorn_exporter_fleet_snapshots_skipped", "gauge",
+                                         "Instances' snapshots the fleet view left out, by reason."},
 };
 
 const char *

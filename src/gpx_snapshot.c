@@ -12,6 +12,42 @@ entry_size(void)
     return sizeof(struct gpx_slot) + sizeof(struct gpx_cell);
 }
 
+/* Bytes of a blob's counters part (header, names, entries): where an
+ * extension starts. */
+static size_t
+core_size(uint32_t workers)
+{
+    return sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names) + (size_t)workers * entry_size();
+}
+
+/* The largest part an extension may declare: far above any version's. */
+#define EXT_PART_MAX 65536u
+
+/* Whether the bytes after the counters start like an extension. */
+static int
+ext_starts(const unsigned char *p, size_t len)
+{
+    return len >= sizeof(struct gpx_snapshot_ext_header) &&
+           memcmp(p, GPX_SNAPSHOT_EXT_MAGIC, sizeof(((struct gpx_snapshot_ext_header *)0)->magic)) == 0;
+}
+
+/* Checks an extension of `len` bytes behind a blob's `workers` entries. */
+static int
+ext_check(const unsigned char *p, size_t len, uint32_t workers, char *err, size_t errlen)
+{
+    struct gpx_snapshot_ext_header x;
+
+    memcpy(&x, p, sizeof(x));
+    if (x.version == 0 || x.size != len || x.workers != workers || x.fixed_size > EXT_PART_MAX ||
+        x.worker_size > EXT_PART_MAX ||
+        len != sizeof(x) + (size_t)x.fixed_size + (size_t)x.workers * (size_t)x.worker_size) {
+        snprintf(err, errlen, "a damaged snapshot extension (version %u, %u workers, %zu bytes)", x.version, x.workers,
+                 len);
+        return -1;
+    }
+    return 0;
+}
+
 /* Where the worker entries start: after the header and the names. */
 static const unsigned char *
 entries(const struct gpx_snapshot_header *h)
@@ -110,14 +146,80 @@ gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_heade
         h->cell_size != sizeof(struct gpx_cell)) {
         snprintf(err, errlen, "a snapshot of another gpx layout (version %u, %u-byte cells; this gpx reads %u, %zu)",
                  h->layout_version, h->cell_size, GPX_LAYOUT_VERSION, sizeof(struct gpx_cell));
+        return -2;
+    }
+    if (h->workers == 0 || len < core_size(h->workers) ||
+        (len > core_size(h->workers) &&
+         !ext_starts((const unsigned char *)blob + core_size(h->workers), len - core_size(h->workers)))) {
+        snprintf(err, errlen, "a damaged snapshot (%u workers, %zu bytes)", h->workers, len);
         return -1;
     }
-    if (h->workers == 0 || len != sizeof(*h) + sizeof(struct gpx_error_names) + (size_t)h->workers * entry_size()) {
-        snprintf(err, errlen, "a damaged snapshot (%u workers, %zu bytes)", h->workers, len);
+    if (len > core_size(h->workers) && ext_check((const unsigned char *)blob + core_size(h->workers),
+                                                 len - core_size(h->workers), h->workers, err, errlen) != 0) {
         return -1;
     }
     *header = blob;
     return 0;
+}
+
+int
+gpx_snapshot_encode_live(struct gpx_buf *out, const struct gpx_snapshot_live *live,
+                         const struct gpx_snapshot_worker *workers, unsigned count)
+{
+    struct gpx_snapshot_ext_header x;
+
+    memset(&x, 0, sizeof(x));
+    memcpy(x.magic, GPX_SNAPSHOT_EXT_MAGIC, sizeof(x.magic));
+    x.version = GPX_SNAPSHOT_EXT_VERSION;
+    x.fixed_size = sizeof(*live);
+    x.worker_size = sizeof(*workers);
+    x.workers = count;
+    x.size = (uint32_t)(sizeof(x) + sizeof(*live) + (size_t)count * sizeof(*workers));
+    gpx_buf_append(out, (const char *)&x, sizeof(x));
+    gpx_buf_append(out, (const char *)live, sizeof(*live));
+    gpx_buf_append(out, (const char *)workers, (size_t)count * sizeof(*workers));
+    return out->failed ? -1 : 0;
+}
+
+int
+gpx_snapshot_read_live(const void *blob, size_t len, struct gpx_snapshot_live *live,
+                       struct gpx_snapshot_worker *workers, uint32_t *version)
+{
+    struct gpx_snapshot_header h;
+    struct gpx_snapshot_ext_header x;
+    const unsigned char *p;
+    unsigned i, w;
+
+    memcpy(&h, blob, sizeof(h));
+    memset(live, 0, sizeof(*live));
+    memset(workers, 0, (size_t)h.workers * sizeof(*workers));
+    *version = 0;
+    if (len <= core_size(h.workers)) {
+        return 0;
+    }
+    p = (const unsigned char *)blob + core_size(h.workers);
+    memcpy(&x, p, sizeof(x));
+    p += sizeof(x);
+    /* What this gpx knows of each part: a newer writer's parts only grow. */
+    memcpy(live, p, x.fixed_size < sizeof(*live) ? x.fixed_size : sizeof(*live));
+    p += x.fixed_size;
+    for (w = 0; w < h.workers; w++, p += x.worker_size) {
+        memcpy(&workers[w], p, x.worker_size < sizeof(*workers) ? x.worker_size : sizeof(*workers));
+    }
+    if (live->listener_count > GPX_SNAPSHOT_LISTENERS) {
+        live->listener_count = GPX_SNAPSHOT_LISTENERS;
+    }
+    if (live->storage_op_count > GPX_SNAPSHOT_STORAGE_OPS) {
+        live->storage_op_count = GPX_SNAPSHOT_STORAGE_OPS;
+    }
+    for (i = 0; i < GPX_SNAPSHOT_LISTENERS; i++) {
+        live->listeners[i].name[GPX_SNAPSHOT_LISTENER_NAME - 1] = '\0';
+    }
+    for (i = 0; i < GPX_SNAPSHOT_STORAGE_OPS; i++) {
+        live->storage[i].label[GPX_SNAPSHOT_OP_LABEL - 1] = '\0';
+    }
+    *version = x.version;
+    return 1;
 }
 
 void

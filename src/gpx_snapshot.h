@@ -4,6 +4,14 @@
  * its cores folded into one cell. The blob carries gpx's layout version and
  * cell size; a blob of another layout is refused, never misread. Blobs are
  * in the machine's byte order: a fleet shares one architecture.
+ *
+ * After the counters a blob may carry an extension: what the instance's
+ * master saw when it took the snapshot (worker states, memory and CPU,
+ * requests in progress, accept queues, storage health), for the fleet view.
+ * It starts with its own magic, version and sizes: a reader takes the parts
+ * it knows of a newer version and leaves the rest, and reads an older one
+ * as far as it goes (what it lacks reads as zero). A blob without one (an
+ * older gpx's) is read as counters only.
  */
 #ifndef GPX_SNAPSHOT_H
 #define GPX_SNAPSHOT_H
@@ -26,6 +34,54 @@ struct gpx_snapshot_header {
     uint64_t taken_unix;     /* when this snapshot was taken */
 };
 
+#define GPX_SNAPSHOT_EXT_MAGIC "GPXSNAPX"
+#define GPX_SNAPSHOT_EXT_VERSION 1u
+/* Listeners and storage operations an extension carries at most. */
+#define GPX_SNAPSHOT_LISTENERS 8
+#define GPX_SNAPSHOT_LISTENER_NAME 64
+#define GPX_SNAPSHOT_STORAGE_OPS 8
+#define GPX_SNAPSHOT_OP_LABEL 16
+
+/* The extension's first bytes. */
+struct gpx_snapshot_ext_header {
+    char magic[8];        /* GPX_SNAPSHOT_EXT_MAGIC */
+    uint32_t version;     /* GPX_SNAPSHOT_EXT_VERSION of the writer */
+    uint32_t size;        /* bytes of the extension, this header included */
+    uint32_t fixed_size;  /* bytes of the instance part (struct gpx_snapshot_live of the writer) */
+    uint32_t worker_size; /* bytes of each worker's part (struct gpx_snapshot_worker of the writer) */
+    uint32_t workers;     /* worker parts that follow: the counters' worker count */
+    uint32_t reserved;
+};
+
+/* The instance part: read when the snapshot was taken, not counted. */
+struct gpx_snapshot_live {
+    uint32_t in_progress;      /* requests being handled */
+    uint32_t workers_desired;  /* workers the master aims for */
+    uint32_t storage_up;       /* 1 while the storage could be written */
+    uint32_t listener_count;   /* entries of listeners[] in use */
+    uint32_t storage_op_count; /* entries of storage[] in use */
+    uint32_t worker_count;     /* configured worker slots (the blob may hold more) */
+    struct {
+        char name[GPX_SNAPSHOT_LISTENER_NAME]; /* NUL-terminated, cut to fit */
+        uint64_t queued;
+        uint64_t limit;
+    } listeners[GPX_SNAPSHOT_LISTENERS];
+    struct {
+        char label[GPX_SNAPSHOT_OP_LABEL]; /* NUL-terminated */
+        uint64_t errors;
+    } storage[GPX_SNAPSHOT_STORAGE_OPS];
+};
+
+/* One worker slot's part. */
+struct gpx_snapshot_worker {
+    uint32_t state; /* enum gpx_worker_state */
+    uint32_t live;  /* a process held the slot */
+    double memory_bytes;
+    double cpu_percent;
+    double cpu_seconds;
+    double uptime_seconds;
+};
+
 /* Appends a snapshot of live + base (base may be NULL) to out: the header,
  * the exception class names its cells count under (struct gpx_error_names),
  * then per worker slot a struct gpx_slot and a struct gpx_cell. Covers the
@@ -33,10 +89,24 @@ struct gpx_snapshot_header {
 int gpx_snapshot_encode(struct gpx_buf *out, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base,
                         uint64_t now_unix);
 
-/* Checks a blob and points *header at it. Returns 0, or -1 with err filled
- * (wrong magic, layout, sizes or length). */
+/* Appends the extension to a blob that gpx_snapshot_encode just wrote:
+ * `live`, and `workers` worker parts (as many as the blob's workers).
+ * Returns 0, or -1 on memory. */
+int gpx_snapshot_encode_live(struct gpx_buf *out, const struct gpx_snapshot_live *live,
+                             const struct gpx_snapshot_worker *workers, unsigned count);
+
+/* Checks a blob and points *header at it. Returns 0, -2 with err filled for
+ * a snapshot of another layout (version or sizes), or -1 with err filled
+ * (wrong magic or length, or a damaged extension). */
 int gpx_snapshot_check(const void *blob, size_t len, const struct gpx_snapshot_header **header, char *err,
                        size_t errlen);
+
+/* Reads a checked blob's extension: fills *live and workers[0..h->workers)
+ * (parts the writer did not know, or the blob lacks, read as zero; strings
+ * are NUL-terminated). Returns 1 when the blob has one, 0 when not (all
+ * zero), and writes the extension's version to *version (0: none). */
+int gpx_snapshot_read_live(const void *blob, size_t len, struct gpx_snapshot_live *live,
+                           struct gpx_snapshot_worker *workers, uint32_t *version);
 
 /* Copies a checked blob's class names out (a blob has no alignment promise). */
 void gpx_snapshot_error_names(const struct gpx_snapshot_header *h, struct gpx_error_names *out);

@@ -52,6 +52,24 @@
 
 typedef void (*gpx_storage_log_fn)(const char *line);
 
+/* Listeners a live reading keeps at most. */
+#define GPX_STORAGE_LISTENERS_MAX 8
+
+/* What the master sees now, beside the counters: published with them for
+ * the fleet view. The caller gives `workers` (worker_count entries, zeroed). */
+struct gpx_storage_live {
+    struct gpx_worker_view *workers; /* workers[0] is slot 1 */
+    unsigned worker_count;
+    unsigned configured;      /* configured worker slots (filled by the reader) */
+    unsigned in_progress;     /* requests being handled */
+    unsigned workers_desired; /* workers the master aims for */
+    struct gpx_listener_view listeners[GPX_STORAGE_LISTENERS_MAX];
+    unsigned listener_count;
+};
+
+/* Reads the workers and listeners now, from any thread of the master. */
+typedef void (*gpx_storage_live_fn)(struct gpx_storage_live *out);
+
 /* What every storage is given, once, when it is chosen. */
 struct gpx_storage_context {
     const struct gpx_config *cfg;        /* the resolved settings; outlive the storage */
@@ -61,6 +79,7 @@ struct gpx_storage_context {
     void *(*shared_calloc)(size_t size); /* zeroed memory that every process forked later shares; never NULL */
     gpx_storage_log_fn log;              /* one line, from any thread */
     gpx_storage_log_fn log_errno;        /* a call that failed ("where/call()"), with errno's text */
+    gpx_storage_live_fn live;            /* NULL: none (a snapshot then carries counters only) */
 };
 
 /* The most operations a storage counts failures of. */

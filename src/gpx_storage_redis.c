@@ -125,13 +125,82 @@ describe(const struct gpx_storage *s)
     }
 }
 
-/* The publisher's view of this server: live counters plus restored totals. */
+/* Copies at most size - 1 bytes of src and a NUL. */
+static void
+copy_text(char *dst, size_t size, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+
+    n = n < size - 1 ? n : size - 1;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
+/* The snapshot's extension: what the master sees now, for the fleet view. */
+static int
+encode_live(const struct gpx_storage *s, struct gpx_buf *out, unsigned workers)
+{
+    const struct redis *r = s->state;
+    struct gpx_storage_live now;
+    struct gpx_snapshot_live live;
+    struct gpx_snapshot_worker *parts = calloc(workers, sizeof(*parts));
+    struct gpx_redis_status status;
+    unsigned i, op;
+    int rc;
+
+    memset(&now, 0, sizeof(now));
+    now.workers = calloc(workers, sizeof(*now.workers));
+    if (parts == NULL || now.workers == NULL) {
+        free(parts);
+        free(now.workers);
+        out->failed = 1;
+        return -1;
+    }
+    now.worker_count = workers;
+    s->ctx.live(&now);
+    memset(&live, 0, sizeof(live));
+    live.in_progress = now.in_progress;
+    live.workers_desired = now.workers_desired;
+    live.worker_count = now.configured < workers ? now.configured : workers;
+    live.listener_count = now.listener_count < GPX_SNAPSHOT_LISTENERS ? now.listener_count : GPX_SNAPSHOT_LISTENERS;
+    for (i = 0; i < live.listener_count; i++) {
+        copy_text(live.listeners[i].name, sizeof(live.listeners[i].name), now.listeners[i].name);
+        live.listeners[i].queued = now.listeners[i].queued;
+        live.listeners[i].limit = now.listeners[i].limit;
+    }
+    gpx_redis_status_read(r->status, &status);
+    live.storage_up = status.up && status.restored;
+    live.storage_op_count = GPX_REDIS_OPS < GPX_SNAPSHOT_STORAGE_OPS ? GPX_REDIS_OPS : GPX_SNAPSHOT_STORAGE_OPS;
+    for (op = 0; op < live.storage_op_count; op++) {
+        copy_text(live.storage[op].label, sizeof(live.storage[op].label), gpx_redis_op_label((enum gpx_redis_op)op));
+        live.storage[op].errors = status.errors[op];
+    }
+    for (i = 0; i < workers; i++) {
+        parts[i].state = (uint32_t)now.workers[i].state;
+        parts[i].live = (uint32_t)now.workers[i].live;
+        parts[i].memory_bytes = now.workers[i].memory_bytes;
+        parts[i].cpu_percent = now.workers[i].cpu_percent;
+        parts[i].cpu_seconds = now.workers[i].cpu_seconds;
+        parts[i].uptime_seconds = now.workers[i].uptime_seconds;
+    }
+    rc = gpx_snapshot_encode_live(out, &live, parts, workers);
+    free(parts);
+    free(now.workers);
+    return rc;
+}
+
+/* The publisher's view of this server: live counters plus restored totals,
+ * and what the master sees now. */
 static int
 snapshot_totals(void *ctx, struct gpx_buf *out)
 {
     const struct gpx_storage *s = ctx;
+    unsigned workers = s->board->workers > s->base.workers ? s->board->workers : s->base.workers;
 
-    return gpx_snapshot_encode(out, s->board, &s->base, (uint64_t)time(NULL));
+    if (gpx_snapshot_encode(out, s->board, &s->base, (uint64_t)time(NULL)) != 0) {
+        return -1;
+    }
+    return s->ctx.live != NULL ? encode_live(s, out, workers) : 0;
 }
 
 /* Stored totals become the base the live counters continue from. Only the
@@ -229,7 +298,10 @@ fleet(struct gpx_storage *s, struct gpx_buf *out, enum gpx_format format)
 {
     struct redis *r = s->state;
 
-    return gpx_fleet_render(out, format, &r->redis, r->status);
+    const struct gpx_config *cfg = s->ctx.cfg;
+    unsigned max_age = cfg->fleet_max_age > 0 ? (unsigned)cfg->fleet_max_age : r->redis.ttl_seconds;
+
+    return gpx_fleet_render(out, format, &r->redis, r->status, max_age);
 }
 
 _Static_assert(GPX_REDIS_OPS <= GPX_STORAGE_OPS_MAX, "Redis storage counts more operations than health holds");

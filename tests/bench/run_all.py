@@ -61,6 +61,7 @@ def steps(quick: bool) -> list[tuple[str, str, list[str]]]:
         out.append(("scrape_scale", "scrape_scale.py", []))
         out.append(("churn_files", "churn.py", ["--respawns", "10000"]))
         out.append(("churn_redis", "churn.py", ["--respawns", "10000", "--storage", "redis"]))
+    out.append(("fleet_scale", "fleet_scale.py", ["--instances", "20", "--scrapes", "5"] if quick else []))
     out.append(("memory_processes", "memory.py", []))
     out.append(("memory_threads", "memory.py", ["--mode", "threads", "--cores", "16"]))
     out.append(("scrape_under_load_cpu", "scrape_under_load.py", []))
@@ -128,8 +129,17 @@ def md_instructions(r: dict) -> list[str]:
     return lines
 
 
+def md_fleet(r: dict) -> list[str]:
+    lines = [f"{r['instances']} instances x {r['workers']} workers, snapshot {r['snapshot_bytes']} bytes", "",
+             "| page | scrape median ms | scrape p99 ms | body bytes | series |", "| --- | --- | --- | --- | --- |"]
+    for name, e in r["results"].items():
+        lines.append(f"| {name} | {e['latency']['median_ms']:.2f} | {e['latency']['p99_ms']:.2f} | "
+                     f"{e['body_bytes']} | {e['series']} |")
+    return lines
+
+
 RENDER = {"throughput": md_throughput, "scrape_scale": md_scale, "churn": md_churn, "memory": md_memory,
-          "scrape_under_load": md_load}
+          "scrape_under_load": md_load, "fleet_scale": md_fleet}
 
 
 def main() -> int:

@@ -6,15 +6,19 @@
  * The bytes go through gpx_snapshot_check as they are. When they pass, they
  * go where the product sends them: added into a base board as a restart
  * restores them (gpx_snapshot_add_to, from an unaligned copy), and rendered
- * as the fleet view in both formats. The same bytes are then fitted with
- * a valid header (and cut or padded to whole entries), so that the names,
- * slots and cells are read even when a mutation changed the length. Nothing
- * may crash, read outside the blob, leak or loop, whatever the bytes. */
+ * as the fleet view in both formats, the fleet's reading (gpx_fleet_read:
+ * the extension of what the master saw, and its families) included. The
+ * same bytes are then fitted with a valid header (and cut or padded to
+ * whole entries), so that the names, slots and cells are read even when a
+ * mutation changed the length, and fitted once more with an extension
+ * whose sizes agree, so that its parts are read too. Nothing may crash,
+ * read outside the blob, leak or loop, whatever the bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpx_exposition.h"
+#include "gpx_fleet.h"
 #include "gpx_snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,11 +35,21 @@ decode(const uint8_t *blob, size_t len)
 {
     const struct gpx_snapshot_header *h;
     struct gpx_fleet_member member;
+    struct gpx_fleet_read *read;
     struct gpx_scoreboard base;
     struct gpx_buf out;
     char err[256];
     uint8_t *copy;
 
+    /* The fleet's reading takes any bytes: kept, or skipped and counted. */
+    read = gpx_fleet_read_new(1700000000u, 60, NULL);
+    if (read != NULL && gpx_buf_init(&out, 64 * 1024) == 0) {
+        gpx_fleet_read_add(read, "fuzz\"ed\\\ninstance", blob, len);
+        gpx_fleet_read_render(read, &out, GPX_FORMAT_TEXT);
+        gpx_fleet_read_render(read, &out, GPX_FORMAT_OPENMETRICS);
+        gpx_buf_free(&out);
+    }
+    gpx_fleet_read_free(read);
     if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
         if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
             abort(); /* a refusal always says why */
@@ -74,6 +88,44 @@ decode(const uint8_t *blob, size_t len)
     free(copy);
 }
 
+/* The fitted counters, then an extension of agreeing sizes made of the
+ * input's bytes past the counters (or of zeros): its parts are read. */
+static void
+fit_extension(const uint8_t *core, size_t core_len, size_t workers, const uint8_t *data, size_t size)
+{
+    struct gpx_snapshot_ext_header x;
+    const uint8_t *rest = size > core_len ? data + core_len : NULL;
+    size_t rest_len = size > core_len ? size - core_len : 0, body, len;
+    uint8_t *blob;
+
+    memset(&x, 0, sizeof(x));
+    if (rest_len >= sizeof(x)) {
+        memcpy(&x, rest, sizeof(x));
+    }
+    memcpy(x.magic, GPX_SNAPSHOT_EXT_MAGIC, sizeof(x.magic));
+    x.version = x.version == 0 ? 1 : x.version;
+    x.workers = (uint32_t)workers;
+    /* Parts of the sizes the input says, kept small: a larger part than
+     * this gpx knows is a newer writer's, a smaller an older's. */
+    x.fixed_size %= 2 * sizeof(struct gpx_snapshot_live);
+    x.worker_size %= 2 * sizeof(struct gpx_snapshot_worker);
+    body = x.fixed_size + workers * x.worker_size;
+    x.size = (uint32_t)(sizeof(x) + body);
+    len = core_len + x.size;
+    blob = calloc(1, len);
+    if (blob == NULL) {
+        return;
+    }
+    memcpy(blob, core, core_len);
+    memcpy(blob + core_len, &x, sizeof(x));
+    if (rest_len > sizeof(x)) {
+        memcpy(blob + core_len + sizeof(x), rest + sizeof(x),
+               rest_len - sizeof(x) < body ? rest_len - sizeof(x) : body);
+    }
+    decode(blob, len);
+    free(blob);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -99,6 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.workers = (uint32_t)workers;
     memcpy(fitted, &h, sizeof(h));
     decode(fitted, len);
+    fit_extension(fitted, len, workers, data, size);
     free(fitted);
     return 0;
 }

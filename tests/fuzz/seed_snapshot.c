@@ -2,7 +2,8 @@
  * from scoreboards that counted requests the way workers do (methods,
  * statuses past the key table, failures under class names, restarts), so
  * that the fuzzer starts from what instances really publish, in this
- * build's layout. Usage: seed_snapshot <directory>. */
+ * build's layout: each without and with the extension of what the master
+ * saw (worker states, listeners, storage health). Usage: seed_snapshot <directory>. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,16 +43,66 @@ board(unsigned workers, unsigned cores)
     return b;
 }
 
+/* What a master saw, for the extension: `workers` slots in every state,
+ * listeners and storage operations, a name that fills its field. */
 static void
-write_seed(const char *dir, const char *name, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base)
+write_live(struct gpx_buf *blob, unsigned workers)
+{
+    struct gpx_snapshot_live live;
+    struct gpx_snapshot_worker parts[8];
+    unsigned i;
+
+    memset(&live, 0, sizeof(live));
+    memset(parts, 0, sizeof(parts));
+    live.in_progress = workers / 2;
+    live.workers_desired = workers;
+    live.worker_count = workers;
+    live.storage_up = 1;
+    live.listener_count = 3;
+    snprintf(live.listeners[0].name, sizeof(live.listeners[0].name), "127.0.0.1:8000");
+    snprintf(live.listeners[1].name, sizeof(live.listeners[1].name), "[::1]:8000");
+    memset(live.listeners[2].name, 'n', sizeof(live.listeners[2].name) - 1);
+    for (i = 0; i < 3; i++) {
+        live.listeners[i].queued = i;
+        live.listeners[i].limit = 100u << i;
+    }
+    live.storage_op_count = 4;
+    snprintf(live.storage[0].label, sizeof(live.storage[0].label), "connect");
+    snprintf(live.storage[1].label, sizeof(live.storage[1].label), "restore");
+    snprintf(live.storage[2].label, sizeof(live.storage[2].label), "publish");
+    snprintf(live.storage[3].label, sizeof(live.storage[3].label), "fleet");
+    live.storage[2].errors = 3;
+    for (i = 0; i < workers && i < 8; i++) {
+        parts[i].state = i % 5;
+        parts[i].live = i % 3 != 2;
+        parts[i].memory_bytes = 1048576.0 * (i + 1);
+        parts[i].cpu_percent = 2.5 * i;
+        parts[i].cpu_seconds = 0.5 * i;
+        parts[i].uptime_seconds = 30.0 * i;
+    }
+    gpx_snapshot_encode_live(blob, &live, parts, workers);
+}
+
+static void
+write_seed(const char *dir, const char *name, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base,
+           int with_live)
 {
     struct gpx_buf blob;
     char path[4096];
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (gpx_buf_init(&blob, 64 * 1024) != 0 || gpx_snapshot_encode(&blob, live, base, 1700000000u) != 0 ||
-        (f = fopen(path, "wb")) == NULL || fwrite(blob.data, 1, blob.len, f) != blob.len || fclose(f) != 0) {
+    if (gpx_buf_init(&blob, 64 * 1024) != 0 || gpx_snapshot_encode(&blob, live, base, 1700000000u) != 0) {
+        fprintf(stderr, "seed_snapshot: cannot encode %s\n", name);
+        exit(1);
+    }
+    if (with_live) {
+        unsigned workers = base != NULL && base->workers > live->workers ? base->workers : live->workers;
+
+        write_live(&blob, workers);
+    }
+    if (blob.failed || (f = fopen(path, "wb")) == NULL || fwrite(blob.data, 1, blob.len, f) != blob.len ||
+        fclose(f) != 0) {
         fprintf(stderr, "seed_snapshot: cannot write %s\n", path);
         exit(1);
     }
@@ -73,7 +124,8 @@ main(int argc, char **argv)
     /* One worker, one request. */
     one = board(1, 1);
     record(&one, 1, 0, GPX_METHOD_GET, 200, -1);
-    write_seed(argv[1], "one_request", &one, NULL);
+    write_seed(argv[1], "one_request", &one, NULL, 0);
+    write_seed(argv[1], "one_request_live", &one, NULL, 1);
 
     /* Three workers with two cores each: every method, statuses beyond the
      * key table (its overflow rows), failures under named classes and
@@ -94,7 +146,8 @@ main(int argc, char **argv)
             gpx_scoreboard_slot(&busy, w)->restarts[i] = w * 10 + i;
         }
     }
-    write_seed(argv[1], "three_workers_two_cores", &busy, NULL);
+    write_seed(argv[1], "three_workers_two_cores", &busy, NULL, 0);
+    write_seed(argv[1], "three_workers_two_cores_live", &busy, NULL, 1);
 
     /* Totals restored from an earlier instance, with more workers and its
      * own class table, under live counters: one table for both. */
@@ -105,7 +158,8 @@ main(int argc, char **argv)
         record(&base, w, 0, GPX_METHOD_POST, 201, (int)(w % 2));
         record(&base, w, 0, GPX_METHOD_OTHER, 999, -1);
     }
-    write_seed(argv[1], "live_and_restored", &busy, &base);
+    write_seed(argv[1], "live_and_restored", &busy, &base, 0);
+    write_seed(argv[1], "live_and_restored_live", &busy, &base, 1);
 
     gpx_scoreboard_close(&one);
     gpx_scoreboard_close(&busy);

@@ -106,6 +106,20 @@ class RedisServer:
         out = subprocess.run([*cmd, *args], capture_output=True, timeout=10)
         return out.stdout
 
+    def cli_set(self, key: str, value: bytes) -> str:
+        """SET key to exact bytes (redis-cli -x reads the last argument from stdin)."""
+        cmd = ["redis-cli", "--no-auth-warning", "-x"]
+        cmd += ["-s", self.unixsocket] if self.unixsocket else ["-h", "127.0.0.1", "-p", str(self.port)]
+        if self.password:
+            cmd += ["-a", self.password]
+        out = subprocess.run([*cmd, "SET", key], input=value, capture_output=True, timeout=10)
+        return out.stdout.decode(errors="replace").strip()
+
+    def get_bytes(self, key: str) -> bytes:
+        """A key's exact bytes (redis-cli ends raw output with one newline)."""
+        out = self.cli_bytes("--raw", "GET", key)
+        return out[:-1] if out.endswith(b"\n") else out
+
     def cli(self, *args: str) -> str:
         return self.cli_bytes(*args).decode(errors="replace").strip()
 

@@ -17,6 +17,8 @@ import os
 import random
 import re
 import signal
+import struct
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -523,6 +525,166 @@ def test_two_servers_one_redis_fleet(build, redis_factory, server_factory):
             'reason="signal"} 1') in text
     assert ('gunicorn_master_worker_restart_count_total{gpx_instance="beta",worker_id="1",reason="signal",'
             'restart_type="forced"} 1') in text
+
+
+# -- 7b. the fleet view's workers, resources and health; skipped snapshots -----------
+# The snapshot's header: magic, layout version, slot, cell and worker counts, created and taken (unix seconds).
+TAKEN_AT = 8 + 4 * 4 + 8
+STATES = ("idle", "busy", "cheap", "paused", "stopping")
+
+
+def instance_series(m, family: str, instance: str | None) -> dict:
+    """A family's series of one instance (or, None, the fleet's sums), keyed by their other labels."""
+    out = {}
+    for ls, v in m.series(family).items():
+        d = dict(ls)
+        if d.pop("gpx_instance", None) == instance:
+            out[tuple(sorted(d.items()))] = v
+    return out
+
+
+def test_fleet_view_workers_resources_health_and_skipped_snapshots(build, redis_factory, server_factory):
+    r = redis_factory()
+    a = make(server_factory, build, "--processes", "2", *r.gpx_args("alpha"), "--gpx-fleet-max-age", "60")
+    b = make(server_factory, build, "--processes", "1", *r.gpx_args("beta"))
+    a.start(wait=False)
+    b.start(wait=False)
+    for s, n in ((a, 2), (b, 1)):
+        s.wait_ready()
+        s.wait_workers_started(n)
+    traffic(a, 20, seed=3)
+    ma, mb = settle(a), settle(b)
+    wait_fleet(a, {"alpha": by_label(ma), "beta": by_label(mb)})
+
+    # beta's only worker held in a request: busy, one in progress, in the view within a publish or two.
+    held = threading.Thread(target=lambda: requests.get(b.url("/sleep?s=4"), timeout=30))
+    held.start()
+
+    def beta_busy():
+        fm = fleet(a)
+        return fm if fm.get("gunicorn_requests_in_progress", gpx_instance="beta") == 1 else None
+
+    fm = wait_for(beta_busy, 10, interval=0.1, what="beta's held request in the fleet view")
+    for state in STATES:
+        assert fm.value("gunicorn_worker_state", gpx_instance="beta", worker_id="1", state=state) == (
+            state == "busy")
+        for w in ("1", "2"):
+            assert fm.value("gunicorn_worker_state", gpx_instance="alpha", worker_id=w, state=state) == (
+                state == "idle")
+    assert instance_series(fm, "gunicorn_workers", "alpha") == {(("state", st),): 2.0 * (st == "idle")
+                                                               for st in STATES}
+    assert instance_series(fm, "gunicorn_workers", "beta") == {(("state", st),): 1.0 * (st == "busy")
+                                                              for st in STATES}
+    assert instance_series(fm, "gunicorn_workers", None) == {(("state", st),): 2.0 * (st == "idle") + (
+        st == "busy") for st in STATES}
+    assert fm.value("gunicorn_requests_in_progress", gpx_instance="alpha") == 0
+    assert instance_series(fm, "gunicorn_requests_in_progress", None) == {(): 1.0}
+    assert fm.value("gunicorn_workers_desired", gpx_instance="alpha") == 2
+    assert fm.value("gunicorn_workers_desired", gpx_instance="beta") == 1
+    assert instance_series(fm, "gunicorn_workers_desired", None) == {(): 3.0}
+    held.join()
+
+    # Memory, CPU and uptime per live worker, with the same labels as each instance's own page.
+    for s, name, n in ((a, "alpha", 2), (b, "beta", 1)):
+        own = s.scrape()
+        for family in ("gunicorn_worker_memory_bytes", "gunicorn_worker_cpu_percent",
+                       "gunicorn_worker_uptime_seconds", "gunicorn_worker_cpu_seconds_total"):
+            got = instance_series(fm, family, name)
+            assert set(got) == set(instance_series(own, family, None)) == {
+                (("worker_id", str(w)),) for w in range(1, n + 1)}, family
+            assert instance_series(fm, family, None) == {}, family  # no sum of per-worker gauges
+        assert all(v > 0 for v in instance_series(fm, "gunicorn_worker_memory_bytes", name).values())
+        # The accept queue: the same listener and limit as on the instance's own page.
+        assert instance_series(fm, "gunicorn_listen_backlog_limit", name) == instance_series(
+            own, "gunicorn_listen_backlog_limit", None)
+        assert set(instance_series(fm, "gunicorn_listen_backlog", name)) == {
+            (("listener", f"127.0.0.1:{s.app_port}"),)}
+        assert fm.value("gunicorn_exporter_storage_up", gpx_instance=name) == 1
+        assert instance_series(fm, "gunicorn_exporter_storage_errors_total", name) == instance_series(
+            own, "gunicorn_exporter_storage_errors_total", None)
+    assert instance_series(fm, "gunicorn_listen_backlog", None) == {(): 0.0}
+    assert instance_series(fm, "gunicorn_listen_backlog_limit", None) == {}
+    assert instance_series(fm, "gunicorn_exporter_storage_errors_total", None) == {
+        (("operation", op),): 0.0 for op in ("connect", "restore", "publish", "fleet")}
+    assert instance_series(fm, "gunicorn_exporter_fleet_snapshots_skipped", None) == {
+        (("reason", why),): 0.0 for why in ("stale", "malformed", "layout")}
+
+    # Beside them, snapshots gpx must not read: alpha's cut short, with a damaged extension, taken an hour
+    # ago (alpha reads at most 60 s old), and of a newer layout. Each skipped, counted and logged once.
+    blob = r.get_bytes(key("alpha"))
+    assert len(blob) > TAKEN_AT + 8 and blob[:8] == b"GPXSNAP1"
+    ext = blob.index(b"GPXSNAPX")
+    old = bytearray(blob)
+    old[TAKEN_AT:TAKEN_AT + 8] = struct.pack("=Q", int(time.time()) - 3600)
+    newer = bytearray(blob)
+    newer[8:12] = struct.pack("=I", struct.unpack("=I", blob[8:12])[0] + 1)
+    damaged = bytearray(blob)
+    damaged[ext + 12:ext + 16] = struct.pack("=I", 7)  # the extension's size
+    bad = {"cut": blob[:-1], "damaged": bytes(damaged), "old": bytes(old), "newer": bytes(newer)}
+    for name, value in bad.items():
+        assert r.cli_set(key(name), value) == "OK"
+        r.cli("ZADD", index(), str(int(time.time())), name)
+    for _ in range(2):
+        fm = fleet(a)
+        assert fm.value("gunicorn_fleet_instances") == 2
+        assert instance_series(fm, "gunicorn_exporter_fleet_snapshots_skipped", None) == {
+            (("reason", "stale"),): 1.0, (("reason", "malformed"),): 2.0, (("reason", "layout"),): 1.0}
+        assert by_label(fm, "alpha") and by_label(fm, "beta")
+        assert all(by_label(fm, n) == Counter() for n in bad)
+    for name in bad:
+        assert len(lines_with(a, f"the snapshot of instance {name} is skipped")) == 1, name
+    assert "taken 36" in lines_with(a, "the snapshot of instance old is skipped")[0]
+    # beta reads with the TTL (a day) as the limit: the hour-old snapshot is shown.
+    fb = fleet(b)
+    assert fb.value("gunicorn_fleet_instances") == 3 and by_label(fb, "old") == by_label(fm, "alpha")
+
+    # promtool finds nothing to say of the page, nor of the OpenMetrics one but its end.
+    text = requests.get(f"http://127.0.0.1:{a.metrics_port}/metrics/fleet", timeout=5).text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", check.stdout + check.stderr
+    om = requests.get(f"http://127.0.0.1:{a.metrics_port}/metrics/fleet", timeout=5,
+                      headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text") and om.text.endswith("# EOF\n")
+    assert "# TYPE gunicorn_exporter_storage_errors counter\n" in om.text
+
+
+def test_fleet_view_at_200_instances_of_16_workers(build, redis_factory, server_factory):
+    """One real instance of 16 workers, and 199 more made of copies of its snapshot (the same encoder's
+    bytes): the view shows all 200, with sums 200 times one instance's, within the read's deadline."""
+    r = redis_factory()
+    s = make(server_factory, build, "--processes", "16", *r.gpx_args("fleet-000"))
+    s.start()
+    s.wait_workers_started(16)
+    traffic(s, 40, seed=200)
+    m = settle(s)
+    wait_fleet(s, {"fleet-000": by_label(m)})
+    blob = r.get_bytes(key("fleet-000"))
+    assert blob[:8] == b"GPXSNAP1" and b"GPXSNAPX" in blob
+    names = [f"fleet-{i:03d}" for i in range(1, 200)]
+    for name in names:
+        assert r.cli_set(key(name), blob) == "OK"
+    r.cli("ZADD", index(), *[x for name in names for x in (str(int(time.time())), name)])
+
+    started = time.monotonic()
+    resp = requests.get(f"http://127.0.0.1:{s.metrics_port}/metrics/fleet", timeout=30)
+    took = time.monotonic() - started
+    assert resp.status_code == 200
+    fm = parse_metrics(resp.text)
+    assert fm.value("gunicorn_fleet_instances") == 200
+    one = by_label(fm, "fleet-000")
+    assert one == by_label(m)
+    assert by_label(fm) == Counter({k: 200 * v for k, v in one.items()})
+    assert instance_series(fm, "gunicorn_workers", None)[(("state", "idle"),)] == 200 * 16
+    assert fm.value("gunicorn_workers_desired") == 200 * 16
+    assert len(instance_series(fm, "gunicorn_worker_state", "fleet-199")) == 16 * 5
+    assert instance_series(fm, "gunicorn_exporter_fleet_snapshots_skipped", None) == {
+        (("reason", why),): 0.0 for why in ("stale", "malformed", "layout")}
+    # Read and rendered well within the read's deadline (2 s) on a shared machine; the page's size as measured.
+    assert took < 5, took
+    print(f"\n{build.name}: 200 x 16 fleet view in {took * 1e3:.0f} ms, {len(resp.content)} bytes")
+    check = subprocess.run(["promtool", "check", "metrics"], input=resp.text, capture_output=True, text=True,
+                           timeout=120)
+    assert check.returncode == 0 and check.stdout + check.stderr == "", (check.stdout + check.stderr)[:2000]
 
 
 # -- 8. a clean stop publishes a last time ------------------------------------------

@@ -381,6 +381,7 @@ test_gpx_config_resolve_precedence(void **state)
         {"GPX_READYZ_SATURATION", "off"},
         {"GPX_READYZ_QUEUE", "7"},
         {"GPX_READYZ_BUSY_PERCENT", "80"},
+        {"GPX_FLEET_MAX_AGE", "90"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -427,6 +428,7 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.readyz_saturation, 0);
     assert_int_equal(cfg.readyz_queue, 7);
     assert_int_equal(cfg.readyz_busy_percent, 80);
+    assert_int_equal(cfg.fleet_max_age, 90);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -459,7 +461,9 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_HTTP_HEADERS] = "Referrer-Policy: no-referrer";
     given[GPX_OPT_RATE_LIMIT] = "5";
     given[GPX_OPT_RATE_LIMIT_BURST] = "1";
+    given[GPX_OPT_FLEET_MAX_AGE] = "15";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.fleet_max_age, 15);
     assert_string_equal(cfg.ssl_client_allowed_sans, "spiffe://example/prometheus");
     assert_string_equal(cfg.ssl_min_version, "TLS13");
     assert_int_equal(cfg.rate_limit_burst, 1);
@@ -866,6 +870,9 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_READYZ_QUEUE, "-1", "a number of connections from 0 to 65535"},
         {GPX_OPT_READYZ_BUSY_PERCENT, "101", "a percentage from 0 to 100"},
         {GPX_OPT_READYZ_BUSY_PERCENT, "50%", "a percentage from 0 to 100"},
+        {GPX_OPT_FLEET_MAX_AGE, "-1", "a number of seconds from 0 to 31536000"},
+        {GPX_OPT_FLEET_MAX_AGE, "31536001", "a number of seconds from 0 to 31536000"},
+        {GPX_OPT_FLEET_MAX_AGE, "soon", "a number of seconds from 0 to 31536000"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};

@@ -14,6 +14,7 @@
 
 #include "gpx_apprender.h"
 #include "gpx_exposition.h"
+#include "gpx_fleet.h"
 #include "gpx_restart.h"
 
 /* A page's families (see page_families), none twice. Returns their number. */
@@ -357,6 +358,7 @@ test_gpx_families_table_is_every_family(void **state)
 {
     struct scene *s = *state;
     struct gpx_buf names, want;
+    struct gpx_fleet_read *read;
     unsigned i;
 
     assert_int_equal(gpx_buf_init(&names, 4096), 0);
@@ -370,6 +372,14 @@ test_gpx_families_table_is_every_family(void **state)
     /* The fleet view repeats families of the page: only its own is new. */
     assert_non_null(strstr(s->out.data, "# TYPE gunicorn_fleet_instances gauge\n"));
     gpx_buf_puts(&names, "gunicorn_fleet_instances gauge\n");
+    /* The fleet's reading adds the count of the snapshots it left out. */
+    read = gpx_fleet_read_new(0, 0, NULL);
+    assert_non_null(read);
+    gpx_buf_reset(&s->out);
+    assert_int_equal(gpx_fleet_read_render(read, &s->out, GPX_FORMAT_TEXT), 0);
+    gpx_fleet_read_free(read);
+    assert_non_null(strstr(s->out.data, "# TYPE gunicorn_exporter_fleet_snapshots_skipped gauge\n"));
+    gpx_buf_puts(&names, "gunicorn_exporter_fleet_snapshots_skipped gauge\n");
     for (i = 0; i < GPX_FAMILY_COUNT; i++) {
         gpx_buf_printf(&want, "%s %s\n", gpx_families[i].name, gpx_families[i].type);
     }

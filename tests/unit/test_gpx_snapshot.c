@@ -295,7 +295,9 @@ assert_check_refuses(const void *blob, size_t len, const char *why)
     char err[256] = "";
     void *copy = copy_of(blob, len);
 
-    assert_int_equal(gpx_snapshot_check(copy, len, &h, err, sizeof(err)), -1);
+    /* Another layout is told apart from damage: the fleet view counts them apart. */
+    assert_int_equal(gpx_snapshot_check(copy, len, &h, err, sizeof(err)),
+                     strstr(why, "another gpx layout") != NULL ? -2 : -1);
     assert_null(h);
     if (strstr(err, why) == NULL) {
         print_error("error \"%s\" does not say \"%s\"\n", err, why);
@@ -631,6 +633,200 @@ test_gpx_snapshot_round_trip_keeps_classes(void **state)
     gpx_buf_free(&out);
 }
 
+/* -- the extension: what the master saw, for the fleet view ------------------ */
+
+static void
+fill_live(struct gpx_snapshot_live *live, struct gpx_snapshot_worker *w, unsigned n)
+{
+    unsigned i;
+
+    memset(live, 0, sizeof(*live));
+    live->in_progress = 2;
+    live->workers_desired = 3;
+    live->storage_up = 1;
+    live->worker_count = 2;
+    live->listener_count = 2;
+    strcpy(live->listeners[0].name, "127.0.0.1:8000");
+    live->listeners[0].queued = 5;
+    live->listeners[0].limit = 100;
+    strcpy(live->listeners[1].name, "[::1]:8001");
+    live->listeners[1].queued = 0;
+    live->listeners[1].limit = 4096;
+    live->storage_op_count = 2;
+    strcpy(live->storage[0].label, "connect");
+    live->storage[0].errors = 7;
+    strcpy(live->storage[1].label, "publish");
+    live->storage[1].errors = 9;
+    memset(w, 0, n * sizeof(*w));
+    for (i = 0; i < n; i++) {
+        w[i].state = i % 2 ? 1 : 0;
+        w[i].live = i < 2;
+        w[i].memory_bytes = 1048576.0 * (i + 1);
+        w[i].cpu_percent = 12.5 * i;
+        w[i].cpu_seconds = 0.25 + i;
+        w[i].uptime_seconds = 60.0 * (i + 1);
+    }
+}
+
+/* A blob with the extension: counters as before, the extension read back
+ * exactly, and a blob without one reads as none. */
+static void
+test_gpx_snapshot_live_round_trip(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    struct gpx_snapshot_live live, back;
+    struct gpx_snapshot_worker w[3], wback[3];
+    const struct gpx_snapshot_header *h;
+    size_t core;
+    uint32_t version = 99;
+    char *copy;
+    struct gpx_scoreboard restored, plain;
+    char err[256];
+
+    encode(&out, &b->live, &b->base, 1700000000);
+    core = out.len;
+    assert_int_equal(gpx_snapshot_read_live(out.data, out.len, &back, wback, &version), 0);
+    assert_int_equal(version, 0);
+    assert_int_equal(back.listener_count, 0);
+    fill_live(&live, w, 3);
+    assert_int_equal(gpx_snapshot_encode_live(&out, &live, w, 3), 0);
+    assert_int_equal(out.len, core + sizeof(struct gpx_snapshot_ext_header) + sizeof(live) +
+                                  3 * sizeof(struct gpx_snapshot_worker));
+    /* Read from an unaligned copy, as from a Redis reply. */
+    copy = malloc(out.len + 1);
+    assert_non_null(copy);
+    memcpy(copy + 1, out.data, out.len);
+    h = checked(copy + 1, out.len);
+    memset(&back, 0xff, sizeof(back));
+    assert_int_equal(gpx_snapshot_read_live(copy + 1, out.len, &back, wback, &version), 1);
+    assert_int_equal(version, GPX_SNAPSHOT_EXT_VERSION);
+    assert_memory_equal(&back, &live, sizeof(live));
+    assert_memory_equal(wback, w, sizeof(w));
+    /* The counters before it restore as without one. */
+    assert_int_equal(gpx_scoreboard_open_anonymous(&restored, 3, 1, err, sizeof(err)), 0);
+    assert_int_equal(gpx_scoreboard_open_anonymous(&plain, 3, 1, err, sizeof(err)), 0);
+    gpx_snapshot_add_to(&restored, h);
+    gpx_snapshot_add_to(&plain, checked(out.data, core));
+    assert_true(gpx_scoreboard_slot(&restored, 1)->restarts[GPX_RESTART_MAX_REQUESTS] == 2 + 3);
+    assert_memory_equal(restored.base + GPX_HEADER_SIZE, plain.base + GPX_HEADER_SIZE, restored.size - GPX_HEADER_SIZE);
+    gpx_scoreboard_close(&restored);
+    gpx_scoreboard_close(&plain);
+    free(copy);
+    gpx_buf_free(&out);
+}
+
+/* An extension header for `workers` parts of the given sizes. */
+static void
+put_ext(struct gpx_buf *out, uint32_t version, uint32_t fixed, uint32_t worker, uint32_t workers)
+{
+    struct gpx_snapshot_ext_header x;
+
+    memset(&x, 0, sizeof(x));
+    memcpy(x.magic, GPX_SNAPSHOT_EXT_MAGIC, sizeof(x.magic));
+    x.version = version;
+    x.fixed_size = fixed;
+    x.worker_size = worker;
+    x.workers = workers;
+    x.size = (uint32_t)(sizeof(x) + fixed + (size_t)worker * workers);
+    gpx_buf_append(out, (const char *)&x, sizeof(x));
+}
+
+/* A newer writer's larger parts are read as far as this gpx knows them; an
+ * older writer's smaller parts leave the rest zero; strings that fill their
+ * field come back NUL-terminated, counts beyond the arrays are cut. */
+static void
+test_gpx_snapshot_live_newer_and_older(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    struct gpx_snapshot_live live, back;
+    struct gpx_snapshot_worker w[3], wback[3];
+    char pad[32];
+    uint32_t version;
+    unsigned i;
+
+    /* Newer: 32 more bytes in each part. */
+    encode(&out, &b->live, &b->base, 1);
+    fill_live(&live, w, 3);
+    memset(live.listeners[1].name, 'x', sizeof(live.listeners[1].name));
+    live.listener_count = 1000;
+    memset(pad, 0x5a, sizeof(pad));
+    put_ext(&out, GPX_SNAPSHOT_EXT_VERSION + 1, sizeof(live) + sizeof(pad), sizeof(w[0]) + sizeof(pad), 3);
+    gpx_buf_append(&out, (const char *)&live, sizeof(live));
+    gpx_buf_append(&out, pad, sizeof(pad));
+    for (i = 0; i < 3; i++) {
+        gpx_buf_append(&out, (const char *)&w[i], sizeof(w[i]));
+        gpx_buf_append(&out, pad, sizeof(pad));
+    }
+    checked(out.data, out.len);
+    assert_int_equal(gpx_snapshot_read_live(out.data, out.len, &back, wback, &version), 1);
+    assert_int_equal(version, GPX_SNAPSHOT_EXT_VERSION + 1);
+    assert_int_equal(back.listener_count, GPX_SNAPSHOT_LISTENERS);
+    assert_int_equal(strlen(back.listeners[1].name), GPX_SNAPSHOT_LISTENER_NAME - 1);
+    assert_string_equal(back.listeners[0].name, "127.0.0.1:8000");
+    assert_memory_equal(wback, w, sizeof(w));
+    gpx_buf_free(&out);
+
+    /* Older: only the first four words, and workers' state and live. */
+    encode(&out, &b->live, &b->base, 1);
+    fill_live(&live, w, 3);
+    put_ext(&out, 1, 16, 8, 3);
+    gpx_buf_append(&out, (const char *)&live, 16);
+    for (i = 0; i < 3; i++) {
+        gpx_buf_append(&out, (const char *)&w[i], 8);
+    }
+    checked(out.data, out.len);
+    assert_int_equal(gpx_snapshot_read_live(out.data, out.len, &back, wback, &version), 1);
+    assert_int_equal(back.in_progress, 2);
+    assert_int_equal(back.workers_desired, 3);
+    assert_int_equal(back.storage_up, 1);
+    assert_int_equal(back.listener_count, 2); /* known, but its entries were not written: empty names */
+    assert_string_equal(back.listeners[0].name, "");
+    assert_int_equal(back.storage_op_count, 0);
+    assert_int_equal(wback[1].state, 1);
+    assert_int_equal(wback[1].live, 1);
+    assert_true(wback[1].memory_bytes == 0.0);
+    gpx_buf_free(&out);
+}
+
+/* A damaged extension refuses the whole blob: no part of it is trusted. */
+static void
+test_gpx_snapshot_live_damaged(void **state)
+{
+    struct boards *b = *state;
+    struct gpx_buf out;
+    struct gpx_snapshot_live live;
+    struct gpx_snapshot_worker w[3];
+    size_t core, at;
+
+    encode(&out, &b->live, &b->base, 1);
+    core = out.len;
+    fill_live(&live, w, 3);
+    assert_int_equal(gpx_snapshot_encode_live(&out, &live, w, 3), 0);
+    checked(out.data, out.len);
+    /* Cut anywhere inside it. */
+    assert_check_refuses(out.data, out.len - 1, "a damaged snapshot extension (version 1, 3 workers");
+    assert_check_refuses(out.data, core + sizeof(struct gpx_snapshot_ext_header), "a damaged snapshot extension");
+    /* Shorter than its header, or another magic: not an extension at all. */
+    assert_check_refuses(out.data, core + 8, "a damaged snapshot (3 workers");
+    at = core + offsetof(struct gpx_snapshot_ext_header, magic);
+    assert_patched_refused(&out, at, 0x21212121u, out.len, "a damaged snapshot (3 workers");
+    /* Its words disagreeing with the blob or each other. */
+    at = core + offsetof(struct gpx_snapshot_ext_header, version);
+    assert_patched_refused(&out, at, 0, out.len, "a damaged snapshot extension (version 0");
+    at = core + offsetof(struct gpx_snapshot_ext_header, size);
+    assert_patched_refused(&out, at, 7, out.len, "a damaged snapshot extension");
+    at = core + offsetof(struct gpx_snapshot_ext_header, workers);
+    assert_patched_refused(&out, at, 2, out.len, "a damaged snapshot extension (version 1, 2 workers");
+    at = core + offsetof(struct gpx_snapshot_ext_header, fixed_size);
+    assert_patched_refused(&out, at, UINT32_MAX, out.len, "a damaged snapshot extension");
+    assert_patched_refused(&out, at, sizeof(live) - 8, out.len, "a damaged snapshot extension");
+    at = core + offsetof(struct gpx_snapshot_ext_header, worker_size);
+    assert_patched_refused(&out, at, UINT32_MAX / 2, out.len, "a damaged snapshot extension");
+    gpx_buf_free(&out);
+}
+
 #define BOARDS_TEST(name) cmocka_unit_test_setup_teardown(name, setup_boards, teardown_boards)
 
 int
@@ -641,6 +837,8 @@ main(void)
         BOARDS_TEST(test_gpx_snapshot_encode_appends),   BOARDS_TEST(test_gpx_snapshot_check_refuses),
         BOARDS_TEST(test_gpx_snapshot_add_to_base),      BOARDS_TEST(test_gpx_snapshot_add_to_folds_extra_workers),
         BOARDS_TEST(test_gpx_snapshot_add_to_unaligned), BOARDS_TEST(test_gpx_snapshot_round_trip_keeps_classes),
+        BOARDS_TEST(test_gpx_snapshot_live_round_trip),  BOARDS_TEST(test_gpx_snapshot_live_newer_and_older),
+        BOARDS_TEST(test_gpx_snapshot_live_damaged),
     };
 
     return cmocka_run_group_tests_name("gpx_snapshot", tests, NULL, NULL);
