@@ -32,7 +32,21 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SPAWNED, Build, Metrics, Server, exchange, free_port, logged_requests, probes, start, wait_for
+from conftest import (
+    SPAWNED,
+    Build,
+    Metrics,
+    Server,
+    exchange,
+    failures_by_class,
+    free_port,
+    logged_requests,
+    per_worker,
+    probes,
+    requests_by_label,
+    start,
+    wait_for,
+)
 
 MODES = Path(__file__).resolve().parent / "apps" / "modes"
 MODES_APP = MODES / "modes_app.py"
@@ -66,16 +80,8 @@ def mode_server(server_factory, build: Build, tmp_path: Path, *args, app=("--wsg
                           env={"MODES_DIR": str(tmp_path), "MODES_ENGINE": engine, **(env or {})})
 
 
-def requests_by_label(m: Metrics) -> dict[tuple[str, str], float]:
-    return {(dict(ls)["method"], dict(ls)["status"]): v for ls, v in m.series("gunicorn_requests_total").items()}
-
-
-def per_worker(m: Metrics, name="gunicorn_worker_requests_total") -> dict[str, float]:
-    return {dict(ls)["worker_id"]: v for ls, v in m.series(name).items()}
-
-
 def workers_by_state(m: Metrics) -> dict[str, float]:
-    return {dict(ls)["state"]: v for ls, v in m.series("gunicorn_workers").items()}
+    return m.by("gunicorn_workers", "state")
 
 
 def assert_histograms_agree(m: Metrics, total: int, slots: list[str]):
@@ -553,13 +559,6 @@ def test_languages(build, server_factory, tmp_path, language):
 
 
 # -- 7b. exception classes ------------------------------------------------------------
-def failures_by_class(m: Metrics) -> dict[str, float]:
-    by_class = Counter()
-    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
-        by_class[dict(ls)["error_type"]] += v
-    return dict(by_class)
-
-
 RAISES = (("/raise/zero", 3), ("/raise/key", 2), ("/raise", 1))
 
 

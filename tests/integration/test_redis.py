@@ -29,6 +29,7 @@ import requests
 from conftest import (
     SPAWNED,
     Server,
+    failures_by_class,
     free_port,
     lines_with,
     logged_requests,
@@ -77,21 +78,11 @@ def log_by_worker(s: Server) -> Counter:
 def by_label(m, instance=None) -> Counter:
     """gunicorn_requests_total by (method, status): this server's, or one
     instance's of a fleet view, or (instance=None) the fleet's sums."""
-    out = Counter()
-    for ls, v in m.series("gunicorn_requests_total").items():
-        d = dict(ls)
-        if d.get("gpx_instance") == instance:
-            out[(d["method"], d["status"])] += int(v)
-    return out
+    return Counter(m.by("gunicorn_requests_total", "method", "status", gpx_instance=instance))
 
 
 def per_worker(m, instance=None) -> Counter:
-    out = Counter()
-    for ls, v in m.series("gunicorn_worker_requests_total").items():
-        d = dict(ls)
-        if d.get("gpx_instance") == instance:
-            out[d["worker_id"]] += int(v)
-    return out
+    return Counter(m.by("gunicorn_worker_requests_total", "worker_id", gpx_instance=instance))
 
 
 def settle(s: Server, base: int = 0):
@@ -575,13 +566,6 @@ def raise_at(s: Server, path: str, n: int) -> None:
             pass
         finally:
             conn.close()
-
-
-def failures_by_class(m) -> Counter:
-    out = Counter()
-    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
-        out[dict(ls)["error_type"]] += int(v)
-    return out
 
 
 def test_restore_keeps_exception_classes(build, redis_factory, server_factory, tmp_path):

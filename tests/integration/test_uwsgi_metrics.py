@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import Server, free_port, get_ok, parse_metrics, probes, start, wait_for
+from conftest import Server, get_ok, parse_metrics, probes, start, wait_for, wsgi_server
 
 APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
 DECLARED = ("--metric", "name=app.jobs,type=counter", "--metric", "name=app.queue-depth,type=gauge")
@@ -20,9 +20,7 @@ DECLARED = ("--metric", "name=app.jobs,type=counter", "--metric", "name=app.queu
 
 def metrics_app(server_factory, build, *args, workers=2) -> Server:
     """The app that sets uWSGI metrics, started with `workers` workers."""
-    port = free_port()
-    return start(server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
-                                "--processes", str(workers), "--threads", "2", *args, app_port=port, with_app=False),
+    return start(wsgi_server(server_factory, build, APP, "--processes", str(workers), "--threads", "2", *args),
                  workers)
 
 
