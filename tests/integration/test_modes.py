@@ -98,8 +98,7 @@ def assert_histograms_agree(m: Metrics, total: int, slots: list[str]):
     by_method = Counter()
     for (method, _), v in requests_by_label(m).items():
         by_method[method] += v
-    assert {dict(ls)["method"]: v for ls, v in m.series("gunicorn_request_duration_seconds_count").items()} == \
-        dict(by_method)
+    assert m.by("gunicorn_request_duration_seconds_count", "method") == dict(by_method)
     for method, n in by_method.items():
         assert m.value("gunicorn_request_duration_seconds_bucket", method=method, le="+Inf") == n
     assert sum(by_method.values()) == total
@@ -161,8 +160,7 @@ def held_load(server: Server, n: int, workers: int, name="release", expect_busy=
         assert len(moved) == expect_busy
     assert states == {"idle": workers - len(moved), "busy": len(moved), "cheap": 0, "paused": 0, "stopping": 0}
     for wid in range(1, workers + 1):
-        w = {dict(ls)["state"]: v for ls, v in during.series("gunicorn_worker_state").items()
-             if dict(ls)["worker_id"] == str(wid)}
+        w = during.by("gunicorn_worker_state", "state", worker_id=str(wid))
         assert w == {s: float(s == ("busy" if str(wid) in moved else "idle")) for s in STATES}, (wid, w)
     assert_at_rest(after, workers)
     diff = Counter(requests_by_label(after))

@@ -175,7 +175,7 @@ def test_exact_counts_with_redis_and_no_files(build, redis_factory, server_facto
     assert m.value("gunicorn_exporter_storage_up") == 1
     assert m.sum("gunicorn_exporter_build_info", storage="redis") == 1
     assert len(m.series("gunicorn_exporter_build_info")) == 1
-    assert {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()} == {
+    assert m.by("gunicorn_exporter_storage_errors_total", "operation") == {
         "connect": 0, "restore": 0, "publish": 0, "fleet": 0}
     # Within two intervals, Redis holds exactly what was counted.
     fm = wait_fleet(s, {"one": by_label(m)})
@@ -289,7 +289,7 @@ def test_frozen_redis_does_not_slow_requests(build, redis_factory, server_factor
 
     m = settle(s)
     assert m.sum("gunicorn_requests_total") == len(results) + probes_in(s, Counter({("GET", "200"): len(results)}))
-    errors = {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()}
+    errors = m.by("gunicorn_exporter_storage_errors_total", "operation")
     assert errors["publish"] + errors["connect"] > 0
     fm = wait_fleet(s, {"frozen": by_label(m)})
     assert fm.sum("gunicorn_requests_total", gpx_instance="frozen") == m.sum("gunicorn_requests_total")

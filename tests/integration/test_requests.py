@@ -177,8 +177,7 @@ def test_in_progress_and_busy(build, server_factory):
         assert m.value("gunicorn_workers", state="busy") == 2
         assert m.value("gunicorn_workers", state="idle") == 0
         for wid in ("1", "2"):
-            states = {dict(ls)["state"]: v for ls, v in m.series("gunicorn_worker_state").items()
-                      if dict(ls)["worker_id"] == wid}
+            states = m.by("gunicorn_worker_state", "state", worker_id=wid)
             assert states == {"idle": 0, "busy": 1, "cheap": 0, "paused": 0, "stopping": 0}, (wid, states)
         assert m.sum("gunicorn_requests_total") == p  # nothing finished yet
     finally:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import Server, lines_with, send_ok, wait_accepting, wait_for, wsgi_server
+from conftest import Server, lines_with, per_worker, send_ok, wait_accepting, wait_for, wsgi_server
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 APP_METRICS = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
@@ -340,7 +340,7 @@ def test_directory_removed_then_sighup_keeps_counts(build, server_factory, when)
     old_workers = wait_accepting(s, 2)
     send_ok(s, 7)
     s.wait_requests(7 + PROBE)
-    per_slot = {dict(ls)["worker_id"]: v for ls, v in s.scrape().series("gunicorn_worker_requests_total").items()}
+    per_slot = per_worker(s.scrape())
 
     shutil.rmtree(s.multiproc_dir)  # what deploy scripts do
     if when == "noticed_first":
@@ -496,7 +496,7 @@ def test_first_start_claims_no_continuity(build, server_factory):
     send_ok(s, 5)
     s.wait_requests(5 + PROBE)
     m = s.scrape()
-    counts = {dict(ls)["worker_id"]: int(v) for ls, v in m.series("gunicorn_worker_requests_total").items()}
+    counts = {slot: int(v) for slot, v in per_worker(m).items()}
     victim_slot = max(counts, key=counts.get)
     victim = int(one_line(s, f"takes slot {victim_slot}").split("(pid ")[1].split(")")[0])
     os.kill(victim, signal.SIGKILL)

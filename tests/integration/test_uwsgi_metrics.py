@@ -56,7 +56,7 @@ def test_app_metrics_and_worker_requests_are_exact(build, server_factory):
         return m if m.value("uwsgi_worker_requests_total", worker="0") == sent else None
 
     m = wait_for(collected, what=f"uWSGI's worker.0.requests at {sent}")
-    per_worker = {dict(ls)["worker"]: v for ls, v in m.series("uwsgi_worker_requests_total").items()}
+    per_worker = m.by("uwsgi_worker_requests_total", "worker")
     assert set(per_worker) == {"0", "1", "2"}
     assert per_worker["1"] + per_worker["2"] == sent
     cores = m.series("uwsgi_worker_core_requests_total")
