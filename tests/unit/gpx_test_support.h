@@ -303,6 +303,20 @@ remove_tree(const char *path)
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* How many entries of directory `d` do not start with '.'; closes it. */
+static inline unsigned
+count_entries(DIR *d)
+{
+    const struct dirent *e;
+    unsigned n = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
 /* Removes the files of the directory at fd (not its subdirectories), and
  * closes fd. */
 static inline void

@@ -100,15 +100,9 @@ static int
 open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
-    const struct dirent *e;
-    int n = 0;
 
     assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
+    return (int)count_entries(d);
 }
 
 static int
