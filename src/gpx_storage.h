@@ -29,9 +29,10 @@
  * Nothing outside the implementations knows which storage runs. Adding one
  * is a new gpx_storage_<name>.c that defines its `const struct
  * gpx_storage_ops gpx_storage_<name>` (uwsgiplugin.py builds every
- * gpx_storage_*.c, the unit and fuzz tests every src/ file), and its line
- * in gpx_storage.c's list; its options go in gpx_option_catalog like any
- * other.
+ * gpx_storage_*.c, the unit and fuzz tests every src/ file, and
+ * tools/check_includes.py places it in this seam's layer by its name), and
+ * its line in gpx_storage.c's list; its options go in gpx_option_catalog
+ * like any other.
  *
  * Plain C: the glue hands in what comes from uWSGI (reload or not, the
  * workers' user, shared memory, the logger). Errors are whole lines that

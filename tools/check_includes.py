@@ -8,7 +8,8 @@ fails, one line per finding, when:
 
   - a module includes a module of a higher layer (LAYERS below),
   - modules include each other, directly or in a loop (even in one layer),
-  - a module of src/ is in no layer (a new module is placed on purpose),
+  - a module of src/ is in no layer (a new module is placed on purpose; a
+    storage, gpx_storage_<name>, is placed by its name, beside gpx_storage),
   - src/ includes what is not src/'s: uwsgi.h or plugin/ (src/ is plain C
     that the unit tests link alone).
 
@@ -43,10 +44,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Pages made from what is stored.
     ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
                    "gpx_apprender", "gpx_appmetrics")),
-    # What the master keeps: the storage behind its seam (gpx_storage and one
-    # gpx_storage_<name> per storage), and its care of the app's directory.
-    ("keeping", ("gpx_storage", "gpx_storage_files", "gpx_storage_redis", "gpx_appdir")),
+    # What the master keeps: the storage behind its seam (gpx_storage, and
+    # each gpx_storage_<name>, placed here by its name), and its care of the
+    # app's directory.
+    ("keeping", ("gpx_storage", "gpx_appdir")),
 ]
+
+# Each storage is one module gpx_storage_<name> (src/gpx_storage.h): in the
+# layer of the seam, so that adding one needs no line here.
+STORAGE_PREFIX = "gpx_storage_"
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
 SYSTEM_UWSGI = re.compile(r'^\s*#\s*include\s*[<"]uwsgi\.h[">]', re.MULTILINE)
@@ -80,11 +86,15 @@ def read_graph(src: Path) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
     return graph, foreign
 
 
-def layer_index() -> dict[str, tuple[int, str]]:
+def layer_index(graph: dict[str, dict[str, list[str]]]) -> dict[str, tuple[int, str]]:
+    """{module: (level, layer name)} for the modules of LAYERS and the storages of `graph`."""
     index: dict[str, tuple[int, str]] = {}
     for level, (name, modules) in enumerate(LAYERS):
         for mod in modules:
             index[mod] = (level, name)
+    for mod in graph:
+        if mod.startswith(STORAGE_PREFIX):
+            index[mod] = index["gpx_storage"]
     return index
 
 
@@ -142,7 +152,7 @@ def loop_through(graph: dict[str, dict[str, list[str]]], component: set[str]) ->
 
 def check(src: Path) -> list[str]:
     graph, problems = read_graph(src)
-    layers = layer_index()
+    layers = layer_index(graph)
     for mod in sorted(graph):
         if mod not in layers:
             problems.append(f"{src}/{mod}: in no layer of tools/check_includes.py's LAYERS: place it")
@@ -161,9 +171,10 @@ def check(src: Path) -> list[str]:
 
 def print_graph(src: Path) -> None:
     graph, _ = read_graph(src)
-    for level, (name, modules) in enumerate(LAYERS):
+    layers = layer_index(graph)
+    for level, (name, _) in enumerate(LAYERS):
         print(f"{level + 1}. {name}")
-        for mod in modules:
+        for mod in sorted(m for m, (at, _) in layers.items() if at == level):
             if mod in graph:
                 print(f"     {mod}: {', '.join(sorted(graph[mod])) or '-'}")
 
@@ -183,6 +194,11 @@ def self_test() -> int:
                   "gpx_gzip.c": '#include "gpx_names.h"\n', "gpx_gzip.h": ""},
                  ["modules include each other: gpx_gzip -> gpx_names -> gpx_pcfile -> gpx_gzip"]),
         "unplaced": ({"gpx_new.c": ""}, ["gpx_new: in no layer"]),
+        "a storage": ({"gpx_storage.h": '#include "gpx_buf.h"\n', "gpx_buf.h": "",
+                       "gpx_storage_new.c": '#include "gpx_storage.h"\n#include "gpx_buf.h"\n'}, []),
+        "a storage above": ({"gpx_storage_new.c": '#include "gpx_appdir.h"\n', "gpx_appdir.h": "",
+                             "gpx_redis.c": '#include "gpx_storage_new.h"\n', "gpx_storage_new.h": ""},
+                            ["gpx_redis (storage) includes gpx_storage_new, of a higher layer (keeping)"]),
         "foreign": ({"gpx_buf.c": '#include <uwsgi.h>\n#include "../plugin/gpx_glue.h"\n'},
                     ["src/ includes uwsgi.h", "src/ includes \"../plugin/gpx_glue.h\""]),
     }

@@ -40,28 +40,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
+def retry(attempt, timeout: float) -> None:
+    """Calls `attempt` every 0.1 s until it raises no OSError; the last error
+    after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2).read()
+            attempt()
             return
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    retry(lambda: urllib.request.urlopen(url, timeout=2).read(), timeout)
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    retry(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), timeout)
 
 
 def is_system(uwsgi: str) -> bool:

@@ -19,11 +19,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import prometheus_client
 import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo_app.py"
+APPS = Path(__file__).resolve().parent / "apps"
+# Debian's uWSGI runs the system Python (the same 3.11): it finds
+# prometheus_client where the test's own Python has it.
+SITE_PACKAGES = str(Path(prometheus_client.__file__).resolve().parents[1])
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,34 @@ class Metrics(dict):
 
     def series(self, name):
         return {ls: v for (n, ls), v in self.items() if n == name}
+
+    def by(self, name, *keys, **labels) -> dict:
+        """The series of `name` whose labels include `labels` (None: the label
+        is absent), by the values of the labels `keys`: {value: v} for one
+        key, {(value, ...): v} for several; series that differ only in other
+        labels are summed."""
+        out: dict = {}
+        for (n, ls), v in self.items():
+            d = dict(ls)
+            if n == name and all(d.get(k) == val for k, val in labels.items()):
+                key = d[keys[0]] if len(keys) == 1 else tuple(d[k] for k in keys)
+                out[key] = out.get(key, 0.0) + v
+        return out
+
+
+def requests_by_label(m: Metrics) -> dict[tuple[str, str], float]:
+    """gunicorn_requests_total by (method, status)."""
+    return m.by("gunicorn_requests_total", "method", "status")
+
+
+def per_worker(m: Metrics, name="gunicorn_worker_requests_total") -> dict[str, float]:
+    """A per-slot family (the requests by default) by worker_id."""
+    return m.by(name, "worker_id")
+
+
+def failures_by_class(m: Metrics) -> dict[str, float]:
+    """gunicorn_worker_failed_requests_total by error_type, the slots summed."""
+    return m.by("gunicorn_worker_failed_requests_total", "error_type")
 
 
 
@@ -470,6 +503,16 @@ def server_factory(tmp_path):
     yield make
     for s in servers:
         s.stop()
+
+
+def wsgi_server(server_factory, build: Build, app: Path, *args, with_prometheus_client=False, **kw) -> Server:
+    """A server (not started) whose app is the WSGI file `app`, not the demo
+    app, on an HTTP socket of its own. with_prometheus_client: the system
+    build's Python is shown where prometheus_client is. `kw` goes to Server."""
+    port = free_port()
+    path = ("--pythonpath", SITE_PACKAGES) if with_prometheus_client and build.name == "system" else ()
+    return server_factory(build, *path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(app), *args,
+                          app_port=port, with_app=False, **kw)
 
 
 # -- certificates and passwords for the secured endpoint ---------------------------

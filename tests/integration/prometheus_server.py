@@ -5,7 +5,9 @@ job (every second by default), starts Prometheus on a free port with its
 storage in the test's tmp directory, waits until it is ready, and stops it
 at teardown. `scheme`, `tls_config` and `basic_auth` go into the job as
 Prometheus reads them, so a TLS or authenticated endpoint is scraped by
-passing them. Queries go through the HTTP API (/api/v1/query).
+passing them; `rule_files` are loaded and evaluated at the scrape interval
+(no targets: a Prometheus that only loads rules). Queries go through the
+HTTP API (/api/v1/query, /api/v1/rules).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PROMETHEUS = "/usr/bin/prometheus"
 
 class Prometheus:
     def __init__(self, tmp: Path, targets, job="gpx", scrape_interval="1s", metrics_path="/metrics",
-                 scheme=None, tls_config=None, basic_auth=None):
+                 scheme=None, tls_config=None, basic_auth=None, rule_files=()):
         self.job = job
         self.port = free_port()
         self.dir = tmp / f"prometheus-{self.port}"
@@ -44,7 +46,8 @@ class Prometheus:
         if basic_auth is not None:
             scrape["basic_auth"] = basic_auth
         self.config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-                       "scrape_configs": [scrape]}
+                       "rule_files": [str(f) for f in rule_files],
+                       "scrape_configs": [scrape] if targets else []}
         # JSON is YAML: Prometheus reads it as its configuration.
         self.config_path = self.dir / "prometheus.yml"
         self.config_path.write_text(json.dumps(self.config, indent=2))
@@ -82,7 +85,7 @@ class Prometheus:
     # -- HTTP API -----------------------------------------------------------
     def query(self, expr: str) -> list[dict]:
         """The instant vector of `expr` now: [{"metric": {...}, "value": [t, "v"]}, ...]."""
-        r = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
+        r = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
         r.raise_for_status()
         body = r.json()
         assert body["status"] == "success", body
@@ -98,6 +101,13 @@ class Prometheus:
     def wait_value(self, expr: str, expected: float, timeout=30.0) -> float:
         return wait_for(lambda: self.value(expr) == expected, timeout, interval=0.25,
                         what=f"{expr} == {expected} (prometheus log:\n{self.output()[-2000:]})")
+
+    def rules(self) -> list[dict]:
+        """Every rule of every group as the rules API shows it (name, query,
+        health, last evaluation, ...)."""
+        r = requests.get(f"{self.url}/api/v1/rules", timeout=5)
+        r.raise_for_status()
+        return [rule for group in r.json()["data"]["groups"] for rule in group["rules"]]
 
     def targets(self) -> list[dict]:
         r = requests.get(f"{self.url}/api/v1/targets", timeout=5)

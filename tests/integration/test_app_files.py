@@ -26,7 +26,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import prometheus_client
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -34,21 +33,20 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from conftest import (
+    APPS,
     app_headers,
     app_samples,
-    free_port,
     get_text,
     lines_with,
     parse_metrics,
     valid_text,
     wait_accepting,
     wait_for,
+    wsgi_server,
 )
 
-APPS = Path(__file__).resolve().parent / "apps"
 APP_METRICS = APPS / "app_metrics.py"
 APP_NAMES = APPS / "app_names.py"
-SITE_PACKAGES = str(Path(prometheus_client.__file__).resolve().parents[1])
 DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_SITE = "/usr/lib/python3/dist-packages/"
 OPENMETRICS = {"Accept": "application/openmetrics-text;version=1.0.0"}
@@ -268,10 +266,7 @@ def test_exporter_files_with_redis_storage_and_the_fleet_view(build, redis_facto
 
 
 def names_server(server_factory, build, *args, directory=None):
-    port = free_port()
-    path = ("--pythonpath", SITE_PACKAGES) if build.name == "system" else ()
-    return server_factory(build, *path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP_NAMES), *args,
-                          app_port=port, with_app=False, multiproc_dir=directory)
+    return wsgi_server(server_factory, build, APP_NAMES, *args, with_prometheus_client=True, multiproc_dir=directory)
 
 
 def reference_lines(directory, openmetrics_format: bool) -> set:
@@ -371,9 +366,7 @@ STACKS = {
 
 
 def stack_server(server_factory, build, *args, directory=None):
-    port = free_port()
-    s = server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP_METRICS), *args,
-                       app_port=port, with_app=False, multiproc_dir=directory)
+    s = wsgi_server(server_factory, build, APP_METRICS, *args, multiproc_dir=directory)
     for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
         s.env.pop(var, None)
     return s

@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import prometheus_client
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
@@ -30,28 +29,21 @@ from conftest import (
     app_headers,
     app_samples,
     epoll_waiting,
-    free_port,
     get_text,
     lines_with,
     parse_metrics,
     wait_accepting,
     wait_for,
+    wsgi_server,
 )
 
 APP = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
 MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
 
 
-# Debian's uWSGI runs the system Python (the same 3.11): it finds
-# prometheus_client where the test's own Python has it.
-SITE_PACKAGES = str(Path(prometheus_client.__file__).resolve().parents[1])
-
-
 def app_server(server_factory, build, *args, env=None, multiproc_dir=None):
-    port = free_port()
-    path = ("--pythonpath", SITE_PACKAGES) if build.name == "system" else ()
-    return server_factory(build, *path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), *args,
-                          app_port=port, with_app=False, env=env, multiproc_dir=multiproc_dir)
+    return wsgi_server(server_factory, build, APP, *args, with_prometheus_client=True, env=env,
+                       multiproc_dir=multiproc_dir)
 
 
 def reference(directory) -> str:

@@ -524,10 +524,7 @@ def test_cpu_count_becomes_uwsgis_cpu_count(build, tmp_path):
 
     # and it runs so: 2n + 1 workers of n threads
     app_port, metrics_port = free_port(), free_port()
-    s = start_uwsgi(tmp_path, path, app_port, metrics_port,
-                    {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
-                     "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
-                    build=build)
+    s = start_uwsgi(tmp_path, path, app_port, metrics_port, on_ports(tmp_path, app_port, metrics_port), build=build)
     try:
         one_request_counted(s, 2 * cpus + 1)
         assert f"gpx: {2 * cpus + 1} worker slot(s) x {cpus} cell(s)" in s.output()
@@ -617,11 +614,8 @@ def test_environment_values_are_decided_where_uwsgi_starts(build, tmp_path):
         assert gpx.get("gpx-cleanup-db-files") == view["env"]["CLEANUP_DB_FILES"], (env, gpx)
 
     # and it starts so, here with the defaults but the ports
-    port, metrics_port = free_port(), free_port()
-    s = start_uwsgi(tmp_path, path, port, metrics_port,
-                    {"GPX_APP_BIND": f"127.0.0.1:{port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
-                     "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")},
-                    build=build)
+    app_port, metrics_port = free_port(), free_port()
+    s = start_uwsgi(tmp_path, path, app_port, metrics_port, on_ports(tmp_path, app_port, metrics_port), build=build)
     try:
         one_request_counted(s, 2)
     finally:
@@ -765,6 +759,14 @@ class IniServer(Server):
         return super().output() + "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
 
+def on_ports(tmp_path: Path, app_port: int, metrics_port: int) -> dict:
+    """The environment that starts a converted ini on the given free ports:
+    the app's socket (GPX_APP_BIND), the metrics endpoint on loopback, the
+    prometheus_client directory in the test's own."""
+    return {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
+            "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "mp")}
+
+
 def start_uwsgi(tmp_path: Path, ini: Path, app_port: int, metrics_port: int, env: dict, logs=(),
                 build: Build | None = None) -> Server:
     s = IniServer(tmp_path, ini, app_port, metrics_port, env, logs, build)
@@ -827,8 +829,7 @@ def test_the_ini_starts(name, build, tmp_path, request):
     ini.write_text(text)
 
     app_port, metrics_port = free_port(), free_port()
-    env = {"GPX_APP_BIND": f"127.0.0.1:{app_port}", "PROMETHEUS_METRICS_PORT": str(metrics_port),
-           "PROMETHEUS_BIND_ADDRESS": "127.0.0.1", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc"), **extra}
+    env = {**on_ports(tmp_path, app_port, metrics_port), **extra}
     if scenario.mode == "tornado" and build.name == "pypi":
         # PyPI's uwsgi has no tornado loop engine: refused in one line, nothing started
         out = subprocess.run([build.uwsgi, "--strict", "--ini", str(ini)], env=clean_env(**env), cwd=tmp_path,
@@ -854,7 +855,7 @@ def test_the_ini_starts(name, build, tmp_path, request):
             assert f"gpx: storage redis localhost:{redis.port} db 0" in log
             wait_for(lambda: redis.keys("gunicorn:gpx:instance:*"), 15, what="gpx's snapshot in Redis")
         else:
-            assert f"gpx: storage files, scoreboard {tmp_path / 'multiproc'}/" in log
+            assert f"gpx: storage files, scoreboard {tmp_path / 'mp'}/" in log
         if name == "production":
             # the error log and the access log went where the config says
             assert (logs / "error.log").exists() and "gpx: storage files" in (logs / "error.log").read_text()

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -37,12 +36,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, ROOT, free_port, logged_requests, send, stop_process, wait_for
+from conftest import BUILDS, ROOT, logged_requests, send, wait_for
+from prometheus_server import PROMETHEUS, Prometheus
 
 DASHBOARD = ROOT / "dashboards" / "gpx.json"
 RULES = ROOT / "alerts" / "gpx-rules.yml"
 RULE_TESTS = ROOT / "alerts" / "gpx-rules.test.yml"
-PROMETHEUS = "/usr/bin/prometheus"
 
 # The queries of the Gunicorn exporter's Grafana dashboard
 # (gunicorn-prometheus-exporter 0.2.4), plus the request rate by status.
@@ -160,90 +159,13 @@ def for_test(expr: str, instance: str) -> str:
     return expr
 
 
-class Prometheus:
-    """A real Prometheus scraping one gpx metrics port every second, with the
-    alert rules loaded; in its own process group, stopped with SIGTERM."""
-
-    def __init__(self, tmp: Path, target_port: int | None):
-        self.tmp = tmp
-        self.port = free_port()
-        self.config = tmp / "prometheus.yml"
-        scrape = [{"job_name": JOB, "metrics_path": "/metrics",
-                   "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]}] if target_port else []
-        # JSON is YAML.
-        self.config.write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": scrape,
-        }, indent=2))
-        self.target = f"127.0.0.1:{target_port}"
-        self.log_path = tmp / "prometheus.log"
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Prometheus:
-        _ensure_prometheus()
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, "--config.file", str(self.config), "--storage.tsdb.path", str(self.tmp / "data"),
-             "--web.listen-address", f"127.0.0.1:{self.port}", "--log.level", "warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n{self.output()}")
-            return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-
-        wait_for(ready, 30, what=f"prometheus on {self.port}")
-        return self
-
-    def stop(self, timeout=20.0) -> None:
-        if self.proc is None:
-            return
-        stop_process(self.proc, signal.SIGTERM, timeout)
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def query(self, expr: str) -> list[dict]:
-        r = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
-        body = r.json()
-        assert r.status_code == 200 and body["status"] == "success", f"{expr}: {r.status_code} {body}"
-        return body["data"]["result"]
-
-    def scalar(self, expr: str) -> float | None:
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else None
-
-    def rules(self) -> list[dict]:
-        groups = requests.get(f"{self.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
-        return [r for g in groups for r in g["rules"]]
-
-
-@pytest.fixture
-def prometheus_factory(tmp_path):
-    started = []
-
-    def make(target_port: int) -> Prometheus:
-        p = Prometheus(tmp_path, target_port)
-        started.append(p)
-        return p.start()
-
-    yield make
-    for p in started:
-        p.stop()
-
-
 @pytest.fixture(scope="module")
 def rules(tmp_path_factory) -> list[dict]:
     """The rules of gpx-rules.yml as Prometheus loaded them (its rules API:
     name, query, duration, labels, annotations), from a Prometheus that
     scrapes nothing."""
-    p = Prometheus(tmp_path_factory.mktemp("rules"), None)
+    _ensure_prometheus()
+    p = Prometheus(tmp_path_factory.mktemp("rules"), [], rule_files=[RULES])
     try:
         p.start()
         loaded = p.rules()
@@ -367,9 +289,10 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
                       what="the probes counted")
     assert s.scrape().sum("gunicorn_exporter_build_info", storage=storage) == 1
 
-    prom = prometheus_factory(s.metrics_port)
-    target = prom.target
-    wait_for(lambda: prom.scalar(f'up{{job="{JOB}"}}') == 1, 20, interval=0.2, what="prometheus scraping gpx")
+    _ensure_prometheus()
+    target = f"127.0.0.1:{s.metrics_port}"
+    prom = prometheus_factory([target], job=JOB, rule_files=[RULES])
+    wait_for(lambda: prom.value(f'up{{job="{JOB}"}}') == 1, 20, interval=0.2, what="prometheus scraping gpx")
 
     # About 10 s of traffic, scraped every second: rates and quantiles have
     # samples on both sides of every request.
@@ -396,14 +319,14 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     after = wait_for(lambda: (n := len(logged_requests(s))) == before + total_sent and s.requests_total() == n and n,
                      what="every request logged and counted")
     assert after == before + total_sent
-    wait_for(lambda: prom.scalar("sum(gunicorn_requests_total)") == after, 10, interval=0.2,
+    wait_for(lambda: prom.value("sum(gunicorn_requests_total)") == after, 10, interval=0.2,
              what=f"prometheus to scrape {after} requests")
-    assert prom.scalar("sum(gunicorn_requests_total)") == after
-    assert prom.scalar('sum(gunicorn_requests_total{status="404"})') == sent["GET /missing"]
-    assert prom.scalar('sum(gunicorn_requests_total{status="500"})') == sent["GET /raise"]
-    assert prom.scalar('sum(gunicorn_worker_failed_requests_total)') == sent["GET /raise"]
-    assert prom.scalar('sum(gunicorn_worker_requests_total)') == after
-    assert prom.scalar(f'count_over_time(up{{job="{JOB}"}}[{WINDOW}])') >= 8, "fewer than 8 scrapes in the window"
+    assert prom.value("sum(gunicorn_requests_total)") == after
+    assert prom.value('sum(gunicorn_requests_total{status="404"})') == sent["GET /missing"]
+    assert prom.value('sum(gunicorn_requests_total{status="500"})') == sent["GET /raise"]
+    assert prom.value('sum(gunicorn_worker_failed_requests_total)') == sent["GET /raise"]
+    assert prom.value('sum(gunicorn_worker_requests_total)') == after
+    assert prom.value(f'count_over_time(up{{job="{JOB}"}}[{WINDOW}])') >= 8, "fewer than 8 scrapes in the window"
 
     # Every dashboard query, as Grafana would send it for this server.
     empty, no_number = [], []
@@ -420,14 +343,14 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
 
     # A few values the traffic makes certain.
     sel = f'{{job="{JOB}",instance="{target}"}}'
-    assert prom.scalar(f"sum(gunicorn_workers{sel})") == 2
-    assert prom.scalar(f"sum(gunicorn_workers_desired{sel})") == 2
-    assert prom.scalar(f"min(gunicorn_exporter_storage_up{sel})") == 1
-    assert 0 < prom.scalar(for_test('sum(rate(gunicorn_requests_total{status=~"5.+"}[5m])) '
+    assert prom.value(f"sum(gunicorn_workers{sel})") == 2
+    assert prom.value(f"sum(gunicorn_workers_desired{sel})") == 2
+    assert prom.value(f"min(gunicorn_exporter_storage_up{sel})") == 1
+    assert 0 < prom.value(for_test('sum(rate(gunicorn_requests_total{status=~"5.+"}[5m])) '
                                     '/ sum(rate(gunicorn_requests_total[5m]))', target)) < 0.5
-    assert prom.scalar(f"count(gunicorn_worker_memory_bytes{sel} > 0)") == 2
-    assert prom.scalar(f'max(gunicorn_listen_backlog_limit{sel})') > 0
-    slow = prom.scalar(for_test('sum(rate(gunicorn_request_duration_seconds_count[5m])) - '
+    assert prom.value(f"count(gunicorn_worker_memory_bytes{sel} > 0)") == 2
+    assert prom.value(f'max(gunicorn_listen_backlog_limit{sel})') > 0
+    slow = prom.value(for_test('sum(rate(gunicorn_request_duration_seconds_count[5m])) - '
                                 'sum(rate(gunicorn_request_duration_seconds_bucket{le="0.5"}[5m]))', target))
     assert slow > 0, "the 0.6 s request is not slower than 0.5 s"
     operations = {"files": ["check", "write"], "redis": ["connect", "fleet", "publish", "restore"]}[storage]

@@ -47,7 +47,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, Build, Server, request_log, wait_for
+from conftest import ROOT, Build, Server, request_log, requests_by_label, wait_for
 
 EXAMPLES = ROOT / "examples"
 DEBIAN_PLUGINS = Path("/usr/lib/uwsgi/plugins")
@@ -325,10 +325,6 @@ class ExampleServer(Server):
         wait_for(up, timeout, what=f"{self.name}'s metrics on {self.metrics_port}")
 
 
-def by_label(m) -> dict:
-    return {(dict(ls)["method"], dict(ls)["status"]): v for ls, v in m.series("gunicorn_requests_total").items()}
-
-
 def lines(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
@@ -369,7 +365,7 @@ def test_example(name, build, request, tmp_path):
         assert requests.post(s.url("/"), data=b"p" * 1000, timeout=30).status_code == 200
         s.wait_requests(4)
         m = s.scrape()
-        assert by_label(m) == expected
+        assert requests_by_label(m) == expected
         assert m.sum("gunicorn_worker_requests_total") == 4
 
         # The worker model that runs: slots, cores per worker, uWSGI's mode and engine.
@@ -431,11 +427,11 @@ def test_example(name, build, request, tmp_path):
         if run.redis:  # the totals restored from Redis before they are served
             wait_for(lambda: t.scrape().value("gunicorn_exporter_storage_up") == 1, 15, what="the totals restored")
         m = t.scrape()
-        assert by_label(m) == expected
+        assert requests_by_label(m) == expected
         assert m.sum("gunicorn_worker_requests_total") == 4
         assert requests.get(t.url("/"), timeout=30).status_code == 200
         t.wait_requests(5)
-        assert by_label(t.scrape()) == {**expected, ("GET", "200"): 3}
+        assert requests_by_label(t.scrape()) == {**expected, ("GET", "200"): 3}
     except BaseException:
         t.stop()
         raise

@@ -21,16 +21,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, get_ok, lines_with, send_ok, wait_accepting, wait_for
+from conftest import BUILDS, Server, get_ok, lines_with, per_worker, send_ok, wait_accepting, wait_for
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 
 
 # -- helpers -------------------------------------------------------------------
-
-def per_worker(m) -> dict[str, float]:
-    return {dict(ls)["worker_id"]: v for ls, v in m.series("gunicorn_worker_requests_total").items()}
-
 
 def scoreboard_path(s: Server) -> Path:
     # The default instance is <hostname>:<gpx-port>.

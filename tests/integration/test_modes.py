@@ -32,7 +32,21 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SPAWNED, Build, Metrics, Server, exchange, free_port, logged_requests, probes, start, wait_for
+from conftest import (
+    SPAWNED,
+    Build,
+    Metrics,
+    Server,
+    exchange,
+    failures_by_class,
+    free_port,
+    logged_requests,
+    per_worker,
+    probes,
+    requests_by_label,
+    start,
+    wait_for,
+)
 
 MODES = Path(__file__).resolve().parent / "apps" / "modes"
 MODES_APP = MODES / "modes_app.py"
@@ -66,16 +80,8 @@ def mode_server(server_factory, build: Build, tmp_path: Path, *args, app=("--wsg
                           env={"MODES_DIR": str(tmp_path), "MODES_ENGINE": engine, **(env or {})})
 
 
-def requests_by_label(m: Metrics) -> dict[tuple[str, str], float]:
-    return {(dict(ls)["method"], dict(ls)["status"]): v for ls, v in m.series("gunicorn_requests_total").items()}
-
-
-def per_worker(m: Metrics, name="gunicorn_worker_requests_total") -> dict[str, float]:
-    return {dict(ls)["worker_id"]: v for ls, v in m.series(name).items()}
-
-
 def workers_by_state(m: Metrics) -> dict[str, float]:
-    return {dict(ls)["state"]: v for ls, v in m.series("gunicorn_workers").items()}
+    return m.by("gunicorn_workers", "state")
 
 
 def assert_histograms_agree(m: Metrics, total: int, slots: list[str]):
@@ -92,8 +98,7 @@ def assert_histograms_agree(m: Metrics, total: int, slots: list[str]):
     by_method = Counter()
     for (method, _), v in requests_by_label(m).items():
         by_method[method] += v
-    assert {dict(ls)["method"]: v for ls, v in m.series("gunicorn_request_duration_seconds_count").items()} == \
-        dict(by_method)
+    assert m.by("gunicorn_request_duration_seconds_count", "method") == dict(by_method)
     for method, n in by_method.items():
         assert m.value("gunicorn_request_duration_seconds_bucket", method=method, le="+Inf") == n
     assert sum(by_method.values()) == total
@@ -155,8 +160,7 @@ def held_load(server: Server, n: int, workers: int, name="release", expect_busy=
         assert len(moved) == expect_busy
     assert states == {"idle": workers - len(moved), "busy": len(moved), "cheap": 0, "paused": 0, "stopping": 0}
     for wid in range(1, workers + 1):
-        w = {dict(ls)["state"]: v for ls, v in during.series("gunicorn_worker_state").items()
-             if dict(ls)["worker_id"] == str(wid)}
+        w = during.by("gunicorn_worker_state", "state", worker_id=str(wid))
         assert w == {s: float(s == ("busy" if str(wid) in moved else "idle")) for s in STATES}, (wid, w)
     assert_at_rest(after, workers)
     diff = Counter(requests_by_label(after))
@@ -553,13 +557,6 @@ def test_languages(build, server_factory, tmp_path, language):
 
 
 # -- 7b. exception classes ------------------------------------------------------------
-def failures_by_class(m: Metrics) -> dict[str, float]:
-    by_class = Counter()
-    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
-        by_class[dict(ls)["error_type"]] += v
-    return dict(by_class)
-
-
 RAISES = (("/raise/zero", 3), ("/raise/key", 2), ("/raise", 1))
 
 

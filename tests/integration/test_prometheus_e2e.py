@@ -17,17 +17,16 @@ import requests
 from test_app_metrics import app_server
 from test_endpoint import start_secured
 
-from conftest import Server, free_port, probes, start
+from conftest import Server, probes, start, wsgi_server
 
 APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
 
 
 def metrics_app(server_factory, build) -> Server:
     """The app that sets uWSGI metrics, with two of its own, on two workers."""
-    port = free_port()
-    return start(server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP), "--processes",
-                                "2", "--threads", "2", "--enable-metrics", "--metric", "name=app.jobs,type=counter",
-                                "--metric", "name=app.queue-depth,type=gauge", app_port=port, with_app=False), 2)
+    return start(wsgi_server(server_factory, build, APP, "--processes", "2", "--threads", "2", "--enable-metrics",
+                             "--metric", "name=app.jobs,type=counter", "--metric", "name=app.queue-depth,type=gauge"),
+                 2)
 
 
 @pytest.mark.slow

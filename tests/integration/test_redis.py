@@ -31,6 +31,7 @@ import requests
 from conftest import (
     SPAWNED,
     Server,
+    failures_by_class,
     free_port,
     lines_with,
     logged_requests,
@@ -80,21 +81,11 @@ def log_by_worker(s: Server) -> Counter:
 def by_label(m, instance=None) -> Counter:
     """gunicorn_requests_total by (method, status): this server's, or one
     instance's of a fleet view, or (instance=None) the fleet's sums."""
-    out = Counter()
-    for ls, v in m.series("gunicorn_requests_total").items():
-        d = dict(ls)
-        if d.get("gpx_instance") == instance:
-            out[(d["method"], d["status"])] += int(v)
-    return out
+    return Counter(m.by("gunicorn_requests_total", "method", "status", gpx_instance=instance))
 
 
 def per_worker(m, instance=None) -> Counter:
-    out = Counter()
-    for ls, v in m.series("gunicorn_worker_requests_total").items():
-        d = dict(ls)
-        if d.get("gpx_instance") == instance:
-            out[d["worker_id"]] += int(v)
-    return out
+    return Counter(m.by("gunicorn_worker_requests_total", "worker_id", gpx_instance=instance))
 
 
 def settle(s: Server, base: int = 0):
@@ -187,7 +178,7 @@ def test_exact_counts_with_redis_and_no_files(build, redis_factory, server_facto
     assert m.value("gunicorn_exporter_storage_up") == 1
     assert m.sum("gunicorn_exporter_build_info", storage="redis") == 1
     assert len(m.series("gunicorn_exporter_build_info")) == 1
-    assert {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()} == {
+    assert m.by("gunicorn_exporter_storage_errors_total", "operation") == {
         "connect": 0, "restore": 0, "publish": 0, "fleet": 0}
     # Within two intervals, Redis holds exactly what was counted.
     fm = wait_fleet(s, {"one": by_label(m)})
@@ -301,7 +292,7 @@ def test_frozen_redis_does_not_slow_requests(build, redis_factory, server_factor
 
     m = settle(s)
     assert m.sum("gunicorn_requests_total") == len(results) + probes_in(s, Counter({("GET", "200"): len(results)}))
-    errors = {dict(ls)["operation"]: v for ls, v in m.series("gunicorn_exporter_storage_errors_total").items()}
+    errors = m.by("gunicorn_exporter_storage_errors_total", "operation")
     assert errors["publish"] + errors["connect"] > 0
     fm = wait_fleet(s, {"frozen": by_label(m)})
     assert fm.sum("gunicorn_requests_total", gpx_instance="frozen") == m.sum("gunicorn_requests_total")
@@ -738,13 +729,6 @@ def raise_at(s: Server, path: str, n: int) -> None:
             pass
         finally:
             conn.close()
-
-
-def failures_by_class(m) -> Counter:
-    out = Counter()
-    for ls, v in m.series("gunicorn_worker_failed_requests_total").items():
-        out[dict(ls)["error_type"]] += int(v)
-    return out
 
 
 def test_restore_keeps_exception_classes(build, redis_factory, server_factory, tmp_path):

@@ -17,12 +17,12 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import (
+    APPS,
     BUILDS,
     SPAWNED,
     Build,
@@ -32,22 +32,19 @@ from conftest import (
     logged_requests,
     parse_metrics,
     probes,
+    requests_by_label,
     send,
     start,
     wait_accepting,
     wait_for,
+    wsgi_server,
 )
 
-APPS = Path(__file__).resolve().parent / "apps"
 ENV_APP = APPS / "env_app.py"
 
 
 
 # -- helpers -------------------------------------------------------------------
-def requests_by_label(m) -> dict[tuple[str, str], float]:
-    return {(dict(ls)["method"], dict(ls)["status"]): v for ls, v in m.series("gunicorn_requests_total").items()}
-
-
 def worker_ids(m) -> list[str]:
     return sorted(dict(ls)["worker_id"] for ls in m.series("gunicorn_worker_requests_total"))
 
@@ -180,8 +177,7 @@ def test_in_progress_and_busy(build, server_factory):
         assert m.value("gunicorn_workers", state="busy") == 2
         assert m.value("gunicorn_workers", state="idle") == 0
         for wid in ("1", "2"):
-            states = {dict(ls)["state"]: v for ls, v in m.series("gunicorn_worker_state").items()
-                      if dict(ls)["worker_id"] == wid}
+            states = m.by("gunicorn_worker_state", "state", worker_id=wid)
             assert states == {"idle": 0, "busy": 1, "cheap": 0, "paused": 0, "stopping": 0}, (wid, states)
         assert m.sum("gunicorn_requests_total") == p  # nothing finished yet
     finally:
@@ -312,9 +308,7 @@ def test_options_beat_environment(build, server_factory, tmp_path):
 
 # -- 8. GUNICORN_* for the application ------------------------------------------
 def env_app_server(build, server_factory, *args, env=None) -> Server:
-    port = free_port()
-    return server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(ENV_APP), *args,
-                          app_port=port, with_app=False, env=env)
+    return wsgi_server(server_factory, build, ENV_APP, *args, env=env)
 
 
 def test_gunicorn_environment_for_the_app(build, server_factory):

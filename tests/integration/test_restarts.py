@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import BUILDS, Server, free_port, lines_with, parse_metrics, wait_accepting, wait_for
+from conftest import APPS, BUILDS, Server, lines_with, parse_metrics, wait_accepting, wait_for, wsgi_server
 
-APPS = Path(__file__).resolve().parent / "apps"
 LIFECYCLE_APP = APPS / "lifecycle_app.py"
 REASONS = ("max_requests", "timeout", "memory", "lifetime", "idle", "crash", "signal", "reload")
 # The exporter's restart_type of each reason (gunicorn_worker_restart_count_total and its master twin).
@@ -40,28 +39,24 @@ ENDED = re.compile(r"^gpx: worker (\d+) \(pid (\d+)\) ended "
 
 def app_server(server_factory, build, *args, **kw) -> Server:
     """A server running apps/lifecycle_app.py (not the demo app)."""
-    port = free_port()
-    return server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(LIFECYCLE_APP), *args,
-                          app_port=port, with_app=False, **kw)
+    return wsgi_server(server_factory, build, LIFECYCLE_APP, *args, **kw)
 
 
 def restarts(m) -> dict[str, float]:
     """gunicorn_master_worker_restart_total by reason."""
-    return {dict(ls)["reason"]: v for ls, v in m.series("gunicorn_master_worker_restart_total").items()}
+    return m.by("gunicorn_master_worker_restart_total", "reason")
 
 
 def worker_restarts(m) -> dict[tuple[str, str], float]:
     """gunicorn_worker_restart_total by (worker_id, reason)."""
-    return {(dict(ls)["worker_id"], dict(ls)["reason"]): v
-            for ls, v in m.series("gunicorn_worker_restart_total").items()}
+    return m.by("gunicorn_worker_restart_total", "worker_id", "reason")
 
 
 def restart_counts(m) -> dict[str, dict[tuple[str, str, str], float]]:
     """The exporter's second pair, each as {(worker_id, reason, restart_type): value}."""
     out = {}
     for family in ("gunicorn_worker_restart_count_total", "gunicorn_master_worker_restart_count_total"):
-        out[family] = {(dict(ls)["worker_id"], dict(ls)["reason"], dict(ls)["restart_type"]): v
-                       for ls, v in m.series(family).items()}
+        out[family] = m.by(family, "worker_id", "reason", "restart_type")
     return out
 
 

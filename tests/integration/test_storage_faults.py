@@ -25,17 +25,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import prometheus_client
 import pytest
 import requests
 
-from conftest import Server, free_port, lines_with, send_ok, wait_accepting, wait_for
+from conftest import Server, lines_with, per_worker, send_ok, wait_accepting, wait_for, wsgi_server
 
 PROBE = 1  # GET / sent by each start() / wait_ready()
 APP_METRICS = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
-# Debian's uWSGI runs the system Python (the same 3.11): it finds
-# prometheus_client where the test's own Python has it.
-SITE_PACKAGES = str(Path(prometheus_client.__file__).resolve().parents[1])
 # What two worker slots of one cell take (a 4 KiB header, then per slot a
 # 512-byte block and a 5,312-byte cell): gpx_scoreboard.h's layout 3.
 BOARD_BYTES_2x1 = 4096 + 2 * (512 + 5312)
@@ -344,7 +340,7 @@ def test_directory_removed_then_sighup_keeps_counts(build, server_factory, when)
     old_workers = wait_accepting(s, 2)
     send_ok(s, 7)
     s.wait_requests(7 + PROBE)
-    per_slot = {dict(ls)["worker_id"]: v for ls, v in s.scrape().series("gunicorn_worker_requests_total").items()}
+    per_slot = per_worker(s.scrape())
 
     shutil.rmtree(s.multiproc_dir)  # what deploy scripts do
     if when == "noticed_first":
@@ -414,10 +410,8 @@ def test_directory_removed_then_sighup_keeps_the_apps_folded_totals(build, serve
     goes with the store in it, then a SIGHUP: gpx makes the directory again
     (or takes the one made meanwhile) and writes the store into it from
     memory, so that the reloaded server shows every count, and says so."""
-    port = free_port()
-    python_path = ("--pythonpath", SITE_PACKAGES) if build.name == "system" else ()
-    s = server_factory(build, *python_path, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP_METRICS),
-                       "--processes", "2", "--gpx-instance", "folded", app_port=port, with_app=False).start()
+    s = wsgi_server(server_factory, build, APP_METRICS, "--processes", "2", "--gpx-instance", "folded",
+                    with_prometheus_client=True).start()
     directory = Path(s.multiproc_dir)
     store = directory / "gpx_folded.appstore"
     board = directory / "gpx_folded.scoreboard"
@@ -502,7 +496,7 @@ def test_first_start_claims_no_continuity(build, server_factory):
     send_ok(s, 5)
     s.wait_requests(5 + PROBE)
     m = s.scrape()
-    counts = {dict(ls)["worker_id"]: int(v) for ls, v in m.series("gunicorn_worker_requests_total").items()}
+    counts = {slot: int(v) for slot, v in per_worker(m).items()}
     victim_slot = max(counts, key=counts.get)
     victim = int(one_line(s, f"takes slot {victim_slot}").split("(pid ")[1].split(")")[0])
     os.kill(victim, signal.SIGKILL)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from conftest import Server, free_port, get_ok, parse_metrics, probes, start, wait_for
+from conftest import Server, get_ok, parse_metrics, probes, start, wait_for, wsgi_server
 
 APP = Path(__file__).resolve().parent / "apps" / "uwsgi_metrics_app.py"
 DECLARED = ("--metric", "name=app.jobs,type=counter", "--metric", "name=app.queue-depth,type=gauge")
@@ -20,9 +20,7 @@ DECLARED = ("--metric", "name=app.jobs,type=counter", "--metric", "name=app.queu
 
 def metrics_app(server_factory, build, *args, workers=2) -> Server:
     """The app that sets uWSGI metrics, started with `workers` workers."""
-    port = free_port()
-    return start(server_factory(build, "--http-socket", f"127.0.0.1:{port}", "--wsgi-file", str(APP),
-                                "--processes", str(workers), "--threads", "2", *args, app_port=port, with_app=False),
+    return start(wsgi_server(server_factory, build, APP, "--processes", str(workers), "--threads", "2", *args),
                  workers)
 
 
@@ -58,7 +56,7 @@ def test_app_metrics_and_worker_requests_are_exact(build, server_factory):
         return m if m.value("uwsgi_worker_requests_total", worker="0") == sent else None
 
     m = wait_for(collected, what=f"uWSGI's worker.0.requests at {sent}")
-    per_worker = {dict(ls)["worker"]: v for ls, v in m.series("uwsgi_worker_requests_total").items()}
+    per_worker = m.by("uwsgi_worker_requests_total", "worker")
     assert set(per_worker) == {"0", "1", "2"}
     assert per_worker["1"] + per_worker["2"] == sent
     cores = m.series("uwsgi_worker_core_requests_total")

@@ -1,7 +1,7 @@
 /* gpx_test_support.h - helpers the unit tests share: lines of rendered text
  * and the structure of a page, requests recorded into cells and boards,
  * comparing cells, the restart reasons' labels, prometheus_client files,
- * scratch directories.
+ * what gpx logged, scratch directories.
  * Include after <cmocka.h>. Inline, so that a test that uses only some of
  * them compiles without warnings. A test that includes it defines
  * _GNU_SOURCE first (the scratch directories use POSIX 2008's calls). */
@@ -199,6 +199,71 @@ static const struct {
 };
 #define TEST_RESTART_REASONS (sizeof(test_restart_reasons) / sizeof(test_restart_reasons[0]))
 
+/* What gpx logged, for the tests whose log function is called on the main
+ * thread (those of the master's threads use gpx_test_threads.h's): every
+ * line, each ended with "\n". test_log_line is the gpx_log_fn to hand in. */
+static char test_logged[64 * 1024];
+
+static inline void
+test_log_line(const char *line)
+{
+    size_t used = strlen(test_logged);
+
+    snprintf(test_logged + used, sizeof(test_logged) - used, "%s\n", line);
+}
+
+static inline void
+test_log_clear(void)
+{
+    test_logged[0] = '\0';
+}
+
+/* How many lines were logged. */
+static inline unsigned
+test_logged_lines(void)
+{
+    unsigned n = 0;
+    const char *p;
+
+    for (p = test_logged; *p != '\0'; p++) {
+        n += *p == '\n';
+    }
+    return n;
+}
+
+/* How many times `text` was logged (within lines or as whole lines). */
+static inline unsigned
+test_logged_with(const char *text)
+{
+    unsigned n = 0;
+    const char *p;
+
+    for (p = strstr(test_logged, text); p != NULL; p = strstr(p + 1, text)) {
+        n++;
+    }
+    return n;
+}
+
+/* Fails the test unless a logged line contains `text`. */
+static inline void
+assert_logged(const char *text)
+{
+    if (strstr(test_logged, text) == NULL) {
+        print_error("the log lacks \"%s\":\n%s", text, test_logged);
+        fail();
+    }
+}
+
+/* Fails the test unless `line` was logged as a whole line. */
+static inline void
+assert_logged_line(const char *line)
+{
+    if (count_lines(test_logged, line) == 0) {
+        print_error("not logged as a line: %s\nlogged:\n%s", line, test_logged);
+        fail();
+    }
+}
+
 /* A scratch directory under /tmp, removed (with the files in it) at
  * teardown: scratch_setup and scratch_teardown as a test's setup and teardown,
  * the struct scratch in its state. */
@@ -236,6 +301,20 @@ static inline int
 remove_tree(const char *path)
 {
     return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* How many entries of directory `d` do not start with '.'; closes it. */
+static inline unsigned
+count_entries(DIR *d)
+{
+    const struct dirent *e;
+    unsigned n = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
 }
 
 /* Removes the files of the directory at fd (not its subdirectories), and

@@ -1,8 +1,9 @@
 /* gpx_test_threads.h - what the tests of the master's threads share (the
- * test_*_threads.c, run under ASan and under ThreadSanitizer): a free
- * loopback port, a log that threads write and the test waits on, and
- * deadlines. Include after <cmocka.h>. Inline, so that a test that uses
- * only some of them compiles without warnings.
+ * test_*_threads.c, run under ASan and under ThreadSanitizer, and
+ * test_gpx_http.c): a free loopback port and connections to it, a log
+ * that threads write and the test waits on, and deadlines. Include after
+ * <cmocka.h>. Inline, so that a test that uses only some of them compiles
+ * without warnings.
  *
  * Waits are for conditions, with generous deadlines that only a hang
  * reaches: the sanitizers slow everything down, and so does a loaded
@@ -13,9 +14,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +42,15 @@ gpx_test_pause_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
+/* The deadline of a wait that starts now, for pthread_cond_timedwait (on
+ * a condition variable of the default clock). */
+static inline void
+gpx_test_deadline(struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += GPX_TEST_DEADLINE_SECONDS;
+}
+
 /* A TCP port of 127.0.0.1 that nothing listens on at the time of the call. */
 static inline int
 gpx_test_free_port(void)
@@ -56,6 +68,31 @@ gpx_test_free_port(void)
     port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+/* A connection to 127.0.0.1:port whose reads and writes give up at the
+ * deadline, or -1 (any thread: no cmocka assert). */
+static inline int
+gpx_test_connect(int port)
+{
+    struct sockaddr_in sa;
+    struct timeval tv = {GPX_TEST_DEADLINE_SECONDS, 0};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* The lines a thread logged (gpx_http_log_fn, gpx_redis_log_fn), kept
@@ -109,8 +146,7 @@ gpx_test_log_wait(const char *text)
     struct timespec until;
     unsigned i;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += GPX_TEST_DEADLINE_SECONDS;
+    gpx_test_deadline(&until);
     pthread_mutex_lock(&gpx_test_log.lock);
     for (;;) {
         for (i = 0; i < gpx_test_log.count; i++) {

@@ -27,32 +27,6 @@
 #define STORE "gpx_t.appstore"
 #define LOCK "gpx_t.appstore.lock"
 
-/* -- what gpx logged ---------------------------------------------------------- */
-
-static char logged[8192];
-static unsigned logged_lines;
-
-static void
-log_line(const char *line)
-{
-    size_t at = strlen(logged);
-
-    snprintf(logged + at, sizeof(logged) - at, "%s\n", line);
-    logged_lines++;
-}
-
-static unsigned
-logged_with(const char *text)
-{
-    unsigned n = 0;
-    const char *p;
-
-    for (p = strstr(logged, text); p != NULL; p = strstr(p + 1, text)) {
-        n++;
-    }
-    return n;
-}
-
 /* -- the fixture: <scratch>/app, the app's directory --------------------------- */
 
 struct fixture {
@@ -72,8 +46,7 @@ setup(void **state)
         return -1;
     }
     snprintf(f.dir, sizeof(f.dir), "%s/app", f.scratch->dir);
-    logged[0] = '\0';
-    logged_lines = 0;
+    test_log_clear();
     *state = &f;
     return mkdir(f.dir, 0755);
 }
@@ -115,7 +88,7 @@ open_dir(struct fixture *f, int start_fresh, time_t now)
     o.uid = (uid_t)-1;
     o.gid = (gid_t)-1;
     o.start_fresh = start_fresh;
-    o.log = log_line;
+    o.log = test_log_line;
     if (f->opened) {
         close_dir(&f->d);
     }
@@ -237,7 +210,7 @@ test_gpx_appdir_store_waits_for_the_first_file(void **state)
     gpx_appdir_cycle(&f->d, pids, 1000);
     assert_false(exists_in(f->dir, STORE));
     assert_false(exists_in(f->dir, LOCK));
-    assert_int_equal(logged_lines, 0);
+    assert_int_equal(test_logged_lines(), 0);
 
     file_name(name, sizeof(name), getpid());
     write_in(f->dir, name, 1.0);
@@ -247,7 +220,7 @@ test_gpx_appdir_store_waits_for_the_first_file(void **state)
     assert_true(f->d.active);
     assert_true(exists_in(f->dir, STORE));
     assert_true(exists_in(f->dir, LOCK));
-    assert_int_equal(logged_with("are served with gpx's, ended processes folded into gpx_t.appstore"), 1);
+    assert_int_equal(test_logged_with("are served with gpx's, ended processes folded into gpx_t.appstore"), 1);
     /* The master's own file is never folded: it runs. */
     assert_true(exists_in(f->dir, name));
     assert_true(shown(&f->d) == 1.0);
@@ -421,12 +394,12 @@ test_gpx_appdir_restore(void **state)
 
     assert_int_equal(gpx_appdir_restore(&f->d, own.data, own.len), 0);
     assert_true(stored(f->dir) == 3.0);
-    assert_int_equal(logged_with("continue from the totals stored in Redis"), 0);
+    assert_int_equal(test_logged_with("continue from the totals stored in Redis"), 0);
 
     assert_int_equal(gpx_appdir_restore(&f->d, other.data, other.len), 0);
     assert_true(f->d.store.adopted == 12345.0);
     assert_true(stored(f->dir) == 53.0);
-    assert_int_equal(logged_with("gpx: the app's metrics continue from the totals stored in Redis"), 1);
+    assert_int_equal(test_logged_with("gpx: the app's metrics continue from the totals stored in Redis"), 1);
 
     assert_int_equal(gpx_appdir_restore(&f->d, other.data, other.len), 0); /* adopted: already counted */
     assert_true(stored(f->dir) == 53.0);
@@ -460,9 +433,9 @@ test_gpx_appdir_directory_removed(void **state)
              "gpx: %s was removed by another process; gpx made it again and wrote the app's folded totals into "
              "gpx_t.appstore from memory\n",
              f->dir);
-    assert_int_equal(logged_with(line), 1);
+    assert_int_equal(test_logged_with(line), 1);
     gpx_appdir_cycle(&f->d, f->d.seen, 1002);
-    assert_int_equal(logged_with("folded totals"), 1);
+    assert_int_equal(test_logged_with("folded totals"), 1);
     /* Folds go on in the new directory. */
     fold_one(f, 1.0, 1003);
     assert_true(stored(f->dir) == 8.0);
@@ -489,7 +462,7 @@ test_gpx_appdir_directory_replaced(void **state)
              "gpx: %s is not the directory the app's folded totals were in (another process removed or replaced it); "
              "gpx wrote them into gpx_t.appstore in the directory there now, from memory\n",
              f->dir);
-    assert_int_equal(logged_with(line), 1);
+    assert_int_equal(test_logged_with(line), 1);
     open_dir(f, 0, 2000);
     assert_true(shown(&f->d) == 3.0);
 }
@@ -512,15 +485,16 @@ test_gpx_appdir_directory_cannot_be_opened(void **state)
 
     gpx_appdir_cycle(&f->d, f->d.seen, 1001);
     gpx_appdir_cycle(&f->d, f->d.seen, 1002);
-    assert_int_equal(logged_with("is no longer the directory gpx opened and cannot be opened (Not a directory); the "
-                                 "app's folded totals are kept in memory until it can"),
-                     1);
-    assert_int_equal(logged_with("wrote the app's folded totals"), 0);
+    assert_int_equal(
+        test_logged_with("is no longer the directory gpx opened and cannot be opened (Not a directory); the "
+                         "app's folded totals are kept in memory until it can"),
+        1);
+    assert_int_equal(test_logged_with("wrote the app's folded totals"), 0);
 
     assert_int_equal(unlink(f->dir), 0);
     gpx_appdir_cycle(&f->d, f->d.seen, 1003);
     assert_true(stored(f->dir) == 3.0);
-    assert_int_equal(logged_with("gpx made it again and wrote the app's folded totals"), 1);
+    assert_int_equal(test_logged_with("gpx made it again and wrote the app's folded totals"), 1);
 }
 
 /* At exit, the workers gone: their files are folded. */

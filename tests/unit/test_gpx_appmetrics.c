@@ -644,16 +644,10 @@ test_quote_keeps_one_line(void **state)
 static unsigned
 files_in(int fd)
 {
-    int copy = openat(fd, ".", O_RDONLY | O_DIRECTORY);
-    DIR *d = fdopendir(copy);
-    struct dirent *e;
-    unsigned n = 0;
+    DIR *d = fdopendir(openat(fd, ".", O_RDONLY | O_DIRECTORY));
 
-    while ((e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
+    assert_non_null(d);
+    return count_entries(d);
 }
 
 static int

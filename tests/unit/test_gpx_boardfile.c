@@ -27,39 +27,6 @@
 #define NO_UID ((uid_t)-1)
 #define NO_GID ((gid_t)-1)
 
-/* ---- what the file logs ------------------------------------------------- */
-
-static char logged[16384];
-
-static void
-log_to_buffer(const char *line)
-{
-    size_t used = strlen(logged);
-
-    snprintf(logged + used, sizeof(logged) - used, "%s\n", line);
-}
-
-static unsigned
-lines_logged(void)
-{
-    unsigned n = 0;
-    const char *p;
-
-    for (p = logged; *p != '\0'; p++) {
-        n += *p == '\n';
-    }
-    return n;
-}
-
-static void
-assert_logged(const char *want)
-{
-    if (strstr(logged, want) == NULL) {
-        print_error("the log lacks \"%s\":\n%s", want, logged);
-        fail();
-    }
-}
-
 /* ---- the fixture: a directory, a file path, the handle ------------------- */
 
 struct fixture {
@@ -86,7 +53,7 @@ setup_dir(void **state)
         return -1;
     }
     snprintf(f.tmp, sizeof(f.tmp), "%s.tmp", f.path);
-    logged[0] = '\0';
+    test_log_clear();
     signal(SIGXFSZ, SIG_IGN);
     *state = &f;
     return 0;
@@ -133,15 +100,9 @@ static int
 open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
-    const struct dirent *e;
-    int n = 0;
 
     assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
+    return (int)count_entries(d);
 }
 
 static int
@@ -181,7 +142,7 @@ options(struct fixture *f, unsigned workers, unsigned cores)
     o.gid = NO_GID;
     o.retry_seconds = 1;
     o.status = &f->status;
-    o.log = log_to_buffer;
+    o.log = test_log_line;
     return o;
 }
 
@@ -245,7 +206,7 @@ assert_file_is_board(const struct fixture *f)
 
 /* A new file: the board is anonymous memory (the file is never mapped),
  * the file holds its header and zeroed cells, its space is reserved, its
- * owner is the one asked for when root, nothing is logged, storage up. */
+ * owner is the one asked for when root, nothing is test_logged, storage up. */
 static void
 test_gpx_boardfile_create(void **state)
 {
@@ -277,7 +238,7 @@ test_gpx_boardfile_create(void **state)
     }
     assert_int_equal(access(f->tmp, F_OK), -1);
     assert_int_equal(f->status.up, 1);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
 }
 
 /* What the board counts reaches the file at each sync, and a new open
@@ -313,10 +274,10 @@ test_gpx_boardfile_sync_and_reopen_continue(void **state)
 
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_CONTINUED);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 1, 1), GPX_METHOD_GET, 200) == 2);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
 }
 
-/* More workers: a grown file, logged, old counts kept, new blocks zero;
+/* More workers: a grown file, test_logged, old counts kept, new blocks zero;
  * fewer: every block kept, nothing logged. */
 static void
 test_gpx_boardfile_reopen_grows(void **state)
@@ -331,7 +292,7 @@ test_gpx_boardfile_reopen_grows(void **state)
 
     assert_int_equal(open_board(f, 4, 2), GPX_BOARDFILE_CONTINUED);
     snprintf(want, sizeof(want), "gpx: %s grown from 2 to 4 workers\n", f->path);
-    assert_string_equal(logged, want);
+    assert_string_equal(test_logged, want);
     assert_board_header(&f->board, 4, 2);
     assert_file_is_board(f);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200) == 1);
@@ -342,9 +303,9 @@ test_gpx_boardfile_reopen_grows(void **state)
     record_cell(gpx_scoreboard_cell(&f->board, 4, 1), GPX_METHOD_HEAD, 204, 1000);
     close_board(f);
 
-    logged[0] = '\0';
+    test_log_clear();
     assert_int_equal(open_board(f, 1, 2), GPX_BOARDFILE_CONTINUED);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
     assert_board_header(&f->board, 4, 2);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 4, 1), GPX_METHOD_HEAD, 204) == 1);
     assert_true(status_count(gpx_scoreboard_cell(&f->board, 2, 1), GPX_METHOD_GET, 200) == 1);
@@ -352,7 +313,7 @@ test_gpx_boardfile_reopen_grows(void **state)
 
 /* Another core count folds each worker's cells into its first cell: sums,
  * slot counters, class names and start time kept, a half-written name
- * freed, logged, no temporary file left. */
+ * freed, test_logged, no temporary file left. */
 static void
 test_gpx_boardfile_reopen_folds(void **state)
 {
@@ -379,7 +340,7 @@ test_gpx_boardfile_reopen_folds(void **state)
 
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_CONTINUED);
     snprintf(want, sizeof(want), "gpx: %s folded from 2 workers x 3 cores to 2 x 2 (counts kept)\n", f->path);
-    assert_string_equal(logged, want);
+    assert_string_equal(test_logged, want);
     assert_board_header(&f->board, 2, 2);
     assert_file_is_board(f);
     assert_true(f->board.header->created_unix == created);
@@ -398,10 +359,10 @@ test_gpx_boardfile_reopen_folds(void **state)
     close_board(f);
 
     /* More cores and more workers at once. */
-    logged[0] = '\0';
+    test_log_clear();
     open_board(f, 3, 4);
     snprintf(want, sizeof(want), "gpx: %s folded from 2 workers x 2 cores to 3 x 4 (counts kept)\n", f->path);
-    assert_string_equal(logged, want);
+    assert_string_equal(test_logged, want);
     assert_board_header(&f->board, 3, 4);
     for (w = 1; w <= 2; w++) {
         gpx_scoreboard_sum_worker(&f->board, w, &after);
@@ -437,13 +398,13 @@ assert_refused(struct fixture *f, const char *want)
     int fds = open_fds();
     off_t size = file_size(f->path);
 
-    logged[0] = '\0';
+    test_log_clear();
     assert_int_equal(gpx_boardfile_open(&f->file, &f->board, &o, &start, err, sizeof(err)), -1);
     if (strstr(err, want) == NULL || strstr(err, f->path) == NULL) {
         print_error("err \"%s\" lacks \"%s\" or the path\n", err, want);
         fail();
     }
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
     assert_null(f->board.base);
     assert_null(f->file.image);
     assert_int_equal(f->file.fd, -1);
@@ -590,7 +551,7 @@ test_gpx_boardfile_refuses_without_room(void **state)
              "this file: make room in %s, or set gpx-multiproc-dir to another directory)",
              gpx_scoreboard_map_size(2, 2), f->path, f->dir);
     assert_string_equal(err, want);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
     assert_null(f->board.base);
     assert_int_equal(access(f->path, F_OK), -1);
     assert_int_equal(access(f->tmp, F_OK), -1);
@@ -618,15 +579,15 @@ test_gpx_boardfile_replaces_leftover(void **state)
              "gpx: %s held no counters (%zu bytes, all zero: a file whose making did not finish); replaced by a new "
              "file, the counters begin at zero\n",
              f->path, gpx_scoreboard_map_size(2, 2));
-    assert_string_equal(logged, want);
+    assert_string_equal(test_logged, want);
     assert_file_is_board(f);
     record_cell(gpx_scoreboard_cell(&f->board, 1, 0), GPX_METHOD_GET, 200, 5);
     close_board(f);
 
     assert_int_equal(truncate(f->path, 0), 0);
-    logged[0] = '\0';
+    test_log_clear();
     assert_int_equal(open_board(f, 2, 2), GPX_BOARDFILE_NEW);
-    assert_non_null(strstr(logged, "held no counters (0 bytes, all zero"));
+    assert_non_null(strstr(test_logged, "held no counters (0 bytes, all zero"));
     assert_true(gpx_cell_requests(gpx_scoreboard_cell(&f->board, 1, 0)) == 0);
     assert_file_is_board(f);
 }
@@ -647,7 +608,7 @@ test_gpx_boardfile_keep_going_without_room(void **state)
     assert_int_equal(start, GPX_BOARDFILE_NEW);
     assert_int_equal(f->status.up, 0);
     assert_true(f->status.errors[GPX_BOARDFILE_WRITE] == 1);
-    assert_int_equal(lines_logged(), 1);
+    assert_int_equal(test_logged_lines(), 1);
     assert_logged("cannot reserve");
     assert_logged("counting in memory (gunicorn_exporter_storage_up 0), trying again every 1 s");
     assert_int_equal(access(f->path, F_OK), -1);
@@ -655,13 +616,13 @@ test_gpx_boardfile_keep_going_without_room(void **state)
 
     record_cell(gpx_scoreboard_cell(&f->board, 2, 0), GPX_METHOD_GET, 200, 5);
     assert_int_equal(gpx_boardfile_sync(&f->file, &f->board, 0, err, sizeof(err)), -1);
-    assert_int_equal(lines_logged(), 1); /* once, not at every retry */
+    assert_int_equal(test_logged_lines(), 1); /* once, not at every retry */
     assert_true(f->status.errors[GPX_BOARDFILE_WRITE] == 2);
 
     no_file_size_limit();
     sync_ok(f);
     assert_int_equal(f->status.up, 1);
-    assert_int_equal(lines_logged(), 2);
+    assert_int_equal(test_logged_lines(), 2);
     assert_logged("written again: it holds the counts kept in memory meanwhile");
     assert_file_is_board(f);
     assert_true(gpx_boardfile_holds_counts(&f->file, NULL));
@@ -702,7 +663,7 @@ test_gpx_boardfile_survives_changes(void **state)
              f->path, f->board.size);
     counted_and_logged(f, 1, want);
     sync_ok(f);
-    assert_int_equal(lines_logged(), 1);
+    assert_int_equal(test_logged_lines(), 1);
 
     snprintf(other, sizeof(other), "%s/other", f->dir);
     fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -774,14 +735,14 @@ test_gpx_boardfile_repeated_changes_logged_once_a_minute(void **state)
         assert_file_is_board(f);
     }
     assert_true(f->status.errors[GPX_BOARDFILE_CHECK] == 5);
-    assert_int_equal(lines_logged(), 1);
+    assert_int_equal(test_logged_lines(), 1);
 
     /* A minute later (as the handle remembers it), the next is logged with
      * the count of those that were not. */
     f->file.noted_at[GPX_CHANGE_RESIZED] -= 61;
     assert_int_equal(truncate(f->path, 0), 0);
     sync_ok(f);
-    assert_int_equal(lines_logged(), 2);
+    assert_int_equal(test_logged_lines(), 2);
     snprintf(want, sizeof(want),
              "gpx: %s was truncated to 0 bytes by another process (it should have %zu); gpx writes it again from "
              "the counts in memory (the same change, 4 more time(s) since the last such line)\n",
@@ -821,7 +782,7 @@ test_gpx_boardfile_write_failure_logged_once(void **state)
     sync_ok(f);
     assert_int_equal(truncate(f->path, GPX_HEADER_SIZE), 0);
     assert_int_equal(gpx_boardfile_sync(&f->file, &f->board, 0, err, sizeof(err)), 0); /* noticed, written again */
-    assert_int_equal(lines_logged(), 1);
+    assert_int_equal(test_logged_lines(), 1);
 
     limit_file_size(GPX_HEADER_SIZE);
     for (i = 0; i < 3; i++) {
@@ -831,7 +792,7 @@ test_gpx_boardfile_write_failure_logged_once(void **state)
         assert_int_equal(f->status.up, 0);
         assert_true(f->status.errors[GPX_BOARDFILE_WRITE] == i + 1);
     }
-    assert_int_equal(lines_logged(), 2);
+    assert_int_equal(test_logged_lines(), 2);
     assert_logged("File too large; counting in memory (gunicorn_exporter_storage_up 0)");
     /* The file still holds the counts of its last good write. */
     assert_true(gpx_boardfile_holds_counts(&f->file, NULL));
@@ -839,7 +800,7 @@ test_gpx_boardfile_write_failure_logged_once(void **state)
     no_file_size_limit();
     sync_ok(f);
     assert_int_equal(f->status.up, 1);
-    assert_int_equal(lines_logged(), 3);
+    assert_int_equal(test_logged_lines(), 3);
     assert_logged("written again: it holds the counts kept in memory meanwhile");
     assert_file_is_board(f);
     assert_true(gpx_cell_requests(gpx_scoreboard_cell(&f->board, 2, 0)) == 3);
@@ -859,7 +820,7 @@ test_gpx_boardfile_final_failure_is_the_callers(void **state)
     assert_int_equal(gpx_boardfile_sync(&f->file, &f->board, 1, err, sizeof(err)), -1);
     no_file_size_limit();
     assert_non_null(strstr(err, "cannot reserve"));
-    assert_int_equal(lines_logged(), 1); /* the removal only */
+    assert_int_equal(test_logged_lines(), 1); /* the removal only */
     assert_logged("was removed by another process");
     assert_false(gpx_boardfile_holds_counts(&f->file, NULL));
     assert_int_equal(access(f->path, F_OK), -1);

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "gpx_test_support.h"
 #include "gpx_test_threads.h"
 
 #include "gpx_appmetrics.h"
@@ -49,18 +50,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    DIR *d = fdopendir(dirfd_);
-    struct dirent *e;
-
     (void)state;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.') {
-            unlinkat(dirfd(d), e->d_name, 0);
-        }
-    }
-    if (d != NULL) {
-        closedir(d);
-    }
+    empty_dir(dirfd_);
     rmdir(dir);
     return 0;
 }

@@ -25,17 +25,16 @@
 #include <unistd.h>
 
 #include "gpx_http.h"
+#include "gpx_test_threads.h"
 
-#define WAIT_MS 5000 /* the longest any condition is waited for */
+#define WAIT_MS (GPX_TEST_DEADLINE_SECONDS * 1000) /* the longest any condition is waited for */
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int gate_open;     /* renders of /slow may finish */
-    int slow_renders;  /* renders of /slow begun */
-    int slow_result;   /* what they answer: an enum gpx_http_result */
-    char log[64][512]; /* lines logged by the server */
-    unsigned logged;
+    int gate_open;    /* renders of /slow may finish */
+    int slow_renders; /* renders of /slow begun */
+    int slow_result;  /* what they answer: an enum gpx_http_result */
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
 /* Pages and content types the server knows nothing of: it must send them
@@ -72,50 +71,13 @@ render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out,
     return rc;
 }
 
-static void
-log_line(const char *line)
-{
-    pthread_mutex_lock(&fake.lock);
-    if (fake.logged < sizeof(fake.log) / sizeof(fake.log[0])) {
-        snprintf(fake.log[fake.logged++], sizeof(fake.log[0]), "%s", line);
-    }
-    pthread_cond_broadcast(&fake.changed);
-    pthread_mutex_unlock(&fake.lock);
-}
-
-/* How many logged lines contain `text`. */
-static unsigned
-logged_with(const char *text)
-{
-    unsigned i, n = 0;
-
-    pthread_mutex_lock(&fake.lock);
-    for (i = 0; i < fake.logged; i++) {
-        n += strstr(fake.log[i], text) != NULL;
-    }
-    pthread_mutex_unlock(&fake.lock);
-    return n;
-}
-
-static void
-deadline_in(struct timespec *until, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, until);
-    until->tv_sec += ms / 1000;
-    until->tv_nsec += (ms % 1000) * 1000000;
-    if (until->tv_nsec >= 1000000000) {
-        until->tv_sec++;
-        until->tv_nsec -= 1000000000;
-    }
-}
-
 /* Waits until `count` renders of /slow have begun. */
 static void
 wait_slow_renders(int count)
 {
     struct timespec until;
 
-    deadline_in(&until, WAIT_MS);
+    gpx_test_deadline(&until);
     pthread_mutex_lock(&fake.lock);
     while (fake.slow_renders < count && pthread_cond_timedwait(&fake.changed, &fake.lock, &until) == 0) {
     }
@@ -140,44 +102,12 @@ reset_fake(void **state)
     fake.gate_open = 0;
     fake.slow_renders = 0;
     fake.slow_result = GPX_HTTP_OK;
-    fake.logged = 0;
     pthread_mutex_unlock(&fake.lock);
+    gpx_test_log_clear();
     return 0;
 }
 
 /* -- the server and its clients ------------------------------------------------ */
-
-static int
-free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static int
-connect_to(int port)
-{
-    struct sockaddr_in sa = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {WAIT_MS / 1000, 0};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    assert_true(fd >= 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static struct gpx_http *
 launch(int port, unsigned connection_limit, int verbose)
@@ -191,16 +121,11 @@ launch(int port, unsigned connection_limit, int verbose)
         .verbose = verbose,
         .deferred_path = "/slow",
     };
-    struct gpx_http *srv = gpx_http_launch(&cfg, render, NULL, log_line);
-    struct timespec until;
+    struct gpx_http *srv = gpx_http_launch(&cfg, render, NULL, gpx_test_log_line);
 
     assert_non_null(srv);
-    deadline_in(&until, WAIT_MS);
-    pthread_mutex_lock(&fake.lock);
-    while (fake.logged == 0 && pthread_cond_timedwait(&fake.changed, &fake.lock, &until) == 0) {
-    }
-    pthread_mutex_unlock(&fake.lock);
-    assert_int_equal(logged_with("gpx: serving metrics on http://127.0.0.1:"), 1);
+    gpx_test_log_wait("gpx: serving metrics on http://127.0.0.1:");
+    assert_int_equal(gpx_test_log_count("gpx: serving metrics on http://127.0.0.1:"), 1);
     return srv;
 }
 
@@ -209,7 +134,7 @@ static int
 send_request(int port, const char *target, size_t len)
 {
     static const char tail[] = " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    int fd = connect_to(port);
+    int fd = gpx_test_connect(port);
 
     assert_true(fd >= 0);
     assert_int_equal(send(fd, "GET ", 4, MSG_NOSIGNAL), 4);
@@ -291,7 +216,7 @@ closed_within(int fd, int ms)
 static void
 test_http_deferred_page_never_holds_the_others(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     int slow = send_get(port, "/slow");
     char body[256];
@@ -315,7 +240,7 @@ test_http_deferred_page_never_holds_the_others(void **state)
 static void
 test_http_unavailable_answers_every_waiting_scrape(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     int fds[4];
     char body[256];
@@ -343,7 +268,7 @@ test_http_unavailable_answers_every_waiting_scrape(void **state)
 static void
 test_http_deferred_queue_is_bounded(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     int fds[GPX_HTTP_DEFERRED_WAITING + 1];
     char body[256];
@@ -381,7 +306,7 @@ run_stop(void *arg)
 static void
 test_http_stop_with_waiting_scrapes(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     int first, second, status;
     pthread_t stopper;
@@ -402,7 +327,7 @@ test_http_stop_with_waiting_scrapes(void **state)
     status = read_answer(second, NULL, 0);
     assert_true(status == 503 || status == 200 || status == 0);
     assert_in_range(fake.slow_renders, 1, 2);
-    assert_true(connect_to(port) < 0);
+    assert_true(gpx_test_connect(port) < 0);
 }
 
 /* Sends GET `target` with an Accept header; returns the whole answer,
@@ -410,7 +335,7 @@ test_http_stop_with_waiting_scrapes(void **state)
 static void
 get_accepting(int port, const char *target, const char *accept, char *answer, size_t len)
 {
-    int fd = connect_to(port);
+    int fd = gpx_test_connect(port);
     size_t got = 0;
     ssize_t n;
     char head[512];
@@ -431,7 +356,7 @@ get_accepting(int port, const char *target, const char *accept, char *answer, si
 static void
 test_http_sends_the_page_as_rendered(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     char answer[4096];
     const char *body;
@@ -455,7 +380,7 @@ test_http_sends_the_page_as_rendered(void **state)
 static void
 test_http_nul_in_target(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 0);
     char body[256];
 
@@ -477,7 +402,7 @@ test_http_nul_in_target(void **state)
 static void
 test_http_logged_targets_are_escaped(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 64, 1);
     static const char raw[] = "/a\x1b[31m\"\\\x7f\xc3\xa9"; /* ESC, quote, backslash, DEL, UTF-8 */
     unsigned i;
@@ -486,13 +411,14 @@ test_http_logged_targets_are_escaped(void **state)
     assert_int_equal(get(port, "/fast%0agpx:%20forged", NULL, 0), 404);
     assert_int_equal(request(port, raw, sizeof(raw) - 1, NULL, 0), 404);
     assert_int_equal(get(port, "/fast?x=%0a", NULL, 0), 200);
-    assert_int_equal(logged_with("gpx: debug: GET \"/fast%0agpx:%20forged\" answered with 404"), 1);
-    assert_int_equal(logged_with("gpx: debug: GET \"/a\\x1b[31m\\x22\\x5c\\x7f\\xc3\\xa9\" answered with 404"), 1);
-    assert_int_equal(logged_with("gpx: debug: GET \"/fast?x=%0a\" answered with 7 bytes (text)"), 1);
-    for (i = 0; i < fake.logged; i++) {
-        assert_null(strpbrk(fake.log[i], "\n\r\x1b\x7f"));
-    }
+    assert_int_equal(gpx_test_log_count("gpx: debug: GET \"/fast%0agpx:%20forged\" answered with 404"), 1);
+    assert_int_equal(gpx_test_log_count("gpx: debug: GET \"/a\\x1b[31m\\x22\\x5c\\x7f\\xc3\\xa9\" answered with 404"),
+                     1);
+    assert_int_equal(gpx_test_log_count("gpx: debug: GET \"/fast?x=%0a\" answered with 7 bytes (text)"), 1);
     gpx_http_stop(srv);
+    for (i = 0; i < gpx_test_log.count; i++) {
+        assert_null(strpbrk(gpx_test_log.lines[i], "\n\r\x1b\x7f"));
+    }
 }
 
 /* At the limit a new connection closes the oldest one that is not in a
@@ -500,7 +426,7 @@ test_http_logged_targets_are_escaped(void **state)
 static void
 test_http_limit_closes_the_oldest_idle_connection(void **state)
 {
-    int port = free_port();
+    int port = gpx_test_free_port();
     struct gpx_http *srv = launch(port, 4, 0);
     int slow = send_get(port, "/slow"); /* the oldest, and in a request */
     int idle[3], i;
@@ -508,21 +434,21 @@ test_http_limit_closes_the_oldest_idle_connection(void **state)
     (void)state;
     wait_slow_renders(1);
     for (i = 0; i < 2; i++) {
-        idle[i] = connect_to(port);
+        idle[i] = gpx_test_connect(port);
         assert_true(idle[i] >= 0);
     }
     /* The fourth connection: the oldest idle one makes room. */
     barrier(port);
     assert_true(closed_within(idle[0], WAIT_MS));
     assert_false(closed_within(idle[1], 0));
-    assert_int_equal(logged_with("gpx: the metrics port is at its limit of 4 connections"), 1);
+    assert_int_equal(gpx_test_log_count("gpx: the metrics port is at its limit of 4 connections"), 1);
 
-    idle[2] = connect_to(port);
+    idle[2] = gpx_test_connect(port);
     assert_true(idle[2] >= 0);
     barrier(port); /* the fourth again */
     assert_true(closed_within(idle[1], WAIT_MS));
     assert_false(closed_within(idle[2], 0));
-    assert_int_equal(logged_with("gpx: the metrics port is at its limit of"), 1); /* said once */
+    assert_int_equal(gpx_test_log_count("gpx: the metrics port is at its limit of"), 1); /* said once */
 
     open_gate();
     assert_int_equal(read_answer(slow, NULL, 0), 200);

@@ -89,29 +89,6 @@ struct reply {
     size_t body_len;
 };
 
-static int
-connect_to(int port)
-{
-    struct sockaddr_in sa;
-    struct timeval tv = {GPX_TEST_DEADLINE_SECONDS, 0};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    if (fd < 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* One request on its own connection (Connection: close), read to the end.
  * `headers` are extra header lines, each ending in CRLF. Usable from any
  * thread: failures are reported in the reply, not asserted. */
@@ -123,7 +100,7 @@ http(int port, const char *method, const char *path, const char *headers)
     unsigned char *data = NULL;
     size_t len = 0, cap = 0;
     const char *end;
-    int fd = connect_to(port), n;
+    int fd = gpx_test_connect(port), n;
 
     memset(&r, 0, sizeof(r));
     if (fd < 0) {
@@ -633,7 +610,7 @@ test_silent_client_stalls_nobody(void **state)
 
     (void)state;
     srv = launch(port, NULL, 1);
-    silent = connect_to(port);
+    silent = gpx_test_connect(port);
     assert_true(silent >= 0);
     assert_int_equal(write(silent, "GET /met", 8), 8);
     memset(&s, 0, sizeof(s));

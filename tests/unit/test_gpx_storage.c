@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "gpx_test_support.h"
+
 #include "gpx_storage.h"
 
 /* Storages stay reachable from here until the end: their state lives as
@@ -28,17 +30,8 @@ static unsigned storages_used, first_of_test;
 static struct gpx_scoreboard boards[8];
 static unsigned boards_used;
 
-static char logged[64 * 1024];
 static char dir[256];
 static char root[64];
-
-static void
-log_line(const char *line)
-{
-    size_t len = strlen(logged);
-
-    snprintf(logged + len, sizeof(logged) - len, "%s\n", line);
-}
 
 static void
 log_errno(const char *what)
@@ -46,7 +39,7 @@ log_errno(const char *what)
     char line[512];
 
     snprintf(line, sizeof(line), "%s: %s", what, strerror(errno));
-    log_line(line);
+    test_log_line(line);
 }
 
 static void *
@@ -75,7 +68,7 @@ static int
 setup(void **state)
 {
     (void)state;
-    logged[0] = '\0';
+    test_log_clear();
     first_of_test = storages_used;
     strcpy(root, "/tmp/gpx_storage_test_XXXXXX");
     if (mkdtemp(root) == NULL) {
@@ -84,15 +77,6 @@ setup(void **state)
     snprintf(dir, sizeof(dir), "%s/metrics/dir", root);
     unsetenv("PROMETHEUS_MULTIPROC_DIR");
     return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int
@@ -108,7 +92,7 @@ teardown(void **state)
         }
     }
     unsetenv("PROMETHEUS_MULTIPROC_DIR");
-    return nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return remove_tree(root);
 }
 
 /* Settings of a test server: its directory, instance "unit:1", and `extra`
@@ -143,7 +127,7 @@ choose(const struct gpx_config *cfg, int reload)
         .uid = (uid_t)-1,
         .gid = (gid_t)-1,
         .shared_calloc = shared_calloc,
-        .log = log_line,
+        .log = test_log_line,
         .log_errno = log_errno,
     };
     struct gpx_storage *s;
@@ -171,18 +155,6 @@ start_storage(const struct gpx_config *cfg, int reload)
     boards_used++;
     s->ops->describe(s);
     return s;
-}
-
-static void
-assert_logged(const char *line)
-{
-    char want[4096];
-
-    snprintf(want, sizeof(want), "%s\n", line);
-    if (strstr(logged, want) == NULL) {
-        print_error("not logged: %s\nlogged:\n%s", line, logged);
-        fail();
-    }
 }
 
 static void
@@ -233,7 +205,7 @@ test_gpx_storage_files_continue(void **state)
     assert_int_equal(stat(dir, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     snprintf(line, sizeof(line), "gpx: storage files, scoreboard %s (new file: counters begin at zero)", path);
-    assert_logged(line);
+    assert_logged_line(line);
     assert_null(gpx_storage_base(s));
 
     s->ops->health(s, &health);
@@ -249,18 +221,18 @@ test_gpx_storage_files_continue(void **state)
     s->ops->persist(s);
     s->ops->close(s);
     snprintf(line, sizeof(line), "gpx: counters kept in %s for the next start", path);
-    assert_logged(line);
+    assert_logged_line(line);
 
-    logged[0] = '\0';
+    test_log_clear();
     s = start_storage(&cfg, 1);
     snprintf(line, sizeof(line), "gpx: storage files, scoreboard %s (reload: counters continue)", path);
-    assert_logged(line);
+    assert_logged_line(line);
     assert_int_equal(gpx_scoreboard_slot(s->board, 2)->restarts[1], 7);
 
-    logged[0] = '\0';
+    test_log_clear();
     s = start_storage(&cfg, 0);
     snprintf(line, sizeof(line), "gpx: storage files, scoreboard %s (counters continue from the file)", path);
-    assert_logged(line);
+    assert_logged_line(line);
     assert_int_equal(gpx_scoreboard_slot(s->board, 2)->restarts[1], 7);
 }
 
@@ -284,7 +256,7 @@ test_gpx_storage_files_persist(void **state)
     next = start_storage(&cfg, 1);
     assert_int_equal(gpx_scoreboard_slot(next->board, 1)->restarts[0], 3);
 
-    logged[0] = '\0';
+    test_log_clear();
     next->ops->after_fork(next);
     assert_int_equal(stat(path, &before), 0);
     GPX_BUMP(gpx_scoreboard_slot(next->board, 1)->restarts[0], 1);
@@ -293,7 +265,7 @@ test_gpx_storage_files_persist(void **state)
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
     assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
 }
 
 static void
@@ -339,16 +311,16 @@ test_gpx_storage_files_cleanup(void **state)
     touch("notes.txt");
 
     configure(&cfg, GPX_OPT_CLEANUP_DB_FILES, "true", GPX_OPT_COUNT);
-    logged[0] = '\0';
+    test_log_clear();
     s = start_storage(&cfg, 1);
     assert_int_equal(gpx_scoreboard_slot(s->board, 1)->restarts[0], 5);
     assert_true(exists("a.db"));
-    assert_null(strstr(logged, "cold start"));
+    assert_null(strstr(test_logged, "cold start"));
 
-    logged[0] = '\0';
+    test_log_clear();
     s = start_storage(&cfg, 0);
     snprintf(line, sizeof(line), "gpx: cold start with gpx-cleanup-db-files: removed 4 file(s) from %s", dir);
-    assert_logged(line);
+    assert_logged_line(line);
     assert_int_equal(gpx_scoreboard_slot(s->board, 1)->restarts[0], 0);
     assert_false(exists("a.db"));
     assert_false(exists("b.db"));
@@ -380,11 +352,11 @@ test_gpx_storage_files_prepare_fails(void **state)
     s = choose(&cfg, 0);
     assert_int_equal(s->ops->prepare(s, err, sizeof(err)), -1);
     assert_string_equal(err, want);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
 
     s = choose(&cfg, 1);
     assert_int_equal(s->ops->prepare(s, err, sizeof(err)), 0);
-    assert_logged(want);
+    assert_logged_line(want);
 }
 
 /* The app's prometheus_client is told where gpx reads, when the option gave
@@ -438,8 +410,9 @@ test_gpx_storage_redis_before_start(void **state)
     (void)state;
     configure(&cfg, GPX_OPT_REDIS, "true", GPX_OPT_COUNT);
     s = start_storage(&cfg, 0);
-    assert_logged("gpx: storage redis localhost:6379 db 0, key gunicorn:gpx:instance:unit:1 every 5 s (expires after "
-                  "86400 s), no files");
+    assert_logged_line(
+        "gpx: storage redis localhost:6379 db 0, key gunicorn:gpx:instance:unit:1 every 5 s (expires after "
+        "86400 s), no files");
     base = gpx_storage_base(s);
     assert_non_null(base);
     assert_int_equal(base->workers, 2);
@@ -453,18 +426,18 @@ test_gpx_storage_redis_before_start(void **state)
     assert_string_equal(health.labels[1], "restore");
     assert_string_equal(health.labels[2], "publish");
     assert_string_equal(health.labels[3], "fleet");
-    logged[0] = '\0';
+    test_log_clear();
     s->ops->persist(s);
     s->ops->after_fork(s);
     s->ops->close(s);
-    assert_string_equal(logged, "");
+    assert_string_equal(test_logged, "");
 
     configure(&cfg, GPX_OPT_REDIS, "true", GPX_OPT_REDIS_HOST, "/run/redis.sock", GPX_OPT_REDIS_DB, "3",
               GPX_OPT_REDIS_TTL_DISABLED, "yes", GPX_OPT_REDIS_TTL, "600", GPX_OPT_COUNT);
     s = start_storage(&cfg, 0);
-    assert_logged("gpx: storage redis /run/redis.sock db 3, key gunicorn:gpx:instance:unit:1 every 5 s (never "
-                  "expires), no files");
-    assert_logged("gpx: gpx-redis-ttl-disabled = true: keys never expire, gpx-redis-ttl = 600 is not used");
+    assert_logged_line("gpx: storage redis /run/redis.sock db 3, key gunicorn:gpx:instance:unit:1 every 5 s (never "
+                       "expires), no files");
+    assert_logged_line("gpx: gpx-redis-ttl-disabled = true: keys never expire, gpx-redis-ttl = 600 is not used");
 }
 
 int

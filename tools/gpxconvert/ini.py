@@ -178,13 +178,21 @@ class IniWriter:
         caller) and may be `%(_)`, the variable's value. The line is `key =
         prefix%(placeholder)suffix`; the placeholder is named after `base`
         (default `key`)."""
-        name = self.placeholder(base or key)
+        name = self.placeholder_cases(base or key, cases, escape(default))
+        self.opt(key, f"{prefix}%({name}){suffix}", raw=True)
+
+    def placeholder_cases(self, base, cases, default) -> str:
+        """A placeholder named after `base` that takes the value of the first
+        case whose condition holds where uWSGI starts, else `default` (all
+        written as they are): one `if-env` block per case, each setting it
+        only when no earlier one did. Returns its name."""
+        name = self.placeholder(base)
         for condition, value in cases:
             self.opt("if-env", condition)
             self.opt("set-placeholder", f"{name}={value}", raw=True)
             self.opt("endif", "", raw=True)
-        self.opt("set-placeholder", f"{name}={escape(default)}", raw=True)
-        self.opt(key, f"{prefix}%({name}){suffix}", raw=True)
+        self.opt("set-placeholder", f"{name}={default}", raw=True)
+        return name
 
     def setting_opt(self, name, key, value):
         """`key = value` for a number setting, in uWSGI's run-time form when the

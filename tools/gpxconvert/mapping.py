@@ -437,15 +437,11 @@ class Converter(IniWriter):
             form = f"%({jitter} / %k" + (f" / {dep['a']}" if dep["a"] != 1 else "") + ")"
             self.comment(f"(!) computed from the CPU count where uWSGI starts, as processes is ({delta} here)")
         elif dep["kind"] in ("cases", "any"):
-            name = self.placeholder("max_requests_delta")
             values = [(f"{dep['var']}={c}", v) for c, v in dep["cases"]] if dep["kind"] == "cases" else [
                 (dep["var"], dep["value"])]
             self.comment(f"(!) follows processes, which depends on {self.depends_on(dep)}")
-            for condition, value in values:
-                self.opt("if-env", condition)
-                self.opt("set-placeholder", f"{name}={jitter // (value - 1) if value > 1 else 0}", raw=True)
-                self.opt("endif", "", raw=True)
-            self.opt("set-placeholder", f"{name}={delta}", raw=True)
+            name = self.placeholder_cases("max_requests_delta", [
+                (condition, jitter // (value - 1) if value > 1 else 0) for condition, value in values], delta)
             form = f"%({name})"
         else:
             self.comment(f"(!) follows processes, which depends on {self.depends_on(dep)}: frozen at {delta}, "
