@@ -30,7 +30,7 @@ from pathlib import Path
 # uWSGI glue) sits above all of them.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Memory, text, hashing, logging, files: what every module may use.
-    ("base", ("gpx_buf", "gpx_format", "gpx_hash", "gpx_index", "gpx_log", "gpx_file", "gpx_thread")),
+    ("base", ("gpx_buf", "gpx_format", "gpx_text", "gpx_hash", "gpx_index", "gpx_log", "gpx_file", "gpx_thread")),
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile", "gpx_gzip",
                "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",

@@ -42,11 +42,19 @@ from common import (  # noqa: E402
 )
 
 
+def with_plugin(args: list[str], plugin: str | None) -> list[str]:
+    """gpx's arguments with `plugin` loaded instead of the build's."""
+    if plugin is None:
+        return args
+    at = args.index("--plugin") + 1
+    return [*args[:at], str(Path(plugin).resolve()), *args[at + 1:]]
+
+
 def one_layout(args, workers: int, cores: int) -> dict:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         mp, metrics_port, redis = gpx_storage(tmp, args.storage)
-        extra = [*gpx_args(args.uwsgi, mp, metrics_port, redis), *mode_args(args.mode, cores),
+        extra = [*with_plugin(gpx_args(args.uwsgi, mp, metrics_port, redis), args.plugin), *mode_args(args.mode, cores),
                  "--listen", "1024", *args.uwsgi_arg]
         if redis:
             extra += ["--gpx-redis-interval", "1"]
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scrapes", type=int, default=200)
     ap.add_argument("--load-seconds", type=float, default=3, help="wrk before the scrapes (default 3)")
     ap.add_argument("--uwsgi", default=SYSTEM_UWSGI)
+    ap.add_argument("--plugin", help="this gpx_plugin.so instead of the build's (e.g. an older commit's, "
+                    "to compare in one run)")
     ap.add_argument("--uwsgi-arg", action="append", default=[], metavar="ARG")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
