@@ -14,6 +14,8 @@
 #include <string.h>
 
 static const char *const state_labels[GPX_STATE_COUNT] = {"idle", "busy", "cheap", "paused", "stopping"};
+/* What a page is sized for before it is written, per worker slot. */
+#define GPX_PAGE_BYTES_PER_WORKER 6144
 /* Room for one series' labels before its own: gpx_instance and worker_id. */
 #define GPX_LABELS_MAX 1024
 
@@ -554,90 +556,84 @@ compare_keys(const void *a, const void *b)
     return ka < kb ? -1 : ka > kb;
 }
 
-/* The exporter's second pair of restart families: the same events as
- * gunicorn_worker_restart_total, per slot, with the reason's restart_type.
- * The worker's family and the master's differ only in their label order,
- * which is the exporter's (worker_id, restart_type, reason for the worker's;
- * worker_id, reason, restart_type for the master's). */
+/* The label text after worker_id of each restart series, one per family
+ * and reason, written once per page. */
+enum { RESTART_TOTAL, RESTART_COUNT_WORKER, RESTART_COUNT_MASTER, RESTART_FAMILIES };
+struct restart_suffixes {
+    char text[RESTART_FAMILIES][GPX_RESTART_REASON_COUNT][96];
+    size_t len[RESTART_FAMILIES][GPX_RESTART_REASON_COUNT];
+};
+
 static void
-render_restart_counts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
+restart_suffixes(struct restart_suffixes *rs)
+{
+    unsigned r;
+
+    for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+        const char *reason = gpx_restart_label(r), *type = gpx_restart_type_label(r);
+        int n[RESTART_FAMILIES];
+
+        /* The exporter's label orders: reason alone; worker_id, restart_type,
+         * reason for the worker's counts; worker_id, reason, restart_type for
+         * the master's. */
+        n[RESTART_TOTAL] = snprintf(rs->text[RESTART_TOTAL][r], sizeof(rs->text[0][0]), ",reason=\"%s\"} ", reason);
+        n[RESTART_COUNT_WORKER] = snprintf(rs->text[RESTART_COUNT_WORKER][r], sizeof(rs->text[0][0]),
+                                           ",restart_type=\"%s\",reason=\"%s\"} ", type, reason);
+        n[RESTART_COUNT_MASTER] = snprintf(rs->text[RESTART_COUNT_MASTER][r], sizeof(rs->text[0][0]),
+                                           ",reason=\"%s\",restart_type=\"%s\"} ", reason, type);
+        for (unsigned f = 0; f < RESTART_FAMILIES; f++) {
+            rs->len[f][r] = n[f] > 0 && (size_t)n[f] < sizeof(rs->text[0][0]) ? (size_t)n[f] : 0;
+        }
+    }
+}
+
+/* Every restart series of one family for the shown slots of srcs. */
+static void
+put_restart_family(struct gpx_buf *out, const struct restart_suffixes *rs, unsigned family, const char *name,
+                   const struct source *srcs, unsigned nsrc)
 {
     char labels[GPX_LABELS_MAX];
-    unsigned f, i, w, r;
-    size_t len;
+    size_t name_len = strlen(name), len;
+    unsigned i, w, r;
 
-    for (f = 0; f < 2; f++) {
-        enum gpx_family_id id = f == 0 ? GPX_FAM_WORKER_RESTART_COUNT : GPX_FAM_MASTER_WORKER_RESTART_COUNT;
-        const char *name = gpx_families[id].name;
-        size_t name_len = strlen(name);
+    for (i = 0; i < nsrc; i++) {
+        for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
+            char *p;
 
-        gpx_render_family(out, fmt, id);
-        for (i = 0; i < nsrc; i++) {
-            for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
-                if (!shown(&srcs[i], w)) {
-                    continue;
-                }
-                len = worker_labels(labels, srcs[i].labels, w + 1);
-                for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
-                    const char *reason = gpx_restart_label(r), *type = gpx_restart_type_label(r);
-                    const char *first = f == 0 ? type : reason, *second = f == 0 ? reason : type;
-                    char *p = gpx_buf_room(out, name_len + len + strlen(first) + strlen(second) + 64);
-
-                    if (p == NULL) {
-                        return;
-                    }
-                    p = gpx_text_mem(p, name, name_len);
-                    *p++ = '{';
-                    p = gpx_text_mem(p, labels, len);
-                    p = gpx_text_mem(p, f == 0 ? ",restart_type=\"" : ",reason=\"", f == 0 ? 15 : 9);
-                    p = gpx_text_mem(p, first, strlen(first));
-                    p = gpx_text_mem(p, f == 0 ? "\",reason=\"" : "\",restart_type=\"", f == 0 ? 10 : 16);
-                    p = gpx_text_mem(p, second, strlen(second));
-                    p = gpx_text_mem(p, "\"} ", 3);
-                    p = gpx_text_u64(p, srcs[i].slots[w].restarts[r]);
-                    *p++ = '\n';
-                    gpx_buf_commit(out, p);
-                }
+            if (!shown(&srcs[i], w)) {
+                continue;
             }
+            len = worker_labels(labels, srcs[i].labels, w + 1);
+            p = gpx_buf_room(out, GPX_RESTART_REASON_COUNT * (name_len + len + sizeof(rs->text[0][0]) + 24));
+            if (p == NULL) {
+                return;
+            }
+            for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+                p = gpx_text_mem(p, name, name_len);
+                *p++ = '{';
+                p = gpx_text_mem(p, labels, len);
+                p = gpx_text_mem(p, rs->text[family][r], rs->len[family][r]);
+                p = gpx_text_u64(p, srcs[i].slots[w].restarts[r]);
+                *p++ = '\n';
+            }
+            gpx_buf_commit(out, p);
         }
     }
 }
 
 /* Restarts by reason, per slot and for the whole server. Every reason is
- * shown from the start, so that rate() has a zero to begin from. */
+ * shown from the start, so that rate() has a zero to begin from. Then the
+ * exporter's second pair of restart families: the same events per slot,
+ * with the reason's restart_type. */
 static void
 render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
-    char labels[GPX_LABELS_MAX];
+    struct restart_suffixes rs;
     unsigned i, w, r;
-    size_t len;
 
+    restart_suffixes(&rs);
     gpx_render_family(out, fmt, GPX_FAM_WORKER_RESTART);
-    for (i = 0; i < nsrc; i++) {
-        for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
-            if (!shown(&srcs[i], w)) {
-                continue;
-            }
-            len = worker_labels(labels, srcs[i].labels, w + 1);
-            for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
-                const char *reason = gpx_restart_label(r);
-                size_t reason_len = strlen(reason);
-                char *p = gpx_buf_room(out, len + reason_len + 64);
-
-                if (p == NULL) {
-                    return;
-                }
-                p = gpx_text_mem(p, "gunicorn_worker_restart_total{", 30);
-                p = gpx_text_mem(p, labels, len);
-                p = gpx_text_mem(p, ",reason=\"", 9);
-                p = gpx_text_mem(p, reason, reason_len);
-                p = gpx_text_mem(p, "\"} ", 3);
-                p = gpx_text_u64(p, srcs[i].slots[w].restarts[r]);
-                *p++ = '\n';
-                gpx_buf_commit(out, p);
-            }
-        }
-    }
+    put_restart_family(out, &rs, RESTART_TOTAL, gpx_families[GPX_FAM_WORKER_RESTART].name, srcs, nsrc);
     gpx_render_family(out, fmt, GPX_FAM_MASTER_WORKER_RESTART);
     for (i = 0; i < nsrc; i++) {
         if (!srcs[i].per_worker || srcs[i].slots == NULL) {
@@ -653,7 +649,11 @@ render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
                            gpx_restart_label(r), total);
         }
     }
-    render_restart_counts(out, fmt, srcs, nsrc);
+    gpx_render_family(out, fmt, GPX_FAM_WORKER_RESTART_COUNT);
+    put_restart_family(out, &rs, RESTART_COUNT_WORKER, gpx_families[GPX_FAM_WORKER_RESTART_COUNT].name, srcs, nsrc);
+    gpx_render_family(out, fmt, GPX_FAM_MASTER_WORKER_RESTART_COUNT);
+    put_restart_family(out, &rs, RESTART_COUNT_MASTER, gpx_families[GPX_FAM_MASTER_WORKER_RESTART_COUNT].name, srcs,
+                       nsrc);
 }
 
 /* The (method, status) series of one source's total. */
@@ -820,6 +820,11 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 
     if (x->base != NULL && x->base->workers > n) {
         n = x->base->workers;
+    }
+    /* The page's room at once (about 4-5 KB a worker): growing a buffer of
+     * megabytes by doubling copies it again at every step. */
+    if (gpx_buf_room(out, (size_t)n * GPX_PAGE_BYTES_PER_WORKER + 16384) == NULL) {
+        return -1;
     }
     cells = alloc_cells((size_t)n + 1);
     if (cells == NULL) {
