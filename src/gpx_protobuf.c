@@ -134,10 +134,29 @@ flush_family(struct gpx_buf *out, struct family *f)
     for (i = 0; i < f->count; i++) {
         struct metric *m = &f->metrics[i];
 
+        /* Pointers into the metric are set only now: the array of metrics
+         * moves while it grows. */
         metrics[i] = &m->msg;
         m->msg.label = m->label_ptrs;
         m->histogram.bucket = m->bucket_ptrs;
         m->summary.quantile = m->quantile_ptrs;
+        switch (f->type) {
+        case IO__PROMETHEUS__CLIENT__METRIC_TYPE__COUNTER:
+            m->msg.counter = &m->counter;
+            break;
+        case IO__PROMETHEUS__CLIENT__METRIC_TYPE__GAUGE:
+            m->msg.gauge = &m->gauge;
+            break;
+        case IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM:
+            m->msg.histogram = &m->histogram;
+            break;
+        case IO__PROMETHEUS__CLIENT__METRIC_TYPE__SUMMARY:
+            m->msg.summary = &m->summary;
+            break;
+        default:
+            m->msg.untyped = &m->untyped;
+            break;
+        }
     }
     msg.name = f->name;
     msg.help = f->help;
@@ -381,30 +400,13 @@ new_metric(struct family *f, struct sample *s, const char *skip)
         m->msg.has_timestamp_ms = 1;
         m->msg.timestamp_ms = s->timestamp_ms;
     }
-    switch (f->type) {
-    case IO__PROMETHEUS__CLIENT__METRIC_TYPE__COUNTER:
-        io__prometheus__client__counter__init(&m->counter);
-        m->msg.counter = &m->counter;
-        break;
-    case IO__PROMETHEUS__CLIENT__METRIC_TYPE__GAUGE:
-        io__prometheus__client__gauge__init(&m->gauge);
-        m->msg.gauge = &m->gauge;
-        break;
-    case IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM:
-        io__prometheus__client__histogram__init(&m->histogram);
-        m->histogram.has_sample_count = m->histogram.has_sample_sum = 1;
-        m->msg.histogram = &m->histogram;
-        break;
-    case IO__PROMETHEUS__CLIENT__METRIC_TYPE__SUMMARY:
-        io__prometheus__client__summary__init(&m->summary);
-        m->summary.has_sample_count = m->summary.has_sample_sum = 1;
-        m->msg.summary = &m->summary;
-        break;
-    default:
-        io__prometheus__client__untyped__init(&m->untyped);
-        m->msg.untyped = &m->untyped;
-        break;
-    }
+    io__prometheus__client__counter__init(&m->counter);
+    io__prometheus__client__gauge__init(&m->gauge);
+    io__prometheus__client__untyped__init(&m->untyped);
+    io__prometheus__client__histogram__init(&m->histogram);
+    m->histogram.has_sample_count = m->histogram.has_sample_sum = 1;
+    io__prometheus__client__summary__init(&m->summary);
+    m->summary.has_sample_count = m->summary.has_sample_sum = 1;
     return m;
 }
 

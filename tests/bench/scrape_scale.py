@@ -18,6 +18,7 @@ Many workers on few CPUs is fine here: the workers are idle while scraped.
 from __future__ import annotations
 
 import argparse
+import http.client
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,28 @@ def with_plugin(args: list[str], plugin: str | None) -> list[str]:
     return [*args[:at], str(Path(plugin).resolve()), *args[at + 1:]]
 
 
+PROTOBUF_ACCEPT = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+
+
+def protobuf_series(port: int, count: int) -> dict:
+    """Times `count` protobuf GETs of /metrics over one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies, sizes = [], []
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            conn.request("GET", "/metrics", headers={"Accept": PROTOBUF_ACCEPT})
+            resp = conn.getresponse()
+            body = resp.read()
+            latencies.append(time.perf_counter() - start)
+            if resp.status != 200 or not resp.getheader("Content-Type", "").startswith("application/vnd.google"):
+                raise RuntimeError(f"/metrics answered {resp.status} {resp.getheader('Content-Type')}")
+            sizes.append(len(body))
+    finally:
+        conn.close()
+    return {"latencies": latencies, "sizes": sizes}
+
+
 def one_layout(args, workers: int, cores: int) -> dict:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -72,6 +95,7 @@ def one_layout(args, workers: int, cores: int) -> dict:
             if redis:
                 time.sleep(2.5)  # two publishes after the load
             series = scrape_series(metrics_port, args.scrapes)
+            proto = protobuf_series(metrics_port, args.scrapes) if args.protobuf else None
         finally:
             server.stop()
             if redis:
@@ -81,10 +105,16 @@ def one_layout(args, workers: int, cores: int) -> dict:
     row = {"workers": workers, "cores": cores, "requests_sent": sent, "startup_s": round(startup, 1),
            "body_bytes": statistics.median(series["sizes"]), "body_bytes_min": min(series["sizes"]),
            "body_bytes_max": max(series["sizes"]), "latency": lat, "render": render}
+    if proto is not None:
+        row["protobuf"] = {"latency": summary_ms(proto["latencies"]), "body_bytes": statistics.median(proto["sizes"])}
     print(f"{workers:4d} workers x {cores:2d} {args.mode:9s}: scrape median {lat['median_ms']:7.2f} ms, "
           f"p99 {lat['p99_ms']:7.2f} ms; render (gpx) median {render['median_ms']:7.2f} ms, p99 "
           f"{render['p99_ms']:7.2f} ms; body {row['body_bytes']:.0f} bytes; {sent} requests before",
           flush=True)
+    if proto is not None:
+        p = row["protobuf"]
+        print(f"{'':25s}  protobuf: scrape median {p['latency']['median_ms']:7.2f} ms, p99 "
+              f"{p['latency']['p99_ms']:7.2f} ms; body {p['body_bytes']:.0f} bytes", flush=True)
     return row
 
 
@@ -96,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="what a core is when cores > 1 (default threads)")
     ap.add_argument("--storage", choices=("files", "redis"), default="files")
     ap.add_argument("--scrapes", type=int, default=200)
+    ap.add_argument("--protobuf", action="store_true", help="also time as many protobuf scrapes")
     ap.add_argument("--load-seconds", type=float, default=3, help="wrk before the scrapes (default 3)")
     ap.add_argument("--uwsgi", default=SYSTEM_UWSGI)
     ap.add_argument("--plugin", help="this gpx_plugin.so instead of the build's (e.g. an older commit's, "
