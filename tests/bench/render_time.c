@@ -5,9 +5,12 @@
  * requests of GET and POST with statuses 200, 404 and 500, durations and
  * sizes spread over the buckets, a few failures and read errors, as a
  * saturated server's cells hold them. Prints the page size and the median,
- * p99 and minimum of `runs` renderings.
+ * p99 and minimum of `runs` renderings; with a fifth argument `protobuf`,
+ * then of `runs` conversions of the page into protobuf (gpx_protobuf.h).
+ * A fourth argument (a path, or "-" for none) keeps the last page.
  *
  *     make -C tests/bench render_time && tests/bench/build/render_time 256 16 400
+ *     tests/bench/build/render_time 256 16 100 - protobuf
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 
 #include "gpx_exposition.h"
+#include "gpx_protobuf.h"
 
 static const char *
 endpoint(void *ctx, unsigned worker, unsigned app_id)
@@ -78,7 +82,8 @@ main(int argc, char **argv)
     unsigned workers = argc > 1 ? (unsigned)atoi(argv[1]) : 256;
     unsigned cores = argc > 2 ? (unsigned)atoi(argv[2]) : 16;
     unsigned runs = argc > 3 ? (unsigned)atoi(argv[3]) : 200, i;
-    const char *dump = argc > 4 ? argv[4] : NULL;
+    const char *dump = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL;
+    int protobuf = argc > 5 && strcmp(argv[5], "protobuf") == 0;
     struct gpx_scoreboard board;
     struct gpx_worker_view *views = calloc(workers, sizeof(*views));
     struct gpx_exposition x;
@@ -137,6 +142,28 @@ main(int argc, char **argv)
     qsort(times, runs, sizeof(double), compare_doubles);
     printf("%u workers x %u cores: %zu bytes; render median %.3f ms, p99 %.3f ms, min %.3f ms (%u runs)\n", workers,
            cores, out.len, times[runs / 2] * 1e3, times[runs * 99 / 100] * 1e3, times[0] * 1e3, runs);
+    if (protobuf) {
+        struct gpx_buf pb;
+
+        if (gpx_buf_init(&pb, out.len) != 0) {
+            return 1;
+        }
+        for (i = 0; i < runs; i++) {
+            double t0;
+
+            gpx_buf_reset(&pb);
+            t0 = now();
+            if (gpx_protobuf_from_text(&pb, out.data, out.len) != 0) {
+                fprintf(stderr, "render_time: gpx_protobuf_from_text failed\n");
+                return 1;
+            }
+            times[i] = now() - t0;
+        }
+        qsort(times, runs, sizeof(double), compare_doubles);
+        printf("%u workers x %u cores: %zu bytes of protobuf; conversion median %.3f ms, p99 %.3f ms, min %.3f ms\n",
+               workers, cores, pb.len, times[runs / 2] * 1e3, times[runs * 99 / 100] * 1e3, times[0] * 1e3);
+        gpx_buf_free(&pb);
+    }
     gpx_buf_free(&out);
     gpx_scoreboard_close(&board);
     free(views);
