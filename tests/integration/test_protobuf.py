@@ -3,8 +3,8 @@
 A scrape that asks for `application/vnd.google.protobuf;
 proto=io.prometheus.client.MetricFamily; encoding=delimited` gets
 length-delimited MetricFamily messages with exactly that Content-Type
-(gzip-compressed when asked); other Accept headers get text or OpenMetrics
-as before. Debian's Prometheus (2.42) with `--enable-feature=native-histograms`
+(gzip-compressed when asked), for /metrics and for the fleet view
+(/metrics/fleet); other Accept headers get text or OpenMetrics as before. Debian's Prometheus (2.42) with `--enable-feature=native-histograms`
 asks for protobuf first: gpx's debug log shows it served protobuf, and the
 query API returns the exact counts of gpx's families (counters and the
 histograms' _count and _bucket), uWSGI's metrics subsystem and the app's
@@ -19,7 +19,7 @@ import pytest
 import requests
 from test_app_metrics import app_server
 
-from conftest import probes, start
+from conftest import probes, start, wait_for
 
 PROTOBUF = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 # What Prometheus 2.42 sends with native histograms on.
@@ -80,6 +80,27 @@ def test_protobuf_page(build, server_factory):
     assert requests.get(s.metrics_url, timeout=5).headers["Content-Type"].startswith("text/plain; version=0.0.4")
     om = requests.get(s.metrics_url, headers={"Accept": "application/openmetrics-text;version=1.0.0"}, timeout=5)
     assert om.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+
+
+def test_protobuf_fleet_view(build, redis_factory, server_factory):
+    """/metrics/fleet in protobuf: the fleet view's families, as its text."""
+    r = redis_factory()
+    s = start(app_server(server_factory, build, "--processes", "2", *r.gpx_args("alpha")), 2)
+    for _ in range(5):
+        assert requests.post(s.url("/hit"), timeout=5).status_code == 200
+    url = f"http://127.0.0.1:{s.metrics_port}/metrics/fleet"
+
+    def published():
+        text = requests.get(url, timeout=5).text
+        return text if "gunicorn_fleet_instances 1" in text.splitlines() else None
+
+    text = wait_for(published, 15, interval=0.2, what="alpha in the fleet view")
+    pb = requests.get(url, headers={"Accept": PROTOBUF}, timeout=5)
+    assert pb.status_code == 200
+    assert pb.headers["Content-Type"] == PROTOBUF
+    names = family_names(pb.content)
+    assert names == text_families(text)
+    assert names[-1] == "gunicorn_fleet_instances"
 
 
 @pytest.mark.slow
