@@ -311,7 +311,7 @@ read_sample(const char *p, const char *end, struct sample *s)
     if (p < end) {
         double ts;
 
-        if (read_number(p + 1, end, &ts) != 0) {
+        if (read_number(p + 1, end, &ts) != 0 || !(ts > -9.2e18 && ts < 9.2e18)) {
             return -1;
         }
         s->have_timestamp = 1;

@@ -388,7 +388,8 @@ static void
 test_protobuf_refuses_broken_lines(void **state)
 {
     static const char *const broken[] = {"x{a=\"1\" 1\n", "x 1 2 3\n", "x{a=1} 2\n",
-                                         "9x 1\n",        "x abc\n",   "# TYPE h histogram\nh_bucket 1\n"};
+                                         "9x 1\n",        "x abc\n",   "# TYPE h histogram\nh_bucket 1\n",
+                                         "x 1 1e30\n",    "x 1 NaN\n"};
     unsigned i;
 
     (void)state;
