@@ -35,6 +35,14 @@ struct metric {
     int have_count; /* a _count line was read (else the +Inf bucket counts) */
 };
 
+/* Memory for the label texts of a family's metrics, freed with it: one
+ * allocation per 64 KB, not two per label. */
+struct block {
+    struct block *next;
+    size_t used, cap;
+    char data[];
+};
+
 /* The family being read. */
 struct family {
     char *name;
@@ -42,15 +50,17 @@ struct family {
     Io__Prometheus__Client__MetricType type;
     struct metric *metrics;
     size_t count, cap;
+    struct block *blocks;
 };
 
-/* One sample line, its texts unescaped into `scratch`. */
+/* One sample line, its label texts unescaped into a scratch buffer that
+ * the next line reuses. */
 #define MAX_LABELS 64
 struct sample {
     const char *name;
     size_t name_len;
-    char *label_names[MAX_LABELS];
-    char *label_values[MAX_LABELS];
+    const char *label_names[MAX_LABELS];
+    const char *label_values[MAX_LABELS];
     unsigned labels;
     double value;
     int have_timestamp;
@@ -69,15 +79,35 @@ copy(const char *p, size_t len)
     return s;
 }
 
+/* A copy of `text` that lives as long as the family. */
+static char *
+family_copy(struct family *f, const char *text)
+{
+    size_t len = strlen(text) + 1;
+    struct block *b = f->blocks;
+    char *s;
+
+    if (b == NULL || b->cap - b->used < len) {
+        size_t cap = len > 65536 ? len : 65536;
+
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL) {
+            return NULL;
+        }
+        b->next = f->blocks;
+        b->used = 0;
+        b->cap = cap;
+        f->blocks = b;
+    }
+    s = b->data + b->used;
+    memcpy(s, text, len);
+    b->used += len;
+    return s;
+}
+
 static void
 free_metric(struct metric *m)
 {
-    size_t i;
-
-    for (i = 0; i < m->msg.n_label; i++) {
-        free(m->labels[i].name);
-        free(m->labels[i].value);
-    }
     free(m->labels);
     free(m->label_ptrs);
     free(m->buckets);
@@ -97,6 +127,12 @@ clear_family(struct family *f)
     free(f->metrics);
     free(f->name);
     free(f->help);
+    while (f->blocks != NULL) {
+        struct block *next = f->blocks->next;
+
+        free(f->blocks);
+        f->blocks = next;
+    }
     memset(f, 0, sizeof(*f));
 }
 
@@ -218,6 +254,27 @@ unescape(const char *p, const char *end, int quotes)
 
 /* A number as the text format writes it (strtod's forms, "+Inf", "NaN"; a
  * "%f" of a large double is some 320 digits long). */
+/* Appends a label value unescaped (\\, \" and \n), and a NUL. */
+static void
+unescape_into(struct gpx_buf *b, const char *p, const char *end)
+{
+    char *o = gpx_buf_room(b, (size_t)(end - p) + 1);
+
+    if (o == NULL) {
+        return;
+    }
+    for (; p < end; p++) {
+        if (*p == '\\' && p + 1 < end && (p[1] == '\\' || p[1] == 'n' || p[1] == '"')) {
+            p++;
+            *o++ = *p == 'n' ? '\n' : *p;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o++ = '\0';
+    gpx_buf_commit(b, o);
+}
+
 static int
 read_number(const char *p, const char *end, double *value)
 {
@@ -241,25 +298,16 @@ read_number(const char *p, const char *end, double *value)
     return rc;
 }
 
-static void
-free_sample(struct sample *s)
-{
-    unsigned i;
-
-    for (i = 0; i < s->labels; i++) {
-        free(s->label_names[i]);
-        free(s->label_values[i]);
-    }
-    s->labels = 0;
-}
-
 /* A sample line: name, labels, value and an optional timestamp. */
 static int
-read_sample(const char *p, const char *end, struct sample *s)
+read_sample(const char *p, const char *end, struct sample *s, struct gpx_buf *scratch)
 {
+    size_t offsets[MAX_LABELS][2];
     const char *v;
+    unsigned i;
 
     memset(s, 0, sizeof(*s));
+    gpx_buf_reset(scratch);
     s->name = p;
     s->name_len = read_name(&p, end);
     if (s->name_len == 0) {
@@ -283,21 +331,26 @@ read_sample(const char *p, const char *end, struct sample *s)
             if (q >= end) {
                 return -1;
             }
-            s->label_names[s->labels] = copy(n, nlen);
-            s->label_values[s->labels] = unescape(p, q, 1);
+            offsets[s->labels][0] = scratch->len;
+            gpx_buf_append(scratch, n, nlen);
+            gpx_buf_append(scratch, "", 1);
+            offsets[s->labels][1] = scratch->len;
+            unescape_into(scratch, p, q);
             s->labels++;
-            if (s->label_names[s->labels - 1] == NULL || s->label_values[s->labels - 1] == NULL) {
-                return -1;
-            }
             p = q + 1;
             if (p < end && *p == ',') {
                 p++;
             }
         }
-        if (p >= end) {
+        if (p >= end || scratch->failed) {
             return -1;
         }
         p++;
+    }
+    /* The scratch buffer moves while it grows: pointers only now. */
+    for (i = 0; i < s->labels; i++) {
+        s->label_names[i] = scratch->data + offsets[i][0];
+        s->label_values[i] = scratch->data + offsets[i][1];
     }
     if (p >= end || *p != ' ') {
         return -1;
@@ -366,7 +419,7 @@ same_labels(const struct metric *m, const struct sample *s, const char *skip)
     return k == m->msg.n_label;
 }
 
-/* A new metric with the sample's labels but `skip`; takes their texts. */
+/* A new metric with the sample's labels but `skip`, copied. */
 static struct metric *
 new_metric(struct family *f, struct sample *s, const char *skip)
 {
@@ -389,9 +442,11 @@ new_metric(struct family *f, struct sample *s, const char *skip)
             continue;
         }
         io__prometheus__client__label_pair__init(&m->labels[n]);
-        m->labels[n].name = s->label_names[i];
-        m->labels[n].value = s->label_values[i];
-        s->label_names[i] = s->label_values[i] = NULL;
+        m->labels[n].name = family_copy(f, s->label_names[i]);
+        m->labels[n].value = family_copy(f, s->label_values[i]);
+        if (m->labels[n].name == NULL || m->labels[n].value == NULL) {
+            return NULL;
+        }
         m->label_ptrs[n] = &m->labels[n];
         n++;
     }
@@ -622,10 +677,14 @@ int
 gpx_protobuf_from_text(struct gpx_buf *out, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
+    struct gpx_buf scratch;
     struct family f;
     int rc = 0;
 
     memset(&f, 0, sizeof(f));
+    if (gpx_buf_init(&scratch, 4096) != 0) {
+        return -1;
+    }
     while (p < end && rc == 0) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
 
@@ -637,11 +696,10 @@ gpx_protobuf_from_text(struct gpx_buf *out, const char *text, size_t len)
         } else if (eol > p) {
             struct sample s;
 
-            rc = read_sample(p, eol, &s);
+            rc = read_sample(p, eol, &s, &scratch);
             if (rc == 0) {
                 rc = add_sample(out, &f, &s);
             }
-            free_sample(&s);
         }
         p = eol + 1;
     }
@@ -649,5 +707,6 @@ gpx_protobuf_from_text(struct gpx_buf *out, const char *text, size_t len)
         rc = flush_family(out, &f);
     }
     clear_family(&f);
+    gpx_buf_free(&scratch);
     return rc == 0 && !out->failed ? 0 : -1;
 }

@@ -4,8 +4,9 @@ A scrape that asks for `application/vnd.google.protobuf;
 proto=io.prometheus.client.MetricFamily; encoding=delimited` gets
 length-delimited MetricFamily messages with exactly that Content-Type
 (gzip-compressed when asked), for /metrics and for the fleet view
-(/metrics/fleet); other Accept headers get text or OpenMetrics as before. Debian's Prometheus (2.42) with `--enable-feature=native-histograms`
-asks for protobuf first: gpx's debug log shows it served protobuf, and the
+(/metrics/fleet); other Accept headers get text or OpenMetrics as before.
+Debian's Prometheus (2.42) with `--enable-feature=native-histograms` asks
+for protobuf first: gpx's debug log shows it served protobuf, and the
 query API returns the exact counts of gpx's families (counters and the
 histograms' _count and _bucket), uWSGI's metrics subsystem and the app's
 own prometheus_client counter, as the text page has them.
