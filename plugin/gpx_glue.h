@@ -12,6 +12,7 @@
 #include "../src/gpx_config.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
+#include "../src/gpx_reload.h"
 #include "../src/gpx_names.h"
 #include "../src/gpx_scoreboard.h"
 #include "../src/gpx_storage.h"
@@ -69,6 +70,12 @@ struct gpx_glue {
     struct gpx_request_path path;     /* worker only: the request path's state */
     struct gpx_tls tls;               /* the endpoint's PEM files, read at init (master) */
     struct gpx_auth auth;             /* basic auth users, read at init (master); count 0: none */
+    struct gpx_headers headers;       /* what every answer of the endpoint carries, made at init */
+    struct gpx_reload reload;         /* the endpoint's files, watched by the master */
+    unsigned profile;                 /* GPX_PROFILE_* bits of gpx-profile */
+    uint64_t profile_scrapes;         /* pages rendered (the uwsgi-exporter profile's scrapes_total) */
+    double profile_scrape_seconds;    /* their rendering time, summed */
+    int profile_carried;              /* uWSGI's counters were added to the slots' carried words (exit) */
 };
 
 extern struct gpx_glue gpx;
@@ -85,6 +92,28 @@ int gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct 
  * is off, and reserves their names in `reserved` (see gpx_names.h).
  * Returns 0, or -1 if memory ran out. */
 int gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved);
+
+/* Appends the uwsgi-exporter profile's families (gpx_profile.c), read now
+ * from uWSGI's tables. Returns 0, or -1 if memory ran out. */
+int gpx_glue_profile_render(struct gpx_buf *out, enum gpx_format format);
+
+/* At exit and before a reload's re-exec (master, before the storage's last
+ * write): adds uWSGI's per-worker and per-app counters to the slots' carried
+ * words, so that the next master's page continues from them. Once. */
+void gpx_glue_profile_carry(void);
+/* What a worker is doing now, from uWSGI's shared worker table (any
+ * process). */
+enum gpx_worker_state gpx_glue_worker_state(const struct uwsgi_worker *uw);
+
+/* Readiness (gpx_readyz.c, over src/gpx_readiness.h): the shared answer
+ * made at init, decided every master cycle and set to stopping at cleanup;
+ * read by GET /readyz on the metrics port (a gpx_http_config's `ready`) and
+ * by the routing action `gpx-readyz`. */
+void gpx_readyz_init(void);
+void gpx_readyz_cycle(void);
+void gpx_readyz_stopping(void);
+int gpx_readyz_ready(char *why, size_t len);
+void gpx_readyz_router_register(void);
 
 /* Logs one line through uWSGI's logger (any thread): a gpx_log_fn. */
 void gpx_glue_log(const char *line);

@@ -11,6 +11,7 @@
 #include "../src/gpx_fleet.h"
 #include "../src/gpx_netstat.h"
 #include "../src/gpx_procstat.h"
+#include "../src/gpx_profile_uwsgi.h"
 #include "../src/gpx_protobuf.h"
 
 static double
@@ -54,8 +55,8 @@ gpx_glue_sample(void)
     }
 }
 
-static enum gpx_worker_state
-worker_state(const struct uwsgi_worker *uw)
+enum gpx_worker_state
+gpx_glue_worker_state(const struct uwsgi_worker *uw)
 {
     int c;
 
@@ -151,7 +152,7 @@ render_local(struct gpx_buf *out, enum gpx_format format)
         const struct gpx_sample *s = &gpx.samples[w];
         struct gpx_worker_view *v = &views[w - 1];
 
-        v->state = worker_state(uw);
+        v->state = gpx_glue_worker_state(uw);
         x.workers_desired += !uw->cheaped;
         v->live = uw->pid > 0;
         if (v->live) {
@@ -182,22 +183,34 @@ render_local(struct gpx_buf *out, enum gpx_format format)
     x.storage_errors = health.errors;
     x.storage_error_labels = health.labels;
     x.storage_error_count = health.operations;
+    x.endpoint_reload_errors = gpx_reload_errors(&gpx.reload);
     x.base = gpx_storage_base(&gpx.storage);
     listeners = read_listeners(&x.listener_count);
     x.listeners = listeners;
     x.have_listen_overflows = gpx_listen_overflows(&x.listen_overflows) == 0;
-    /* The app's families keep off every name gpx's own and uWSGI's claim. */
+    /* The app's families keep off every name gpx's own and uWSGI's claim;
+     * uWSGI's metrics subsystem off uwsgi_exporter's (gpx-profile = both). */
     gpx_names_init(&reserved);
     for (f = 0; f < GPX_FAMILY_COUNT && rc_names == 0; f++) {
         rc_names = gpx_names_reserve(&reserved, gpx_families[f].name, gpx_families[f].type);
     }
+    if (rc_names == 0 && (gpx.profile & GPX_PROFILE_UWSGI_EXPORTER)) {
+        rc_names = gpx_ue_reserve(&reserved);
+    }
     rc = rc_names == 0 ? gpx_render(out, &x) : -1;
-    rc = rc == 0 ? gpx_glue_uwsgi_metrics(out, format, &reserved) : rc;
+    if (rc == 0 && (gpx.profile & GPX_PROFILE_UWSGI_EXPORTER)) {
+        rc = gpx_glue_profile_render(out, format);
+    }
+    if (rc == 0 && (gpx.profile & GPX_PROFILE_GUNICORN)) {
+        rc = gpx_glue_uwsgi_metrics(out, format, &reserved);
+    }
     rc = rc == 0 ? gpx_appfold_render(out, format, &reserved) : rc;
     gpx_names_free(&reserved);
     free(listeners);
     free(views);
     gpx.last_scrape_seconds = monotonic_seconds() - started;
+    gpx.profile_scrapes++;
+    gpx.profile_scrape_seconds += gpx.last_scrape_seconds;
     return rc == 0 ? GPX_HTTP_OK : GPX_HTTP_ERROR;
 }
 
@@ -317,6 +330,7 @@ gpx_router_register(void)
 void
 gpx_router_register(void)
 {
-    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` route action is not available\n");
+    uwsgi_log("gpx: this uWSGI was built without internal routing: the `gpx` and `gpx-readyz` route actions are not "
+              "available\n");
 }
 #endif

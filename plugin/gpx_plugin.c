@@ -16,7 +16,9 @@
  *            worker restarts by reason, folds the app metrics of ended
  *            workers, samples resources, persists the storage
  * harakiri   notes a harakiri kill for the restart reason
- * master_cleanup  closes the storage: the final write or publish
+ * master_cleanup  carries uWSGI's own counters into the board (the
+ *            uwsgi-exporter profile), closes the storage: the final write
+ *            or publish
  */
 #include "gpx_glue.h"
 
@@ -98,6 +100,7 @@ gpx_on_load(void)
     /* gpx serves from the master: loading it is asking for one. */
     uwsgi.master_process = 1;
     gpx_router_register();
+    gpx_readyz_router_register();
 }
 
 static const char *
@@ -194,6 +197,19 @@ load_endpoint_security(void)
         uwsgi_log("%s\n", err);
         exit(1);
     }
+    /* Certificates are handed to each handshake, so that they can change. */
+    if (gpx.tls.cert_pem != NULL && !MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK)) {
+        gpx_config_error(err, sizeof(err), &gpx.cfg, GPX_OPT_SSL_CERTFILE, gpx.cfg.ssl_certfile,
+                         "a libmicrohttpd with MHD_OPTION_HTTPS_CERT_CALLBACK (GnuTLS 3 or later)");
+        uwsgi_log("%s\n", err);
+        exit(1);
+    }
+    /* Checked when the options were resolved: cannot fail here. */
+    if (gpx_headers_build(&gpx.headers, gpx.cfg.http_headers, gpx.tls.cert_pem != NULL, why, sizeof(why)) != 0) {
+        uwsgi_log("gpx: gpx-http-headers: %s\n", why);
+        exit(1);
+    }
+    gpx_reload_init(&gpx.reload, &gpx.cfg, gpx.tls.cert_pem != NULL, gpx.auth.count > 0, gpx_glue_log);
 }
 
 static void
@@ -230,6 +246,7 @@ gpx_init(void)
     if (gpx.cfg.debug) {
         log_settings();
     }
+    gpx.profile = gpx_profile_bits(gpx.cfg.profile);
     load_endpoint_security();
     choose_storage();
     if (gpx.storage.ops->prepare(&gpx.storage, err, sizeof(err)) != 0) {
@@ -380,6 +397,7 @@ gpx_preinit_apps(void)
     }
     gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
+    gpx_readyz_init();
     uwsgi_string_new_list(&uwsgi.after_request_hooks, "gpx_after_request");
     gpx.recording = 1;
     export_gunicorn_environment();
@@ -472,6 +490,8 @@ gpx_master_cycle(void)
     if (!gpx.recording) {
         return;
     }
+    /* Decided before the metrics port opens: its first /readyz has an answer. */
+    gpx_readyz_cycle();
     if (gpx.http == NULL) {
         struct gpx_http_config hc = {
             .bind = gpx.cfg.bind,
@@ -484,6 +504,10 @@ gpx_master_cycle(void)
             .auth = gpx.auth.count > 0 ? &gpx.auth : NULL,
             /* The fleet view waits on Redis: never on the serving thread. */
             .deferred_path = gpx.storage.ops->fleet != NULL ? "/metrics/fleet" : NULL,
+            .headers = &gpx.headers,
+            .rate_limit = (unsigned)gpx.cfg.rate_limit,
+            .rate_burst = (unsigned)gpx.cfg.rate_limit_burst,
+            .ready = gpx_readyz_ready,
         };
 
         static int launch_failed;
@@ -503,6 +527,12 @@ gpx_master_cycle(void)
         gpx.storage_started = 1;
         gpx.storage.ops->start(&gpx.storage, gpx_appfold_enabled() ? &app_totals : NULL);
     }
+    {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        gpx_reload_check(&gpx.reload, gpx.http, &now);
+    }
     gpx_lifecycle_cycle();
     gpx_appfold_cycle();
     gpx_glue_sample();
@@ -518,10 +548,12 @@ gpx_master_cleanup(void)
     if (!gpx.recording) {
         return;
     }
+    gpx_readyz_stopping();
     /* Before a reload's re-exec the last workers were reaped after the last
      * cycle: count them now, while the counters can still be kept. */
     gpx_lifecycle_cycle();
     gpx_appfold_finish();
+    gpx_glue_profile_carry();
     gpx.storage.ops->close(&gpx.storage);
 }
 

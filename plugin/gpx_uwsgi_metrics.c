@@ -28,6 +28,31 @@ metric_type(const struct uwsgi_metric *um)
     }
 }
 
+/* Leaves out the metrics whose family a name already on the page claims
+ * (uwsgi_exporter's `uwsgi_worker_requests_total` and uWSGI's
+ * `worker.1.requests`, with gpx-profile = both): the page's own is kept.
+ * Returns how many are left, in order, or (size_t)-1 if memory ran out. */
+static size_t
+keep_unreserved(struct gpx_uwsgi_metric *copies, size_t n, const struct gpx_names *reserved)
+{
+    size_t i, kept = 0;
+
+    for (i = 0; i < n && reserved != NULL; i++) {
+        struct gpx_uwsgi_series s;
+        int taken;
+
+        if (gpx_uwsgi_series_map(&s, copies[i].name, copies[i].type) != 0) {
+            return (size_t)-1;
+        }
+        taken = gpx_names_reserved(reserved, s.family);
+        gpx_uwsgi_series_free(&s);
+        if (!taken) {
+            copies[kept++] = copies[i];
+        }
+    }
+    return reserved != NULL ? kept : n;
+}
+
 int
 gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_names *reserved)
 {
@@ -57,7 +82,8 @@ gpx_glue_uwsgi_metrics(struct gpx_buf *out, enum gpx_format format, struct gpx_n
         }
     }
     uwsgi_rwunlock(uwsgi.metrics_lock);
-    rc = gpx_uwsgi_metrics_render(out, copies, n, format);
+    n = keep_unreserved(copies, n, reserved);
+    rc = n == (size_t)-1 ? -1 : gpx_uwsgi_metrics_render(out, copies, n, format);
     if (rc == 0 && reserved != NULL) {
         rc = gpx_uwsgi_metrics_reserve(reserved, copies, n);
     }

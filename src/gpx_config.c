@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gpx_headers.h"
+#include "gpx_sentinel.h"
+
 int
 gpx_parse_bool(const char *text, int *out)
 {
@@ -147,6 +150,16 @@ expected_ttl(const struct gpx_config *cfg, char *buf, size_t len)
 }
 
 static int
+accept_sentinels(const struct gpx_config *cfg, const char *text)
+{
+    struct gpx_sentinel_addr addrs[GPX_SENTINELS_MAX];
+    char why[256];
+
+    (void)cfg;
+    return text[0] == '\0' || gpx_sentinel_parse(text, addrs, GPX_SENTINELS_MAX, why, sizeof(why)) > 0;
+}
+
+static int
 client_cas(const struct gpx_config *cfg)
 {
     return cfg->ssl_client_cafile[0] != '\0' || cfg->ssl_client_capath[0] != '\0';
@@ -166,6 +179,143 @@ static void
 default_client_auth(struct gpx_config *cfg)
 {
     cfg->ssl_client_auth_required = client_cas(cfg);
+}
+
+int
+gpx_tls_version_number(const char *text)
+{
+    if (strlen(text) == 5 && strncasecmp(text, "TLS1", 4) == 0 && text[4] >= '0' && text[4] <= '3') {
+        return 10 + (text[4] - '0');
+    }
+    return 0;
+}
+
+unsigned
+gpx_profile_bits(const char *name)
+{
+    if (strcmp(name, "gunicorn") == 0) {
+        return GPX_PROFILE_GUNICORN;
+    }
+    if (strcmp(name, "uwsgi-exporter") == 0) {
+        return GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    if (strcmp(name, "both") == 0) {
+        return GPX_PROFILE_GUNICORN | GPX_PROFILE_UWSGI_EXPORTER;
+    }
+    return 0;
+}
+
+static int
+has_tls(const struct gpx_config *cfg)
+{
+    return cfg->ssl_certfile[0] != '\0';
+}
+
+/* Subject alternative names to compare a client certificate's with: client
+ * certificates to take them from, and no empty name or space in the list. */
+static int
+accept_sans(const struct gpx_config *cfg, const char *text)
+{
+    const char *p;
+    int empty = 1;
+
+    if (text[0] == '\0') {
+        return 1;
+    }
+    if (!client_cas(cfg)) {
+        return 0;
+    }
+    for (p = text; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || (*p == ',' && empty)) {
+            return 0;
+        }
+        empty = *p == ',';
+    }
+    return !empty;
+}
+
+/* A version this endpoint serves, only where there is TLS. */
+static int
+accept_min_version(const struct gpx_config *cfg, const char *text)
+{
+    return gpx_tls_version_number(text) != 0 &&
+           (has_tls(cfg) || cfg->source[GPX_OPT_SSL_MIN_VERSION] == GPX_FROM_DEFAULT);
+}
+
+static int
+accept_max_version(const struct gpx_config *cfg, const char *text)
+{
+    int max = gpx_tls_version_number(text);
+
+    if (text[0] == '\0') {
+        return 1;
+    }
+    return max != 0 && max >= gpx_tls_version_number(cfg->ssl_min_version) && has_tls(cfg);
+}
+
+static const char *
+expected_max_version(const struct gpx_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "TLS10, TLS11, TLS12 or TLS13, at least gpx-ssl-min-version (%s), with TLS (gpx-ssl-certfile)",
+             cfg->ssl_min_version);
+    return buf;
+}
+
+static int
+accept_headers(const struct gpx_config *cfg, const char *text)
+{
+    struct gpx_headers h;
+    char why[8];
+
+    return gpx_headers_build(&h, text, has_tls(cfg), why, sizeof(why)) == 0;
+}
+
+static const char *
+expected_headers(const struct gpx_config *cfg, char *buf, size_t len)
+{
+    struct gpx_headers h;
+    char why[320];
+
+    gpx_headers_build(&h, cfg->http_headers, has_tls(cfg), why, sizeof(why));
+    snprintf(buf, len, "Name: value entries separated by '|' (%s)", why);
+    return buf;
+}
+
+static int
+accept_burst(const struct gpx_config *cfg, const char *text)
+{
+    (void)text;
+    return cfg->rate_limit > 0;
+}
+
+/* Unset, a client may send one second's worth at once. */
+static void
+default_burst(struct gpx_config *cfg)
+{
+    cfg->rate_limit_burst = cfg->rate_limit;
+}
+
+static int
+accept_profile(const struct gpx_config *cfg, const char *text)
+{
+    (void)cfg;
+    return gpx_profile_bits(text) != 0;
+}
+
+/* A label value: printable ASCII (the text format escapes only \\, " and
+ * newline, and a dashboard's selector names the value as it is). */
+static int
+accept_label_value(const struct gpx_config *cfg, const char *text)
+{
+    const unsigned char *p;
+
+    (void)cfg;
+    for (p = (const unsigned char *)text; *p; p++) {
+        if (*p < ' ' || *p >= 127) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void
@@ -243,6 +393,45 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                     .help = "Redis keys never expire, whatever gpx-redis-ttl says",
                                     .accepted = "a boolean: `true`: gpx's keys never expire and stopped instances "
                                                 "stay in the fleet view, whatever `gpx-redis-ttl` says"},
+    [GPX_OPT_REDIS_SENTINELS] = {"gpx-redis-sentinels", "REDIS_SENTINELS", .default_value = "", TEXT(redis_sentinels),
+                                 .check = accept_sentinels,
+                                 .expected = "host:port,host:port (at most 16, ports 1 to 65535, IPv6 as "
+                                             "[address]:port), shorter than 1024 bytes",
+                                 .help = "Redis Sentinels to ask for the master, instead of gpx-redis-host",
+                                 .accepted = "`host:port` entries separated by commas (at most 16; an IPv6 address "
+                                             "in brackets, `[::1]:26379`): gpx asks them for the master named "
+                                             "`gpx-redis-sentinel-master` and follows its failovers; "
+                                             "`gpx-redis-host` and `gpx-redis-port` are then not used"},
+    [GPX_OPT_REDIS_SENTINEL_MASTER] = {"gpx-redis-sentinel-master", "REDIS_SENTINEL_MASTER",
+                                       .default_value = "mymaster", TEXT(redis_sentinel_master), .check = accept_name,
+                                       .expected = "a name of " NAME_EXPECTED,
+                                       .help = "name of the master the Redis Sentinels monitor",
+                                       .accepted = "the name the Sentinels monitor the master by (`sentinel "
+                                                   "monitor <name> ...`); same rule as `gpx-instance`"},
+    [GPX_OPT_REDIS_SENTINEL_PASSWORD] = {"gpx-redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", .default_value = "",
+                                         TEXT(redis_sentinel_password), .expected = "a password shorter than 256 bytes",
+                                         .flags = GPX_OPTION_SECRET, .help = "password of the Redis Sentinels",
+                                         .accepted = "any text shorter than 256 bytes: sent with `AUTH` to each "
+                                                     "Sentinel (the Sentinels' `requirepass`); the master's is "
+                                                     "`gpx-redis-password`"},
+    [GPX_OPT_READYZ_SATURATION] = {"gpx-readyz-saturation", "GPX_READYZ_SATURATION", .default_value = "true",
+                                   BOOL(readyz_saturation),
+                                   .help = "/readyz answers 503 while the workers are saturated",
+                                   .accepted = "a boolean: `false`: `/readyz` answers 503 only while stopping, "
+                                               "reloading, or without an app or a worker, never for "
+                                               "`gpx-readyz-queue` or `gpx-readyz-busy-percent`"},
+    [GPX_OPT_READYZ_QUEUE] = {"gpx-readyz-queue", "GPX_READYZ_QUEUE", .default_value = "0", INT(readyz_queue, 0, 65535),
+                              .expected = "a number of connections from 0 to 65535",
+                              .help = "/readyz answers 503 when every worker is busy and more connections wait",
+                              .accepted = "connections, 0 to 65535: `/readyz` answers 503 while every worker is busy "
+                                          "and more than this many wait in the app's listen queue"},
+    [GPX_OPT_READYZ_BUSY_PERCENT] =
+        {"gpx-readyz-busy-percent", "GPX_READYZ_BUSY_PERCENT", .default_value = "0", INT(readyz_busy_percent, 0, 100),
+         .expected = "a percentage from 0 to 100",
+         .help = "/readyz answers 503 while at least this percentage of the workers is busy; 0: never",
+         .accepted = "a percentage, 0 to 100: `/readyz` answers 503 while at least this "
+                     "share of the workers accepting requests is busy, before anything "
+                     "waits; 0: never"},
     [GPX_OPT_DEBUG] = {"gpx-debug", "GPX_DEBUG", .default_value = "false", BOOL(debug),
                        .help = "more log lines at start, per scrape and per publish, never per request",
                        .accepted = "a boolean: `true` logs every setting with its value and where it came from at "
@@ -280,12 +469,79 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                           .accepted = "a boolean. `false`: a scrape without a client certificate "
                                                       "is served; one that offers a certificate must still present "
                                                       "one the CAs signed. `true` needs client CAs"},
+    [GPX_OPT_SSL_CLIENT_ALLOWED_SANS] = {"gpx-ssl-client-allowed-sans", "PROMETHEUS_SSL_CLIENT_ALLOWED_SANS",
+                                         .default_value = "", TEXT(ssl_client_allowed_sans), .check = accept_sans,
+                                         .expected = "a comma-separated list of DNS names, e-mail addresses, URIs "
+                                                     "or IP addresses without spaces, with client CAs "
+                                                     "(gpx-ssl-client-cafile or gpx-ssl-client-capath)",
+                                         .help = "comma-separated subject alternative names: a client certificate "
+                                                 "must carry one of them",
+                                         .accepted = "a comma-separated list of subject alternative names (DNS "
+                                                     "names, e-mail addresses, URIs, IP addresses), each compared "
+                                                     "exactly: a verified client certificate must carry one of them "
+                                                     "or gets 403. Needs client CAs"},
+    [GPX_OPT_SSL_MIN_VERSION] = {"gpx-ssl-min-version", "PROMETHEUS_SSL_MIN_VERSION", .default_value = "TLS12",
+                                 TEXT(ssl_min_version), .check = accept_min_version,
+                                 .expected = "TLS10, TLS11, TLS12 or TLS13, with TLS (gpx-ssl-certfile)",
+                                 .help = "oldest TLS version the endpoint accepts",
+                                 .accepted = "`TLS10`, `TLS11`, `TLS12` or `TLS13`: the oldest TLS version a "
+                                             "client may use. Set, it needs TLS"},
+    [GPX_OPT_SSL_MAX_VERSION] = {"gpx-ssl-max-version", "PROMETHEUS_SSL_MAX_VERSION", .default_value = "",
+                                 .default_doc = "the newest (`TLS13`)", TEXT(ssl_max_version),
+                                 .check = accept_max_version, .expected_fn = expected_max_version,
+                                 .help = "newest TLS version the endpoint accepts",
+                                 .accepted = "`TLS10`, `TLS11`, `TLS12` or `TLS13`, at least "
+                                             "`gpx-ssl-min-version`: the newest TLS version a client may use. "
+                                             "Needs TLS"},
     [GPX_OPT_BASIC_AUTH_FILE] = {"gpx-basic-auth-file", "PROMETHEUS_BASIC_AUTH_FILE", .default_value = "",
                                  TEXT(basic_auth_file), .expected = PATH_EXPECTED,
                                  .help = "htpasswd file of user:bcrypt-hash lines: require HTTP basic auth",
                                  .accepted = "the path of an htpasswd file of `user:bcrypt-hash` lines (`htpasswd "
                                              "-B`): every scrape must send HTTP basic credentials of one of its "
                                              "users"},
+    [GPX_OPT_HTTP_HEADERS] = {"gpx-http-headers", "PROMETHEUS_HTTP_HEADERS", .default_value = "",
+                              .default_doc = "`X-Content-Type-Options: nosniff`, `X-Frame-Options: deny`, with TLS "
+                                             "`Strict-Transport-Security: max-age=31536000`",
+                              TEXT(http_headers), .check = accept_headers, .expected_fn = expected_headers,
+                              .help = "Name: value|... headers every answer of the endpoint carries, beside the "
+                                      "defaults",
+                              .accepted = "`Name: value` entries separated by `\\|`: a default header takes the "
+                                          "value, an empty value drops it, another header is added. Names: "
+                                          "`Cache-Control`, `Content-Security-Policy`, `Cross-Origin-Opener-Policy`, "
+                                          "`Cross-Origin-Resource-Policy`, `Permissions-Policy`, `Referrer-Policy`, "
+                                          "`Strict-Transport-Security` (needs TLS), `X-Content-Type-Options`, "
+                                          "`X-Frame-Options`, `X-XSS-Protection`"},
+    [GPX_OPT_RATE_LIMIT] = {"gpx-rate-limit", "PROMETHEUS_RATE_LIMIT", .default_value = "0",
+                            INT(rate_limit, 0, 1000000),
+                            .expected = "a number of requests per second from 0 to 1000000",
+                            .help = "requests per second one client address may send the endpoint (0: no limit)",
+                            .accepted = "requests per second per client address, 0 (no limit) to 1000000: past it "
+                                        "(and the burst) the endpoint answers 429"},
+    [GPX_OPT_RATE_LIMIT_BURST] = {"gpx-rate-limit-burst", "PROMETHEUS_RATE_LIMIT_BURST", .default_value = "",
+                                  .default_fn = default_burst, .default_doc = "`gpx-rate-limit`",
+                                  INT(rate_limit_burst, 1, 1000000), .check = accept_burst,
+                                  .expected = "a number of requests from 1 to 1000000, with gpx-rate-limit above 0",
+                                  .help = "requests one client address may send at once before gpx-rate-limit "
+                                          "applies",
+                                  .accepted = "requests one client address may send at once, 1 to 1000000. Needs "
+                                              "`gpx-rate-limit`"},
+    [GPX_OPT_PROFILE] = {"gpx-profile", "GPX_PROFILE", .default_value = "gunicorn", TEXT(profile),
+                         .check = accept_profile, .expected = "gunicorn, uwsgi-exporter or both",
+                         .help = "names served: gunicorn, uwsgi-exporter (uwsgi_exporter's families) or both",
+                         .accepted = "`gunicorn`: gpx's families and uWSGI's metrics subsystem; `uwsgi-exporter`: "
+                                     "gpx's families and uwsgi_exporter's; `both`: all three (see "
+                                     "[metrics.md](metrics.md#which-names-in-which-profile))"},
+    [GPX_OPT_STATS_URI] = {"gpx-stats-uri", "GPX_STATS_URI", .default_value = "", TEXT(stats_uri),
+                           .check = accept_label_value,
+                           .expected = "printable ASCII characters, shorter than 1024 bytes",
+                           .help = "stats_uri label of the uwsgi-exporter profile (the sidecar's --stats.uri)",
+                           .accepted = "the `stats_uri` label of every uwsgi_exporter series: the sidecar's "
+                                       "`--stats.uri` (e.g. `unix:///run/uwsgi/stats.sock`), so that existing "
+                                       "selectors match; printable ASCII, shorter than 1024 bytes"},
+    [GPX_OPT_COLLECT_CORES] = {"gpx-collect-cores", "GPX_COLLECT_CORES", .default_value = "false", BOOL(collect_cores),
+                               .help = "uwsgi-exporter profile: the per-core families (the sidecar's --collect.cores)",
+                               .accepted = "a boolean: `true` adds the per-core `uwsgi_worker_core_*` families of "
+                                           "the uwsgi-exporter profile, as the sidecar's `--collect.cores` does"},
 };
 
 /* -- resolution ------------------------------------------------------------ */
@@ -328,7 +584,7 @@ resolve_one(struct gpx_config *cfg, enum gpx_option_id id, char *err, size_t err
     const char *text = cfg->text[id];
     char *setting = (char *)cfg + o->offset;
     const char *expected;
-    char buf[128];
+    char buf[512];
     long number;
     int parsed = 0;
 

@@ -34,13 +34,28 @@ enum gpx_option_id {
     GPX_OPT_REDIS_INTERVAL,
     GPX_OPT_REDIS_TTL,
     GPX_OPT_REDIS_TTL_DISABLED,
+    GPX_OPT_REDIS_SENTINELS,
+    GPX_OPT_REDIS_SENTINEL_MASTER,
+    GPX_OPT_REDIS_SENTINEL_PASSWORD,
+    GPX_OPT_READYZ_SATURATION,
+    GPX_OPT_READYZ_QUEUE,
+    GPX_OPT_READYZ_BUSY_PERCENT,
     GPX_OPT_DEBUG,
     GPX_OPT_SSL_CERTFILE,
     GPX_OPT_SSL_KEYFILE,
     GPX_OPT_SSL_CLIENT_CAFILE,
     GPX_OPT_SSL_CLIENT_CAPATH,
     GPX_OPT_SSL_CLIENT_AUTH_REQUIRED,
+    GPX_OPT_SSL_CLIENT_ALLOWED_SANS,
+    GPX_OPT_SSL_MIN_VERSION,
+    GPX_OPT_SSL_MAX_VERSION,
     GPX_OPT_BASIC_AUTH_FILE,
+    GPX_OPT_HTTP_HEADERS,
+    GPX_OPT_RATE_LIMIT,
+    GPX_OPT_RATE_LIMIT_BURST,
+    GPX_OPT_PROFILE,
+    GPX_OPT_STATS_URI,
+    GPX_OPT_COLLECT_CORES,
     GPX_OPT_COUNT
 };
 
@@ -109,16 +124,31 @@ struct gpx_config {
     int redis_db;
     char redis_password[GPX_TEXT_MAX];
     char redis_key_prefix[GPX_TEXT_MAX];
-    int redis_interval;                   /* seconds between publishes */
-    int redis_ttl;                        /* seconds before a silent instance's keys expire */
-    int redis_ttl_disabled;               /* keys never expire (redis_ttl is not used) */
+    int redis_interval;                         /* seconds between publishes */
+    int redis_ttl;                              /* seconds before a silent instance's keys expire */
+    int redis_ttl_disabled;                     /* keys never expire (redis_ttl is not used) */
+    char redis_sentinels[GPX_PATH_MAX];         /* "host:port,host:port": ask them for the master; empty: redis_host */
+    char redis_sentinel_master[GPX_TEXT_MAX];   /* the master's name the Sentinels know */
+    char redis_sentinel_password[GPX_TEXT_MAX]; /* AUTH'ed with each Sentinel when not empty */
+    int readyz_saturation;                      /* /readyz judges the queue and the busy share */
+    int readyz_queue;                     /* connections that may wait in a listen queue while every worker is busy */
+    int readyz_busy_percent;              /* share of accepting workers busy that is not ready, 0..100; 0: never */
     int debug;                            /* more lines at start and at each lifecycle event, never per request */
     char ssl_certfile[GPX_PATH_MAX];      /* PEM certificate: the endpoint speaks TLS; "" for plain HTTP */
     char ssl_keyfile[GPX_PATH_MAX];       /* its PEM private key; set exactly when ssl_certfile is */
     char ssl_client_cafile[GPX_PATH_MAX]; /* PEM CAs of client certificates; "" for none */
     char ssl_client_capath[GPX_PATH_MAX]; /* a directory of PEM CAs of client certificates; "" for none */
     int ssl_client_auth_required;         /* with client CAs: 1 a certificate is required, 0 checked when offered */
-    char basic_auth_file[GPX_PATH_MAX];   /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    char ssl_client_allowed_sans[GPX_PATH_MAX]; /* comma-separated subject alternative names; "" for any */
+    char ssl_min_version[8];                    /* "TLS10" .. "TLS13" */
+    char ssl_max_version[8];                    /* "TLS10" .. "TLS13", or "" for the newest */
+    char basic_auth_file[GPX_PATH_MAX];         /* htpasswd file of bcrypt hashes; "" for no basic auth */
+    char http_headers[GPX_PATH_MAX];            /* "Name: value|..." changing the answers' headers */
+    int rate_limit;                             /* requests per second per client address; 0 for no limit */
+    int rate_limit_burst;                       /* requests at once per client address */
+    char profile[GPX_TEXT_MAX];                 /* "gunicorn", "uwsgi-exporter" or "both": see gpx_config_profile */
+    char stats_uri[GPX_PATH_MAX];               /* the stats_uri label of the uwsgi-exporter profile's series */
+    int collect_cores;                          /* the uwsgi-exporter profile's per-core families */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);
@@ -128,6 +158,15 @@ struct gpx_config {
 
 /* A lookup of environment variables (getenv, or a table in tests). */
 typedef const char *(*gpx_getenv_fn)(const char *name);
+
+/* Which sets of names the page carries (gpx-profile): gpx's own families
+ * always, uWSGI's metrics subsystem with GPX_PROFILE_GUNICORN, the
+ * uwsgi_exporter sidecar's families with GPX_PROFILE_UWSGI_EXPORTER. */
+#define GPX_PROFILE_GUNICORN 1u
+#define GPX_PROFILE_UWSGI_EXPORTER 2u
+
+/* The GPX_PROFILE_* bits of a profile's name, or 0 for an unknown name. */
+unsigned gpx_profile_bits(const char *name);
 
 /* Resolves every setting from `given` (the options' strings, NULL where not
  * given; may itself be NULL), then `getenv_fn` (the option's variable, then
@@ -164,6 +203,10 @@ int gpx_option_help(enum gpx_option_id id, char *buf, size_t len);
  * gpx-port = 9090 (PROMETHEUS_METRICS_PORT, from the default)"; a secret
  * shows only whether it is set. Returns what snprintf does. */
 int gpx_config_describe(const struct gpx_config *cfg, enum gpx_option_id id, char *buf, size_t len);
+
+/* The TLS version a gpx-ssl-min-version / gpx-ssl-max-version text names:
+ * 10 for "TLS10" up to 13 for "TLS13" (any case), or 0. */
+int gpx_tls_version_number(const char *text);
 
 /* Formats the one-line error for option `id` and value `value`. */
 void gpx_config_error(char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id, const char *value,

@@ -72,6 +72,8 @@ const struct gpx_family gpx_families[GPX_FAMILY_COUNT] = {
                                  "How long the previous collection took."},
     [GPX_FAM_STORAGE_UP] = {"gunicorn_exporter_storage_up", "gauge", "1 while the storage can be written."},
     [GPX_FAM_STORAGE_ERRORS] = {"gunicorn_exporter_storage_errors_total", "counter", "Failed storage operations."},
+    [GPX_FAM_ENDPOINT_RELOAD_ERRORS] = {"gunicorn_exporter_endpoint_reload_errors_total", "counter",
+                                        "Changed certificate, key, client CA or password files that did not load."},
     [GPX_FAM_APP_FAMILIES_DROPPED] = {"gunicorn_exporter_app_families_dropped", "gauge",
                                       "The app's prometheus_client families this page leaves out, by reason."},
     [GPX_FAM_APP_FILES_UNREADABLE] = {"gunicorn_exporter_app_files_unreadable", "gauge",
@@ -783,6 +785,9 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
         gpx_buf_printf(out, "gunicorn_exporter_storage_errors_total{operation=\"%s\"} %" PRIu64 "\n",
                        x->storage_error_labels[i], x->storage_errors[i]);
     }
+
+    gpx_render_family(out, fmt, GPX_FAM_ENDPOINT_RELOAD_ERRORS);
+    gpx_buf_printf(out, "gunicorn_exporter_endpoint_reload_errors_total %" PRIu64 "\n", x->endpoint_reload_errors);
 }
 
 static void

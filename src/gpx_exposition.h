@@ -65,7 +65,8 @@ struct gpx_exposition {
     const uint64_t *storage_errors;          /* failures by operation, or NULL */
     const char *const *storage_error_labels; /* the operations' names */
     unsigned storage_error_count;
-    enum gpx_format format; /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
+    uint64_t endpoint_reload_errors; /* changed endpoint files that did not load */
+    enum gpx_format format;          /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
 };
 
 struct gpx_snapshot_header;
@@ -109,6 +110,7 @@ enum gpx_family_id {
     GPX_FAM_SCRAPE_DURATION,
     GPX_FAM_STORAGE_UP,
     GPX_FAM_STORAGE_ERRORS,
+    GPX_FAM_ENDPOINT_RELOAD_ERRORS,
     GPX_FAM_APP_FAMILIES_DROPPED,
     GPX_FAM_APP_FILES_UNREADABLE,
     GPX_FAM_FLEET_INSTANCES,

@@ -18,6 +18,7 @@
 
 #include "gpx_gzip.h"
 #include "gpx_negotiate.h"
+#include "gpx_ratelimit.h"
 #include "gpx_thread.h"
 
 #if MHD_VERSION < 0x00097100
@@ -80,6 +81,24 @@ struct gpx_http {
     struct request *waiting, *waiting_last;
     unsigned waiting_count;
     int reader_stopping; /* no scrape joins the queue any more */
+    /* What answers carry, and the rate limit (server thread only). */
+    struct gpx_headers headers;
+    struct gpx_ratelimit ratelimit;
+    int ratelimit_logged;
+    /* The credentials in use, under live_lock: replaced while serving. */
+    pthread_mutex_t live_lock;
+    const struct gpx_tls *live_tls;
+    struct gpx_tls *owned_tls; /* live_tls when the server owns it (replaced once), else NULL */
+    struct retired_tls *retired;
+    struct gpx_auth *live_auth;
+    int owns_auth;
+};
+
+/* A replaced TLS credential, kept until no handshake can be using it. */
+struct retired_tls {
+    struct retired_tls *next;
+    struct gpx_tls *tls;
+    struct timespec at;
 };
 
 /* The listening socket, for children forked while it is open. */
@@ -134,8 +153,19 @@ gpx_http_listen(const char *address, int port)
     return fd;
 }
 
+/* The configured headers, on every answer. */
+static void
+decorate(const struct gpx_http *srv, struct MHD_Response *resp)
+{
+    unsigned i;
+
+    for (i = 0; i < srv->headers.count; i++) {
+        MHD_add_response_header(resp, srv->headers.list[i].name, srv->headers.list[i].value);
+    }
+}
+
 static MHD_Result_t
-answer(struct MHD_Connection *conn, unsigned code, const char *type, char *body, size_t len,
+answer(const struct gpx_http *srv, struct MHD_Connection *conn, unsigned code, const char *type, char *body, size_t len,
        enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, mode);
@@ -148,18 +178,19 @@ answer(struct MHD_Connection *conn, unsigned code, const char *type, char *body,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    decorate(srv, resp);
     rc = MHD_queue_response(conn, code, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
 /* A constant plain-text answer. */
-#define ANSWER_TEXT(conn, code, text)                                                                                  \
-    answer((conn), (code), "text/plain; charset=utf-8", (char *)(text), sizeof(text) - 1, MHD_RESPMEM_PERSISTENT)
+#define ANSWER_TEXT(srv, conn, code, text)                                                                             \
+    answer((srv), (conn), (code), "text/plain; charset=utf-8", (char *)(text), sizeof(text) - 1, MHD_RESPMEM_PERSISTENT)
 
 /* 401 with the challenge (WWW-Authenticate: Basic realm="gpx") and no data. */
 static MHD_Result_t
-ask_credentials(struct MHD_Connection *conn)
+ask_credentials(const struct gpx_http *srv, struct MHD_Connection *conn)
 {
     static const char text[] = "Unauthorized\n";
     struct MHD_Response *resp =
@@ -170,6 +201,7 @@ ask_credentials(struct MHD_Connection *conn)
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    decorate(srv, resp);
     rc = MHD_queue_basic_auth_fail_response(conn, "gpx", resp);
     MHD_destroy_response(resp);
     return rc;
@@ -177,6 +209,7 @@ ask_credentials(struct MHD_Connection *conn)
 
 static const char CERTIFICATE_REJECTED[] = "a client certificate that does not verify";
 static const char CERTIFICATE_MISSING[] = "no verified client certificate";
+static const char CERTIFICATE_NOT_ALLOWED[] = "a client certificate with none of the allowed names";
 
 /* The client certificate, when client CAs are configured: GnuTLS asked for
  * one in the handshake, and this is where it is judged. An offered
@@ -192,9 +225,16 @@ client_certificate_refusal(struct gpx_http *srv, struct MHD_Connection *conn)
         return NULL;
     }
     info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    peer = info != NULL ? gpx_tls_peer_check(info->tls_session) : GPX_TLS_PEER_NONE;
+    /* Against the CAs and names in use now: a check is quick, and the
+     * reload thread waits for it. */
+    pthread_mutex_lock(&srv->live_lock);
+    peer = info != NULL ? gpx_tls_peer_check(srv->live_tls, info->tls_session) : GPX_TLS_PEER_NONE;
+    pthread_mutex_unlock(&srv->live_lock);
     if (peer == GPX_TLS_PEER_REJECTED) {
         return CERTIFICATE_REJECTED;
+    }
+    if (peer == GPX_TLS_PEER_NOT_ALLOWED) {
+        return CERTIFICATE_NOT_ALLOWED;
     }
     if (peer == GPX_TLS_PEER_NONE && srv->cfg.tls->client_cert_required) {
         return CERTIFICATE_MISSING;
@@ -213,7 +253,11 @@ credentials_ok(struct gpx_http *srv, struct MHD_Connection *conn)
         return 1;
     }
     user = MHD_basic_auth_get_username_password(conn, &password);
-    ok = gpx_auth_check(srv->cfg.auth, user, password);
+    /* The users may be replaced meanwhile: the replacement waits for the
+     * check (one bcrypt at most). */
+    pthread_mutex_lock(&srv->live_lock);
+    ok = gpx_auth_check(srv->live_auth, user, password);
+    pthread_mutex_unlock(&srv->live_lock);
     if (password != NULL) {
         memset(password, 0, strlen(password));
         MHD_free(password);
@@ -323,14 +367,14 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
                                                  : MHD_HTTP_INTERNAL_SERVER_ERROR);
         }
         if (rc == GPX_HTTP_NOT_FOUND) {
-            return ANSWER_TEXT(conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
+            return ANSWER_TEXT(srv, conn, MHD_HTTP_NOT_FOUND, "Not Found: metrics are at /metrics\n");
         }
         if (rc == GPX_HTTP_UNAVAILABLE) {
-            return ANSWER_TEXT(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+            return ANSWER_TEXT(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "Service Unavailable: Redis could not be read in time; /metrics serves this server's "
                                "metrics\n");
         }
-        return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx could not render the metrics\n");
     }
     if (srv->cfg.verbose) {
         gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
@@ -345,6 +389,7 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    decorate(srv, resp);
     /* Caches must key the page on both headers that chose it. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     if (gzip) {
@@ -364,7 +409,7 @@ defer(struct gpx_http *srv, struct MHD_Connection *conn, struct request *req, en
     pthread_mutex_lock(&srv->reader_lock);
     if (srv->reader_stopping || srv->waiting_count >= GPX_HTTP_DEFERRED_WAITING) {
         pthread_mutex_unlock(&srv->reader_lock);
-        return ANSWER_TEXT(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                            "Service Unavailable: too many scrapes of this page are waiting\n");
     }
     req->connection = conn;
@@ -598,6 +643,52 @@ connection_event(void *cls, struct MHD_Connection *conn, void **socket_context, 
     *socket_context = NULL;
 }
 
+/* Whether the client's address is within the rate limit (always, without
+ * one). Logged the first time a client is refused. */
+static int
+within_rate(struct gpx_http *srv, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info;
+    struct timespec now;
+
+    if (srv->cfg.rate_limit == 0) {
+        return 1;
+    }
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (info == NULL || gpx_ratelimit_allow(&srv->ratelimit, info->client_addr,
+                                            (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec)) {
+        return 1;
+    }
+    if (!srv->ratelimit_logged) {
+        gpx_log(srv->log,
+                "gpx: a client of the metrics port is past gpx-rate-limit (%u/s, burst %u) and gets 429 (said once)",
+                srv->cfg.rate_limit, srv->cfg.rate_burst);
+        srv->ratelimit_logged = 1;
+    }
+    return 0;
+}
+
+/* 429, with the second to wait. */
+static MHD_Result_t
+too_many(const struct gpx_http *srv, struct MHD_Connection *conn)
+{
+    static const char text[] = "Too Many Requests: past gpx-rate-limit\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+    MHD_Result_t rc;
+
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    decorate(srv, resp);
+    rc = MHD_queue_response(conn, 429, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static MHD_Result_t
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
        const char *upload_data, size_t *upload_data_size, void **state)
@@ -612,7 +703,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
     (void)upload_data;
     if (req == NULL) {
-        return ANSWER_TEXT(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx is out of memory\n");
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "gpx is out of memory\n");
     }
     if (!req->started) {
         /* First call: headers only. The body, if any, comes next. */
@@ -638,32 +729,53 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
         if (srv->cfg.verbose) {
             gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: a NUL in the request target", method, req->target);
         }
-        return ANSWER_TEXT(conn, MHD_HTTP_BAD_REQUEST, "Bad Request: a NUL in the request target\n");
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_BAD_REQUEST, "Bad Request: a NUL in the request target\n");
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        return ANSWER_TEXT(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }
     /* Liveness of the master's metrics thread: nothing rendered, nothing
      * disclosed beyond what an open port tells, so no credentials asked
      * (probes rarely carry them). TLS still applies. */
     if (strcmp(url, "/healthz") == 0) {
-        return ANSWER_TEXT(conn, MHD_HTTP_OK, "ok\n");
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_OK, "ok\n");
+    }
+    /* Readiness, for the same probes (never rate limited either): whether
+     * the server can take work. */
+    if (strcmp(url, "/readyz") == 0 && srv->cfg.ready != NULL) {
+        char why[256];
+        int ready = srv->cfg.ready(why, sizeof(why) - 1);
+        size_t n = strlen(why);
+
+        why[n++] = '\n';
+        return answer(srv, conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", why,
+                      n, MHD_RESPMEM_MUST_COPY);
+    }
+    if (!within_rate(srv, conn)) {
+        if (srv->cfg.verbose) {
+            gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: the client is past gpx-rate-limit", method, req->target);
+        }
+        return too_many(srv, conn);
     }
     refusal = client_certificate_refusal(srv, conn);
     if (refusal != NULL) {
         if (srv->cfg.verbose) {
             gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: %s", method, req->target, refusal);
         }
-        if (refusal == CERTIFICATE_REJECTED) {
-            return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
+        if (refusal == CERTIFICATE_NOT_ALLOWED) {
+            return ANSWER_TEXT(srv, conn, MHD_HTTP_FORBIDDEN,
+                               "Forbidden: the client certificate carries none of the allowed names\n");
         }
-        return ANSWER_TEXT(conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
+        if (refusal == CERTIFICATE_REJECTED) {
+            return ANSWER_TEXT(srv, conn, MHD_HTTP_FORBIDDEN, "Forbidden: the client certificate does not verify\n");
+        }
+        return ANSWER_TEXT(srv, conn, MHD_HTTP_FORBIDDEN, "Forbidden: a verified client certificate is required\n");
     }
     if (!credentials_ok(srv, conn)) {
         if (srv->cfg.verbose) {
             gpx_log(srv->log, "gpx: debug: %s \"%s\" refused: missing or wrong credentials", method, req->target);
         }
-        return ask_credentials(conn);
+        return ask_credentials(srv, conn);
     }
     format = gpx_negotiate_format(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     gzip = gpx_negotiate_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
@@ -685,6 +797,80 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
     }
 }
 
+/* The credential a new handshake gets. A replaced one stays allocated a
+ * minute (gpx_http_use_tls): far longer than a handshake may take. */
+static const struct gpx_tls *
+current_tls(void *ctx)
+{
+    struct gpx_http *srv = ctx;
+    const struct gpx_tls *tls;
+
+    pthread_mutex_lock(&srv->live_lock);
+    tls = srv->live_tls;
+    pthread_mutex_unlock(&srv->live_lock);
+    return tls;
+}
+
+/* Seconds from a to b. */
+static double
+seconds_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+#define RETIRED_TLS_SECONDS 60.0
+
+void
+gpx_http_use_tls(struct gpx_http *srv, struct gpx_tls *tls)
+{
+    struct retired_tls *r = calloc(1, sizeof(*r)), **link;
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&srv->live_lock);
+    if (srv->owned_tls != NULL && r != NULL) {
+        r->tls = srv->owned_tls;
+        r->at = now;
+        r->next = srv->retired;
+        srv->retired = r;
+        r = NULL;
+    }
+    srv->live_tls = srv->owned_tls = tls;
+    /* Those replaced long enough ago that no handshake holds them. */
+    for (link = &srv->retired; *link != NULL;) {
+        struct retired_tls *old = *link;
+
+        if (seconds_between(&old->at, &now) > RETIRED_TLS_SECONDS) {
+            *link = old->next;
+            gpx_tls_free(old->tls);
+            free(old->tls);
+            free(old);
+        } else {
+            link = &old->next;
+        }
+    }
+    pthread_mutex_unlock(&srv->live_lock);
+    free(r); /* not needed: the replaced one was borrowed (or memory ran out, and it stays) */
+}
+
+void
+gpx_http_use_auth(struct gpx_http *srv, struct gpx_auth *auth)
+{
+    struct gpx_auth *old = NULL;
+
+    pthread_mutex_lock(&srv->live_lock);
+    if (srv->owns_auth) {
+        old = srv->live_auth;
+    }
+    srv->live_auth = auth;
+    srv->owns_auth = 1;
+    pthread_mutex_unlock(&srv->live_lock);
+    if (old != NULL) {
+        gpx_auth_free(old);
+        free(old);
+    }
+}
+
 static struct MHD_Daemon *
 start_daemon(struct gpx_http *srv, int fd)
 {
@@ -693,7 +879,7 @@ start_daemon(struct gpx_http *srv, int fd)
     /* The connection timeout counts from a connection's last activity, the
      * TLS handshake included: a client that opens and stays silent, or
      * stops halfway through a handshake, is closed like an idle one. */
-    struct MHD_OptionItem options[8];
+    struct MHD_OptionItem options[10];
     unsigned n = 0;
 
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)fd, NULL};
@@ -701,8 +887,13 @@ start_daemon(struct gpx_http *srv, int fd)
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)srv->cfg.timeout_seconds, NULL};
     options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(32 * 1024), NULL};
     if (use_tls) {
-        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert_pem};
-        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key_pem};
+        /* Each handshake asks for the credential in use (current_tls), so a
+         * new certificate serves new connections without a new daemon. */
+        options[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, gpx_tls_retrieve_function(current_tls, srv)};
+        options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)tls->priorities};
+        /* The CAs make libmicrohttpd ask for a client certificate; it is
+         * checked against the CAs in use (client_certificate_refusal). */
         if (tls->client_ca_pem != NULL) {
             options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->client_ca_pem};
         }
@@ -797,6 +988,17 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
         snprintf(srv->deferred_path, sizeof(srv->deferred_path), "%s", cfg->deferred_path);
     }
     srv->cfg.deferred_path = srv->deferred_path;
+    if (cfg->headers != NULL) {
+        srv->headers = *cfg->headers;
+    }
+    srv->cfg.headers = &srv->headers;
+    if (gpx_ratelimit_init(&srv->ratelimit, cfg->rate_limit, cfg->rate_burst) != 0) {
+        free(srv);
+        return NULL;
+    }
+    srv->live_tls = cfg->tls;
+    srv->live_auth = cfg->auth;
+    pthread_mutex_init(&srv->live_lock, NULL);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->wake, NULL);
     pthread_mutex_init(&srv->reader_lock, NULL);
@@ -807,6 +1009,7 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
     }
     if (srv->deferred_path[0] != '\0') {
         if (gpx_thread_start(&srv->reader, read_deferred, srv) != 0) {
+            gpx_ratelimit_free(&srv->ratelimit);
             free(srv);
             return NULL;
         }
@@ -815,6 +1018,7 @@ gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_render_fn render, vo
     rc = gpx_thread_start(&srv->thread, serve, srv);
     if (rc != 0) {
         stop_reader(srv);
+        gpx_ratelimit_free(&srv->ratelimit);
         free(srv);
         return NULL;
     }
@@ -842,6 +1046,24 @@ gpx_http_stop(struct gpx_http *srv)
         inherited_listen_fd = -1;
         close(srv->listen_fd);
     }
+    while (srv->retired != NULL) {
+        struct retired_tls *r = srv->retired;
+
+        srv->retired = r->next;
+        gpx_tls_free(r->tls);
+        free(r->tls);
+        free(r);
+    }
+    if (srv->owned_tls != NULL) {
+        gpx_tls_free(srv->owned_tls);
+        free(srv->owned_tls);
+    }
+    if (srv->owns_auth && srv->live_auth != NULL) {
+        gpx_auth_free(srv->live_auth);
+        free(srv->live_auth);
+    }
+    gpx_ratelimit_free(&srv->ratelimit);
+    pthread_mutex_destroy(&srv->live_lock);
     free(srv);
 }
 

@@ -19,6 +19,14 @@
  * OpenMetrics 1.0), gzip when its Accept-Encoding allows it, and, when
  * configured, TLS with optional client certificates and HTTP basic auth.
  * /healthz answers "ok" without rendering and without credentials.
+ *
+ * Every answer carries the configured headers (gpx_headers.h). With a rate
+ * limit, a client address past it gets 429 before any credential is
+ * checked (bcrypt is dear). The TLS credential and the password users can
+ * be replaced while serving (gpx_http_use_tls, gpx_http_use_auth): new
+ * handshakes and checks use the new ones, connections stay open.
+ * /healthz answers "ok" without rendering and without credentials; /readyz,
+ * likewise without credentials, 200 or 503 with the line of `ready`.
  */
 #ifndef GPX_HTTP_H
 #define GPX_HTTP_H
@@ -26,6 +34,7 @@
 #include "gpx_auth.h"
 #include "gpx_buf.h"
 #include "gpx_format.h"
+#include "gpx_headers.h"
 #include "gpx_log.h"
 #include "gpx_tls.h"
 
@@ -59,6 +68,13 @@ struct gpx_http_config {
     const struct gpx_tls *tls;     /* certificate and key: serve HTTPS; NULL or empty: plain HTTP */
     struct gpx_auth *auth;         /* users of basic auth; NULL: none asked */
     const char *deferred_path;     /* the page that waits on the network, rendered off the serving thread; NULL: none */
+    const struct gpx_headers *headers; /* added to every answer; NULL: none (copied) */
+    unsigned rate_limit;               /* requests per second per client address; 0: no limit */
+    unsigned rate_burst;               /* requests at once per client address */
+    /* /readyz: returns 1 (200) or 0 (503), with one line for the body in
+     * `why`; must not block (it reads what another thread decided). NULL:
+     * /readyz is not served. */
+    int (*ready)(char *why, size_t len);
 };
 
 struct gpx_http;
@@ -76,6 +92,20 @@ struct gpx_http *gpx_http_launch(const struct gpx_http_config *cfg, gpx_http_ren
  * inherited sockets of the metrics port (listening and accepted) so that the
  * child never holds the port. Touches no thread. */
 void gpx_http_close_inherited(int port);
+
+/* From now on new TLS handshakes get tls's certificate and key, and client
+ * certificates are checked against its CAs and allowed names. Takes tls
+ * (heap-allocated, loaded by gpx_tls_load); the one it replaces, if the
+ * server owned it, is kept at least a minute (a handshake that began before
+ * may still use it) and freed by a later call or by gpx_http_stop. Any
+ * thread; the server must have been launched with TLS. */
+void gpx_http_use_tls(struct gpx_http *srv, struct gpx_tls *tls);
+
+/* From now on credentials are checked against auth's users. Takes auth
+ * (heap-allocated, loaded by gpx_auth_load); the one it replaces, if the
+ * server owned it, is freed at once (no check is running then). Any
+ * thread; the server must have been launched with basic auth. */
+void gpx_http_use_auth(struct gpx_http *srv, struct gpx_auth *auth);
 
 /* Stops serving and joins the threads; scrapes waiting for the deferred
  * page get 503. Safe with NULL. */

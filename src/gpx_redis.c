@@ -11,18 +11,23 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "gpx_sentinel.h"
 #include "gpx_thread.h"
 
 struct gpx_redis_publisher {
     struct gpx_redis_config cfg;
     char host[1024];
     char password[256];
+    char sentinels[1024];
+    char sentinel_master[256];
+    char sentinel_password[256];
+    struct gpx_sentinel_addr master; /* through Sentinel: the master last connected to; port 0: none yet */
     char prefix[256];
     char instance[256];
     char key[600];     /* <prefix>:gpx:instance:<name> */
     char app_key[600]; /* <prefix>:gpx:app:<name> */
     char index[300];   /* <prefix>:gpx:instances */
-    char where[1100];  /* host:port, or the socket path, for log lines */
+    char where[1400];  /* host:port, the socket path, or the Sentinels, for log lines */
     gpx_redis_snapshot_fn snapshot;
     gpx_redis_restore_fn restore;
     void *ctx;
@@ -115,24 +120,84 @@ failure_of(const redisContext *c, const redisReply *r)
     return c->err ? c->errstr : "timed out";
 }
 
-/* Connects, authenticates and selects the db, each step within timeout_ms,
- * or all of them within `deadline` when given. Returns the context, or NULL
- * with a reason in err. */
-static redisContext *
-open_connection(const struct gpx_redis_config *cfg, const struct timespec *deadline, char *err, size_t errlen)
+/* Asks the Sentinels for the master (within `deadline`, or 3 timeouts
+ * without one). Returns 0 with its address, or -1 with why in err. */
+static int
+master_from_sentinels(const struct gpx_redis_config *cfg, const struct timespec *deadline,
+                      struct gpx_sentinel_addr *out, char *err, size_t errlen)
 {
-    struct timeval tv = timeval_of(deadline != NULL ? remaining_ms(deadline) : (long)cfg->timeout_ms);
+    struct timespec until;
+
+    if (deadline == NULL) {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)(3 * cfg->timeout_ms / 1000);
+        until.tv_nsec += (long)(3 * cfg->timeout_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        deadline = &until;
+    }
+    return gpx_sentinel_master(cfg->sentinels, cfg->sentinel_master,
+                               cfg->sentinel_password != NULL ? cfg->sentinel_password : "", deadline, cfg->timeout_ms,
+                               out, err, errlen);
+}
+
+/* Through Sentinel, the address given must be the master still: during a
+ * failover a Sentinel may name the old one come back as a replica. */
+static int
+check_master_role(redisContext *c, const struct timespec *deadline, char *err, size_t errlen)
+{
+    redisReply *r = run_command(c, deadline, "ROLE");
+    int rc = -1;
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "ROLE: %s", failure_of(c, r));
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING &&
+               strcmp(r->element[0]->str, "master") == 0) {
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "the server Sentinel named is not a master (yet)");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Connects, authenticates and selects the db, each step within timeout_ms,
+ * or all of them within `deadline` when given; through Sentinel, asks for
+ * the master first (its address into *master when not NULL). Returns the
+ * context, or NULL with a reason in err. */
+static redisContext *
+open_connection(const struct gpx_redis_config *cfg, const struct timespec *deadline, struct gpx_sentinel_addr *master,
+                char *err, size_t errlen)
+{
+    struct timeval tv;
+    struct gpx_sentinel_addr found;
+    int sentinel = cfg->sentinels != NULL && cfg->sentinels[0] != '\0';
     redisContext *c;
     redisReply *r;
 
+    if (sentinel && master_from_sentinels(cfg, deadline, &found, err, errlen) != 0) {
+        return NULL;
+    }
+    tv = timeval_of(deadline != NULL ? remaining_ms(deadline) : (long)cfg->timeout_ms);
     if (tv.tv_sec == 0 && tv.tv_usec == 0) {
         snprintf(err, errlen, "timed out");
         return NULL;
     }
-    c = cfg->host[0] == '/' ? redisConnectUnixWithTimeout(cfg->host, tv)
-                            : redisConnectWithTimeout(cfg->host, cfg->port, tv);
+    if (sentinel) {
+        c = redisConnectWithTimeout(found.host, found.port, tv);
+    } else {
+        c = cfg->host[0] == '/' ? redisConnectUnixWithTimeout(cfg->host, tv)
+                                : redisConnectWithTimeout(cfg->host, cfg->port, tv);
+    }
     if (c == NULL || c->err) {
-        snprintf(err, errlen, "%s", c != NULL ? c->errstr : "out of memory");
+        if (sentinel) {
+            snprintf(err, errlen, "master at %s:%d: %s", found.host, found.port,
+                     c != NULL ? c->errstr : "out of memory");
+        } else {
+            snprintf(err, errlen, "%s", c != NULL ? c->errstr : "out of memory");
+        }
         redisFree(c);
         return NULL;
     }
@@ -156,6 +221,15 @@ open_connection(const struct gpx_redis_config *cfg, const struct timespec *deadl
             return NULL;
         }
         freeReplyObject(r);
+    }
+    if (sentinel) {
+        if (check_master_role(c, deadline, err, errlen) != 0) {
+            redisFree(c);
+            return NULL;
+        }
+        if (master != NULL) {
+            *master = found;
+        }
     }
     return c;
 }
@@ -221,12 +295,13 @@ drop_connection(struct gpx_redis_publisher *pub)
 static int
 ensure_connection(struct gpx_redis_publisher *pub)
 {
-    char err[256];
+    struct gpx_sentinel_addr found;
+    char err[1024];
 
     if (pub->conn != NULL) {
         return 0;
     }
-    pub->conn = open_connection(&pub->cfg, NULL, err, sizeof(err));
+    pub->conn = open_connection(&pub->cfg, NULL, &found, err, sizeof(err));
     if (pub->conn == NULL) {
         /* Logged on the first failure after a success (or at start), not on
          * every retry. `up` cannot tell: a failed publish has already zeroed
@@ -238,6 +313,13 @@ ensure_connection(struct gpx_redis_publisher *pub)
         }
         count_error(pub->status, GPX_REDIS_CONNECT);
         return -1;
+    }
+    if (pub->sentinels[0] != '\0' && (found.port != pub->master.port || strcmp(found.host, pub->master.host) != 0)) {
+        /* The first master, or a failover: the next publish writes the
+         * whole totals there. */
+        gpx_log(pub->log, "gpx: Sentinel names %s:%d as the master %s%s", found.host, found.port, pub->sentinel_master,
+                pub->master.port != 0 ? ": publishing the totals there" : "");
+        pub->master = found;
     }
     return 0;
 }
@@ -477,7 +559,15 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     snprintf(pub->password, sizeof(pub->password), "%s", cfg->password != NULL ? cfg->password : "");
     snprintf(pub->prefix, sizeof(pub->prefix), "%s", cfg->prefix);
     snprintf(pub->instance, sizeof(pub->instance), "%s", cfg->instance);
+    snprintf(pub->sentinels, sizeof(pub->sentinels), "%s", cfg->sentinels != NULL ? cfg->sentinels : "");
+    snprintf(pub->sentinel_master, sizeof(pub->sentinel_master), "%s",
+             cfg->sentinel_master != NULL ? cfg->sentinel_master : "");
+    snprintf(pub->sentinel_password, sizeof(pub->sentinel_password), "%s",
+             cfg->sentinel_password != NULL ? cfg->sentinel_password : "");
     pub->cfg.host = pub->host;
+    pub->cfg.sentinels = pub->sentinels;
+    pub->cfg.sentinel_master = pub->sentinel_master;
+    pub->cfg.sentinel_password = pub->sentinel_password;
     pub->cfg.password = pub->password;
     pub->cfg.prefix = pub->prefix;
     pub->cfg.instance = pub->instance;
@@ -487,7 +577,9 @@ gpx_redis_start(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     snprintf(pub->key, sizeof(pub->key), "%s:gpx:instance:%s", pub->prefix, pub->instance);
     snprintf(pub->index, sizeof(pub->index), "%s:gpx:instances", pub->prefix);
     snprintf(pub->app_key, sizeof(pub->app_key), "%s:gpx:app:%s", pub->prefix, pub->instance);
-    if (pub->host[0] == '/') {
+    if (pub->sentinels[0] != '\0') {
+        snprintf(pub->where, sizeof(pub->where), "the master %s of Sentinels %s", pub->sentinel_master, pub->sentinels);
+    } else if (pub->host[0] == '/') {
         snprintf(pub->where, sizeof(pub->where), "%s", pub->host);
     } else {
         snprintf(pub->where, sizeof(pub->where), "%s:%d", pub->host, pub->cfg.port);
@@ -548,7 +640,7 @@ gpx_redis_stop(struct gpx_redis_publisher *pub, int final)
 int
 gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *status, gpx_redis_each_fn each, void *ctx)
 {
-    char err[256], index[300], since[32];
+    char err[1024], index[300], since[32];
     long long now = (long long)time(NULL);
     struct timespec deadline;
     redisContext *c;
@@ -563,7 +655,7 @@ gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000;
     }
-    c = open_connection(cfg, &deadline, err, sizeof(err));
+    c = open_connection(cfg, &deadline, NULL, err, sizeof(err));
     if (c == NULL) {
         count = -1;
         goto done;

@@ -15,8 +15,11 @@
  * With ttl_seconds 0 nothing expires: SET without EX, and no trim.
  *
  * Absolute values heal an outage or a Redis that lost its data at the next
- * publish. Nothing is published before the stored totals were read: that
- * would overwrite larger stored values with smaller ones.
+ * publish. Through Sentinel, a failed command (a dead master, a replica's
+ * READONLY) drops the connection; the next cycle asks the Sentinels again
+ * and publishes the whole totals to the master they name, so a failover
+ * loses nothing the new master did not replicate: the next publish writes it. Nothing is published before the stored
+ * totals were read: that would overwrite larger stored values with smaller ones.
  *
  * gpx's keys hold what gpx wrote there, or nothing. A key of another type
  * (written by something else) would fail every command on it for ever, so
@@ -34,10 +37,18 @@
 #include "gpx_log.h"
 
 struct gpx_redis_config {
-    const char *host;          /* host name, address, or a Unix socket path (starts with '/') */
-    int port;                  /* TCP port */
-    int db;                    /* SELECT'ed when not 0 */
-    const char *password;      /* AUTH'ed when not empty */
+    const char *host;     /* host name, address, or a Unix socket path (starts with '/') */
+    int port;             /* TCP port */
+    int db;               /* SELECT'ed when not 0 */
+    const char *password; /* AUTH'ed when not empty */
+    /* Sentinel: when `sentinels` ("host:port,host:port") is not empty, host
+     * and port are not used: each connection first asks the Sentinels where
+     * the master named `sentinel_master` is (gpx_sentinel.h), and checks
+     * with ROLE that it is a master. `sentinel_password`: AUTH'ed with each
+     * Sentinel when not empty. */
+    const char *sentinels;
+    const char *sentinel_master;
+    const char *sentinel_password;
     const char *prefix;        /* key prefix, e.g. "gunicorn" */
     const char *instance;      /* this server's name */
     unsigned interval_seconds; /* between publishes */

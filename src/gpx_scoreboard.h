@@ -106,10 +106,18 @@ struct gpx_cell {
     uint64_t write_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
 } __attribute__((aligned(64)));
 
+/* Words of struct gpx_slot's `carried`: six per-worker counters, then the
+ * requests and the exceptions of each of GPX_MAX_APPS applications. */
+#define GPX_SLOT_CARRIED (6 + 2 * GPX_MAX_APPS)
+
 /* Counters of a worker slot kept by the master, not by the worker. */
 struct gpx_slot {
     uint64_t restarts[GPX_RESTART_REASONS];
-    uint64_t reserved[48];
+    /* What earlier masters counted in uWSGI's own per-worker and per-app
+     * counters (the uwsgi-exporter profile, gpx_profile_uwsgi.h): words
+     * that were reserved before, so zero in an older file. */
+    uint64_t carried[GPX_SLOT_CARRIED];
+    uint64_t reserved[48 - GPX_SLOT_CARRIED];
 } __attribute__((aligned(64)));
 
 /* The board's first bytes, and its file's. */

@@ -27,6 +27,9 @@ add_slot(struct gpx_slot *dst, const struct gpx_slot *src)
     for (i = 0; i < GPX_RESTART_REASONS; i++) {
         dst->restarts[i] += GPX_READ(src->restarts[i]);
     }
+    for (i = 0; i < GPX_SLOT_CARRIED; i++) {
+        dst->carried[i] += GPX_READ(src->carried[i]);
+    }
 }
 
 int

@@ -74,6 +74,9 @@ open_redis(struct gpx_storage *s, struct gpx_scoreboard *board, unsigned workers
     r->redis.port = cfg->redis_port;
     r->redis.db = cfg->redis_db;
     r->redis.password = cfg->redis_password;
+    r->redis.sentinels = cfg->redis_sentinels;
+    r->redis.sentinel_master = cfg->redis_sentinel_master;
+    r->redis.sentinel_password = cfg->redis_sentinel_password;
     r->redis.prefix = cfg->redis_key_prefix;
     r->redis.instance = cfg->instance;
     r->redis.interval_seconds = (unsigned)cfg->redis_interval;
@@ -92,18 +95,22 @@ static void
 describe(const struct gpx_storage *s)
 {
     const struct gpx_config *cfg = s->ctx.cfg;
-    char line[GPX_PATH_MAX + 3 * GPX_TEXT_MAX], port[16], expiry[64];
-    int unix_socket = cfg->redis_host[0] == '/';
+    char line[2 * GPX_PATH_MAX + 4 * GPX_TEXT_MAX], where[GPX_PATH_MAX + GPX_TEXT_MAX + 64], expiry[64];
 
     if (cfg->redis_ttl_disabled) {
         snprintf(expiry, sizeof(expiry), "never expires");
     } else {
         snprintf(expiry, sizeof(expiry), "expires after %d s", cfg->redis_ttl);
     }
-    snprintf(port, sizeof(port), "%d", cfg->redis_port);
-    snprintf(line, sizeof(line), "gpx: storage redis %s%s%s db %d, key %s:gpx:instance:%s every %d s (%s), no files",
-             cfg->redis_host, unix_socket ? "" : ":", unix_socket ? "" : port, cfg->redis_db, cfg->redis_key_prefix,
-             cfg->instance, cfg->redis_interval, expiry);
+    if (cfg->redis_sentinels[0] != '\0') {
+        snprintf(where, sizeof(where), "master %s of Sentinels %s", cfg->redis_sentinel_master, cfg->redis_sentinels);
+    } else if (cfg->redis_host[0] == '/') {
+        snprintf(where, sizeof(where), "%s", cfg->redis_host);
+    } else {
+        snprintf(where, sizeof(where), "%s:%d", cfg->redis_host, cfg->redis_port);
+    }
+    snprintf(line, sizeof(line), "gpx: storage redis %s db %d, key %s:gpx:instance:%s every %d s (%s), no files", where,
+             cfg->redis_db, cfg->redis_key_prefix, cfg->instance, cfg->redis_interval, expiry);
     s->ctx.log(line);
     /* Both given: say which one is in effect rather than drop one silently. */
     if (cfg->redis_ttl_disabled && cfg->source[GPX_OPT_REDIS_TTL] != GPX_FROM_DEFAULT) {

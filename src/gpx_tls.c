@@ -5,11 +5,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/x509.h>
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +145,72 @@ read_capath(const char *dir, char **all, size_t *all_len, char *why, size_t whyl
     return certificates;
 }
 
+/* The certificate chain and its key, as a handshake is served them. */
+struct credential {
+    gnutls_pcert_st *pcerts;
+    unsigned int count;
+    gnutls_privkey_t key;
+};
+
+static void
+credential_free(struct credential *c)
+{
+    unsigned int i;
+
+    if (c == NULL) {
+        return;
+    }
+    for (i = 0; i < c->count; i++) {
+        gnutls_pcert_deinit(&c->pcerts[i]);
+    }
+    free(c->pcerts);
+    if (c->key != NULL) {
+        gnutls_privkey_deinit(c->key);
+    }
+    free(c);
+}
+
+/* Returns the credential, or NULL with rc set to a GnuTLS error. */
+static struct credential *
+credential_new(const gnutls_datum_t *cert, const gnutls_datum_t *key, unsigned int count, int *rc)
+{
+    struct credential *c = calloc(1, sizeof(*c));
+
+    *rc = GNUTLS_E_MEMORY_ERROR;
+    if (c == NULL || (c->pcerts = calloc(count, sizeof(*c->pcerts))) == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->count = count;
+    *rc = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->count, cert, GNUTLS_X509_FMT_PEM, 0);
+    if (*rc < 0) {
+        c->count = 0;
+        credential_free(c);
+        return NULL;
+    }
+    *rc = gnutls_privkey_init(&c->key);
+    if (*rc >= 0) {
+        *rc = gnutls_privkey_import_x509_raw(c->key, key, GNUTLS_X509_FMT_PEM, NULL, 0);
+    }
+    if (*rc < 0) {
+        credential_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* "NORMAL" with only the versions from min to max (10 = TLS 1.0 ... 13). */
+static void
+priorities_of(char *buf, size_t len, int min, int max)
+{
+    size_t n = (size_t)snprintf(buf, len, "NORMAL:-VERS-ALL");
+    int v;
+
+    for (v = max; v >= min && n < len; v--) {
+        n += (size_t)snprintf(buf + n, len - n, ":+VERS-TLS1.%d", v - 10);
+    }
+}
+
 static int
 load_error(struct gpx_tls *tls, char *err, size_t errlen, const struct gpx_config *cfg, enum gpx_option_id id,
            const char *path, const char *expected, const char *why)
@@ -199,6 +269,26 @@ gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_
         return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected,
                           gnutls_strerror(rc));
     }
+    tls->credential = credential_new(&cert, &key, (unsigned int)count_certificates(tls->cert_pem, cert_len), &rc);
+    if (tls->credential == NULL) {
+        return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_KEYFILE, cfg->ssl_keyfile, key_expected,
+                          gnutls_strerror(rc));
+    }
+    {
+        gnutls_priority_t prio;
+        int min = gpx_tls_version_number(cfg->ssl_min_version);
+        int max = cfg->ssl_max_version[0] != '\0' ? gpx_tls_version_number(cfg->ssl_max_version) : 13;
+        const char *where = NULL;
+
+        priorities_of(tls->priorities, sizeof(tls->priorities), min > 0 ? min : 12, max > 0 ? max : 13);
+        rc = gnutls_priority_init(&prio, tls->priorities, &where);
+        if (rc < 0) {
+            return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_MIN_VERSION, cfg->ssl_min_version,
+                              "a TLS version this GnuTLS serves", gnutls_strerror(rc));
+        }
+        gnutls_priority_deinit(prio);
+    }
+    tls->allowed_sans = cfg->ssl_client_allowed_sans;
     if (cfg->ssl_client_cafile[0] != '\0') {
         tls->client_ca_pem = read_pem(cfg->ssl_client_cafile, &ca_len, why, sizeof(why));
         if (tls->client_ca_pem == NULL) {
@@ -216,6 +306,20 @@ gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, size_
         return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CLIENT_CAPATH, cfg->ssl_client_capath, capath_expected,
                           why);
     }
+    if (tls->client_ca_pem != NULL) {
+        gnutls_x509_trust_list_t trust;
+        gnutls_datum_t ca = {(unsigned char *)tls->client_ca_pem, (unsigned int)strlen(tls->client_ca_pem)};
+
+        rc = gnutls_x509_trust_list_init(&trust, 0);
+        if (rc >= 0) {
+            tls->trust = trust;
+            rc = gnutls_x509_trust_list_add_trust_mem(trust, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        }
+        if (rc < 0) {
+            return load_error(tls, err, errlen, cfg, GPX_OPT_SSL_CLIENT_CAFILE, cfg->ssl_client_cafile, ca_expected,
+                              gnutls_strerror(rc));
+        }
+    }
     tls->client_cert_required = tls->client_ca_pem != NULL && cfg->ssl_client_auth_required;
     return 0;
 }
@@ -229,18 +333,136 @@ gpx_tls_free(struct gpx_tls *tls)
     free(tls->cert_pem);
     free(tls->key_pem);
     free(tls->client_ca_pem);
+    credential_free(tls->credential);
+    if (tls->trust != NULL) {
+        gnutls_x509_trust_list_deinit(tls->trust, 1);
+    }
     memset(tls, 0, sizeof(*tls));
 }
 
+/* Whether `name` (len bytes) is one of the comma-separated allowed names.
+ * DNS names compare without case (DNS has none), the others exactly. */
+static int
+name_allowed(const char *allowed, const char *name, size_t len, int dns)
+{
+    const char *p = allowed;
+
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+        if (n == len && (dns ? strncasecmp(p, name, len) == 0 : memcmp(p, name, len) == 0)) {
+            return 1;
+        }
+        p += n + (comma != NULL);
+    }
+    return 0;
+}
+
+/* Whether the certificate carries one of the allowed subject alternative
+ * names: DNS, e-mail (RFC 822), URI or IP address (written as inet_ntop
+ * writes it). */
+static int
+sans_allowed(gnutls_x509_crt_t crt, const char *allowed)
+{
+    unsigned int i;
+
+    for (i = 0;; i++) {
+        char name[1024], ip[INET6_ADDRSTRLEN];
+        size_t size = sizeof(name) - 1;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &size, NULL);
+
+        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+            continue; /* longer than any name worth allowing */
+        }
+        if (type < 0) {
+            return 0;
+        }
+        if (type == GNUTLS_SAN_IPADDRESS) {
+            if ((size != 4 && size != 16) || inet_ntop(size == 4 ? AF_INET : AF_INET6, name, ip, sizeof(ip)) == NULL) {
+                continue;
+            }
+            if (name_allowed(allowed, ip, strlen(ip), 0)) {
+                return 1;
+            }
+        } else if ((type == GNUTLS_SAN_DNSNAME || type == GNUTLS_SAN_RFC822NAME || type == GNUTLS_SAN_URI) &&
+                   memchr(name, '\0', size) == NULL && name_allowed(allowed, name, size, type == GNUTLS_SAN_DNSNAME)) {
+            return 1;
+        }
+    }
+}
+
+#define PEER_CHAIN_MAX 16
+
 enum gpx_tls_peer
-gpx_tls_peer_check(void *session)
+gpx_tls_peer_check(const struct gpx_tls *tls, void *session)
 {
     gnutls_session_t s = session;
-    unsigned int status = 0, count = 0;
+    gnutls_x509_crt_t chain[PEER_CHAIN_MAX];
+    const gnutls_datum_t *raw;
+    unsigned int status = 1, count = 0, n = 0, i;
+    enum gpx_tls_peer peer = GPX_TLS_PEER_REJECTED;
 
-    if (s == NULL || gnutls_certificate_get_peers(s, &count) == NULL || count == 0) {
+    if (s == NULL || (raw = gnutls_certificate_get_peers(s, &count)) == NULL || count == 0) {
         return GPX_TLS_PEER_NONE;
     }
-    return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0 ? GPX_TLS_PEER_VERIFIED
-                                                                                           : GPX_TLS_PEER_REJECTED;
+    if (tls == NULL || tls->trust == NULL || count > PEER_CHAIN_MAX) {
+        return GPX_TLS_PEER_REJECTED;
+    }
+    for (n = 0; n < count; n++) {
+        if (gnutls_x509_crt_init(&chain[n]) < 0) {
+            break;
+        }
+        if (gnutls_x509_crt_import(chain[n], &raw[n], GNUTLS_X509_FMT_DER) < 0) {
+            gnutls_x509_crt_deinit(chain[n]);
+            break;
+        }
+    }
+    /* The client CAs of the struct in use, not of the handshake's
+     * credentials: they are read again when their files change. */
+    if (n == count && gnutls_x509_trust_list_verify_crt(tls->trust, chain, n, 0, &status, NULL) == 0 && status == 0) {
+        peer = tls->allowed_sans == NULL || tls->allowed_sans[0] == '\0' || sans_allowed(chain[0], tls->allowed_sans)
+                   ? GPX_TLS_PEER_VERIFIED
+                   : GPX_TLS_PEER_NOT_ALLOWED;
+    }
+    for (i = 0; i < n; i++) {
+        gnutls_x509_crt_deinit(chain[i]);
+    }
+    return peer;
+}
+
+static gpx_tls_current_fn retrieve_current;
+static void *retrieve_ctx;
+
+static int
+retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs, const gnutls_pk_algorithm_t *pk_algos,
+         int pk_algos_length, gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+    const struct gpx_tls *tls = retrieve_current != NULL ? retrieve_current(retrieve_ctx) : NULL;
+    const struct credential *c = tls != NULL ? tls->credential : NULL;
+
+    (void)session;
+    (void)req_ca_rdn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    if (c == NULL) {
+        return -1;
+    }
+    *pcert = c->pcerts;
+    *pcert_length = c->count;
+    *pkey = c->key;
+    return 0;
+}
+
+void *
+gpx_tls_retrieve_function(gpx_tls_current_fn current, void *ctx)
+{
+    gnutls_certificate_retrieve_function2 *fn = retrieve;
+    void *p;
+
+    retrieve_current = current;
+    retrieve_ctx = ctx;
+    memcpy(&p, &fn, sizeof(p));
+    return p;
 }

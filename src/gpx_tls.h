@@ -1,12 +1,16 @@
-/* gpx_tls.h - TLS for the metrics endpoint: the PEM files and the check of
- * a client's certificate.
+/* gpx_tls.h - TLS for the metrics endpoint: the PEM files, the versions
+ * served and the check of a client's certificate.
  *
  * The master reads and checks the files at start-up, before it forks, so a
  * missing, unreadable or invalid certificate or key stops uWSGI with one
- * line instead of leaving an endpoint that never answers. libmicrohttpd's
- * GnuTLS serves with what was read; when client CAs are given (a file, a
- * directory of files, or both), the handshake asks for a client
- * certificate and the metrics thread asks GnuTLS whether it verified.
+ * line instead of leaving an endpoint that never answers. Read again when
+ * they change (gpx_reload.h), they make a new struct gpx_tls that new
+ * handshakes use: libmicrohttpd's GnuTLS asks for the certificate and key
+ * of each handshake (gpx_tls_retrieve_function). When client CAs are given
+ * (a file, a directory of files, or both), the handshake asks for a client
+ * certificate and the metrics thread checks it against the CAs of the
+ * struct gpx_tls in use, then its subject alternative names against
+ * gpx-ssl-client-allowed-sans.
  */
 #ifndef GPX_TLS_H
 #define GPX_TLS_H
@@ -24,13 +28,18 @@ struct gpx_tls {
     char *key_pem;            /* its private key */
     char *client_ca_pem;      /* CAs that sign client certificates; NULL: none asked */
     int client_cert_required; /* with client CAs: 1 no certificate, no metrics; 0 checked when offered */
+    char priorities[96];      /* GnuTLS priority string of the versions served */
+    const char *allowed_sans; /* comma-separated names a client certificate must carry one of; "" or NULL: any */
+    void *credential;         /* the certificate chain and key as GnuTLS serves them */
+    void *trust;              /* the client CAs as a GnuTLS trust list; NULL: none */
 };
 
 /* What a connection's client certificate is worth. */
 enum gpx_tls_peer {
-    GPX_TLS_PEER_NONE,     /* none offered */
-    GPX_TLS_PEER_VERIFIED, /* verified against the client CAs */
-    GPX_TLS_PEER_REJECTED, /* offered, and did not verify */
+    GPX_TLS_PEER_NONE,        /* none offered */
+    GPX_TLS_PEER_VERIFIED,    /* verified against the client CAs */
+    GPX_TLS_PEER_REJECTED,    /* offered, and did not verify */
+    GPX_TLS_PEER_NOT_ALLOWED, /* verified, with none of the allowed subject alternative names */
 };
 
 /* Reads and checks cfg's gpx-ssl-certfile, gpx-ssl-keyfile,
@@ -46,8 +55,17 @@ int gpx_tls_load(struct gpx_tls *tls, const struct gpx_config *cfg, char *err, s
 /* Frees what gpx_tls_load read. Safe on a zeroed struct. */
 void gpx_tls_free(struct gpx_tls *tls);
 
-/* The client certificate of a TLS session (a gnutls_session_t), as an
- * enum gpx_tls_peer. */
-enum gpx_tls_peer gpx_tls_peer_check(void *session);
+/* The client certificate of a TLS session (a gnutls_session_t), checked
+ * against tls's client CAs and allowed names, as an enum gpx_tls_peer. */
+enum gpx_tls_peer gpx_tls_peer_check(const struct gpx_tls *tls, void *session);
+
+/* What gives the struct gpx_tls a new handshake is served with. It must
+ * stay valid for as long as a handshake that got it may run. */
+typedef const struct gpx_tls *(*gpx_tls_current_fn)(void *ctx);
+
+/* The function libmicrohttpd's MHD_OPTION_HTTPS_CERT_CALLBACK takes (a
+ * gnutls_certificate_retrieve_function2), serving each handshake the
+ * credential of current(ctx). One per process. NULL without TLS. */
+void *gpx_tls_retrieve_function(gpx_tls_current_fn current, void *ctx);
 
 #endif

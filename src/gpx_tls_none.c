@@ -29,8 +29,17 @@ gpx_tls_free(struct gpx_tls *tls)
 }
 
 enum gpx_tls_peer
-gpx_tls_peer_check(void *session)
+gpx_tls_peer_check(const struct gpx_tls *tls, void *session)
 {
+    (void)tls;
     (void)session;
     return GPX_TLS_PEER_NONE;
+}
+
+void *
+gpx_tls_retrieve_function(gpx_tls_current_fn current, void *ctx)
+{
+    (void)current;
+    (void)ctx;
+    return NULL;
 }

@@ -35,15 +35,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile", "gpx_gzip",
                "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",
-               "gpx_apphealth")),
+               "gpx_apphealth", "gpx_headers", "gpx_ratelimit", "gpx_sentinel", "gpx_readiness")),
     # The endpoint moves bytes: it knows formats, compression and
     # credentials, and nothing of metrics (its caller renders and ends pages).
-    ("endpoint", ("gpx_http",)),
+    ("endpoint", ("gpx_http", "gpx_reload")),
     # Where counts live: the scoreboard, its file, Redis, the app's store.
     ("storage", ("gpx_scoreboard", "gpx_boardfile", "gpx_snapshot", "gpx_redis", "gpx_appstore")),
     # Pages made from what is stored.
-    ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_fleet", "gpx_appmerge", "gpx_apprender",
-                   "gpx_appmetrics", "gpx_protobuf")),
+    ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
+                   "gpx_apprender", "gpx_appmetrics", "gpx_protobuf")),
     # What the master keeps: the storage behind its seam (gpx_storage and one
     # gpx_storage_<name> per storage), and its care of the app's directory.
     ("keeping", ("gpx_storage", "gpx_storage_files", "gpx_storage_redis", "gpx_appdir")),

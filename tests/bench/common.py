@@ -231,6 +231,7 @@ def scrape_series(port: int, count: int, pause: float = 0.0) -> dict:
     (each body carries the previous rendering's time, so the first is 0)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies, sizes, renders = [], [], []
+    last = b""
     try:
         for _ in range(count):
             start = time.perf_counter()
@@ -241,6 +242,7 @@ def scrape_series(port: int, count: int, pause: float = 0.0) -> dict:
             if resp.status != 200:
                 raise RuntimeError(f"/metrics answered {resp.status}")
             sizes.append(len(body))
+            last = body
             m = SCRAPE_DURATION.search(body)
             if m:
                 renders.append(float(m.group(1)))
@@ -248,7 +250,11 @@ def scrape_series(port: int, count: int, pause: float = 0.0) -> dict:
                 time.sleep(pause)
     finally:
         conn.close()
-    return {"latencies": latencies, "sizes": sizes, "renders": renders[1:]}
+    # The bytes of the uwsgi_* families (HELP and TYPE lines included): the
+    # uwsgi-exporter profile's share of the page (or uWSGI's metrics subsystem's).
+    uwsgi_bytes = sum(len(line) + 1 for line in last.split(b"\n")
+                      if line.startswith((b"uwsgi_", b"# HELP uwsgi_", b"# TYPE uwsgi_")))
+    return {"latencies": latencies, "sizes": sizes, "renders": renders[1:], "uwsgi_bytes": uwsgi_bytes}
 
 
 def percentile(values: list[float], q: float) -> float:

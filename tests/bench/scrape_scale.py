@@ -11,6 +11,8 @@ that does not grow with the core count.
 
     .venv/bin/python tests/bench/scrape_scale.py
     .venv/bin/python tests/bench/scrape_scale.py --workers 8,64 --cores 1,16 --scrapes 50
+    .venv/bin/python tests/bench/scrape_scale.py --workers 150 --cores 256 --mode gevent \
+        --uwsgi-arg=--gpx-profile --uwsgi-arg=uwsgi-exporter --uwsgi-arg=--gpx-collect-cores --uwsgi-arg=true
 
 Many workers on few CPUs is fine here: the workers are idle while scraped.
 """
@@ -104,12 +106,14 @@ def one_layout(args, workers: int, cores: int) -> dict:
     render = summary_ms(series["renders"])
     row = {"workers": workers, "cores": cores, "requests_sent": sent, "startup_s": round(startup, 1),
            "body_bytes": statistics.median(series["sizes"]), "body_bytes_min": min(series["sizes"]),
-           "body_bytes_max": max(series["sizes"]), "latency": lat, "render": render}
+           "body_bytes_max": max(series["sizes"]), "uwsgi_bytes": series["uwsgi_bytes"], "latency": lat,
+           "render": render}
     if proto is not None:
         row["protobuf"] = {"latency": summary_ms(proto["latencies"]), "body_bytes": statistics.median(proto["sizes"])}
     print(f"{workers:4d} workers x {cores:2d} {args.mode:9s}: scrape median {lat['median_ms']:7.2f} ms, "
           f"p99 {lat['p99_ms']:7.2f} ms; render (gpx) median {render['median_ms']:7.2f} ms, p99 "
-          f"{render['p99_ms']:7.2f} ms; body {row['body_bytes']:.0f} bytes; {sent} requests before",
+          f"{render['p99_ms']:7.2f} ms; body {row['body_bytes']:.0f} bytes ({row['uwsgi_bytes']} of uwsgi_*); "
+          f"{sent} requests before",
           flush=True)
     if proto is not None:
         p = row["protobuf"]

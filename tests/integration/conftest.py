@@ -141,6 +141,17 @@ def parse_metrics(text: str) -> Metrics:
     return out
 
 
+def valid_text(text: str, lint_ok=()) -> None:
+    """promtool parses the page and lints it clean, but for the lint of the
+    families named in lint_ok (an app's own naming: a colon, say)."""
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    if check.returncode == 3:  # lint problems only
+        problems = [line for line in (check.stdout + check.stderr).splitlines() if line.strip()]
+        assert all(line.split()[0] in lint_ok for line in problems), problems
+        return
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def _catches(pid: int, sig: int) -> bool:
     """Whether process `pid` has a handler for `sig` (/proc's SigCgt mask)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -485,4 +496,4 @@ def users(tmp_path_factory) -> Path:
 # The private redis-server and Prometheus of the tests that need one, as
 # fixtures of every test module (they import this module's helpers).
 from prometheus_server import prometheus_factory  # noqa: E402, F401
-from redis_server import redis_factory  # noqa: E402, F401
+from redis_server import redis_factory, sentinel_factory  # noqa: E402, F401

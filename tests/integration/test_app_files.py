@@ -33,7 +33,17 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import app_headers, app_samples, free_port, get_text, lines_with, parse_metrics, wait_accepting, wait_for
+from conftest import (
+    app_headers,
+    app_samples,
+    free_port,
+    get_text,
+    lines_with,
+    parse_metrics,
+    valid_text,
+    wait_accepting,
+    wait_for,
+)
 
 APPS = Path(__file__).resolve().parent / "apps"
 APP_METRICS = APPS / "app_metrics.py"
@@ -53,17 +63,6 @@ def scrape(s, path="/metrics", openmetrics_format=False) -> str:
                      timeout=10)
     r.raise_for_status()
     return r.text
-
-
-def valid_text(text: str, lint_ok=()) -> None:
-    """promtool parses the page and lints it clean, but for the lint of the
-    families named in lint_ok (an app's own naming: a colon, say)."""
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-    if check.returncode == 3:  # lint problems only
-        problems = [line for line in (check.stdout + check.stderr).splitlines() if line.strip()]
-        assert all(line.split()[0] in lint_ok for line in problems), problems
-        return
-    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def valid_openmetrics(text: str) -> dict:

@@ -121,14 +121,24 @@ def test_without_tls_the_options_are_refused(build, variants, server_factory, pk
         "(bcrypt), which this gpx was built without: rebuild it with libcrypt's and GnuTLS's headers (Debian: "
         "libcrypt-dev, libgnutls28-dev), or leave the option unset"]
 
+    # The TLS versions have nothing to bound.
+    s = server_factory(b, "--gpx-ssl-min-version", "TLS13")
+    assert s.run_to_exit() != 0
+    assert lines_with(s, "gpx: invalid") == [
+        'gpx: invalid gpx-ssl-min-version / PROMETHEUS_SSL_MIN_VERSION "TLS13" (from the option): expected TLS10, '
+        "TLS11, TLS12 or TLS13, with TLS (gpx-ssl-certfile)"]
+
 
 def test_without_tls_the_rest_works(build, variants, server_factory):
-    s = server_factory(variants(build, "no-tls"), "--processes", "2").start()
+    # The headers and the rate limit need no TLS.
+    s = server_factory(variants(build, "no-tls"), "--processes", "2", "--gpx-http-headers",
+                       "Cache-Control: no-store", "--gpx-rate-limit", "1000").start()
     send_missing(s, 7)
     wait_for(lambda: s.scrape().get("gunicorn_requests_total", method="GET", status="404") == 7,
              what="7 requests counted")
     r = requests.get(s.metrics_url, headers={"Accept-Encoding": "gzip"}, timeout=5)
     assert r.headers.get("Content-Encoding") == "gzip"
+    assert (r.headers["Cache-Control"], r.headers["X-Frame-Options"]) == ("no-store", "deny")
     assert MISSING + " 7" in r.text
     info = s.scrape().series("gunicorn_exporter_build_info")
     assert [dict(labels)["version"] for labels in info] == [VERSION]

@@ -7,7 +7,8 @@
   the queries of the Grafana dashboard of gunicorn-prometheus-exporter 0.2.4
   (GUNICORN_DASHBOARD_QUERIES below);
 - every metric a panel or a rule reads is one gpx renders (its `# TYPE`
-  lines on a live server), `up` aside for the exporter-down rules;
+  lines on a live server with `gpx-profile = both`: the last row reads
+  uwsgi_exporter's names), `up` aside for the exporter-down rules;
 - end to end: a real Prometheus scrapes a gpx-enabled uwsgi (2 processes)
   every second while it serves traffic (200s, a 404, a 500 from /raise,
   POSTs, a slow request); every dashboard query, with its template variables
@@ -53,6 +54,10 @@ GUNICORN_DASHBOARD_QUERIES = [
     "gunicorn_worker_cpu_percent",
     "sum by (status) (rate(gunicorn_requests_total[5m]))",
 ]
+
+# The dashboard's last row reads uwsgi_exporter's names beside gpx's: the
+# servers here serve both.
+PROFILE = ("--gpx-profile", "both")
 
 # Metrics the rules may read that Prometheus makes, not gpx.
 PROMETHEUS_SERIES = {"up"}
@@ -271,8 +276,8 @@ def test_promtool_rule_unit_tests():
 def test_every_alert_is_tested_firing_and_not_firing(rules):
     alerts = {r["name"] for r in rules}
     assert alerts == {"GpxHighErrorRatio", "GpxLatencySLOBurnFast", "GpxLatencySLOBurnSlow", "GpxListenBacklogFilling",
-                      "GpxWorkersSaturated", "GpxWorkerRestartStorm", "GpxStorageDown", "GpxExporterDown",
-                      "GpxExporterAbsent"}
+                      "GpxWorkersSaturated", "GpxWorkerRestartStorm", "GpxStorageDown", "GpxEndpointReloadFailed",
+                      "GpxExporterDown", "GpxExporterAbsent"}
     fired, quiet = set(), set()
     for name, fires in rule_checks():
         (fired if fires else quiet).add(name)
@@ -331,7 +336,7 @@ def test_metric_names_helper():
 
 
 def test_every_metric_read_is_one_gpx_renders(rules, server_factory):
-    s = server_factory(system_build(), "--processes", "2").start()
+    s = server_factory(system_build(), "--processes", "2", *PROFILE).start()
     names = rendered_names(s.scrape_text())
     for title, expr in dashboard_targets(dashboard()):
         assert metric_names(expr), (title, expr)
@@ -349,7 +354,7 @@ def test_every_metric_read_is_one_gpx_renders(rules, server_factory):
 @pytest.mark.slow
 def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redis_factory, server_factory,
                                                             prometheus_factory):
-    args = ["--processes", "2"]
+    args = ["--processes", "2", *PROFILE]
     if storage == "redis":
         r = redis_factory()
         args += ["--gpx-redis", "true", "--gpx-redis-interval", "1", "--gpx-instance", "dashboards",

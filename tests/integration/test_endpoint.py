@@ -246,6 +246,9 @@ def test_basic_auth(build, server_factory, users):
     assert r.status_code == 401  # unauthenticated clients learn nothing of the paths
     r = requests.get(s.metrics_url.replace("/metrics", "/healthz"), timeout=5)
     assert (r.status_code, r.text) == (200, "ok\n")
+    # Probes carry no credentials (the master decides readiness once a cycle).
+    wait_for(lambda: requests.get(s.metrics_url.replace("/metrics", "/readyz"), timeout=5).text
+             == "ok: 0 of 1 workers busy, 0 connections waiting\n", 5, what="/readyz ok without credentials")
 
 
 # -- bad options ---------------------------------------------------------------

@@ -41,7 +41,8 @@ from conftest import (
 
 # Variables that would configure Redis behind a test's back.
 REDIS_VARIABLES = ("REDIS_ENABLED", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_KEY_PREFIX",
-                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED")
+                   "GPX_REDIS_INTERVAL", "GPX_REDIS_TTL", "GPX_INSTANCE", "REDIS_TTL_SECONDS", "REDIS_TTL_DISABLED",
+                   "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD")
 
 CANNOT = "gpx: cannot use Redis at "
 
@@ -640,6 +641,11 @@ def test_bad_redis_values_stop_start_up(build, server_factory):
         (("--gpx-redis-ttl", "5"), {}, 'gpx: invalid gpx-redis-ttl / GPX_REDIS_TTL "5" (from the option)'),
         (("--gpx-redis-port", "70000"), {}, 'gpx: invalid gpx-redis-port / REDIS_PORT "70000" (from the option)'),
         ((), {"REDIS_DB": "-1"}, 'gpx: invalid gpx-redis-db / REDIS_DB "-1" (from the environment)'),
+        (("--gpx-redis-sentinels", "10.0.0.1:26379,10.0.0.2"), {},
+         'gpx: invalid gpx-redis-sentinels / REDIS_SENTINELS "10.0.0.1:26379,10.0.0.2" (from the option): expected '
+         'host:port,host:port'),
+        ((), {"REDIS_SENTINEL_MASTER": "my master"},
+         'gpx: invalid gpx-redis-sentinel-master / REDIS_SENTINEL_MASTER "my master" (from the environment)'),
     ]
     servers = [make(server_factory, build, "--processes", "2", "--gpx-redis", "true", "--gpx-instance", "bad", *args,
                     env=env) for args, env, _ in cases]
@@ -654,3 +660,123 @@ def test_bad_redis_values_stop_start_up(build, server_factory):
         assert len([x for x in out.splitlines() if x.startswith(line)]) == 1, out
         assert "spawned uWSGI worker" not in out and "gpx: storage" not in out
         assert not Path(s.multiproc_dir).exists()
+
+
+# -- 11. Redis Sentinel: a failover mid-load loses nothing -----------------------------
+@pytest.mark.slow
+def test_sentinel_failover_mid_load_loses_nothing(build, sentinel_factory, server_factory):
+    st = sentinel_factory(password="data-secret", sentinel_password="sentinel-secret")
+    old, new = st.master, st.replica
+    s = start(make(server_factory, build, "--processes", "2", *st.gpx_args("sentinel", db=3)), 2)
+    assert lines_with(s, "gpx: storage redis ") == [
+        f"gpx: storage redis master mymaster of Sentinels {st.addresses} db 3, key gunicorn:gpx:instance:sentinel "
+        "every 1 s (expires after 86400 s), no files"]
+    # Published to the master, in db 3, with the data password.
+    wait_for(lambda: old.cli("-n", "3", "EXISTS", key("sentinel")) == "1", 5, what="the key on the first master")
+    assert old.cli("EXISTS", key("sentinel")) == "0"
+    assert lines_with(s, "gpx: Sentinel names ") == [f"gpx: Sentinel names 127.0.0.1:{old.port} as the master mymaster"]
+
+    # Load from 4 clients all through the failover; `traffic` asserts every answer.
+    stop, sent, batches = threading.Event(), Counter(), []
+
+    def load():
+        while not stop.is_set():
+            sent.update(traffic(s, 20, threads=4, seed=len(batches)))
+            batches.append(time.monotonic())
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        wait_for(lambda: len(batches) >= 3, 15, what="load before the failover")
+        old.kill()  # SIGKILL: what it held is gone with it
+        killed = time.monotonic()
+        wait_for(lambda: st.current_master() is new, 30, interval=0.1, what="the Sentinels to promote the replica")
+        promoted = time.monotonic()
+        mark = len(batches)
+        wait_for(lambda: len(batches) >= mark + 3, 15, what="load after the failover")
+    finally:
+        stop.set()
+        loader.join(60)
+    m = settle(s)
+    assert by_label(m) - sent == Counter({("GET", "200"): probes_in(s, sent)})
+
+    # The new master holds the exact totals within a few publish intervals,
+    # and the fleet view reads them there (the old master is dead).
+    fm = wait_fleet(s, {"sentinel": by_label(m)}, timeout=5)
+    caught_up = time.monotonic()
+    assert per_worker(fm, "sentinel") == per_worker(m) == log_by_worker(s)
+    assert fm.value("gunicorn_fleet_instances") == 1
+    assert new.cli("-n", "3", "EXISTS", key("sentinel")) == "1"
+    assert new.cli("-n", "3", "ZRANGE", index(), "0", "-1") == "sentinel"
+    assert lines_with(s, "gpx: Sentinel names ")[-1] == (
+        f"gpx: Sentinel names 127.0.0.1:{new.port} as the master mymaster: publishing the totals there")
+    wait_storage_up(s, 1, timeout=3)
+    print(f"\nfailover: promoted {promoted - killed:.1f} s after the kill, exact totals on the new master "
+          f"{caught_up - promoted:.1f} s after the promotion; {sum(sent.values())} requests, all answered")
+    # One line for the outage, naming the dead master the Sentinels still gave.
+    assert lines_with(s, CANNOT) == [
+        f"{CANNOT}the master mymaster of Sentinels {st.addresses}: master at 127.0.0.1:{old.port}: Connection refused; "
+        "counting locally, retrying every 1 s"]
+
+    # A stop publishes the final totals to the new master.
+    traffic(s, 10, seed=99)
+    settle(s)
+    s.stop()
+    assert "gpx: final totals published to Redis" in s.output()
+
+
+@pytest.mark.slow
+def test_sentinel_switchover_readonly_moves_the_publisher(build, sentinel_factory, server_factory):
+    """A failover asked of the Sentinels: the old master lives on as a
+    replica, so gpx's next command there is refused (READONLY) or its
+    connection closed; either way it asks the Sentinels again."""
+    st = sentinel_factory()
+    old, new = st.master, st.replica
+    s = start(make(server_factory, build, "--processes", "2", *st.gpx_args("switch")), 2)
+    traffic(s, 30, seed=11)
+    wait_fleet(s, {"switch": by_label(settle(s))})
+    assert st.sentinels[0].cli("SENTINEL", "FAILOVER", "mymaster") == "OK"
+    wait_for(lambda: st.current_master() is new, 30, interval=0.1, what="the Sentinels to promote the replica")
+    wait_for(lambda: "role:slave" in old.cli("INFO", "replication"), 15, what="the old master a replica")
+    traffic(s, 30, seed=12)
+    m = settle(s)
+    wait_fleet(s, {"switch": by_label(m)}, timeout=5)
+    wait_for(lambda: lines_with(s, "gpx: Sentinel names ")[-1:] == [
+        f"gpx: Sentinel names 127.0.0.1:{new.port} as the master mymaster: publishing the totals there"], 5,
+        what="the publisher on the new master")
+    assert by_label(m) == log_by_label(s)
+    # Replicated back to the old master, now a replica: it refuses writes.
+    wait_for(lambda: old.strlen(key("switch")) == new.strlen(key("switch")) > 0, 5, what="the replica in step")
+    assert old.cli("SET", "x", "1").startswith("READONLY")
+
+
+def test_sentinel_down_skipped_wrong_password_or_name_said(build, sentinel_factory, server_factory):
+    st = sentinel_factory(sentinel_password="sentinel-secret")
+    dead = free_port()
+    # A Sentinel that is down is skipped: the next one answers.
+    ok = make(server_factory, build, "--processes", "2", *st.gpx_args("skips"))
+    ok.cmd[ok.cmd.index(st.addresses)] = f"127.0.0.1:{dead},{st.addresses}"
+    wrong = make(server_factory, build, "--processes", "2", *st.gpx_args("wrong"),
+                 "--gpx-redis-sentinel-password", "not-it")
+    unknown = make(server_factory, build, "--processes", "2", *st.gpx_args("unknown"),
+                   "--gpx-redis-sentinel-master", "othermaster")
+    for s in (ok, wrong, unknown):
+        start(s, 2)
+    wait_fleet(ok, {"skips": by_label(settle(ok))})
+    assert lines_with(ok, CANNOT) == []
+    assert st.master.exists(key("skips"))
+
+    where = f"{CANNOT}the master mymaster of Sentinels {st.addresses}: "
+    wrongpass = "AUTH: WRONGPASS invalid username-password pair or user is disabled."
+    wait_for(lambda: lines_with(wrong, CANNOT) != [], 5, what="the refusal logged")
+    assert lines_with(wrong, CANNOT) == [
+        where + "; ".join(f"Sentinel {x.where}: {wrongpass}" for x in st.sentinels)
+        + "; counting locally, retrying every 1 s"]
+    wait_for(lambda: lines_with(unknown, CANNOT) != [], 5, what="the unknown name logged")
+    assert lines_with(unknown, CANNOT) == [
+        where.replace("master mymaster", "master othermaster")
+        + "; ".join(f'Sentinel {x.where}: knows no master named "othermaster"' for x in st.sentinels)
+        + "; counting locally, retrying every 1 s"]
+    for s in (wrong, unknown):
+        assert storage_up(s) == 0
+        assert not st.master.exists(key(s.cmd[s.cmd.index("--gpx-instance") + 1]))

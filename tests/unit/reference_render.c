@@ -529,6 +529,9 @@ render_server(struct gpx_buf *out, const struct gpx_exposition *x)
         gpx_buf_printf(out, "gunicorn_exporter_storage_errors_total{operation=\"%s\"} %" PRIu64 "\n",
                        x->storage_error_labels[i], x->storage_errors[i]);
     }
+
+    ref_render_family(out, fmt, GPX_FAM_ENDPOINT_RELOAD_ERRORS);
+    gpx_buf_printf(out, "gunicorn_exporter_endpoint_reload_errors_total %" PRIu64 "\n", x->endpoint_reload_errors);
 }
 
 static void

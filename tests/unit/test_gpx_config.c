@@ -94,7 +94,17 @@ assert_defaults(const struct gpx_config *cfg)
     assert_int_equal(cfg->redis_port, 6379);
     assert_int_equal(cfg->redis_db, 0);
     assert_string_equal(cfg->redis_password, "");
+    assert_string_equal(cfg->profile, "gunicorn");
+    assert_int_equal(gpx_profile_bits(cfg->profile), GPX_PROFILE_GUNICORN);
+    assert_string_equal(cfg->stats_uri, "");
+    assert_int_equal(cfg->collect_cores, 0);
     assert_string_equal(cfg->redis_key_prefix, "gunicorn");
+    assert_string_equal(cfg->redis_sentinels, "");
+    assert_string_equal(cfg->redis_sentinel_master, "mymaster");
+    assert_string_equal(cfg->redis_sentinel_password, "");
+    assert_int_equal(cfg->readyz_saturation, 1);
+    assert_int_equal(cfg->readyz_queue, 0);
+    assert_int_equal(cfg->readyz_busy_percent, 0);
     expected_instance(instance, sizeof(instance), 9090);
     assert_string_equal(cfg->instance, instance);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
@@ -356,6 +366,21 @@ test_gpx_config_resolve_precedence(void **state)
         {"REDIS_TTL_DISABLED", "on"},
         {"PROMETHEUS_SSL_CLIENT_CAPATH", "/env/cas"},
         {"PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED", "false"},
+        {"PROMETHEUS_SSL_CLIENT_ALLOWED_SANS", "prometheus.example,10.0.0.9"},
+        {"PROMETHEUS_SSL_MIN_VERSION", "TLS11"},
+        {"PROMETHEUS_SSL_MAX_VERSION", "tls12"},
+        {"PROMETHEUS_HTTP_HEADERS", "Cache-Control: no-store|X-Frame-Options:"},
+        {"PROMETHEUS_RATE_LIMIT", "20"},
+        {"PROMETHEUS_RATE_LIMIT_BURST", "40"},
+        {"GPX_PROFILE", "both"},
+        {"GPX_STATS_URI", "unix:///run/env.sock"},
+        {"GPX_COLLECT_CORES", "yes"},
+        {"REDIS_SENTINELS", "s1:26379,s2:26379"},
+        {"REDIS_SENTINEL_MASTER", "envmaster"},
+        {"REDIS_SENTINEL_PASSWORD", "envsentinel"},
+        {"GPX_READYZ_SATURATION", "off"},
+        {"GPX_READYZ_QUEUE", "7"},
+        {"GPX_READYZ_BUSY_PERCENT", "80"},
         {NULL, NULL},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
@@ -387,6 +412,21 @@ test_gpx_config_resolve_precedence(void **state)
     assert_int_equal(cfg.redis_ttl_disabled, 1);
     assert_string_equal(cfg.ssl_client_capath, "/env/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 0);
+    assert_string_equal(cfg.ssl_client_allowed_sans, "prometheus.example,10.0.0.9");
+    assert_string_equal(cfg.ssl_min_version, "TLS11");
+    assert_string_equal(cfg.ssl_max_version, "tls12");
+    assert_string_equal(cfg.http_headers, "Cache-Control: no-store|X-Frame-Options:");
+    assert_int_equal(cfg.rate_limit, 20);
+    assert_int_equal(cfg.rate_limit_burst, 40);
+    assert_string_equal(cfg.profile, "both");
+    assert_string_equal(cfg.stats_uri, "unix:///run/env.sock");
+    assert_int_equal(cfg.collect_cores, 1);
+    assert_string_equal(cfg.redis_sentinels, "s1:26379,s2:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "envmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "envsentinel");
+    assert_int_equal(cfg.readyz_saturation, 0);
+    assert_int_equal(cfg.readyz_queue, 7);
+    assert_int_equal(cfg.readyz_busy_percent, 80);
     for (id = 0; id < GPX_OPT_COUNT; id++) {
         assert_int_equal(cfg.source[id], GPX_FROM_ENVIRONMENT);
         assert_string_equal(cfg.variable[id], gpx_option_catalog[id].variable);
@@ -413,7 +453,36 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_REDIS_TTL_DISABLED] = "no";
     given[GPX_OPT_SSL_CLIENT_CAPATH] = "opt/cas";
     given[GPX_OPT_SSL_CLIENT_AUTH_REQUIRED] = "yes";
+    given[GPX_OPT_SSL_CLIENT_ALLOWED_SANS] = "spiffe://example/prometheus";
+    given[GPX_OPT_SSL_MIN_VERSION] = "TLS13";
+    given[GPX_OPT_SSL_MAX_VERSION] = "TLS13";
+    given[GPX_OPT_HTTP_HEADERS] = "Referrer-Policy: no-referrer";
+    given[GPX_OPT_RATE_LIMIT] = "5";
+    given[GPX_OPT_RATE_LIMIT_BURST] = "1";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_client_allowed_sans, "spiffe://example/prometheus");
+    assert_string_equal(cfg.ssl_min_version, "TLS13");
+    assert_int_equal(cfg.rate_limit_burst, 1);
+    given[GPX_OPT_PROFILE] = "uwsgi-exporter";
+    given[GPX_OPT_STATS_URI] = "http://127.0.0.1:1717";
+    given[GPX_OPT_COLLECT_CORES] = "off";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.profile, "uwsgi-exporter");
+    assert_string_equal(cfg.stats_uri, "http://127.0.0.1:1717");
+    assert_int_equal(cfg.collect_cores, 0);
+    given[GPX_OPT_REDIS_SENTINELS] = "[::1]:26379";
+    given[GPX_OPT_REDIS_SENTINEL_MASTER] = "optmaster";
+    given[GPX_OPT_REDIS_SENTINEL_PASSWORD] = "optsentinel";
+    given[GPX_OPT_READYZ_SATURATION] = "yes";
+    given[GPX_OPT_READYZ_QUEUE] = "65535";
+    given[GPX_OPT_READYZ_BUSY_PERCENT] = "100";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.readyz_saturation, 1);
+    assert_int_equal(cfg.readyz_queue, 65535);
+    assert_int_equal(cfg.readyz_busy_percent, 100);
+    assert_string_equal(cfg.redis_sentinels, "[::1]:26379");
+    assert_string_equal(cfg.redis_sentinel_master, "optmaster");
+    assert_string_equal(cfg.redis_sentinel_password, "optsentinel");
     assert_int_equal(cfg.redis_ttl_disabled, 0);
     assert_string_equal(cfg.ssl_client_capath, "opt/cas");
     assert_int_equal(cfg.ssl_client_auth_required, 1);
@@ -696,6 +765,65 @@ assert_bad_line(const char *err, const struct bad_case *c, const char *from)
     assert_null(strchr(err, '\n'));
 }
 
+/* The endpoint's operations: each bad value, with TLS and client CAs given
+ * (and without them where the option needs them), is one line. */
+static void
+test_gpx_config_resolve_bad_endpoint_values(void **state)
+{
+    const struct bad_case with_tls[] = {
+        {GPX_OPT_SSL_MIN_VERSION, "TLS14", "TLS10, TLS11, TLS12 or TLS13"},
+        {GPX_OPT_SSL_MIN_VERSION, "SSL3", "TLS10, TLS11, TLS12 or TLS13"},
+        {GPX_OPT_SSL_MAX_VERSION, "TLS1.3", "at least gpx-ssl-min-version (TLS12)"},
+        {GPX_OPT_SSL_MAX_VERSION, "TLS11", "at least gpx-ssl-min-version (TLS12)"},
+        {GPX_OPT_SSL_CLIENT_ALLOWED_SANS, "a, b", "a comma-separated list"},
+        {GPX_OPT_SSL_CLIENT_ALLOWED_SANS, "a,,b", "a comma-separated list"},
+        {GPX_OPT_SSL_CLIENT_ALLOWED_SANS, "a,", "a comma-separated list"},
+        {GPX_OPT_HTTP_HEADERS, "Set-Cookie: a=b", "Set-Cookie is not a header gpx-http-headers sets"},
+        {GPX_OPT_HTTP_HEADERS, "X-Frame-Options deny", "\"X-Frame-Options deny\" is not Name: value"},
+        {GPX_OPT_HTTP_HEADERS, "Cache-Control: no\x01store", "holds a byte that is not printable ASCII"},
+        {GPX_OPT_RATE_LIMIT, "-1", "a number of requests per second from 0 to 1000000"},
+        {GPX_OPT_RATE_LIMIT, "1000001", "a number of requests per second from 0 to 1000000"},
+        {GPX_OPT_RATE_LIMIT_BURST, "10", "with gpx-rate-limit above 0"},
+    };
+    const struct bad_case without_tls[] = {
+        {GPX_OPT_SSL_MIN_VERSION, "TLS13", "with TLS (gpx-ssl-certfile)"},
+        {GPX_OPT_SSL_MAX_VERSION, "TLS13", "with TLS (gpx-ssl-certfile)"},
+        {GPX_OPT_SSL_CLIENT_ALLOWED_SANS, "prometheus", "with client CAs"},
+        {GPX_OPT_HTTP_HEADERS, "Strict-Transport-Security: max-age=60",
+         "Strict-Transport-Security without TLS (gpx-ssl-certfile)"},
+    };
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    struct gpx_config cfg;
+    char err[2048];
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < sizeof(with_tls) / sizeof(with_tls[0]); i++) {
+        memset(given, 0, sizeof(given));
+        given[GPX_OPT_SSL_CERTFILE] = "/etc/gpx/cert.pem";
+        given[GPX_OPT_SSL_KEYFILE] = "/etc/gpx/key.pem";
+        given[GPX_OPT_SSL_CLIENT_CAFILE] = "/etc/gpx/ca.pem";
+        given[with_tls[i].id] = with_tls[i].value;
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+        assert_bad_line(err, &with_tls[i], "(from the option)");
+    }
+    for (i = 0; i < sizeof(without_tls) / sizeof(without_tls[0]); i++) {
+        memset(given, 0, sizeof(given));
+        given[without_tls[i].id] = without_tls[i].value;
+        assert_int_equal(resolve(&cfg, given, err, sizeof(err)), -1);
+        assert_bad_line(err, &without_tls[i], "(from the option)");
+    }
+    /* The defaults: TLS 1.2 up, no limit, burst follows the limit. */
+    memset(given, 0, sizeof(given));
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_string_equal(cfg.ssl_min_version, "TLS12");
+    assert_string_equal(cfg.ssl_max_version, "");
+    assert_int_equal(cfg.rate_limit, 0);
+    given[GPX_OPT_RATE_LIMIT] = "7";
+    assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.rate_limit_burst, 7);
+}
+
 /* Every bad value, from the option or from the environment, gives -1 and
  * one line with the option, the variable, the value and what is expected. */
 static void
@@ -721,6 +849,23 @@ test_gpx_config_resolve_bad_values(void **state)
         {GPX_OPT_REDIS_DB, "one", "a database number, 0 or more"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a/b", "a prefix of printable characters without spaces or '/'"},
         {GPX_OPT_REDIS_KEY_PREFIX, "a b", "a prefix of printable characters without spaces or '/'"},
+        {GPX_OPT_PROFILE, "uwsgi_exporter", "gunicorn, uwsgi-exporter or both"},
+        {GPX_OPT_PROFILE, "Gunicorn", "gunicorn, uwsgi-exporter or both"},
+        {GPX_OPT_STATS_URI, "tab\there", "printable ASCII characters, shorter than 1024 bytes"},
+        {GPX_OPT_STATS_URI, long_text, "printable ASCII characters, shorter than 1024 bytes"},
+        {GPX_OPT_COLLECT_CORES, "maybe", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:26379,", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "10.0.0.1:0", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "a:1,b:70000", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, "::1:26379", "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINELS, long_text, "host:port,host:port (at most 16"},
+        {GPX_OPT_REDIS_SENTINEL_MASTER, "my master", "a name of printable characters without spaces or '/'"},
+        {GPX_OPT_READYZ_SATURATION, "sometimes", "true/false, 1/0, yes/no or on/off"},
+        {GPX_OPT_READYZ_QUEUE, "65536", "a number of connections from 0 to 65535"},
+        {GPX_OPT_READYZ_QUEUE, "-1", "a number of connections from 0 to 65535"},
+        {GPX_OPT_READYZ_BUSY_PERCENT, "101", "a percentage from 0 to 100"},
+        {GPX_OPT_READYZ_BUSY_PERCENT, "50%", "a percentage from 0 to 100"},
     };
     const char *given[GPX_OPT_COUNT] = {NULL};
     struct env_entry env[] = {{NULL, NULL}, {NULL, NULL}};
@@ -1124,6 +1269,7 @@ main(void)
         cmocka_unit_test_setup(test_gpx_config_resolve_bad_port_option, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_bad_port_environment, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_bad_values, reset_env),
+        cmocka_unit_test_setup(test_gpx_config_resolve_bad_endpoint_values, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_bad_password_hidden, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_instance, reset_env),
         cmocka_unit_test_setup(test_gpx_config_resolve_redis_db, reset_env),

@@ -298,6 +298,7 @@ test_gpx_render_help_and_type_once(void **state)
         "gunicorn_exporter_scrape_duration_seconds",
         "gunicorn_exporter_storage_up",
         "gunicorn_exporter_storage_errors_total",
+        "gunicorn_exporter_endpoint_reload_errors_total",
     };
     const char *text = render(*state);
     unsigned i;
@@ -583,7 +584,7 @@ test_gpx_render_retired_slot(void **state)
 
     record_request(&s->board, 3, 1, GPX_METHOD_GET, 200, 30000, 5, 6);
     text = render(s);
-    assert_int_equal(check_families(text), 28);
+    assert_int_equal(check_families(text), 29);
     assert_line(text, "gunicorn_worker_requests_total{worker_id=\"3\"} 1");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.025\"} 0");
     assert_line(text, "gunicorn_worker_request_duration_seconds_bucket{worker_id=\"3\",le=\"0.05\"} 1");
@@ -623,7 +624,7 @@ test_gpx_render_overflow_classes(void **state)
     assert_int_equal(gpx_buf_init(&out, 0), 0);
     assert_int_equal(gpx_render(&out, &x), 0);
 
-    assert_int_equal(check_families(out.data), 28);
+    assert_int_equal(check_families(out.data), 29);
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"500\"} 1");
     assert_line(out.data, "gunicorn_requests_total{method=\"GET\",status=\"5xx\"} 36");
     assert_line(out.data, "gunicorn_requests_total{method=\"POST\",status=\"other\"} 2");

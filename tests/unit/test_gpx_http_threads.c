@@ -23,6 +23,7 @@
 
 #include "gpx_exposition.h"
 #include "gpx_http.h"
+#include "gpx_reload.h"
 
 /* Written by `htpasswd -nbB -C 4`: prom/secret. */
 #define PROM_LINE "prom:$2y$04$t20dlTwU6LwUI16EhKfHFuXvIpcKyoYxb6u24dMj3GM.kHLzFQuqW"
@@ -195,6 +196,18 @@ has_header(const struct reply *r, const char *line)
 
 /* -- the server --------------------------------------------------------------- */
 
+/* What /readyz says: set by the test, read on the server's thread. */
+static int readiness;
+
+static int
+ready(char *why, size_t len)
+{
+    int yes = __atomic_load_n(&readiness, __ATOMIC_ACQUIRE);
+
+    snprintf(why, len, "%s", yes ? "ok: test" : "not ready: test");
+    return yes;
+}
+
 static struct gpx_http *
 launch(int port, struct gpx_auth *auth, unsigned timeout_seconds)
 {
@@ -210,6 +223,7 @@ launch(int port, struct gpx_auth *auth, unsigned timeout_seconds)
     cfg.report_after_seconds = 1;
     cfg.verbose = 1;
     cfg.auth = auth;
+    cfg.ready = ready;
     srv = gpx_http_launch(&cfg, render, &page, gpx_test_log_line);
     assert_non_null(srv);
     snprintf(serving, sizeof(serving), "gpx: serving metrics on http://127.0.0.1:%d/metrics", port);
@@ -332,6 +346,12 @@ test_concurrent_scrapes_each_rendered_once(void **state)
 
         assert_int_equal(r.status, 401);
         reply_free(&r);
+        /* Probes carry no credentials: /readyz asks for none. */
+        __atomic_store_n(&readiness, 1, __ATOMIC_RELEASE);
+        r = http(port, "GET", "/readyz", NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal((const char *)r.body, "ok: test\n");
+        reply_free(&r);
     }
     assert_int_equal(renders(), CLIENTS * SCRAPES_PER_CLIENT);
     assert_int_equal(gpx_test_log_count("refused: missing or wrong credentials"), 4);
@@ -340,6 +360,160 @@ test_concurrent_scrapes_each_rendered_once(void **state)
     /* The thread is joined: what it wrote is the test's to read. */
     assert_int_equal(auth.bcrypt_runs, 1 + 3);
     gpx_auth_free(&auth);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    char tmp[600];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static int
+status_with(int port, const char *headers)
+{
+    struct reply r = http(port, "GET", "/metrics", headers);
+    int status = r.status;
+
+    reply_free(&r);
+    return status;
+}
+
+#define OTHER_SECRET "Authorization: Basic b3RoZXI6c2VjcmV0\r\n" /* other:secret */
+
+/* A heap copy of a password file of one line, as the reload makes it. */
+static struct gpx_auth *
+users_of(const char *line)
+{
+    struct gpx_auth *auth = calloc(1, sizeof(*auth));
+    char why[256];
+
+    assert_non_null(auth);
+    assert_int_equal(gpx_auth_parse(auth, line, strlen(line), why, sizeof(why)), 0);
+    return auth;
+}
+
+/* The users replaced over and over while 4 clients scrape with basic auth
+ * (what a password file's reload does): every scrape is served, no check
+ * sees a freed user list, and once the user is gone its scrapes get 401. */
+static void
+test_users_replaced_while_scraping(void **state)
+{
+    static const char line[] = PROM_LINE "\n";
+    static struct client clients[CLIENTS];
+    struct gpx_auth auth;
+    struct gpx_http *srv;
+    char why[256];
+    unsigned i, replaced = 0;
+    int port = gpx_test_free_port();
+
+    (void)state;
+    assert_int_equal(gpx_auth_parse(&auth, line, sizeof(line) - 1, why, sizeof(why)), 0);
+    srv = launch(port, &auth, 10);
+    memset(clients, 0, sizeof(clients));
+    __atomic_store_n(&clients_done, 0, __ATOMIC_RELEASE);
+    for (i = 0; i < CLIENTS; i++) {
+        clients[i].port = port;
+        clients[i].headers = PROM_SECRET;
+        assert_int_equal(pthread_create(&clients[i].thread, NULL, scrape_many, &clients[i]), 0);
+    }
+    while (__atomic_load_n(&clients_done, __ATOMIC_ACQUIRE) < CLIENTS) {
+        gpx_http_use_auth(srv, users_of(PROM_LINE "\n"));
+        replaced++;
+        gpx_test_pause_ms(2);
+    }
+    for (i = 0; i < CLIENTS; i++) {
+        assert_int_equal(pthread_join(clients[i].thread, NULL), 0);
+        assert_int_equal(clients[i].bad, 0);
+        assert_int_equal(clients[i].ok, SCRAPES_PER_CLIENT);
+    }
+    assert_true(replaced > 0);
+    /* Another user only (same hash, other name): prom is refused now. */
+    snprintf(why, sizeof(why), "other:%s\n", PROM_LINE + strlen("prom:"));
+    gpx_http_use_auth(srv, users_of(why));
+    assert_int_equal(status_with(port, PROM_SECRET), 401);
+    assert_int_equal(status_with(port, OTHER_SECRET), 200);
+    gpx_http_stop(srv); /* frees the last list it was given */
+    gpx_auth_free(&auth);
+}
+
+/* The reload of the password file, its clock given by the test: a change
+ * is taken once the file stood still for a check, at most one check a
+ * second; a file that does not load keeps the users in place and is
+ * counted and logged once, until it changes again. */
+static void
+test_password_file_reloaded_once_it_stands_still(void **state)
+{
+    char dir[] = "/tmp/gpx-reload-XXXXXX", path[600], other[256], err[512];
+    const char *given[GPX_OPT_COUNT] = {NULL};
+    static struct gpx_config cfg;
+    struct gpx_reload reload;
+    struct gpx_auth auth;
+    struct gpx_http *srv;
+    struct timespec t = {1000, 0};
+    int port = gpx_test_free_port();
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/users", dir);
+    snprintf(other, sizeof(other), "other:%s\n", PROM_LINE + strlen("prom:"));
+    write_file(path, PROM_LINE "\n");
+    given[GPX_OPT_BASIC_AUTH_FILE] = path;
+    assert_int_equal(gpx_config_resolve(&cfg, given, NULL, err, sizeof(err)), 0);
+    assert_int_equal(gpx_auth_load(&auth, path, err, sizeof(err)), 0);
+    gpx_reload_init(&reload, &cfg, 0, 1, gpx_test_log_line);
+    srv = launch(port, &auth, 10);
+
+    gpx_reload_check(&reload, srv, &t); /* nothing changed */
+    assert_int_equal(status_with(port, PROM_SECRET), 200);
+    write_file(path, other);
+    t.tv_sec++;
+    gpx_reload_check(&reload, srv, &t); /* changed: taken at the next check if it stands still */
+    assert_int_equal(status_with(port, PROM_SECRET), 200);
+    t.tv_nsec = 500000000;
+    gpx_reload_check(&reload, srv, &t); /* half a second later: no check */
+    assert_int_equal(status_with(port, PROM_SECRET), 200);
+    t.tv_sec++;
+    gpx_reload_check(&reload, srv, &t);
+    assert_int_equal(status_with(port, PROM_SECRET), 401);
+    assert_int_equal(status_with(port, OTHER_SECRET), 200);
+    assert_int_equal(gpx_test_log_count("gpx: gpx-basic-auth-file changed: scrapes are checked against its 1 user(s) "
+                                        "now"),
+                     1);
+
+    /* A plain-text password: counted and logged once, the users stay. */
+    write_file(path, "prom:secret\n");
+    for (int i = 0; i < 5; i++) {
+        t.tv_sec++;
+        gpx_reload_check(&reload, srv, &t);
+    }
+    assert_int_equal(gpx_reload_errors(&reload), 1);
+    assert_int_equal(gpx_test_log_count("changed but does not load, so scrapes are checked against the previous "
+                                        "users (gunicorn_exporter_endpoint_reload_errors_total): line 1: not a hash"),
+                     1);
+    assert_int_equal(status_with(port, OTHER_SECRET), 200);
+
+    /* Rewritten good: taken. */
+    write_file(path, PROM_LINE "\n");
+    t.tv_sec++;
+    gpx_reload_check(&reload, srv, &t);
+    t.tv_sec++;
+    gpx_reload_check(&reload, srv, &t);
+    assert_int_equal(status_with(port, PROM_SECRET), 200);
+    assert_int_equal(status_with(port, OTHER_SECRET), 401);
+    assert_int_equal(gpx_reload_errors(&reload), 1);
+
+    gpx_http_stop(srv);
+    gpx_auth_free(&auth);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* -- formats, compression, paths -------------------------------------------------- */
@@ -388,6 +562,20 @@ test_formats_gzip_and_paths(void **state)
     r = http(port, "GET", "/healthz", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal((const char *)r.body, "ok\n");
+    reply_free(&r);
+    assert_int_equal(renders(), 3);
+
+    /* Readiness says what `ready` decided, and renders nothing either. */
+    __atomic_store_n(&readiness, 1, __ATOMIC_RELEASE);
+    r = http(port, "GET", "/readyz", NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Content-Type: text/plain; charset=utf-8"));
+    assert_string_equal((const char *)r.body, "ok: test\n");
+    reply_free(&r);
+    __atomic_store_n(&readiness, 0, __ATOMIC_RELEASE);
+    r = http(port, "GET", "/readyz", NULL);
+    assert_int_equal(r.status, 503);
+    assert_string_equal((const char *)r.body, "not ready: test\n");
     reply_free(&r);
     assert_int_equal(renders(), 3);
 
@@ -578,6 +766,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_concurrent_scrapes_each_rendered_once, reset),
+        cmocka_unit_test_setup(test_users_replaced_while_scraping, reset),
+        cmocka_unit_test_setup(test_password_file_reloaded_once_it_stands_still, reset),
         cmocka_unit_test_setup(test_formats_gzip_and_paths, reset),
         cmocka_unit_test_setup(test_silent_client_stalls_nobody, reset),
         cmocka_unit_test_setup(test_busy_port_reported_once_and_stop_is_prompt, reset),

@@ -44,7 +44,8 @@ test_tls_certificate_refused(void **state)
     assert_int_equal(gpx_tls_load(&tls, &cfg, err, sizeof(err)), -1);
     assert_null(tls.cert_pem);
     assert_string_equal(err, "gpx: gpx-ssl-certfile needs TLS, which this gpx was built without (no GnuTLS)");
-    assert_int_equal(gpx_tls_peer_check(NULL), GPX_TLS_PEER_NONE);
+    assert_int_equal(gpx_tls_peer_check(&tls, NULL), GPX_TLS_PEER_NONE);
+    assert_null(gpx_tls_retrieve_function(NULL, NULL));
     gpx_tls_free(&tls);
 }
 

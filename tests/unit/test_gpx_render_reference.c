@@ -132,6 +132,7 @@ test_render_matches_reference(void **state)
     x.storage_errors = errors;
     x.storage_error_labels = error_labels;
     x.storage_error_count = 2;
+    x.endpoint_reload_errors = 3;
     for (f = 0; f < 2; f++) {
         x.format = f == 0 ? GPX_FORMAT_TEXT : GPX_FORMAT_OPENMETRICS;
         x.board = &board;

@@ -117,6 +117,9 @@ setup_boards(void **state)
     GPX_BUMP(gpx_scoreboard_slot(&b.live, 2)->restarts[GPX_RESTART_CRASH], 1);
     GPX_BUMP(gpx_scoreboard_slot(&b.base, 1)->restarts[GPX_RESTART_MAX_REQUESTS], 3);
     GPX_BUMP(gpx_scoreboard_slot(&b.base, 3)->restarts[GPX_RESTART_MEMORY], 1);
+    GPX_BUMP(gpx_scoreboard_slot(&b.live, 1)->carried[0], 40);
+    GPX_BUMP(gpx_scoreboard_slot(&b.base, 1)->carried[0], 2);
+    GPX_BUMP(gpx_scoreboard_slot(&b.base, 3)->carried[GPX_SLOT_CARRIED - 1], 7);
     b.live.header->created_unix = 1700000200;
     b.base.header->created_unix = 1700000100;
     *state = &b;
@@ -246,6 +249,10 @@ test_gpx_snapshot_encode_sums_cores_and_base(void **state)
     assert_true(slot.restarts[GPX_RESTART_CRASH] == 1);
     blob_slot(h, 3, &slot);
     assert_true(slot.restarts[GPX_RESTART_MEMORY] == 1);
+    /* The uwsgi-exporter profile's carried counters add up like restarts. */
+    assert_true(slot.carried[GPX_SLOT_CARRIED - 1] == 7);
+    blob_slot(h, 1, &slot);
+    assert_true(slot.carried[0] == 42);
     for (w = 1; w <= 3; w++) {
         uint64_t total = 0;
 
