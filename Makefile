@@ -12,6 +12,7 @@
 #   make fuzz            libFuzzer targets of tests/fuzz, each for FUZZ_SECONDS (default 60)
 #   make smoke           both builds, then the integration tests marked smoke against each
 #   make check           lint, unit, tsan, convert and smoke: the developer's few minutes
+#   make proto           src/metrics.pb-c.[ch] again from src/metrics.proto (protoc-c)
 #
 # One job per core (JOBS, default: all of them): the test programs link src/
 # compiled once per sanitizer set (tests/libgpx.mk), so the compilers run
@@ -26,7 +27,7 @@ SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py VERS
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz convert smoke check clean
+.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz convert smoke check proto clean
 
 all: build/system/gpx_plugin.so
 
@@ -81,6 +82,9 @@ smoke: build/system/gpx_plugin.so build/pypi/gpx_plugin.so
 	$(VENV_PYTHON) -m pytest tests/integration -m smoke -q -p no:cacheprovider
 
 check: lint unit tsan convert smoke
+
+proto:
+	cd src && protoc-c --c_out=. metrics.proto && clang-format -i metrics.pb-c.c metrics.pb-c.h
 
 clean:
 	rm -rf build

@@ -78,7 +78,7 @@ if not re.match(r'^[0-9][0-9A-Za-z.+~-]*$', VERSION):
 CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
           '-Wno-missing-field-initializers', '-DGPX_VERSION="\\"%s\\""' % VERSION]
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lpthread', '-lz']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lprotobuf-c', '-lpthread', '-lz']
 
 # `uwsgi --build-plugin` unpacks the binary's uwsgi.h into
 # .uwsgi_plugins_builder/ and passes the binary's build flags: the plugin
@@ -169,6 +169,8 @@ GCC_LIST = [
     'src/gpx_procstat',
     'src/gpx_profile_uwsgi',
     'src/gpx_readiness',
+    'src/gpx_protobuf',
+    'src/metrics.pb-c',
     'src/gpx_redis',
     'src/gpx_ratelimit',
     'src/gpx_reload',

@@ -12,6 +12,7 @@
 #include "../src/gpx_netstat.h"
 #include "../src/gpx_procstat.h"
 #include "../src/gpx_profile_uwsgi.h"
+#include "../src/gpx_protobuf.h"
 
 static double
 monotonic_seconds(void)
@@ -260,12 +261,37 @@ render_page(const char *path, enum gpx_format format, struct gpx_buf *out)
     return GPX_HTTP_NOT_FOUND;
 }
 
+/* The protobuf page: the text page, rendered first, as MetricFamily
+ * messages (gpx_protobuf.h). */
+static int
+render_protobuf(const char *path, struct gpx_buf *out)
+{
+    struct gpx_buf text;
+    int rc;
+
+    if (gpx_buf_init(&text, 64 * 1024) != 0) {
+        return GPX_HTTP_ERROR;
+    }
+    rc = render_page(path, GPX_FORMAT_TEXT, &text);
+    if (rc == GPX_HTTP_OK && (text.failed || gpx_protobuf_from_text(out, text.data, text.len) != 0)) {
+        rc = GPX_HTTP_ERROR;
+    }
+    gpx_buf_free(&text);
+    return rc;
+}
+
 int
 gpx_glue_render(void *ctx, const char *path, enum gpx_format format, struct gpx_buf *out, const char **content_type)
 {
-    int rc = render_page(path, format, out);
+    int rc;
 
     (void)ctx;
+    if (format == GPX_FORMAT_PROTOBUF) {
+        rc = render_protobuf(path, out);
+        *content_type = GPX_PROTOBUF_CONTENT_TYPE;
+        return rc;
+    }
+    rc = render_page(path, format, out);
     if (rc != GPX_HTTP_OK) {
         return rc;
     }

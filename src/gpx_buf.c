@@ -80,6 +80,12 @@ gpx_buf_append(struct gpx_buf *buf, const char *data, size_t len)
     return 0;
 }
 
+char *
+gpx_buf_room(struct gpx_buf *buf, size_t more)
+{
+    return reserve(buf, more) == 0 ? buf->data + buf->len : NULL;
+}
+
 int
 gpx_buf_puts(struct gpx_buf *buf, const char *text)
 {

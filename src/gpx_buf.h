@@ -30,6 +30,20 @@ void gpx_buf_reset(struct gpx_buf *buf);
 int gpx_buf_append(struct gpx_buf *buf, const char *data, size_t len);
 int gpx_buf_puts(struct gpx_buf *buf, const char *text);
 
+/* Makes room for `more` bytes and returns where they go (the end of the
+ * contents), or NULL (and mark failed). The caller writes at most `more`
+ * bytes there and ends with gpx_buf_commit: a line is reserved once and
+ * written without a call per piece. */
+char *gpx_buf_room(struct gpx_buf *buf, size_t more);
+
+/* Takes what was written since gpx_buf_room up to `end` into the contents. */
+static inline void
+gpx_buf_commit(struct gpx_buf *buf, char *end)
+{
+    buf->len = (size_t)(end - buf->data);
+    *end = '\0';
+}
+
 /* Appends printf-formatted text. Returns 0, or -1 (and mark failed). */
 int gpx_buf_printf(struct gpx_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

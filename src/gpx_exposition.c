@@ -5,6 +5,7 @@
 
 #include "gpx_restart.h"
 #include "gpx_snapshot.h"
+#include "gpx_text.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 
 static const char *const state_labels[GPX_STATE_COUNT] = {"idle", "busy", "cheap", "paused", "stopping"};
+/* What a page is sized for before it is written, per worker slot. */
+#define GPX_PAGE_BYTES_PER_WORKER 6144
 /* Room for one series' labels before its own: gpx_instance and worker_id. */
 #define GPX_LABELS_MAX 1024
 
@@ -119,11 +122,35 @@ gpx_render_family(struct gpx_buf *out, enum gpx_format fmt, enum gpx_family_id i
                           f->type);
 }
 
-/* Seconds from microseconds, exactly: "<s>.<6 digits>". */
-static void
-put_micros(struct gpx_buf *out, uint64_t us)
+/* Labels are written as snprintf into a char[GPX_LABELS_MAX] wrote them:
+ * cut to GPX_LABELS_MAX - 1 bytes. A text of `len` bytes at p, with `used`
+ * bytes of the labels before it; returns the new end. */
+static char *
+put_capped(char *p, size_t *used, const char *text, size_t len)
 {
-    gpx_buf_printf(out, "%" PRIu64 ".%06" PRIu64, us / 1000000u, us % 1000000u);
+    size_t left = GPX_LABELS_MAX - 1 - *used;
+
+    if (len > left) {
+        len = left;
+    }
+    *used += len;
+    return gpx_text_mem(p, text, len);
+}
+
+/* `<src labels>worker_id="<w>"` into labels (cut as snprintf would). */
+static size_t
+worker_labels(char labels[GPX_LABELS_MAX], const char *src_labels, unsigned worker)
+{
+    char digits[GPX_TEXT_U64_MAX];
+    size_t used = 0, n = (size_t)(gpx_text_u64(digits, worker) - digits);
+    char *p = labels;
+
+    p = put_capped(p, &used, src_labels, strlen(src_labels));
+    p = put_capped(p, &used, "worker_id=\"", 11);
+    p = put_capped(p, &used, digits, n);
+    p = put_capped(p, &used, "\"", 1);
+    *p = '\0';
+    return used;
 }
 
 /* One histogram: cumulative buckets from non-cumulative slots. `labels` is
@@ -131,10 +158,22 @@ put_micros(struct gpx_buf *out, uint64_t us)
  * by the caller through put_sum. */
 struct histogram_text {
     const char *name;
+    size_t name_len;
     const char *labels;
+    size_t labels_len;
     const char *const *bound_labels;
     unsigned bounds;
 };
+
+/* `<name><suffix>{<labels>` */
+static char *
+put_series_head(char *p, const struct histogram_text *h, const char *suffix, size_t suffix_len)
+{
+    p = gpx_text_mem(p, h->name, h->name_len);
+    p = gpx_text_mem(p, suffix, suffix_len);
+    *p++ = '{';
+    return gpx_text_mem(p, h->labels, h->labels_len);
+}
 
 static void
 put_histogram(struct gpx_buf *out, const struct histogram_text *h, const uint64_t *slots, uint64_t sum,
@@ -142,23 +181,45 @@ put_histogram(struct gpx_buf *out, const struct histogram_text *h, const uint64_
 {
     uint64_t cumulative = 0;
     unsigned i;
-    const char *sep = h->labels[0] != '\0' ? "," : "";
+    size_t bound_len = 0, line = h->name_len + h->labels_len + 16 + GPX_TEXT_MICROS_MAX;
+    char *p;
 
     for (i = 0; i < h->bounds; i++) {
+        bound_len += strlen(h->bound_labels[i]);
+    }
+    /* Each line: the head, `,le="<bound>"} `, a number and a newline. */
+    p = gpx_buf_room(out, line * (h->bounds + 3) + bound_len + 16);
+    if (p == NULL) {
+        return;
+    }
+    for (i = 0; i <= h->bounds; i++) {
+        const char *bound = i < h->bounds ? h->bound_labels[i] : "+Inf";
+
         cumulative += slots[i];
-        gpx_buf_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n", h->name, h->labels, sep, h->bound_labels[i],
-                       cumulative);
+        p = put_series_head(p, h, "_bucket", 7);
+        if (h->labels_len > 0) {
+            *p++ = ',';
+        }
+        p = gpx_text_mem(p, "le=\"", 4);
+        p = gpx_text_mem(p, bound, strlen(bound));
+        p = gpx_text_mem(p, "\"} ", 3);
+        p = gpx_text_u64(p, cumulative);
+        *p++ = '\n';
     }
-    cumulative += slots[h->bounds];
-    gpx_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", h->name, h->labels, sep, cumulative);
-    gpx_buf_printf(out, "%s_count{%s} %" PRIu64 "\n", h->name, h->labels, cumulative);
-    gpx_buf_printf(out, "%s_sum{%s} ", h->name, h->labels);
+    p = put_series_head(p, h, "_count", 6);
+    p = gpx_text_mem(p, "} ", 2);
+    p = gpx_text_u64(p, cumulative);
+    *p++ = '\n';
+    p = put_series_head(p, h, "_sum", 4);
+    p = gpx_text_mem(p, "} ", 2);
     if (sum_is_micros) {
-        put_micros(out, sum);
+        p = gpx_text_micros(p, sum);
     } else {
-        gpx_buf_printf(out, "%" PRIu64 ".0", sum);
+        p = gpx_text_u64(p, sum);
+        p = gpx_text_mem(p, ".0", 2);
     }
-    gpx_buf_puts(out, "\n");
+    *p++ = '\n';
+    gpx_buf_commit(out, p);
 }
 
 /* The duration slots of all methods of a cell, summed. */
@@ -232,8 +293,18 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
     for (i = 0; i < nsrc; i++) {
         for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
             if (shown(&srcs[i], w)) {
-                gpx_buf_printf(out, "gunicorn_worker_requests_total{%sworker_id=\"%u\"} %" PRIu64 "\n", srcs[i].labels,
-                               w + 1, gpx_cell_requests(&srcs[i].cells[w]));
+                size_t len = worker_labels(labels, srcs[i].labels, w + 1);
+                char *p = gpx_buf_room(out, len + 64);
+
+                if (p == NULL) {
+                    return;
+                }
+                p = gpx_text_mem(p, "gunicorn_worker_requests_total{", 31);
+                p = gpx_text_mem(p, labels, len);
+                p = gpx_text_mem(p, "} ", 2);
+                p = gpx_text_u64(p, gpx_cell_requests(&srcs[i].cells[w]));
+                *p++ = '\n';
+                gpx_buf_commit(out, p);
             }
         }
     }
@@ -244,6 +315,7 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
     for (f = 0; f < 3; f++) {
         gpx_render_family(out, fmt, fams[f]);
         h.name = gpx_families[fams[f]].name;
+        h.name_len = strlen(h.name);
         h.bound_labels = f == 0 ? gpx_duration_bound_labels : gpx_size_bound_labels;
         h.bounds = f == 0 ? GPX_DURATION_BOUNDS : GPX_SIZE_BOUNDS;
         for (i = 0; i < nsrc; i++) {
@@ -253,7 +325,7 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
                 if (!shown(&srcs[i], w)) {
                     continue;
                 }
-                snprintf(labels, sizeof(labels), "%sworker_id=\"%u\"", srcs[i].labels, w + 1);
+                h.labels_len = worker_labels(labels, srcs[i].labels, w + 1);
                 if (f == 0) {
                     all_methods(cell, slots, &sum);
                     put_histogram(out, &h, slots, sum, 1);
@@ -266,23 +338,55 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
     }
 }
 
+/* `<family>{<labels>worker_id="<w>",method="<m>",endpoint="` */
+static void
+put_error_head(struct gpx_buf *out, const char *family_name, const char *labels, unsigned w, unsigned m)
+{
+    size_t name_len = strlen(family_name), labels_len = strlen(labels);
+    const char *method = gpx_method_label(m);
+    size_t method_len = strlen(method);
+    char *p = gpx_buf_room(out, name_len + labels_len + method_len + 64);
+
+    if (p == NULL) {
+        return;
+    }
+    p = gpx_text_mem(p, family_name, name_len);
+    *p++ = '{';
+    p = gpx_text_mem(p, labels, labels_len);
+    p = gpx_text_mem(p, "worker_id=\"", 11);
+    p = gpx_text_u64(p, w + 1);
+    p = gpx_text_mem(p, "\",method=\"", 10);
+    p = gpx_text_mem(p, method, method_len);
+    p = gpx_text_mem(p, "\",endpoint=\"", 12);
+    gpx_buf_commit(out, p);
+}
+
+/* `<before>"} <count>\n` */
+static void
+put_error_tail(struct gpx_buf *out, const char *before, uint64_t count)
+{
+    size_t len = strlen(before);
+    char *p = gpx_buf_room(out, len + 4 + GPX_TEXT_U64_MAX);
+
+    if (p == NULL) {
+        return;
+    }
+    p = gpx_text_mem(p, before, len);
+    p = gpx_text_mem(p, "\"} ", 3);
+    p = gpx_text_u64(p, count);
+    *p++ = '\n';
+    gpx_buf_commit(out, p);
+}
+
 /* One gunicorn_worker_failed_requests_total series per exception class
  * that (w, m, a) counted, after the one of failures of no known class. */
 static void
 put_failures(struct gpx_buf *out, const struct gpx_exposition *x, const char *family_name, const struct source *src,
-             unsigned w, unsigned m, unsigned a)
+             unsigned w, unsigned m, unsigned a, int classes)
 {
     const struct gpx_cell *cell = &src->cells[w];
-    unsigned n, i, last = 0;
+    unsigned n, last = classes ? GPX_ERROR_NAMES : 0;
 
-    /* Classes only when the cell's table holds (m, a): most hold none, and
-     * looking each name up would cost 32 probes per worker, method and app. */
-    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
-        if (cell->failed_key[i] != 0 && cell->failed_key[i] >> 8 == gpx_failed_key(m, a, 0) >> 8) {
-            last = GPX_ERROR_NAMES;
-            break;
-        }
-    }
     for (n = 0; n <= last; n++) {
         const char *name = n == 0 ? "exception" : src->names != NULL ? gpx_error_names_get(src->names, n - 1) : NULL;
         uint64_t count = n == 0 ? cell->failed[m][a] : name != NULL ? gpx_cell_failures(cell, m, a, n - 1) : 0;
@@ -290,13 +394,46 @@ put_failures(struct gpx_buf *out, const struct gpx_exposition *x, const char *fa
         if (count == 0) {
             continue;
         }
-        gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", family_name, src->labels, w + 1,
-                       gpx_method_label(m));
+        put_error_head(out, family_name, src->labels, w, m);
         gpx_render_label_value(out, endpoint_of(x, w + 1, a));
         gpx_buf_puts(out, "\",error_type=\"");
         gpx_render_label_value(out, name);
-        gpx_buf_printf(out, "\"} %" PRIu64 "\n", count);
+        put_error_tail(out, "", count);
     }
+}
+
+/* The (method, app) pairs whose failures a cell counted under a class: bit
+ * m * GPX_MAX_APPS + a. Looking each class up for every pair would cost 32
+ * probes per worker, method and app, and most cells hold none. */
+_Static_assert(GPX_METHOD_COUNT *GPX_MAX_APPS <= 128, "a failure mask holds every (method, app)");
+struct failure_mask {
+    uint64_t bits[2];
+};
+
+static struct failure_mask
+failure_mask(const struct gpx_cell *cell)
+{
+    struct failure_mask mask = {{0, 0}};
+    unsigned i;
+
+    for (i = 0; i < GPX_FAILED_SLOTS; i++) {
+        uint32_t key = cell->failed_key[i], method = key >> 16, app = (key >> 8) & 0xffu;
+
+        if (key != 0 && method >= 1 && method <= GPX_METHOD_COUNT && app < GPX_MAX_APPS) {
+            unsigned bit = (method - 1) * GPX_MAX_APPS + app;
+
+            mask.bits[bit / 64] |= (uint64_t)1 << (bit % 64);
+        }
+    }
+    return mask;
+}
+
+static int
+failure_mask_has(const struct failure_mask *mask, unsigned m, unsigned a)
+{
+    unsigned bit = m * GPX_MAX_APPS + a;
+
+    return (mask->bits[bit / 64] >> (bit % 64)) & 1u;
 }
 
 /* gunicorn_worker_failed_requests_total and _error_handling_total: one
@@ -317,14 +454,20 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
             const struct gpx_cell *cells = srcs[i].cells;
 
             for (w = 0; srcs[i].per_worker && w < srcs[i].n; w++) {
+                struct failure_mask mask = failure_mask(&cells[w]);
+
                 for (m = 0; m < GPX_METHOD_COUNT; m++) {
                     for (a = 0; a < GPX_MAX_APPS; a++) {
                         uint64_t counts[2];
-                        static const char *const kinds[2] = {"read", "write"};
+                        static const char *const kinds[2] = {"\",error_type=\"read", "\",error_type=\"write"};
                         unsigned k;
 
                         if (f == 0) {
-                            put_failures(out, x, name, &srcs[i], w, m, a);
+                            int classes = failure_mask_has(&mask, m, a);
+
+                            if (classes || cells[w].failed[m][a] != 0) {
+                                put_failures(out, x, name, &srcs[i], w, m, a, classes);
+                            }
                             continue;
                         }
                         counts[0] = cells[w].read_errors[m][a];
@@ -333,10 +476,9 @@ render_errors(struct gpx_buf *out, const struct gpx_exposition *x, const struct 
                             if (counts[k] == 0) {
                                 continue;
                             }
-                            gpx_buf_printf(out, "%s{%sworker_id=\"%u\",method=\"%s\",endpoint=\"", name, srcs[i].labels,
-                                           w + 1, gpx_method_label(m));
+                            put_error_head(out, name, srcs[i].labels, w, m);
                             gpx_render_label_value(out, endpoint_of(x, w + 1, a));
-                            gpx_buf_printf(out, "\",error_type=\"%s\"} %" PRIu64 "\n", kinds[k], counts[k]);
+                            put_error_tail(out, kinds[k], counts[k]);
                         }
                     }
                 }
@@ -354,15 +496,27 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
     unsigned g, w, s;
 
     for (g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        const char *name = gpx_families[gauges[g]].name;
+        size_t name_len = strlen(name);
+
         gpx_render_family(out, fmt, gauges[g]);
         for (w = 0; w < x->worker_count; w++) {
             const struct gpx_worker_view *v = &x->workers[w];
 
             if (v->live) {
                 const double values[] = {v->memory_bytes, v->cpu_percent, v->uptime_seconds, v->cpu_seconds};
-                double value = values[g];
+                char *p = gpx_buf_room(out, name_len + 16 + GPX_TEXT_U64_MAX + GPX_TEXT_G15_MAX);
 
-                gpx_buf_printf(out, "%s{worker_id=\"%u\"} %.15g\n", gpx_families[gauges[g]].name, w + 1, value);
+                if (p == NULL) {
+                    return;
+                }
+                p = gpx_text_mem(p, name, name_len);
+                p = gpx_text_mem(p, "{worker_id=\"", 12);
+                p = gpx_text_u64(p, w + 1);
+                p = gpx_text_mem(p, "\"} ", 3);
+                p = gpx_text_g15(p, values[g]);
+                *p++ = '\n';
+                gpx_buf_commit(out, p);
             }
         }
     }
@@ -370,8 +524,17 @@ render_worker_gauges(struct gpx_buf *out, const struct gpx_exposition *x)
     gpx_render_family(out, fmt, GPX_FAM_WORKER_STATE);
     for (w = 0; w < x->worker_count; w++) {
         for (s = 0; s < GPX_STATE_COUNT; s++) {
-            gpx_buf_printf(out, "gunicorn_worker_state{worker_id=\"%u\",state=\"%s\"} %d\n", w + 1, state_labels[s],
-                           x->workers[w].state == (enum gpx_worker_state)s);
+            char *p = gpx_buf_room(out, 64 + GPX_TEXT_U64_MAX);
+
+            if (p == NULL) {
+                return;
+            }
+            p = gpx_text_mem(p, "gunicorn_worker_state{worker_id=\"", 33);
+            p = gpx_text_u64(p, w + 1);
+            p = gpx_text_mem(p, "\",state=\"", 9);
+            p = gpx_text_mem(p, state_labels[s], strlen(state_labels[s]));
+            p = gpx_text_mem(p, x->workers[w].state == (enum gpx_worker_state)s ? "\"} 1\n" : "\"} 0\n", 5);
+            gpx_buf_commit(out, p);
         }
     }
 
@@ -397,58 +560,84 @@ compare_keys(const void *a, const void *b)
     return ka < kb ? -1 : ka > kb;
 }
 
-/* The exporter's second pair of restart families: the same events as
- * gunicorn_worker_restart_total, per slot, with the reason's restart_type.
- * The worker's family and the master's differ only in their label order,
- * which is the exporter's (worker_id, restart_type, reason for the worker's;
- * worker_id, reason, restart_type for the master's). */
+/* The label text after worker_id of each restart series, one per family
+ * and reason, written once per page. */
+enum { RESTART_TOTAL, RESTART_COUNT_WORKER, RESTART_COUNT_MASTER, RESTART_FAMILIES };
+struct restart_suffixes {
+    char text[RESTART_FAMILIES][GPX_RESTART_REASON_COUNT][96];
+    size_t len[RESTART_FAMILIES][GPX_RESTART_REASON_COUNT];
+};
+
 static void
-render_restart_counts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
+restart_suffixes(struct restart_suffixes *rs)
 {
-    unsigned f, i, w, r;
+    unsigned r;
 
-    for (f = 0; f < 2; f++) {
-        enum gpx_family_id id = f == 0 ? GPX_FAM_WORKER_RESTART_COUNT : GPX_FAM_MASTER_WORKER_RESTART_COUNT;
-        const char *name = gpx_families[id].name;
+    for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+        const char *reason = gpx_restart_label(r), *type = gpx_restart_type_label(r);
+        int n[RESTART_FAMILIES];
 
-        gpx_render_family(out, fmt, id);
-        for (i = 0; i < nsrc; i++) {
-            for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
-                if (!shown(&srcs[i], w)) {
-                    continue;
-                }
-                for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
-                    const char *reason = gpx_restart_label(r), *type = gpx_restart_type_label(r);
+        /* The exporter's label orders: reason alone; worker_id, restart_type,
+         * reason for the worker's counts; worker_id, reason, restart_type for
+         * the master's. */
+        n[RESTART_TOTAL] = snprintf(rs->text[RESTART_TOTAL][r], sizeof(rs->text[0][0]), ",reason=\"%s\"} ", reason);
+        n[RESTART_COUNT_WORKER] = snprintf(rs->text[RESTART_COUNT_WORKER][r], sizeof(rs->text[0][0]),
+                                           ",restart_type=\"%s\",reason=\"%s\"} ", type, reason);
+        n[RESTART_COUNT_MASTER] = snprintf(rs->text[RESTART_COUNT_MASTER][r], sizeof(rs->text[0][0]),
+                                           ",reason=\"%s\",restart_type=\"%s\"} ", reason, type);
+        for (unsigned f = 0; f < RESTART_FAMILIES; f++) {
+            rs->len[f][r] = n[f] > 0 && (size_t)n[f] < sizeof(rs->text[0][0]) ? (size_t)n[f] : 0;
+        }
+    }
+}
 
-                    gpx_buf_printf(out, "%s{%sworker_id=\"%u\",%s=\"%s\",%s=\"%s\"} %" PRIu64 "\n", name,
-                                   srcs[i].labels, w + 1, f == 0 ? "restart_type" : "reason", f == 0 ? type : reason,
-                                   f == 0 ? "reason" : "restart_type", f == 0 ? reason : type,
-                                   srcs[i].slots[w].restarts[r]);
-                }
+/* Every restart series of one family for the shown slots of srcs. */
+static void
+put_restart_family(struct gpx_buf *out, const struct restart_suffixes *rs, unsigned family, const char *name,
+                   const struct source *srcs, unsigned nsrc)
+{
+    char labels[GPX_LABELS_MAX];
+    size_t name_len = strlen(name), len;
+    unsigned i, w, r;
+
+    for (i = 0; i < nsrc; i++) {
+        for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
+            char *p;
+
+            if (!shown(&srcs[i], w)) {
+                continue;
             }
+            len = worker_labels(labels, srcs[i].labels, w + 1);
+            p = gpx_buf_room(out, GPX_RESTART_REASON_COUNT * (name_len + len + sizeof(rs->text[0][0]) + 24));
+            if (p == NULL) {
+                return;
+            }
+            for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
+                p = gpx_text_mem(p, name, name_len);
+                *p++ = '{';
+                p = gpx_text_mem(p, labels, len);
+                p = gpx_text_mem(p, rs->text[family][r], rs->len[family][r]);
+                p = gpx_text_u64(p, srcs[i].slots[w].restarts[r]);
+                *p++ = '\n';
+            }
+            gpx_buf_commit(out, p);
         }
     }
 }
 
 /* Restarts by reason, per slot and for the whole server. Every reason is
- * shown from the start, so that rate() has a zero to begin from. */
+ * shown from the start, so that rate() has a zero to begin from. Then the
+ * exporter's second pair of restart families: the same events per slot,
+ * with the reason's restart_type. */
 static void
 render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
+    struct restart_suffixes rs;
     unsigned i, w, r;
 
+    restart_suffixes(&rs);
     gpx_render_family(out, fmt, GPX_FAM_WORKER_RESTART);
-    for (i = 0; i < nsrc; i++) {
-        for (w = 0; srcs[i].per_worker && srcs[i].slots != NULL && w < srcs[i].n; w++) {
-            if (!shown(&srcs[i], w)) {
-                continue;
-            }
-            for (r = 0; r < GPX_RESTART_REASON_COUNT; r++) {
-                gpx_buf_printf(out, "gunicorn_worker_restart_total{%sworker_id=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
-                               srcs[i].labels, w + 1, gpx_restart_label(r), srcs[i].slots[w].restarts[r]);
-            }
-        }
-    }
+    put_restart_family(out, &rs, RESTART_TOTAL, gpx_families[GPX_FAM_WORKER_RESTART].name, srcs, nsrc);
     gpx_render_family(out, fmt, GPX_FAM_MASTER_WORKER_RESTART);
     for (i = 0; i < nsrc; i++) {
         if (!srcs[i].per_worker || srcs[i].slots == NULL) {
@@ -464,7 +653,11 @@ render_restarts(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
                            gpx_restart_label(r), total);
         }
     }
-    render_restart_counts(out, fmt, srcs, nsrc);
+    gpx_render_family(out, fmt, GPX_FAM_WORKER_RESTART_COUNT);
+    put_restart_family(out, &rs, RESTART_COUNT_WORKER, gpx_families[GPX_FAM_WORKER_RESTART_COUNT].name, srcs, nsrc);
+    gpx_render_family(out, fmt, GPX_FAM_MASTER_WORKER_RESTART_COUNT);
+    put_restart_family(out, &rs, RESTART_COUNT_MASTER, gpx_families[GPX_FAM_MASTER_WORKER_RESTART_COUNT].name, srcs,
+                       nsrc);
 }
 
 /* The (method, status) series of one source's total. */
@@ -515,6 +708,7 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
 
     gpx_render_family(out, fmt, GPX_FAM_REQUEST_DURATION);
     h.name = gpx_families[GPX_FAM_REQUEST_DURATION].name;
+    h.name_len = strlen(h.name);
     h.labels = labels;
     h.bound_labels = gpx_duration_bound_labels;
     h.bounds = GPX_DURATION_BOUNDS;
@@ -532,6 +726,7 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
                 continue;
             }
             snprintf(labels, sizeof(labels), "%smethod=\"%s\"", srcs[j].labels, gpx_method_label(m));
+            h.labels_len = strlen(labels);
             put_histogram(out, &h, slots, total->duration[m].sum_us, 1);
         }
     }
@@ -632,6 +827,11 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
 
     if (x->base != NULL && x->base->workers > n) {
         n = x->base->workers;
+    }
+    /* The page's room at once (about 4-5 KB a worker): growing a buffer of
+     * megabytes by doubling copies it again at every step. */
+    if (gpx_buf_room(out, (size_t)n * GPX_PAGE_BYTES_PER_WORKER + 16384) == NULL) {
+        return -1;
     }
     cells = alloc_cells((size_t)n + 1);
     if (cells == NULL) {

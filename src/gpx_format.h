@@ -7,6 +7,6 @@
 #define GPX_FORMAT_H
 
 /* The exposition formats a scraper can ask for. */
-enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS };
+enum gpx_format { GPX_FORMAT_TEXT, GPX_FORMAT_OPENMETRICS, GPX_FORMAT_PROTOBUF, GPX_FORMAT_COUNT };
 
 #endif

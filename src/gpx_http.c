@@ -378,7 +378,10 @@ answer_page(struct gpx_http *srv, struct MHD_Connection *conn, const struct requ
     }
     if (srv->cfg.verbose) {
         gpx_log(srv->log, "gpx: debug: %s \"%s\" answered with %zu bytes (%s%s)", method, req->target, len,
-                format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics" : "text", gzip ? ", gzip" : "");
+                format == GPX_FORMAT_OPENMETRICS ? "OpenMetrics"
+                : format == GPX_FORMAT_PROTOBUF  ? "protobuf"
+                                                 : "text",
+                gzip ? ", gzip" : "");
     }
     resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
@@ -434,13 +437,16 @@ defer(struct gpx_http *srv, struct MHD_Connection *conn, struct request *req, en
 static int
 answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
 {
-    struct gpx_buf pages[2];
-    const char *types[2] = {NULL, NULL};
-    int rendered[2] = {0, 0}, rcs[2] = {GPX_HTTP_UNAVAILABLE, GPX_HTTP_UNAVAILABLE};
+    struct gpx_buf pages[GPX_FORMAT_COUNT];
+    const char *types[GPX_FORMAT_COUNT] = {NULL};
+    int rendered[GPX_FORMAT_COUNT] = {0}, rcs[GPX_FORMAT_COUNT];
     struct request *req, *next;
 
+    for (unsigned f = 0; f < GPX_FORMAT_COUNT; f++) {
+        rcs[f] = GPX_HTTP_UNAVAILABLE;
+    }
     for (req = batch; req != NULL; req = req->next_waiting) {
-        unsigned f = req->format == GPX_FORMAT_OPENMETRICS;
+        unsigned f = (unsigned)req->format < GPX_FORMAT_COUNT ? (unsigned)req->format : GPX_FORMAT_TEXT;
 
         if (!rendered[f] && !unavailable) {
             rcs[f] = render_into(srv, srv->deferred_path, req->format, &pages[f], &types[f]);
@@ -459,7 +465,7 @@ answer_batch(struct gpx_http *srv, struct request *batch, int unavailable)
         req->answered = 1;
         MHD_resume_connection(req->connection);
     }
-    for (unsigned f = 0; f < 2; f++) {
+    for (unsigned f = 0; f < GPX_FORMAT_COUNT; f++) {
         if (rendered[f]) {
             gpx_buf_free(&pages[f]);
         }

@@ -95,6 +95,8 @@ gpx_negotiate_qvalue(const char *text, size_t len)
 struct element {
     struct span value;
     struct span version; /* without quotes; p == NULL when absent */
+    struct span proto;   /* the protobuf type's parameters, likewise */
+    struct span encoding;
     int q;
 };
 
@@ -106,6 +108,7 @@ read_element(const char *p, const char *end, struct element *el)
     el->value = trim(p, part);
     el->version.p = NULL;
     el->version.len = 0;
+    el->proto = el->encoding = el->version;
     el->q = 1000;
     while (part < end) {
         const char *start = part + 1, *eq;
@@ -126,6 +129,10 @@ read_element(const char *p, const char *end, struct element *el)
             el->q = gpx_negotiate_qvalue(value.p, value.len);
         } else if (span_is(name, "version")) {
             el->version = value;
+        } else if (span_is(name, "proto")) {
+            el->proto = value;
+        } else if (span_is(name, "encoding")) {
+            el->encoding = value;
         }
     }
 }
@@ -155,7 +162,7 @@ version_is(struct span version, const char *wanted)
 enum gpx_format
 gpx_negotiate_format(const char *accept)
 {
-    struct match openmetrics = {-1, 0}, text = {-1, 0};
+    struct match openmetrics = {-1, 0}, text = {-1, 0}, protobuf = {-1, 0};
     const char *p, *end;
 
     if (accept == NULL) {
@@ -171,7 +178,11 @@ gpx_negotiate_format(const char *accept)
         if (el.q < 0) {
             continue; /* an element with a broken weight says nothing */
         }
-        if (span_is(el.value, "application/openmetrics-text")) {
+        if (span_is(el.value, "application/vnd.google.protobuf")) {
+            if (version_is(el.proto, "io.prometheus.client.MetricFamily") && version_is(el.encoding, "delimited")) {
+                consider(&protobuf, 3, el.q);
+            }
+        } else if (span_is(el.value, "application/openmetrics-text")) {
             if (el.version.p == NULL) {
                 consider(&openmetrics, 2, el.q);
             } else if (version_is(el.version, "1.0.0")) {
@@ -188,6 +199,10 @@ gpx_negotiate_format(const char *accept)
         } else if (span_is(el.value, "*/*")) {
             consider(&text, 0, el.q);
         }
+    }
+    if (protobuf.specificity >= 0 && protobuf.q > 0 && (text.specificity < 0 || protobuf.q >= text.q) &&
+        (openmetrics.specificity < 0 || protobuf.q >= openmetrics.q)) {
+        return GPX_FORMAT_PROTOBUF;
     }
     if (openmetrics.specificity >= 0 && openmetrics.q > 0 && (text.specificity < 0 || openmetrics.q >= text.q)) {
         return GPX_FORMAT_OPENMETRICS;

@@ -16,7 +16,11 @@
  * application/openmetrics-text is named explicitly (version 1.0.0 or no
  * version) with a weight above 0 and at least the weight text/plain 0.0.4
  * gets (through text/plain, text/ or * / *, the most specific range
- * deciding, RFC 9110 section 12.5.1); text 0.0.4 otherwise. */
+ * deciding, RFC 9110 section 12.5.1); Prometheus' protobuf when
+ * application/vnd.google.protobuf is named with
+ * proto=io.prometheus.client.MetricFamily and encoding=delimited, with a
+ * weight above 0 and at least those of OpenMetrics and text; text 0.0.4
+ * otherwise. */
 enum gpx_format gpx_negotiate_format(const char *accept);
 
 /* 1 when an Accept-Encoding header (NULL when absent) accepts gzip: "gzip"

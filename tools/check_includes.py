@@ -31,7 +31,8 @@ from pathlib import Path
 # uWSGI glue) sits above all of them.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Memory, text, hashing, logging, files: what every module may use.
-    ("base", ("gpx_buf", "gpx_format", "gpx_hash", "gpx_index", "gpx_inline", "gpx_log", "gpx_file", "gpx_thread")),
+    ("base", ("gpx_buf", "gpx_format", "gpx_text", "metrics.pb-c", "gpx_hash", "gpx_index", "gpx_inline", "gpx_log",
+              "gpx_file", "gpx_thread")),
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile", "gpx_gzip",
                "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",
@@ -43,7 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("gpx_scoreboard", "gpx_boardfile", "gpx_snapshot", "gpx_redis", "gpx_appstore")),
     # Pages made from what is stored.
     ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
-                   "gpx_apprender", "gpx_appmetrics")),
+                   "gpx_apprender", "gpx_appmetrics", "gpx_protobuf")),
     # What the master keeps: the storage behind its seam (gpx_storage, and
     # each gpx_storage_<name>, placed here by its name), and its care of the
     # app's directory.

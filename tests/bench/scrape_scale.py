@@ -20,6 +20,7 @@ Many workers on few CPUs is fine here: the workers are idle while scraped.
 from __future__ import annotations
 
 import argparse
+import http.client
 import statistics
 import sys
 import tempfile
@@ -44,11 +45,41 @@ from common import (  # noqa: E402
 )
 
 
+def with_plugin(args: list[str], plugin: str | None) -> list[str]:
+    """gpx's arguments with `plugin` loaded instead of the build's."""
+    if plugin is None:
+        return args
+    at = args.index("--plugin") + 1
+    return [*args[:at], str(Path(plugin).resolve()), *args[at + 1:]]
+
+
+PROTOBUF_ACCEPT = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+
+
+def protobuf_series(port: int, count: int) -> dict:
+    """Times `count` protobuf GETs of /metrics over one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies, sizes = [], []
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            conn.request("GET", "/metrics", headers={"Accept": PROTOBUF_ACCEPT})
+            resp = conn.getresponse()
+            body = resp.read()
+            latencies.append(time.perf_counter() - start)
+            if resp.status != 200 or not resp.getheader("Content-Type", "").startswith("application/vnd.google"):
+                raise RuntimeError(f"/metrics answered {resp.status} {resp.getheader('Content-Type')}")
+            sizes.append(len(body))
+    finally:
+        conn.close()
+    return {"latencies": latencies, "sizes": sizes}
+
+
 def one_layout(args, workers: int, cores: int) -> dict:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         mp, metrics_port, redis = gpx_storage(tmp, args.storage)
-        extra = [*gpx_args(args.uwsgi, mp, metrics_port, redis), *mode_args(args.mode, cores),
+        extra = [*with_plugin(gpx_args(args.uwsgi, mp, metrics_port, redis), args.plugin), *mode_args(args.mode, cores),
                  "--listen", "1024", *args.uwsgi_arg]
         if redis:
             extra += ["--gpx-redis-interval", "1"]
@@ -66,6 +97,7 @@ def one_layout(args, workers: int, cores: int) -> dict:
             if redis:
                 time.sleep(2.5)  # two publishes after the load
             series = scrape_series(metrics_port, args.scrapes)
+            proto = protobuf_series(metrics_port, args.scrapes) if args.protobuf else None
         finally:
             server.stop()
             if redis:
@@ -76,11 +108,17 @@ def one_layout(args, workers: int, cores: int) -> dict:
            "body_bytes": statistics.median(series["sizes"]), "body_bytes_min": min(series["sizes"]),
            "body_bytes_max": max(series["sizes"]), "uwsgi_bytes": series["uwsgi_bytes"], "latency": lat,
            "render": render}
+    if proto is not None:
+        row["protobuf"] = {"latency": summary_ms(proto["latencies"]), "body_bytes": statistics.median(proto["sizes"])}
     print(f"{workers:4d} workers x {cores:2d} {args.mode:9s}: scrape median {lat['median_ms']:7.2f} ms, "
           f"p99 {lat['p99_ms']:7.2f} ms; render (gpx) median {render['median_ms']:7.2f} ms, p99 "
           f"{render['p99_ms']:7.2f} ms; body {row['body_bytes']:.0f} bytes ({row['uwsgi_bytes']} of uwsgi_*); "
           f"{sent} requests before",
           flush=True)
+    if proto is not None:
+        p = row["protobuf"]
+        print(f"{'':25s}  protobuf: scrape median {p['latency']['median_ms']:7.2f} ms, p99 "
+              f"{p['latency']['p99_ms']:7.2f} ms; body {p['body_bytes']:.0f} bytes", flush=True)
     return row
 
 
@@ -92,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="what a core is when cores > 1 (default threads)")
     ap.add_argument("--storage", choices=("files", "redis"), default="files")
     ap.add_argument("--scrapes", type=int, default=200)
+    ap.add_argument("--protobuf", action="store_true", help="also time as many protobuf scrapes")
     ap.add_argument("--load-seconds", type=float, default=3, help="wrk before the scrapes (default 3)")
     ap.add_argument("--uwsgi", default=SYSTEM_UWSGI)
+    ap.add_argument("--plugin", help="this gpx_plugin.so instead of the build's (e.g. an older commit's, "
+                    "to compare in one run)")
     ap.add_argument("--uwsgi-arg", action="append", default=[], metavar="ARG")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)

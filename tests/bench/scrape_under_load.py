@@ -27,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scrape_scale import with_plugin  # noqa: E402
+
 from common import (  # noqa: E402
     APPS,
     SYSTEM_UWSGI,
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--master-nice", type=int, default=None,
                     help="experiment: set this nice value on every thread of the master (e.g. -10)")
     ap.add_argument("--uwsgi", default=SYSTEM_UWSGI)
+    ap.add_argument("--plugin", help="this gpx_plugin.so instead of the build's (e.g. an older commit's, "
+                    "to compare in one run)")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
     connections = args.connections or max(8, 4 * args.processes * args.cores)
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_port = free_port()
         env = {"BUSY_MS": str(args.busy_ms), "BUSY_SLEEP": "1" if args.sleep else "0"}
         server = Server("busy", args.uwsgi, APPS / "busy.py", tmp, args.processes,
-                        [*mode_args(args.mode, args.cores), *gpx_args(args.uwsgi, mp, metrics_port),
+                        [*mode_args(args.mode, args.cores),
+                         *with_plugin(gpx_args(args.uwsgi, mp, metrics_port), args.plugin),
                          "--listen", "1024"], gevent=args.mode == "gevent", env=env)
         try:
             wait_port(metrics_port)

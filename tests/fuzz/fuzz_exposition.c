@@ -6,13 +6,19 @@
  * do) or 8 bytes written at any offset of a worker's block (as a damaged
  * or hostile scoreboard file could hold them). Every line written must be
  * well-formed: "# HELP name text", "# TYPE name type", "# EOF" last in
- * OpenMetrics, or a sample `name{label="value",...} number`. */
+ * OpenMetrics, or a sample `name{label="value",...} number`. And the page
+ * must be the reference writer's (tests/unit/reference_render.c) byte for
+ * byte. The text page must also go into protobuf (gpx_protobuf.h) whole,
+ * as messages that protobuf-c reads back, one per HELP/TYPE block. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/reference_render.c"
 #include "gpx_exposition.h"
+#include "gpx_protobuf.h"
+#include "metrics.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -187,6 +193,52 @@ check_page(const char *text, size_t len, enum gpx_format format)
     }
 }
 
+/* The text page as protobuf: accepted, and every message readable, as many
+ * as the page has TYPE lines. */
+static void
+check_protobuf(const char *text, size_t len)
+{
+    struct gpx_buf pb;
+    size_t at = 0, types = 0, families = 0;
+    const char *p;
+
+    for (p = text; p != NULL && p < text + len; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL) {
+        types += strncmp(p, "# TYPE ", 7) == 0;
+    }
+    if (gpx_buf_init(&pb, 0) != 0) {
+        return;
+    }
+    if (gpx_protobuf_from_text(&pb, text, len) != 0) {
+        fprintf(stderr, "gpx_protobuf_from_text refused gpx's own page\n");
+        abort();
+    }
+    while (at < pb.len) {
+        uint64_t size = 0;
+        unsigned shift = 0;
+        Io__Prometheus__Client__MetricFamily *f;
+
+        do {
+            size |= (uint64_t)((uint8_t)pb.data[at] & 0x7f) << shift;
+            shift += 7;
+        } while ((uint8_t)pb.data[at++] & 0x80 && at < pb.len);
+        if (size > pb.len - at) {
+            abort();
+        }
+        f = io__prometheus__client__metric_family__unpack(NULL, size, (const uint8_t *)pb.data + at);
+        if (f == NULL) {
+            abort();
+        }
+        io__prometheus__client__metric_family__free_unpacked(f, NULL);
+        at += size;
+        families++;
+    }
+    if (families != types) {
+        fprintf(stderr, "%zu families for %zu TYPE lines\n", families, types);
+        abort();
+    }
+    gpx_buf_free(&pb);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -266,7 +318,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gpx_buf_init(&out, 0) != 0) {
             break;
         }
-        if (gpx_render(&out, &x) == 0 && gpx_render_end(&out, x.format) == 0) {
+        if (gpx_render(&out, &x) == 0) {
+            struct gpx_buf ref;
+
+            if (gpx_buf_init(&ref, 0) == 0 && ref_render(&ref, &x) == 0 &&
+                (ref.len != out.len || memcmp(ref.data, out.data, out.len) != 0)) {
+                fprintf(stderr, "the page differs from the reference writer's\n");
+                abort();
+            }
+            gpx_buf_free(&ref);
+        }
+        if (!out.failed && x.format == GPX_FORMAT_TEXT) {
+            check_protobuf(out.data, out.len);
+        }
+        if (!out.failed && gpx_render_end(&out, x.format) == 0) {
             check_page(out.data, out.len, x.format);
         }
         gpx_buf_free(&out);

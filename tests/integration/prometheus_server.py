@@ -6,8 +6,10 @@ storage in the test's tmp directory, waits until it is ready, and stops it
 at teardown. `scheme`, `tls_config` and `basic_auth` go into the job as
 Prometheus reads them, so a TLS or authenticated endpoint is scraped by
 passing them; `rule_files` are loaded and evaluated at the scrape interval
-(no targets: a Prometheus that only loads rules). Queries go through the
-HTTP API (/api/v1/query, /api/v1/rules).
+(no targets: a Prometheus that only loads rules); `flags` are more
+command-line flags (e.g. `--enable-feature=native-histograms`, with which
+2.42 asks for protobuf). Queries go through the HTTP API (/api/v1/query,
+/api/v1/rules).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ PROMETHEUS = "/usr/bin/prometheus"
 
 class Prometheus:
     def __init__(self, tmp: Path, targets, job="gpx", scrape_interval="1s", metrics_path="/metrics",
-                 scheme=None, tls_config=None, basic_auth=None, rule_files=()):
+                 scheme=None, tls_config=None, basic_auth=None, rule_files=(), flags=()):
         self.job = job
+        self.flags = list(flags)
         self.port = free_port()
         self.dir = tmp / f"prometheus-{self.port}"
         self.dir.mkdir()
@@ -62,7 +65,7 @@ class Prometheus:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *self.flags],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
         def ready():

@@ -162,7 +162,7 @@ def test_debian_package(tmp_path):
     depends = {d.split()[0] for d in run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout.split(",")}
     abi = "uwsgi-abi-" + hashlib.md5(run(["uwsgi-core", "--dot-h"]).stdout.encode()).hexdigest()
     assert depends == {"libc6", "libcrypt1", "libgnutls30", "libhiredis0.14", "libjansson4", "libmicrohttpd12",
-                       "zlib1g", abi}
+                       "libprotobuf-c1", "zlib1g", abi}
     assert abi in run(["dpkg-query", "-W", "-f", "${Provides}", "uwsgi-core"]).stdout
 
     # Install, use by name from an unrelated directory, purge.

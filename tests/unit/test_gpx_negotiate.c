@@ -28,12 +28,12 @@ test_gpx_negotiate_format_scrapers(void **state)
                                           "openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;"
                                           "q=0.2"),
                      OM);
-    /* Prometheus 2.x with native histograms: protobuf first, which gpx does not offer */
+    /* Prometheus 2.x with native histograms: protobuf first, which gpx serves */
     assert_int_equal(gpx_negotiate_format("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
                                           "encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,"
                                           "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;"
                                           "q=0.3,*/*;q=0.2"),
-                     OM);
+                     GPX_FORMAT_PROTOBUF);
     /* Prometheus 3.x, escaping parameters included */
     assert_int_equal(gpx_negotiate_format("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
                                           "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;"
