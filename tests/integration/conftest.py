@@ -340,7 +340,7 @@ class Server:
     def requests_total(self) -> float:
         return self.scrape().sum("gunicorn_requests_total")
 
-    def wait_requests(self, count, timeout=15.0):
+    def wait_requests(self, count, timeout=30.0):
         """Waits until gpx counted `count` requests (the hook runs after the
         client already has its answer)."""
         return wait_for(lambda: self.requests_total() == count, timeout, what=f"{count} requests counted")
