@@ -153,6 +153,7 @@ GCC_LIST = [
     'src/gpx_buf',
     'src/gpx_catalog',
     'src/gpx_config',
+    'src/gpx_deadline',
     'src/gpx_error_names',
     'src/gpx_exposition',
     'src/gpx_file',

@@ -86,8 +86,10 @@ read_facts(struct gpx_readiness_facts *f)
     f->queued = fullest_queue();
 }
 
-void
-gpx_readyz_cycle(void)
+/* Publishes the decision on the facts as they are, the master also taken
+ * as stopping when `ending` (and as reloading if it is). */
+static void
+publish(int ending)
 {
     struct gpx_readiness_rule rule;
     struct gpx_readiness_facts f;
@@ -97,7 +99,18 @@ gpx_readyz_cycle(void)
     }
     rule_of(&rule);
     read_facts(&f);
+    if (ending && uwsgi_instance_is_reloading) {
+        f.reloading = 1;
+    } else if (ending) {
+        f.stopping = 1;
+    }
     gpx_readiness_publish(state, &rule, &f, gpx_readiness_decide(&rule, &f));
+}
+
+void
+gpx_readyz_cycle(void)
+{
+    publish(0);
 }
 
 /* At exit, and before a reload's re-exec: the metrics port answers until
@@ -105,20 +118,7 @@ gpx_readyz_cycle(void)
 void
 gpx_readyz_stopping(void)
 {
-    struct gpx_readiness_rule rule;
-    struct gpx_readiness_facts f;
-
-    if (state == NULL) {
-        return;
-    }
-    rule_of(&rule);
-    read_facts(&f);
-    if (uwsgi_instance_is_reloading) {
-        f.reloading = 1;
-    } else {
-        f.stopping = 1;
-    }
-    gpx_readiness_publish(state, &rule, &f, gpx_readiness_decide(&rule, &f));
+    publish(1);
 }
 
 int

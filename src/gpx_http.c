@@ -188,20 +188,31 @@ answer(const struct gpx_http *srv, struct MHD_Connection *conn, unsigned code, c
 #define ANSWER_TEXT(srv, conn, code, text)                                                                             \
     answer((srv), (conn), (code), "text/plain; charset=utf-8", (char *)(text), sizeof(text) - 1, MHD_RESPMEM_PERSISTENT)
 
+/* A response of constant plain text with the configured headers, for an
+ * answer that needs more than ANSWER_TEXT; NULL without memory. */
+static struct MHD_Response *
+text_response(const struct gpx_http *srv, const char *text, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+
+    if (resp != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        decorate(srv, resp);
+    }
+    return resp;
+}
+
 /* 401 with the challenge (WWW-Authenticate: Basic realm="gpx") and no data. */
 static MHD_Result_t
 ask_credentials(const struct gpx_http *srv, struct MHD_Connection *conn)
 {
     static const char text[] = "Unauthorized\n";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = text_response(srv, text, sizeof(text) - 1);
     MHD_Result_t rc;
 
     if (resp == NULL) {
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    decorate(srv, resp);
     rc = MHD_queue_basic_auth_fail_response(conn, "gpx", resp);
     MHD_destroy_response(resp);
     return rc;
@@ -674,16 +685,13 @@ static MHD_Result_t
 too_many(const struct gpx_http *srv, struct MHD_Connection *conn)
 {
     static const char text[] = "Too Many Requests: past gpx-rate-limit\n";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = text_response(srv, text, sizeof(text) - 1);
     MHD_Result_t rc;
 
     if (resp == NULL) {
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    decorate(srv, resp);
     rc = MHD_queue_response(conn, 429, resp);
     MHD_destroy_response(resp);
     return rc;

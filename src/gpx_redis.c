@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "gpx_deadline.h"
 #include "gpx_sentinel.h"
 #include "gpx_thread.h"
 
@@ -61,18 +62,6 @@ count_error(struct gpx_redis_status *status, enum gpx_redis_op op)
     }
 }
 
-/* A read with a deadline (CLOCK_MONOTONIC): milliseconds left, at least 0. */
-static long
-remaining_ms(const struct timespec *deadline)
-{
-    struct timespec now;
-    long ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
-    return ms > 0 ? ms : 0;
-}
-
 static struct timeval
 timeval_of(long ms)
 {
@@ -90,7 +79,7 @@ arm_deadline(redisContext *c, const struct timespec *deadline)
     if (deadline == NULL) {
         return 0;
     }
-    ms = remaining_ms(deadline);
+    ms = gpx_deadline_left_ms(deadline);
     return ms > 0 && redisSetTimeout(c, timeval_of(ms)) == REDIS_OK ? 0 : -1;
 }
 
@@ -129,13 +118,7 @@ master_from_sentinels(const struct gpx_redis_config *cfg, const struct timespec 
     struct timespec until;
 
     if (deadline == NULL) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t)(3 * cfg->timeout_ms / 1000);
-        until.tv_nsec += (long)(3 * cfg->timeout_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        until = gpx_deadline_in(3 * (unsigned long)cfg->timeout_ms);
         deadline = &until;
     }
     return gpx_sentinel_master(cfg->sentinels, cfg->sentinel_master,
@@ -180,7 +163,7 @@ open_connection(const struct gpx_redis_config *cfg, const struct timespec *deadl
     if (sentinel && master_from_sentinels(cfg, deadline, &found, err, errlen) != 0) {
         return NULL;
     }
-    tv = timeval_of(deadline != NULL ? remaining_ms(deadline) : (long)cfg->timeout_ms);
+    tv = timeval_of(deadline != NULL ? gpx_deadline_left_ms(deadline) : (long)cfg->timeout_ms);
     if (tv.tv_sec == 0 && tv.tv_usec == 0) {
         snprintf(err, errlen, "timed out");
         return NULL;
@@ -648,13 +631,7 @@ gpx_redis_fleet(const struct gpx_redis_config *cfg, struct gpx_redis_status *sta
     size_t i;
     int count = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += cfg->fleet_timeout_ms / 1000;
-    deadline.tv_nsec += (long)(cfg->fleet_timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    deadline = gpx_deadline_in(cfg->fleet_timeout_ms);
     c = open_connection(cfg, &deadline, NULL, err, sizeof(err));
     if (c == NULL) {
         count = -1;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "gpx_deadline.h"
 #include "gpx_log.h"
 
 /* One entry, from `start` for `len` bytes, spaces around it trimmed. */
@@ -107,17 +108,6 @@ gpx_sentinel_parse(const char *list, struct gpx_sentinel_addr *out, size_t max, 
     }
 }
 
-static long
-remaining_ms(const struct timespec *deadline)
-{
-    struct timespec now;
-    long ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
-    return ms > 0 ? ms : 0;
-}
-
 /* Asks one Sentinel. Returns 0 with the address, or -1 with why in err. */
 static int
 ask(const struct gpx_sentinel_addr *s, const char *master, const char *password, long ms, struct gpx_sentinel_addr *out,
@@ -180,7 +170,7 @@ gpx_sentinel_master(const char *list, const char *master, const char *password, 
         err[0] = '\0';
     }
     for (i = 0; i < n; i++) {
-        ms = remaining_ms(deadline);
+        ms = gpx_deadline_left_ms(deadline);
         if (ms == 0) {
             gpx_set_error(why, sizeof(why), "timed out");
         } else if (ask(&sentinels[i], master, password, ms < (long)per_sentinel_ms ? ms : (long)per_sentinel_ms, out,

@@ -92,10 +92,12 @@ def handshake(port: int, minimum=None, maximum=None, ciphers=None) -> str:
         return f"refused: {e}"
 
 
-def tls_server(build, server_factory, d: Path, *args, **kw):
+def tls_server(build, server_factory, ops_pki: Path, d: Path, *args, **kw):
+    """A server on HTTPS from d/live.pem and d/live.key, first gpx-a's (which a test may then replace)."""
     cert, key = d / "live.pem", d / "live.key"
-    s = server_factory(build, "--gpx-ssl-certfile", str(cert), "--gpx-ssl-keyfile", str(key), *args, **kw)
-    return s
+    install(ops_pki / "gpx-a.pem", cert)
+    install(ops_pki / "gpx-a.key", key)
+    return server_factory(build, "--gpx-ssl-certfile", str(cert), "--gpx-ssl-keyfile", str(key), *args, **kw)
 
 
 def reload_errors(s, verify, **kw) -> float:
@@ -107,10 +109,8 @@ def reload_errors(s, verify, **kw) -> float:
 # -- rotation ----------------------------------------------------------------------
 def test_certificate_rotation_while_scraping(build, server_factory, ops_pki, tmp_path):
     d = tmp_path
-    install(ops_pki / "gpx-a.pem", d / "live.pem")
-    install(ops_pki / "gpx-a.key", d / "live.key")
     ca = ops_pki / "ca.pem"
-    s = tls_server(build, server_factory, d)
+    s = tls_server(build, server_factory, ops_pki, d)
     start_secured(s, "https", verify=str(ca))
     url = f"https://127.0.0.1:{s.metrics_port}/metrics"
     assert served_cn(s.metrics_port, ca) == "gpx-a"
@@ -153,10 +153,8 @@ def test_certificate_rotation_while_scraping(build, server_factory, ops_pki, tmp
 
 def test_broken_certificate_keeps_the_old_one(build, server_factory, ops_pki, tmp_path):
     d = tmp_path
-    install(ops_pki / "gpx-a.pem", d / "live.pem")
-    install(ops_pki / "gpx-a.key", d / "live.key")
     ca = ops_pki / "ca.pem"
-    s = tls_server(build, server_factory, d)
+    s = tls_server(build, server_factory, ops_pki, d)
     start_secured(s, "https", verify=str(ca))
 
     # Not PEM at all, then a certificate whose key is not the one in place.
@@ -187,14 +185,12 @@ def test_broken_certificate_keeps_the_old_one(build, server_factory, ops_pki, tm
 
 def test_client_ca_and_password_file_reload(build, server_factory, ops_pki, users, tmp_path):
     d = tmp_path
-    install(ops_pki / "gpx-a.pem", d / "live.pem")
-    install(ops_pki / "gpx-a.key", d / "live.key")
     install(ops_pki / "ca.pem", d / "clients.pem")
     shutil.copyfile(users, d / "users")
     ca = str(ops_pki / "ca.pem")
     ours = (str(ops_pki / "client_uri.pem"), str(ops_pki / "client_uri.key"))
     theirs = (str(ops_pki / "client_of_other_ca.pem"), str(ops_pki / "client_of_other_ca.key"))
-    s = tls_server(build, server_factory, d, "--gpx-ssl-client-cafile", str(d / "clients.pem"),
+    s = tls_server(build, server_factory, ops_pki, d, "--gpx-ssl-client-cafile", str(d / "clients.pem"),
                    "--gpx-basic-auth-file", str(d / "users"))
     start_secured(s, "https", verify=ca, cert=ours)
     url = f"https://127.0.0.1:{s.metrics_port}/metrics"
@@ -235,14 +231,12 @@ def test_client_ca_and_password_file_reload(build, server_factory, ops_pki, user
 
 def test_client_ca_directory_reload(build, server_factory, ops_pki, tmp_path):
     d = tmp_path
-    install(ops_pki / "gpx-a.pem", d / "live.pem")
-    install(ops_pki / "gpx-a.key", d / "live.key")
     (d / "cas").mkdir()
     install(ops_pki / "ca.pem", d / "cas" / "ca.pem")
     ca = str(ops_pki / "ca.pem")
     ours = (str(ops_pki / "client_uri.pem"), str(ops_pki / "client_uri.key"))
     theirs = (str(ops_pki / "client_of_other_ca.pem"), str(ops_pki / "client_of_other_ca.key"))
-    s = tls_server(build, server_factory, d, "--gpx-ssl-client-capath", str(d / "cas"))
+    s = tls_server(build, server_factory, ops_pki, d, "--gpx-ssl-client-capath", str(d / "cas"))
     start_secured(s, "https", verify=ca, cert=ours)
     url = f"https://127.0.0.1:{s.metrics_port}/metrics"
 
@@ -280,9 +274,7 @@ OLD_CIPHERS = "DEFAULT:@SECLEVEL=0"
      {"1.1": "TLSv1.1", "1.2": "TLSv1.2", "1.3": "refused"}),
 ], ids=["default", "min13", "min11-max12"])
 def test_tls_versions(build, server_factory, ops_pki, tmp_path, bounds, answers):
-    install(ops_pki / "gpx-a.pem", tmp_path / "live.pem")
-    install(ops_pki / "gpx-a.key", tmp_path / "live.key")
-    s = tls_server(build, server_factory, tmp_path, *bounds)
+    s = tls_server(build, server_factory, ops_pki, tmp_path, *bounds)
     start_secured(s, "https", verify=str(ops_pki / "ca.pem"))
     got = {
         "1.1": handshake(s.metrics_port, TLS11, TLS11, OLD_CIPHERS),
@@ -294,10 +286,9 @@ def test_tls_versions(build, server_factory, ops_pki, tmp_path, bounds, answers)
 
 # -- client certificate names ---------------------------------------------------------
 def test_allowed_client_names(build, server_factory, ops_pki, tmp_path):
-    install(ops_pki / "gpx-a.pem", tmp_path / "live.pem")
-    install(ops_pki / "gpx-a.key", tmp_path / "live.key")
     ca = str(ops_pki / "ca.pem")
-    s = tls_server(build, server_factory, tmp_path, "--gpx-ssl-client-cafile", ca, "--gpx-ssl-client-allowed-sans",
+    s = tls_server(build, server_factory, ops_pki, tmp_path, "--gpx-ssl-client-cafile", ca,
+                   "--gpx-ssl-client-allowed-sans",
                    "spiffe://example.org/prometheus,10.1.2.3,prom@example.org,scraper.example.org")
     start_secured(s, "https", verify=ca)
     url = f"https://127.0.0.1:{s.metrics_port}/metrics"
@@ -331,9 +322,7 @@ def test_security_headers(build, server_factory, ops_pki, users, tmp_path):
         assert "Strict-Transport-Security" not in r.headers
     s.stop()
 
-    install(ops_pki / "gpx-a.pem", tmp_path / "live.pem")
-    install(ops_pki / "gpx-a.key", tmp_path / "live.key")
-    s = tls_server(build, server_factory, tmp_path, "--gpx-http-headers",
+    s = tls_server(build, server_factory, ops_pki, tmp_path, "--gpx-http-headers",
                    "X-Frame-Options: sameorigin|Cache-Control: no-store|X-Content-Type-Options:")
     start_secured(s, "https", verify=str(ops_pki / "ca.pem"))
     for path in ("/metrics", "/healthz", "/nothing"):

@@ -38,6 +38,7 @@ from conftest import (
     parse_metrics,
     send,
     start,
+    start_together,
     wait_accepting,
     wait_for,
 )
@@ -459,11 +460,7 @@ def test_two_servers_one_redis_fleet(build, redis_factory, server_factory):
     r = redis_factory()
     a = make(server_factory, build, "--processes", "2", *r.gpx_args("alpha"), "--route", "^/fleet$ gpx:fleet")
     b = make(server_factory, build, "--processes", "1", *r.gpx_args("beta"))
-    a.start(wait=False)
-    b.start(wait=False)
-    for s, n in ((a, 2), (b, 1)):
-        s.wait_ready()
-        s.wait_workers_started(n)
+    start_together((a, 2), (b, 1))
     traffic(a, 60, seed=8)
     traffic(b, 25, seed=9)
     ma, mb = settle(a), settle(b)
@@ -538,11 +535,7 @@ def test_fleet_view_workers_resources_health_and_skipped_snapshots(build, redis_
     r = redis_factory()
     a = make(server_factory, build, "--processes", "2", *r.gpx_args("alpha"), "--gpx-fleet-max-age", "60")
     b = make(server_factory, build, "--processes", "1", *r.gpx_args("beta"))
-    a.start(wait=False)
-    b.start(wait=False)
-    for s, n in ((a, 2), (b, 1)):
-        s.wait_ready()
-        s.wait_workers_started(n)
+    start_together((a, 2), (b, 1))
     traffic(a, 20, seed=3)
     ma, mb = settle(a), settle(b)
     wait_fleet(a, {"alpha": by_label(ma), "beta": by_label(mb)})

@@ -1,8 +1,14 @@
-/* The exposition writer against its reference (reference_render.c, the
- * snprintf writer it replaced): byte-identical pages from fixed boards
- * that reach every family and every branch of the number formatting, in
- * both formats, for the server's page and the fleet view. */
+/* The exposition writer against its reference pages, the files of golden/
+ * (.prom text, .om OpenMetrics): byte for byte, from fixed boards that reach every family
+ * and every branch of the number formatting, in both formats, for the
+ * server's page and the fleet view. The pages were first written by the
+ * snprintf writer that the faster one replaced, and matched it.
+ *
+ * A change to what the page says changes these files on purpose: run
+ * `make -C tests/unit golden` (GPX_UPDATE_GOLDEN=1 in the environment of
+ * this test), which writes the pages anew, and review the diff. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +25,10 @@
 #include "gpx_exposition.h"
 #include "gpx_restart.h"
 #include "gpx_snapshot.h"
-#include "reference_render.c"
+
+#ifndef GPX_GOLDEN_DIR
+#define GPX_GOLDEN_DIR "golden"
+#endif
 
 static const char *
 endpoint_name(void *ctx, unsigned worker, unsigned app_id)
@@ -34,28 +43,59 @@ endpoint_name(void *ctx, unsigned worker, unsigned app_id)
     return NULL;
 }
 
-/* Both writers' pages of x, which must be the same bytes. */
+/* The page in `page` against the file golden/<name>.<prom|om>, or, with
+ * GPX_UPDATE_GOLDEN=1, written into it. */
 static void
-assert_same_page(const struct gpx_exposition *x)
+assert_golden(const struct gpx_buf *page, const char *name, enum gpx_format fmt)
 {
-    struct gpx_buf fast, ref;
+    const char *update = getenv("GPX_UPDATE_GOLDEN");
+    char path[512];
+    struct gpx_buf want;
+    FILE *f;
+    size_t n, i = 0;
+    char chunk[4096];
 
-    assert_int_equal(gpx_buf_init(&fast, 0), 0);
-    assert_int_equal(gpx_buf_init(&ref, 0), 0);
-    assert_int_equal(gpx_render(&fast, x), 0);
-    assert_int_equal(ref_render(&ref, x), 0);
-    if (fast.len != ref.len || memcmp(fast.data, ref.data, ref.len) != 0) {
-        size_t i = 0;
-
-        while (i < fast.len && i < ref.len && fast.data[i] == ref.data[i]) {
-            i++;
+    snprintf(path, sizeof(path), "%s/%s.%s", GPX_GOLDEN_DIR, name, fmt == GPX_FORMAT_TEXT ? "prom" : "om");
+    if (update != NULL && strcmp(update, "1") == 0) {
+        f = fopen(path, "wb");
+        if (f == NULL || fwrite(page->data, 1, page->len, f) != page->len || fclose(f) != 0) {
+            print_error("cannot write %s: %s\n", path, strerror(errno));
+            fail();
         }
-        print_error("pages differ at byte %zu of %zu/%zu:\n--- reference\n%.200s\n--- fast\n%.200s\n", i, ref.len,
-                    fast.len, ref.data + (i > 80 ? i - 80 : 0), fast.data + (i > 80 ? i - 80 : 0));
+        return;
+    }
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        print_error("cannot read %s: %s (make -C tests/unit golden writes it)\n", path, strerror(errno));
         fail();
     }
-    gpx_buf_free(&fast);
-    gpx_buf_free(&ref);
+    assert_int_equal(gpx_buf_init(&want, 0), 0);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        gpx_buf_append(&want, chunk, n);
+    }
+    fclose(f);
+    assert_false(want.failed);
+    if (page->len != want.len || memcmp(page->data, want.data, want.len) != 0) {
+        while (i < page->len && i < want.len && page->data[i] == want.data[i]) {
+            i++;
+        }
+        print_error("page differs from %s at byte %zu of %zu/%zu:\n--- golden\n%.200s\n--- rendered\n%.200s\n", path, i,
+                    want.len, page->len, want.data + (i > 80 ? i - 80 : 0), page->data + (i > 80 ? i - 80 : 0));
+        fail();
+    }
+    gpx_buf_free(&want);
+}
+
+/* The server's page of x against golden/<name>. */
+static void
+assert_page(const struct gpx_exposition *x, const char *name)
+{
+    struct gpx_buf page;
+
+    assert_int_equal(gpx_buf_init(&page, 0), 0);
+    assert_int_equal(gpx_render(&page, x), 0);
+    assert_golden(&page, name, x->format);
+    gpx_buf_free(&page);
 }
 
 /* Gauge values over every branch of the double formatting: integers small
@@ -71,7 +111,7 @@ static const double gauge_values[] = {
  * and without classes, read and write errors, restarts, listeners and
  * storage errors. */
 static void
-test_render_matches_reference(void **state)
+test_render_matches_golden(void **state)
 {
     struct gpx_scoreboard board, base, empty;
     struct gpx_worker_view views[GAUGE_VALUES];
@@ -138,11 +178,11 @@ test_render_matches_reference(void **state)
         x.board = &board;
         x.base = &base;
         x.worker_count = 4;
-        assert_same_page(&x);
+        assert_page(&x, "page-full");
         /* More configured slots than blocks, every gauge value shown. */
         x.worker_count = GAUGE_VALUES;
         x.base = NULL;
-        assert_same_page(&x);
+        assert_page(&x, "page-every-gauge");
         /* A board that counted nothing, no endpoint names, nothing optional. */
         x.board = &empty;
         x.worker_count = 2;
@@ -151,7 +191,7 @@ test_render_matches_reference(void **state)
         x.have_listen_overflows = 0;
         x.storage_error_count = 0;
         x.version = NULL;
-        assert_same_page(&x);
+        assert_page(&x, "page-empty");
         x.endpoint = endpoint_name;
         x.listener_count = 2;
         x.have_listen_overflows = 1;
@@ -166,10 +206,10 @@ test_render_matches_reference(void **state)
 /* The fleet view of three instances (one with a base, one with a name to
  * escape), and of none. */
 static void
-test_render_fleet_matches_reference(void **state)
+test_render_fleet_matches_golden(void **state)
 {
     struct gpx_scoreboard a, b, base;
-    struct gpx_buf blobs[3], fast, ref;
+    struct gpx_buf blobs[3], page;
     struct gpx_fleet_member members[3];
     const struct gpx_snapshot_header *h;
     char err[256];
@@ -204,14 +244,13 @@ test_render_fleet_matches_reference(void **state)
         for (count = 0; count <= 3; count++) {
             enum gpx_format fmt = f == 0 ? GPX_FORMAT_TEXT : GPX_FORMAT_OPENMETRICS;
 
-            assert_int_equal(gpx_buf_init(&fast, 0), 0);
-            assert_int_equal(gpx_buf_init(&ref, 0), 0);
-            assert_int_equal(gpx_render_fleet(&fast, fmt, members, count), 0);
-            assert_int_equal(ref_render_fleet(&ref, fmt, members, count), 0);
-            assert_int_equal(fast.len, ref.len);
-            assert_memory_equal(fast.data, ref.data, ref.len);
-            gpx_buf_free(&fast);
-            gpx_buf_free(&ref);
+            char name[32];
+
+            snprintf(name, sizeof(name), "fleet-%u", count);
+            assert_int_equal(gpx_buf_init(&page, 0), 0);
+            assert_int_equal(gpx_render_fleet(&page, fmt, members, count), 0);
+            assert_golden(&page, name, fmt);
+            gpx_buf_free(&page);
         }
     }
     for (i = 0; i < 3; i++) {
@@ -226,8 +265,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_matches_reference),
-        cmocka_unit_test(test_render_fleet_matches_reference),
+        cmocka_unit_test(test_render_matches_golden),
+        cmocka_unit_test(test_render_fleet_matches_golden),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
