@@ -852,10 +852,12 @@ def test_sentinel_failover_mid_load_loses_nothing(build, sentinel_factory, serve
     wait_storage_up(s, 1, timeout=3)
     print(f"\nfailover: promoted {promoted - killed:.1f} s after the kill, exact totals on the new master "
           f"{caught_up - promoted:.1f} s after the promotion; {sum(sent.values())} requests, all answered")
-    # One line for the outage, naming the dead master the Sentinels still gave.
-    assert lines_with(s, CANNOT) == [
+    # At most one line for the outage, naming the dead master the Sentinels
+    # still gave: none when no publish fell between the kill and the
+    # promotion (the Sentinels may promote within one publish interval).
+    assert lines_with(s, CANNOT) in ([], [
         f"{CANNOT}the master mymaster of Sentinels {st.addresses}: master at 127.0.0.1:{old.port}: Connection refused; "
-        "counting locally, retrying every 1 s"]
+        "counting locally, retrying every 1 s"])
 
     # A stop publishes the final totals to the new master.
     traffic(s, 10, seed=99)
