@@ -181,6 +181,7 @@ GCC_LIST = [
     'src/gpx_snapshot',
     'src/gpx_storage',
     'src/gpx_thread',
+    'src/gpx_traceparent',
     'src/gpx_tls' if _have_tls else 'src/gpx_tls_none',
     'src/gpx_uwsgi_metrics',
 ]

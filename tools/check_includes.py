@@ -32,7 +32,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Memory, text, hashing, logging, files: what every module may use.
     ("base", ("gpx_buf", "gpx_format", "gpx_text", "metrics.pb-c", "gpx_hash", "gpx_index", "gpx_inline", "gpx_log",
-              "gpx_file", "gpx_thread", "gpx_deadline")),
+              "gpx_file", "gpx_thread", "gpx_deadline", "gpx_traceparent")),
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile", "gpx_gzip",
                "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",
