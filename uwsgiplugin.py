@@ -155,6 +155,7 @@ GCC_LIST = [
     'src/gpx_config',
     'src/gpx_deadline',
     'src/gpx_error_names',
+    'src/gpx_exemplar',
     'src/gpx_exposition',
     'src/gpx_file',
     'src/gpx_fleet',

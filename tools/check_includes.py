@@ -40,8 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The endpoint moves bytes: it knows formats, compression and
     # credentials, and nothing of metrics (its caller renders and ends pages).
     ("endpoint", ("gpx_http", "gpx_reload")),
-    # Where counts live: the scoreboard, its file, Redis, the app's store.
-    ("storage", ("gpx_scoreboard", "gpx_boardfile", "gpx_snapshot", "gpx_redis", "gpx_appstore")),
+    # Where counts live: the scoreboard and its file, the exemplars, Redis, the app's store.
+    ("storage", ("gpx_scoreboard", "gpx_exemplar", "gpx_boardfile", "gpx_snapshot", "gpx_redis", "gpx_appstore")),
     # Pages made from what is stored.
     ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
                    "gpx_apprender", "gpx_appmetrics", "gpx_protobuf")),
