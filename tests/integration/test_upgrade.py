@@ -41,7 +41,8 @@ def native_from_classic(page, method: str) -> dict[int, int]:
     """What a gpx 0.1 histogram becomes: each classic bucket's count at the
     native bucket of its upper bound, the +Inf bucket's a microsecond
     above the last bound."""
-    cumulative = sorted((float(dict(labels)["le"]), value) for labels, value in page.series(f"{DURATION}_bucket").items()
+    buckets = page.series(f"{DURATION}_bucket").items()
+    cumulative = sorted((float(dict(labels)["le"]), value) for labels, value in buckets
                         if dict(labels)["method"] == method)
     out, below = {}, 0
     for bound, count in cumulative:
