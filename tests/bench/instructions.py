@@ -23,7 +23,12 @@ everything the worker process executes per request (all its threads:
 accept, parsing, the app, the hook, the loop engine): the noise-free form
 of the requests/s ratio; --diff adds the functions whose instructions per
 request differ most between the two. --mode threads / gevent runs the worker with 4
-threads or 100 gevent cores.
+threads or 100 gevent cores. --uwsgi-arg passes one more argument to
+uWSGI with gpx (an option of gpx's, say), --header sends a header with
+every request (the warm-up's too): the exemplar cases,
+
+    .venv/bin/python tests/bench/instructions.py --requests 1000 --uwsgi-arg=--gpx-exemplars --uwsgi-arg=true \
+        --header 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 
     .venv/bin/python tests/bench/instructions.py --requests 1000 --breakdown
     .venv/bin/python tests/bench/instructions.py --requests 1000 --client curl
@@ -83,14 +88,16 @@ WARMUP = 50
 BODY = b"q=" + b"x" * 98
 
 
-def send(client: str, port: int, count: int, method: str = "GET", status: int = 200) -> None:
+def send(client: str, port: int, count: int, method: str = "GET", status: int = 200,
+         headers: dict[str, str] | None = None) -> None:
     path = "/404" if status == 404 else "/"
     url = f"http://127.0.0.1:{port}{path}"
     body = BODY if method == "POST" else None
+    headers = headers or {}
     if client == "keepalive":  # one connection, every request on it
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(count):
-            conn.request(method, path, body=body)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             if response.status != status:
@@ -101,16 +108,19 @@ def send(client: str, port: int, count: int, method: str = "GET", status: int = 
     elif client == "urllib":
         for _ in range(count):
             try:
-                urllib.request.urlopen(urllib.request.Request(url, data=body, method=method), timeout=30).read()
+                urllib.request.urlopen(urllib.request.Request(url, data=body, method=method, headers=headers),
+                                       timeout=30).read()
             except urllib.error.HTTPError as e:
                 if e.code != status:
                     raise
                 e.read()
     elif client == "curl":
+        h = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
         for _ in range(count):
-            subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=True)
+            subprocess.run(["curl", "-s", *h, "-o", "/dev/null", url], check=True)
     elif client == "curl-one":  # one curl process, many requests
-        subprocess.run(["curl", "-s", *(["-o", "/dev/null", url] * count)], check=True)
+        h = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
+        subprocess.run(["curl", "-s", *h, *(["-o", "/dev/null", url] * count)], check=True)
     else:
         raise ValueError(client)
 
@@ -180,9 +190,12 @@ def gevent_env(uwsgi: str, mode: str) -> dict[str, str]:
 
 def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_sim: bool,
                  mode: str = "processes", uwsgi: str = SYSTEM_UWSGI, plugin: str | None = None,
-                 whole_hook: bool = False, method: str = "GET", status: int = 200) -> None:
+                 whole_hook: bool = False, method: str = "GET", status: int = 200,
+                 uwsgi_args: list[str] | None = None, headers: dict[str, str] | None = None) -> None:
     """Runs uWSGI (one worker, with or without gpx) under callgrind and sends it `requests` requests.
-    whole_hook: count only inside the hook (--toggle-collect)."""
+    whole_hook: count only inside the hook (--toggle-collect). uwsgi_args: more arguments for uWSGI
+    (gpx's options with gpx, e.g. --gpx-exemplars true); headers: sent with every request, the
+    warm-up's included."""
     port = free_port()
     app = HELLO if (method, status) == ("GET", 200) else APPS / "status_app.py"
     gpx = ["--plugin", plugin or str(plugin_for(uwsgi)), "--gpx-port", str(free_port()), "--gpx-bind",
@@ -197,7 +210,8 @@ def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_si
            uwsgi, *python_args(uwsgi), *(engine if is_system(uwsgi) else []), *gpx,
            "--master", socket, f"127.0.0.1:{port}", "--wsgi-file", str(app), "--processes", "1",
            "--disable-logging",
-           *(["--asyncio", str(cores), "--greenlet"] if mode == "asyncio" else mode_args(mode, cores))]
+           *(["--asyncio", str(cores), "--greenlet"] if mode == "asyncio" else mode_args(mode, cores)),
+           *(uwsgi_args or [])]
     log = open(tmp / "log", "wb")
     # A fixed hash seed: the same dict layouts in both runs, fewer instructions that differ by chance.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -205,11 +219,11 @@ def run_profiled(tmp: Path, with_gpx: bool, client: str, requests: int, cache_si
     try:
         wait_http(f"http://127.0.0.1:{port}/", timeout=120)
         # Warm up (Python's first requests import and allocate), then count from zero.
-        send("urllib", port, WARMUP, method, status)
+        send("urllib", port, WARMUP, method, status, headers)
         ours = [str(proc.pid), *subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True,
                                                 text=True).stdout.split()]
         subprocess.run(["callgrind_control", "--zero", *ours], capture_output=True, check=True)
-        send(client, port, requests, method, status)
+        send(client, port, requests, method, status, headers)
         time.sleep(1)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -264,7 +278,8 @@ def whole_worker(args) -> int:
     for name, with_gpx in (("plain", False), ("gpx", True)):
         with tempfile.TemporaryDirectory() as tmpdir:
             tmp = Path(tmpdir)
-            run_profiled(tmp, with_gpx, args.client, args.requests, False, args.mode, args.uwsgi_path, args.plugin)
+            run_profiled(tmp, with_gpx, args.client, args.requests, False, args.mode, args.uwsgi_path, args.plugin,
+                         uwsgi_args=args.uwsgi_arg if with_gpx else args.uwsgi_arg_plain, headers=args.headers)
             best = max(tmp.glob("cg.*"), key=lambda out: hook_calls(out, REQUEST_END))
             served = hook_calls(best, REQUEST_END)
             total = process_total(best)
@@ -347,8 +362,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diff", action="store_true",
                     help="with --whole-worker: the functions whose instructions differ most between the two")
     ap.add_argument("--keep", metavar="DIR", help="with --whole-worker: keep both profiles in DIR")
+    ap.add_argument("--uwsgi-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for uWSGI with gpx, repeatable: "
+                         "--uwsgi-arg=--gpx-exemplars --uwsgi-arg=true")
+    ap.add_argument("--uwsgi-arg-plain", action="append", default=[], metavar="ARG",
+                    help="with --whole-worker: one more argument for the plain uWSGI (not gpx's options)")
+    ap.add_argument("--header", action="append", default=[], metavar="NAME: VALUE",
+                    help="a header sent with every request, repeatable: "
+                         "--header 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args(argv)
+    args.headers = {}
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            ap.error(f"--header {h!r}: not NAME: VALUE")
+        args.headers[name.strip()] = value.strip()
     args.uwsgi_path = args.uwsgi
     if (args.method, args.status) != ("GET", 200) and args.client.startswith("curl"):
         ap.error("--method and --status work with the urllib and keepalive clients")
@@ -358,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         run_profiled(tmp, True, args.client, args.requests, args.cache_sim, args.mode, args.uwsgi_path,
-                     args.plugin, whole_hook=whole, method=args.method, status=args.status)
+                     args.plugin, whole_hook=whole, method=args.method, status=args.status,
+                     uwsgi_args=args.uwsgi_arg, headers=args.headers)
         for out in sorted(tmp.glob("cg.*")):
             calls = hook_calls(out)
             if not calls:
@@ -379,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                       .split() if re.fullmatch(r"[\d,]+|\.", x)]
             total = counts[0]  # Ir is shown first
             result = {"client": args.client, "mode": args.mode, "uwsgi": args.uwsgi, "count": args.count,
+                      "uwsgi_args": args.uwsgi_arg, "headers": args.headers,
                       "requests_sent": args.requests, "hook_calls": calls,
                       "instructions": total, "per_request": total / calls, "conditions": conditions()}
             print(f"{HOOK} ({args.count}): {total} instructions over {calls} calls = {total / calls:.1f} per request "
