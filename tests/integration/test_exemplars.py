@@ -1,0 +1,307 @@
+"""Exemplars of gunicorn_request_duration_seconds, on both uWSGI builds.
+
+With `gpx-exemplars = true` (or GPX_EXEMPLARS), a request that carries a
+valid W3C `traceparent` header leaves its trace and span ids as the
+exemplar of the classic bucket its duration fell in, per method; the
+newest one per bucket is served. The app (apps/sleep_app.py) sleeps what
+each request asks, so each request lands in a chosen bucket; the traffic
+mixes valid headers, malformed ones and none:
+
+- the OpenMetrics page carries exactly the newest valid one per bucket
+  (`... # {trace_id="..",span_id=".."} <seconds> <end time>`), with the
+  duration in its bucket and the time the request ended, and
+  prometheus_client's strict OpenMetrics parser reads it;
+- the protobuf page carries the same ones in Bucket.exemplar, and in
+  Histogram.exemplars with the native histogram;
+- Debian's Prometheus 2.42 with `--enable-feature=exemplar-storage`
+  (OpenMetrics) returns exactly those trace ids from
+  /api/v1/query_exemplars, on the `_bucket` series of the right method and
+  `le`; a second target without the option, scraped by the same
+  Prometheus, has none;
+- without the option (the default, or `gpx-exemplars = false`), no page has
+  an exemplar.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from protobuf_page import families
+from test_native_histograms import APP, FAMILY, PROTOBUF, measured
+
+from conftest import start, wait_for, wsgi_server
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf")]
+
+
+def traceparent(n: int) -> tuple[str, str, str]:
+    """A valid, sampled traceparent of version 00 and its trace and span ids."""
+    trace_id, span_id = f"{0x4BF92F3577B34DA6A3CE929D0E0E4736 + n:032x}", f"{0x00F067AA0BA902B7 + n:016x}"
+    return f"00-{trace_id}-{span_id}-01", trace_id, span_id
+
+
+GOOD_TRACE, GOOD_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+# Headers no exemplar may come from (W3C Trace Context, section 3.2).
+MALFORMED = [
+    f"ff-{GOOD_TRACE}-{GOOD_SPAN}-01",  # version ff is invalid
+    f"00-{'0' * 32}-{GOOD_SPAN}-01",  # all-zero trace id
+    f"00-{GOOD_TRACE}-{'0' * 16}-01",  # all-zero parent id
+    f"00-{GOOD_TRACE.upper()}-{GOOD_SPAN}-01",  # upper-case hex
+    f"00-{GOOD_TRACE[:-1]}-{GOOD_SPAN}-01",  # a trace id one digit short
+    f"00-{GOOD_TRACE}-{GOOD_SPAN}",  # no flags
+    f"00-{GOOD_TRACE}-{GOOD_SPAN}-01-extra",  # version 00 is exactly 55 characters
+    f"00-{GOOD_TRACE[:-1]}g-{GOOD_SPAN}-01",  # not hex
+    f"00_{GOOD_TRACE}_{GOOD_SPAN}_01",  # not dashes
+    "",
+]
+
+
+@dataclass
+class Sent:
+    method: str
+    ms: float
+    header: str | None  # the traceparent, None: no header
+    before: float = 0.0  # wall-clock time around the request
+    after: float = 0.0
+
+
+def bucket_of(seconds: float) -> str:
+    """The `le` of the classic bucket a duration falls in, as gpx writes it."""
+    for bound in BOUNDS:
+        if seconds <= bound:
+            return "+Inf" if bound == float("inf") else repr(bound)
+    raise AssertionError(seconds)
+
+
+def traffic() -> tuple[list[Sent], dict]:
+    """The requests, in order, and the exemplars they leave:
+    {(method, le): (trace_id, span_id)}, the newest valid one per bucket.
+    Durations sit well inside their buckets (2 ms in le 0.005, 20 ms in
+    0.025, 70 ms in 0.1, 150 ms in 0.25, 300 ms in 0.5, 700 ms in 1.0)."""
+    ids = iter(range(1, 100))
+    plan: list[Sent] = []
+
+    def valid(method, ms):
+        header, _, _ = traceparent(next(ids))
+        plan.append(Sent(method, ms, header))
+
+    valid("POST", 2)
+    valid("POST", 20)
+    valid("POST", 70)
+    valid("POST", 300)
+    valid("POST", 20)  # the newest in POST le=0.025: the one before is not served
+    plan.append(Sent("POST", 2, MALFORMED[0]))  # after a valid one: it stays
+    plan.append(Sent("POST", 70, None))  # no header: the valid one stays
+    plan += [Sent("POST", 150, h) for h in MALFORMED]  # le=0.25: none valid, no exemplar
+    valid("GET", 20)
+    valid("GET", 700)
+    plan.append(Sent("GET", 20, MALFORMED[3]))
+    plan.append(Sent("GET", 20, None))
+
+    expected = {}
+    for sent in plan:
+        if sent.header is not None and sent.header not in MALFORMED:
+            _, trace_id, span_id = sent.header.split("-")
+            expected[(sent.method, bucket_of(sent.ms / 1000))] = (trace_id, span_id)
+    return plan, expected
+
+
+def send_traffic(s, plan: list[Sent]) -> None:
+    """One request after the other (the newest one per bucket is then the
+    last one sent), each timed in wall-clock time."""
+    for sent in plan:
+        headers = {} if sent.header is None else {"traceparent": sent.header}
+        sent.before = time.time()
+        r = requests.request(sent.method, s.url(f"/?ms={sent.ms}"), headers=headers, timeout=10)
+        sent.after = time.time()
+        assert r.status_code == 200, r.text
+
+
+def sleep_server(server_factory, build, tmp_path, *args, env=None):
+    durations = tmp_path / f"durations-{build.name}-{len(list(tmp_path.glob('durations-*')))}.txt"
+    s = wsgi_server(server_factory, build, APP, "--processes", "2", *args,
+                    env={"DURATIONS": str(durations), **(env or {})})
+    return start(s, 2), durations
+
+
+def served(s, plan: list[Sent]) -> None:
+    """Waits until gpx counted every request of the plan."""
+    posts = sum(1 for p in plan if p.method == "POST")
+    wait_for(lambda: s.scrape().get(f"{FAMILY}_count", method="POST") == posts, 20, what=f"{posts} POSTs counted")
+
+
+def openmetrics_exemplars(s) -> dict:
+    """{(method, le): Exemplar} of the family's buckets on the OpenMetrics
+    page, read by prometheus_client's parser (which raises on anything
+    OpenMetrics forbids)."""
+    r = requests.get(s.metrics_url, headers={"Accept": OPENMETRICS}, timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    out = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.exemplar is not None:
+                assert sample.name == f"{FAMILY}_bucket", sample
+                out[(sample.labels["method"], sample.labels["le"])] = sample.exemplar
+    return out
+
+
+def protobuf_exemplars(s) -> tuple[dict, dict]:
+    """The family's exemplars on the protobuf page: {(method, le): Exemplar
+    message} of the classic buckets, and {method: [Exemplar message]} of
+    Histogram.exemplars."""
+    r = requests.get(s.metrics_url, headers={"Accept": PROTOBUF}, timeout=5)
+    assert r.status_code == 200 and r.headers["Content-Type"] == PROTOBUF
+    page = families(r.content)
+    buckets, native = {}, {}
+    for name, family in page.items():
+        for m in family["metric"]:
+            h = m.get("histogram") or {}
+            counter = m.get("counter") or {}
+            assert name == FAMILY or ("exemplars" not in h and "exemplar" not in counter and not any(
+                "exemplar" in b for b in h.get("bucket", []))), f"an exemplar in {name}"
+            if name != FAMILY:
+                continue
+            for b in h.get("bucket", []):
+                if "exemplar" in b:
+                    le = "+Inf" if b["upper_bound"] == float("inf") else repr(b["upper_bound"])
+                    buckets[(m["label"]["method"], le)] = b["exemplar"]
+            if "exemplars" in h:
+                native[m["label"]["method"]] = h["exemplars"]
+    return buckets, native
+
+
+def pb_time(exemplar: dict) -> float:
+    ts = exemplar["timestamp"]
+    return ts.get("seconds", 0) + ts.get("nanos", 0) / 1e9
+
+
+def check_pages(s, durations, plan, expected) -> dict:
+    """The exemplars of both pages are exactly `expected`, each with the
+    duration and end of its own request; returns the OpenMetrics ones."""
+    om = openmetrics_exemplars(s)
+    assert {k: (e.labels["trace_id"], e.labels["span_id"]) for k, e in om.items()} == expected
+    slept = {}
+    for line in durations.read_text().splitlines():
+        _, header, took = line.split()
+        slept[header] = float(took)
+    by_trace = {p.header.split("-")[1]: p for p in plan if p.header and p.header not in MALFORMED}
+    for (method, le), e in om.items():
+        assert set(e.labels) == {"trace_id", "span_id"}
+        sent = by_trace[e.labels["trace_id"]]
+        assert sent.method == method
+        # Its own request's duration: at least what the app slept, and in
+        # the bucket the exemplar is on.
+        assert slept[sent.header] <= e.value < slept[sent.header] + 0.05, (e, slept[sent.header])
+        assert bucket_of(e.value) == le, e
+        # Its timestamp: the end of that request (gpx's hook runs once the
+        # client has its answer, hence the allowance after it).
+        assert sent.before <= float(e.timestamp) <= sent.after + 0.5, (e, sent)
+
+    buckets, native = protobuf_exemplars(s)
+    assert set(buckets) == set(om)
+    for key, e in buckets.items():
+        assert e["label"] == om[key].labels
+        assert e["value"] == pytest.approx(om[key].value, abs=1e-6)
+        assert pb_time(e) == pytest.approx(float(om[key].timestamp), abs=1e-6)
+    # With the native histogram, the same exemplars in Histogram.exemplars
+    # (readers of native histograms take them from there).
+    for method in {m for m, _ in expected}:
+        assert sorted(e["label"]["trace_id"] for e in native.get(method, [])) == sorted(
+            t for (m, _), (t, _) in expected.items() if m == method)
+        for e in native[method]:
+            assert "timestamp" in e, e
+    assert set(native) <= {m for m, _ in expected}
+    return om
+
+
+def test_pages_carry_the_newest_valid_exemplar_per_bucket(build, server_factory, tmp_path):
+    s, durations = sleep_server(server_factory, build, tmp_path, "--gpx-exemplars", "true")
+    plan, expected = traffic()
+    send_traffic(s, plan)
+    served(s, plan)
+    assert len(measured(durations)) == sum(1 for p in plan if p.method == "POST")
+    check_pages(s, durations, plan, expected)
+    # The text page (0.0.4) cannot carry exemplars: unchanged.
+    assert " # {" not in s.scrape_text()
+
+
+def test_env_turns_exemplars_on(build, server_factory, tmp_path):
+    s, _ = sleep_server(server_factory, build, tmp_path, env={"GPX_EXEMPLARS": "true"})
+    header, trace_id, span_id = traceparent(7)
+    assert requests.post(s.url("/?ms=20"), headers={"traceparent": header}, timeout=10).status_code == 200
+    served(s, [Sent("POST", 20, header)])
+    assert {k: (e.labels["trace_id"], e.labels["span_id"]) for k, e in openmetrics_exemplars(s).items()} == {
+        ("POST", "0.025"): (trace_id, span_id)}
+
+
+@pytest.mark.parametrize("args", [(), ("--gpx-exemplars", "false")], ids=["default", "false"])
+def test_no_exemplars_without_the_option(build, server_factory, tmp_path, args):
+    s, durations = sleep_server(server_factory, build, tmp_path, *args)
+    plan, _ = traffic()
+    send_traffic(s, plan)
+    served(s, plan)
+    assert openmetrics_exemplars(s) == {}
+    assert protobuf_exemplars(s) == ({}, {})
+    r = requests.get(s.metrics_url, headers={"Accept": OPENMETRICS}, timeout=5)
+    assert " # {" not in r.text
+
+
+def query_exemplars(prom, expr: str, since: float) -> list[dict]:
+    r = requests.get(f"{prom.url}/api/v1/query_exemplars",
+                     params={"query": expr, "start": f"{since - 60:.3f}", "end": f"{time.time() + 60:.3f}"},
+                     timeout=10)
+    r.raise_for_status()
+    body = r.json()
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+@pytest.mark.slow
+def test_prometheus_stores_exactly_the_exemplars_sent(build, server_factory, prometheus_factory, tmp_path):
+    on, durations = sleep_server(server_factory, build, tmp_path, "--gpx-exemplars", "true", "--gpx-debug", "true")
+    off, _ = sleep_server(server_factory, build, tmp_path)
+    since = time.time()
+    plan, expected = traffic()
+    send_traffic(on, plan)
+    send_traffic(off, plan)
+    served(on, plan)
+    served(off, plan)
+    om = check_pages(on, durations, plan, expected)
+
+    targets = [f"127.0.0.1:{on.metrics_port}", f"127.0.0.1:{off.metrics_port}"]
+    prom = prometheus_factory(targets, job="gpx", flags=["--enable-feature=exemplar-storage"])
+    for target in targets:
+        prom.wait_value(f'{FAMILY}_count{{job="gpx",instance="{target}",method="POST"}}',
+                        sum(1 for p in plan if p.method == "POST"))
+
+    def stored():
+        out = {}
+        for series in query_exemplars(prom, f'{FAMILY}_bucket{{job="gpx"}}', since):
+            labels = series["seriesLabels"]
+            assert labels["instance"] == targets[0], f"an exemplar from the target without the option: {series}"
+            for e in series["exemplars"]:
+                key = (labels["method"], labels["le"])
+                assert key not in out or out[key] == e, f"two exemplars on {key}: {out[key]}, {e}"
+                out[key] = e
+        return out
+
+    wait_for(lambda: set(stored()) == set(expected), 20, interval=0.25, what="every exemplar in Prometheus")
+    # A few more scrapes: nothing else arrives, the same ones stay (one
+    # stored exemplar per bucket: unchanged exemplars are not stored again).
+    time.sleep(3)
+    found = stored()
+    assert {k: (e["labels"]["trace_id"], e["labels"]["span_id"]) for k, e in found.items()} == expected
+    for key, e in found.items():
+        assert set(e["labels"]) == {"trace_id", "span_id"}
+        assert float(e["value"]) == om[key].value
+        # Prometheus keeps milliseconds.
+        assert abs(float(e["timestamp"]) - float(om[key].timestamp)) < 0.001, (e, om[key])
+    # It scraped OpenMetrics: the text format has no exemplars.
+    assert any("answered with" in line and "(OpenMetrics" in line for line in on.output().splitlines())
+    assert query_exemplars(prom, f'{FAMILY}_bucket{{instance="{targets[1]}"}}', since) == []
