@@ -106,7 +106,7 @@ def traffic() -> tuple[list[Sent], dict]:
     expected = {}
     for sent in plan:
         if sent.header is not None and sent.header not in MALFORMED:
-            _, trace_id, span_id = sent.header.split("-")
+            _, trace_id, span_id, _ = sent.header.split("-")
             expected[(sent.method, bucket_of(sent.ms / 1000))] = (trace_id, span_id)
     return plan, expected
 
