@@ -19,7 +19,11 @@ mixes valid headers, malformed ones and none:
   `le`; a second target without the option, scraped by the same
   Prometheus, has none;
 - without the option (the default, or `gpx-exemplars = false`), no page has
-  an exemplar.
+  an exemplar;
+- Prometheus 2.42 with native histograms on as well reads protobuf and
+  keeps a single exemplar per scrape with the native histogram (that of the
+  lowest bucket that has one), as docs/metrics.md says; with
+  `gpx-native-histograms = false` it keeps every bucket's from protobuf.
 """
 
 from __future__ import annotations
@@ -305,3 +309,48 @@ def test_prometheus_stores_exactly_the_exemplars_sent(build, server_factory, pro
     # It scraped OpenMetrics: the text format has no exemplars.
     assert any("answered with" in line and "(OpenMetrics" in line for line in on.output().splitlines())
     assert query_exemplars(prom, f'{FAMILY}_bucket{{instance="{targets[1]}"}}', since) == []
+
+
+def stored_by_series(prom, expr: str, since: float) -> dict:
+    """{(instance, method, le or None): {trace_id}} of the exemplars Prometheus holds."""
+    out: dict = {}
+    for series in query_exemplars(prom, expr, since):
+        labels = series["seriesLabels"]
+        key = (labels["instance"], labels["method"], labels.get("le"))
+        out.setdefault(key, set()).update(e["labels"]["trace_id"] for e in series["exemplars"])
+    return out
+
+
+@pytest.mark.slow
+def test_prometheus_with_native_histograms_keeps_one_exemplar_per_scrape(build, server_factory, prometheus_factory,
+                                                                          tmp_path):
+    """What Prometheus 2.42 does with both flags: the native histogram, and
+    with it only the exemplar of the lowest bucket that has one. A target
+    with `gpx-native-histograms = false` keeps an exemplar on each bucket."""
+    native, _ = sleep_server(server_factory, build, tmp_path, "--gpx-exemplars", "true")
+    classic, _ = sleep_server(server_factory, build, tmp_path, "--gpx-exemplars", "true",
+                              "--gpx-native-histograms", "false")
+    since = time.time()
+    plan, expected = traffic()
+    for s in (native, classic):
+        send_traffic(s, plan)
+        served(s, plan)
+    targets = [f"127.0.0.1:{native.metrics_port}", f"127.0.0.1:{classic.metrics_port}"]
+    prom = prometheus_factory(targets, job="gpx",
+                              flags=["--enable-feature=native-histograms,exemplar-storage"])
+    prom.wait_value(f'histogram_count({FAMILY}{{instance="{targets[0]}",method="POST"}})',
+                    sum(1 for p in plan if p.method == "POST"))
+    lowest = {}
+    for (method, le), (trace_id, _) in expected.items():
+        if method not in lowest or float(le) < float(lowest[method][0]):
+            lowest[method] = (le, trace_id)
+    want_native = {(targets[0], method, None): {trace_id} for method, (_, trace_id) in lowest.items()}
+    want_classic = {(targets[1], method, le): {trace_id} for (method, le), (trace_id, _) in expected.items()}
+
+    def both():
+        found = {**stored_by_series(prom, f'{FAMILY}{{job="gpx"}}', since),
+                 **stored_by_series(prom, f'{FAMILY}_bucket{{job="gpx"}}', since)}
+        return found if set(found) == set(want_native) | set(want_classic) else None
+
+    found = wait_for(both, 20, interval=0.25, what="the exemplars of both targets")
+    assert found == {**want_native, **want_classic}
