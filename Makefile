@@ -13,6 +13,7 @@
 #   make smoke           both builds, then the integration tests marked smoke against each
 #   make check           lint, unit, tsan, convert and smoke: the developer's few minutes
 #   make proto           src/metrics.pb-c.[ch] again from src/metrics.proto (protoc-c)
+#   make native-table    src/gpx_native_table.c again (tools/gen_native_table.py)
 #
 # One job per core (JOBS, default: all of them): the test programs link src/
 # compiled once per sanitizer set (tests/libgpx.mk), so the compilers run
@@ -27,7 +28,7 @@ SOURCES := $(wildcard plugin/*.c plugin/*.h src/*.c src/*.h) uwsgiplugin.py VERS
 # Where the running uwsgi looks for plugins: its compiled-in UWSGI_PLUGIN_DIR.
 PLUGIN_DIR ?= $(shell $(UWSGI) --cflags 2>/dev/null | sed -n 's/.*-DUWSGI_PLUGIN_DIR="\\"\([^\\]*\)\\"".*/\1/p')
 
-.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz convert smoke check proto clean
+.PHONY: all pypi install print-plugin-dir unit tsan lint fuzz convert smoke check proto native-table clean
 
 all: build/system/gpx_plugin.so
 
@@ -85,6 +86,9 @@ check: lint unit tsan convert smoke
 
 proto:
 	cd src && protoc-c --c_out=. metrics.proto && clang-format -i metrics.pb-c.c metrics.pb-c.h
+
+native-table:
+	python3 tools/gen_native_table.py > src/gpx_native_table.c && clang-format -i src/gpx_native_table.c
 
 clean:
 	rm -rf build

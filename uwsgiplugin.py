@@ -78,7 +78,7 @@ if not re.match(r'^[0-9][0-9A-Za-z.+~-]*$', VERSION):
 CFLAGS = ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter',
           '-Wno-missing-field-initializers', '-DGPX_VERSION="\\"%s\\""' % VERSION]
 LDFLAGS = []
-LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lprotobuf-c', '-lpthread', '-lz']
+LIBS = ['-lmicrohttpd', '-lhiredis', '-ljansson', '-lprotobuf-c', '-lpthread', '-lz', '-lm']
 
 # `uwsgi --build-plugin` unpacks the binary's uwsgi.h into
 # .uwsgi_plugins_builder/ and passes the binary's build flags: the plugin
@@ -152,6 +152,7 @@ GCC_LIST = [
     'src/gpx_boardfile',
     'src/gpx_buf',
     'src/gpx_catalog',
+    'src/gpx_native_table',
     'src/gpx_config',
     'src/gpx_deadline',
     'src/gpx_error_names',
@@ -177,6 +178,7 @@ GCC_LIST = [
     'src/gpx_reload',
     'src/gpx_restart',
     'src/gpx_scoreboard',
+    'src/gpx_layout',
     'src/gpx_sentinel',
     'src/gpx_snapshot',
     'src/gpx_storage',

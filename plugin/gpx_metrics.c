@@ -272,7 +272,7 @@ render_protobuf(const char *path, struct gpx_buf *out)
     if (gpx_buf_init(&text, 64 * 1024) != 0) {
         return GPX_HTTP_ERROR;
     }
-    rc = render_page(path, GPX_FORMAT_TEXT, &text);
+    rc = render_page(path, GPX_FORMAT_PROTOBUF, &text);
     if (rc == GPX_HTTP_OK && (text.failed || gpx_protobuf_from_text(out, text.data, text.len) != 0)) {
         rc = GPX_HTTP_ERROR;
     }

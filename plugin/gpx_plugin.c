@@ -248,6 +248,7 @@ gpx_init(void)
         log_settings();
     }
     gpx.profile = gpx_profile_bits(gpx.cfg.profile);
+    gpx_render_native_histograms(gpx.cfg.native_histograms, gpx.cfg.native_histogram_schema);
     load_endpoint_security();
     choose_storage();
     if (gpx.storage.ops->prepare(&gpx.storage, err, sizeof(err)) != 0) {

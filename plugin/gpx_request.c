@@ -71,7 +71,7 @@ gpx_after_request(struct wsgi_request *wsgi_req)
      * was noted: raised_class >= 0, its sign bit clear), read or write
      * errors, a request not to count, a status not yet at its place in the
      * cell. The words are ORed, not compared one by one. What is left
-     * writes the cell's three lines and nothing else, and calls nothing. */
+     * writes the cell's four lines and nothing else, and calls nothing. */
     if (__builtin_expect(((*state->uwsgi_exceptions ^ state->seen_exceptions) |
                           (uint64_t)(~(unsigned)state->raised_class >> 31) | wsgi_req->read_errors |
                           wsgi_req->write_errors | (uint64_t)(unsigned)wsgi_req->do_not_account |

@@ -529,7 +529,7 @@ render_family(struct gpx_buf *out, const struct gpx_app_family *fam, enum gpx_fo
               struct gpx_app_health *health)
 {
     struct out_samples o;
-    const char *suffix = fam->type == GPX_PC_COUNTER && format == GPX_FORMAT_TEXT ? "_total" : "";
+    const char *suffix = fam->type == GPX_PC_COUNTER && format != GPX_FORMAT_OPENMETRICS ? "_total" : "";
     size_t i, start;
 
     memset(&o, 0, sizeof(o));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gpx_file.h"
+#include "gpx_layout.h"
 #include "gpx_log.h"
 
 /* The unit a sync compares and writes: a page, the kernel's own unit. */
@@ -459,6 +460,20 @@ check_header(const struct gpx_board_header *h, off_t file_size, const char *path
                       "%s is not a gpx scoreboard (bad magic); move it away or set gpx-cleanup-db-files = true", path);
         return -1;
     }
+    if (gpx_layout_board_is_v3(h)) {
+        /* gpx 0.1's board: read into this layout by restore(). */
+        if (h->workers == 0 || h->cores == 0 ||
+            h->map_size != GPX_HEADER_SIZE + (uint64_t)h->workers *
+                                                 (sizeof(struct gpx_slot) + (uint64_t)h->cores * GPX_CELL_V3_SIZE) ||
+            (uint64_t)file_size < h->map_size) {
+            gpx_set_error(err, errlen,
+                          "%s is damaged (a layout 3 board of %u workers x %u cores, %lld bytes); move it "
+                          "away or set gpx-cleanup-db-files = true",
+                          path, h->workers, h->cores, (long long)file_size);
+            return -1;
+        }
+        return 0;
+    }
     if (h->layout_version != GPX_LAYOUT_VERSION || h->header_size != GPX_HEADER_SIZE ||
         h->slot_size != sizeof(struct gpx_slot) || h->cell_size != sizeof(struct gpx_cell)) {
         gpx_set_error(err, errlen,
@@ -549,13 +564,24 @@ restore(struct gpx_scoreboard *board, int fd, const struct gpx_board_header *hea
         free(copy);
         return -1;
     }
+    if (gpx_layout_board_is_v3(head)) {
+        size_t len;
+        unsigned char *upgraded = gpx_layout_board_upgrade(copy, head->map_size, &len);
+
+        free(copy);
+        if (upgraded == NULL) {
+            gpx_set_error(err, errlen, "out of memory reading %s", path);
+            return -1;
+        }
+        copy = upgraded;
+    }
     if (gpx_scoreboard_open_anonymous(board, want, o->cores, err, errlen) != 0) {
         free(copy);
         return -1;
     }
-    gpx_scoreboard_attach(&old, copy, head->map_size);
+    gpx_scoreboard_attach(&old, copy, gpx_scoreboard_map_size(head->workers, head->cores));
     if (head->cores == o->cores) {
-        memcpy(board->base, copy, head->map_size);
+        memcpy(board->base, copy, old.size);
     } else {
         memcpy(gpx_scoreboard_error_names(board), gpx_scoreboard_error_names(&old), sizeof(struct gpx_error_names));
         for (w = 1; w <= old.workers; w++) {
@@ -566,7 +592,7 @@ restore(struct gpx_scoreboard *board, int fd, const struct gpx_board_header *hea
     gpx_scoreboard_fill_header(board->header, want, o->cores, head->created_unix);
     /* No worker runs yet: a name a dead one left half-written is freed. */
     gpx_error_names_repair(gpx_scoreboard_error_names(board));
-    *same = want == head->workers && head->cores == o->cores;
+    *same = want == head->workers && head->cores == o->cores && head->layout_version == GPX_LAYOUT_VERSION;
     free(copy);
     return 0;
 }
@@ -717,6 +743,11 @@ gpx_boardfile_open(struct gpx_boardfile *f, struct gpx_scoreboard *board, const 
                 "gpx: %s held no counters (%lld bytes, all zero: a file whose making did not finish); replaced by a "
                 "new file, the counters begin at zero",
                 f->path, (long long)leftover);
+    } else if (*start == GPX_BOARDFILE_CONTINUED && head.layout_version != GPX_LAYOUT_VERSION) {
+        gpx_log(f->log,
+                "gpx: %s read from gpx 0.1's layout %u (counts kept; the native histograms start from the classic "
+                "buckets' bounds) and written again in layout %u",
+                f->path, head.layout_version, GPX_LAYOUT_VERSION);
     } else if (*start == GPX_BOARDFILE_CONTINUED && head.cores != o->cores) {
         gpx_log(f->log, "gpx: %s folded from %u workers x %u cores to %u x %u (counts kept)", f->path, head.workers,
                 head.cores, board->workers, o->cores);

@@ -33,6 +33,30 @@ enum gpx_method {
 #define GPX_DURATION_BOUNDS 13
 #define GPX_DURATION_SLOTS (GPX_DURATION_BOUNDS + 1)
 
+/* The native histogram of request durations (Prometheus' sparse
+ * exponential buckets), recorded at schema 3: 8 buckets per power of two,
+ * bucket i holding the durations d with 2^((i-1)/8) < d <= 2^(i/8) seconds,
+ * at most 9.05% wide (a bucket's midpoint is within 4.3% of anything in it).
+ * Slot 0 is the zero bucket (durations of 0 us); slot s holds bucket
+ * s + GPX_NATIVE_INDEX_OFFSET: slot 1 is 1 us, the last slot 2^16 s (18.2
+ * hours), where anything longer is counted too. The renderer serves this
+ * schema or a coarser one (gpx-native-histogram-schema) by merging slots. */
+#define GPX_NATIVE_SCHEMA 3
+#define GPX_NATIVE_SLOTS 289
+#define GPX_NATIVE_INDEX_OFFSET (-160)
+#define GPX_NATIVE_MAX_US 65536000000u
+/* Rows of gpx_native_first: durations up to GPX_NATIVE_MAX_US have at least
+ * this many leading zero bits. */
+#define GPX_NATIVE_CLZ_FIRST 28
+#define GPX_NATIVE_FIRST_ROWS (64 - GPX_NATIVE_CLZ_FIRST)
+
+/* Both written by tools/gen_native_table.py (src/gpx_native_table.c):
+ * each slot's largest duration in microseconds, and for each number of
+ * leading zeros and each of the 128 parts of that power of two, the slot
+ * of the part's smallest duration. */
+extern const uint64_t gpx_native_upper_us[GPX_NATIVE_SLOTS] GPX_HIDDEN;
+extern const uint16_t gpx_native_first[GPX_NATIVE_FIRST_ROWS * 128] GPX_HIDDEN;
+
 /* Size buckets in bytes (1 KiB ... 4 MiB), plus +Inf. */
 #define GPX_SIZE_BOUNDS 7
 #define GPX_SIZE_SLOTS (GPX_SIZE_BOUNDS + 1)
@@ -134,6 +158,22 @@ gpx_duration_slot(uint64_t us)
         return 0;
     }
     return gpx_bucket_slot(gpx_duration_bounds_us, GPX_DURATION_BOUNDS, us);
+}
+
+/* A duration's slot in the native histogram (GPX_NATIVE_SCHEMA): the
+ * first slot of the part of its power of two it falls in, moved on by one
+ * when the part holds a bucket's bound that it is above. No loop, no
+ * floating point: a count of leading zeros, two table reads, a compare. */
+GPX_INLINE unsigned
+gpx_native_slot(uint64_t us)
+{
+    uint64_t d = us < GPX_NATIVE_MAX_US ? us : GPX_NATIVE_MAX_US;
+    unsigned zeros = (unsigned)__builtin_clzll(d | 1); /* d | 1: 0 has no leading one (its slot is 0 below) */
+    unsigned part = (unsigned)((d << zeros) >> 56);    /* 128..255: the leading one and the 7 bits after it */
+    unsigned slot = gpx_native_first[(zeros - GPX_NATIVE_CLZ_FIRST) * 128 + part - 128];
+
+    slot += d > gpx_native_upper_us[slot];
+    return d != 0 ? slot : 0;
 }
 
 GPX_INLINE unsigned

@@ -45,7 +45,8 @@ gpx_parse_int(const char *text, long min, long max, long *out)
     char *end;
     long value;
 
-    if (!isdigit((unsigned char)text[0])) {
+    /* A sign only where the range has negative numbers (a schema). */
+    if (!isdigit((unsigned char)text[min < 0 && text[0] == '-'])) {
         return -1;
     }
     errno = 0;
@@ -548,6 +549,28 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                .help = "uwsgi-exporter profile: the per-core families (the sidecar's --collect.cores)",
                                .accepted = "a boolean: `true` adds the per-core `uwsgi_worker_core_*` families of "
                                            "the uwsgi-exporter profile, as the sidecar's `--collect.cores` does"},
+    [GPX_OPT_NATIVE_HISTOGRAMS] = {"gpx-native-histograms", "GPX_NATIVE_HISTOGRAMS", .default_value = "true",
+                                   BOOL(native_histograms),
+                                   .help = "the protobuf page carries gunicorn_request_duration_seconds as a native "
+                                           "histogram too",
+                                   .accepted = "a boolean: `true` gives `gunicorn_request_duration_seconds` on the "
+                                               "protobuf page a native histogram beside its classic buckets (see "
+                                               "[metrics.md](metrics.md#native-histograms)); text and OpenMetrics "
+                                               "pages are the same either way"},
+    [GPX_OPT_NATIVE_HISTOGRAM_SCHEMA] = {"gpx-native-histogram-schema", "GPX_NATIVE_HISTOGRAM_SCHEMA",
+                                         .default_value = "3", INT(native_histogram_schema, -4, 3),
+                                         .expected = "a native histogram schema from -4 to 3",
+                                         .help = "resolution of the native histograms: 3 is 8 buckets per power of "
+                                                 "two (4.3% error), each step down halves it",
+                                         .accepted = "a schema from -4 to 3: bucket bounds grow by 2^(2^-schema), "
+                                                     "so 3 (the default) has 8 buckets per power of two and a "
+                                                     "relative error of at most 4.3%, 2 has 4 (8.6%), 0 one (33%)"},
+    [GPX_OPT_EXEMPLARS] = {"gpx-exemplars", "GPX_EXEMPLARS", .default_value = "false", BOOL(exemplars),
+                           .help = "a request's W3C traceparent becomes the exemplar of its latency bucket",
+                           .accepted = "a boolean: `true` keeps the trace and span ids of a request that carries a "
+                                       "valid W3C `traceparent` header as the exemplar of the "
+                                       "`gunicorn_request_duration_seconds` bucket it fell in, served in OpenMetrics "
+                                       "and protobuf (see [metrics.md](metrics.md#exemplars))"},
 };
 
 /* -- resolution ------------------------------------------------------------ */

@@ -57,6 +57,9 @@ enum gpx_option_id {
     GPX_OPT_PROFILE,
     GPX_OPT_STATS_URI,
     GPX_OPT_COLLECT_CORES,
+    GPX_OPT_NATIVE_HISTOGRAMS,
+    GPX_OPT_NATIVE_HISTOGRAM_SCHEMA,
+    GPX_OPT_EXEMPLARS,
     GPX_OPT_COUNT
 };
 
@@ -151,6 +154,9 @@ struct gpx_config {
     char profile[GPX_TEXT_MAX];                 /* "gunicorn", "uwsgi-exporter" or "both": see gpx_config_profile */
     char stats_uri[GPX_PATH_MAX];               /* the stats_uri label of the uwsgi-exporter profile's series */
     int collect_cores;                          /* the uwsgi-exporter profile's per-core families */
+    int native_histograms;                      /* the protobuf page carries native histograms */
+    int native_histogram_schema;                /* the schema they are served at, -4..GPX_NATIVE_SCHEMA */
+    int exemplars;                              /* requests' traceparent ids as the latency buckets' exemplars */
     enum gpx_source source[GPX_OPT_COUNT];
     const char *variable[GPX_OPT_COUNT];       /* the variable a value came from, else the option's first variable */
     const char *text[GPX_OPT_COUNT];           /* the text resolved (the caller's, the environment's or the default);

@@ -8,6 +8,7 @@
 #include "gpx_text.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,6 +694,73 @@ put_statuses(struct gpx_buf *out, const struct source *src)
     }
 }
 
+/* The schema native histograms are served at, or NATIVE_OFF. */
+#define NATIVE_OFF (-100)
+static int native_schema = NATIVE_OFF;
+
+void
+gpx_render_native_histograms(int on, int schema)
+{
+    native_schema = on && schema >= -4 && schema <= GPX_NATIVE_SCHEMA ? schema : NATIVE_OFF;
+}
+
+/* Whether a page in this format carries the native histograms. */
+static int
+native_served(enum gpx_format fmt)
+{
+    return fmt == GPX_FORMAT_PROTOBUF && native_schema != NATIVE_OFF;
+}
+
+/* ceil(i / 2^shift) for a bucket index of either sign: the bucket of a
+ * coarser schema that holds bucket i of the recorded one. */
+static int
+coarser_index(int i, unsigned shift)
+{
+    int f = 1 << shift;
+
+    return i >= 0 ? (i + f - 1) / f : -(-i / f);
+}
+
+/* A method's native histogram, for gpx_protobuf_from_text, right after
+ * its classic lines: `# NATIVE <schema> <zero threshold> <zero count>`,
+ * then ` <index>:<count>` for each bucket that counted, ascending. The
+ * zero bucket holds the 0 us durations; its threshold is the lower bound
+ * of the first bucket that can count (2^-20 s below 1 us), so that the
+ * two never overlap at any schema. */
+static void
+put_native(struct gpx_buf *out, const uint64_t native[GPX_NATIVE_SLOTS], int schema)
+{
+    unsigned shift = (unsigned)(GPX_NATIVE_SCHEMA - schema), s;
+    int first = coarser_index(1 + GPX_NATIVE_INDEX_OFFSET, shift), at = 0;
+    double threshold = ldexp(1.0, -20);
+    uint64_t count = 0;
+
+    if (schema <= 0) {
+        double lower = ldexp(1.0, (first - 1) * (1 << -schema));
+
+        threshold = lower < threshold ? lower : threshold;
+    }
+    gpx_buf_printf(out, "# NATIVE %d %.17g %" PRIu64, schema, threshold, native[0]);
+    for (s = 1; s < GPX_NATIVE_SLOTS; s++) {
+        int j;
+
+        if (native[s] == 0) {
+            continue;
+        }
+        j = coarser_index((int)s + GPX_NATIVE_INDEX_OFFSET, shift);
+        if (count > 0 && j != at) {
+            gpx_buf_printf(out, " %d:%" PRIu64, at, count);
+            count = 0;
+        }
+        at = j;
+        count += native[s];
+    }
+    if (count > 0) {
+        gpx_buf_printf(out, " %d:%" PRIu64, at, count);
+    }
+    gpx_buf_puts(out, "\n");
+}
+
 static void
 render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
@@ -728,6 +796,9 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
             snprintf(labels, sizeof(labels), "%smethod=\"%s\"", srcs[j].labels, gpx_method_label(m));
             h.labels_len = strlen(labels);
             put_histogram(out, &h, slots, total->duration[m].sum_us, 1);
+            if (native_served(fmt)) {
+                put_native(out, total->native[m], native_schema);
+            }
         }
     }
 }
@@ -823,6 +894,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     struct source src;
     struct gpx_error_names names;
     int live_map[GPX_ERROR_NAMES], base_map[GPX_ERROR_NAMES];
+    int native = native_served(x->format); /* else the page reads none of the native histograms */
     unsigned c;
 
     if (x->base != NULL && x->base->workers > n) {
@@ -855,7 +927,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     for (w = 0; w < n; w++) {
         if (w < x->board->workers) {
             for (c = 0; c < x->board->cores; c++) {
-                gpx_cell_add_renamed(&cells[w], gpx_scoreboard_cell(x->board, w + 1, c), live_map);
+                gpx_cell_add_parts(&cells[w], gpx_scoreboard_cell(x->board, w + 1, c), live_map, native);
             }
             add_restarts(&slots[w], gpx_scoreboard_slot(x->board, w + 1));
         }
@@ -863,9 +935,9 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
             add_restarts(&slots[w], gpx_scoreboard_slot(x->base, w + 1));
         }
         if (x->base != NULL && w < x->base->workers) {
-            gpx_cell_add_renamed(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0), base_map);
+            gpx_cell_add_parts(&cells[w], gpx_scoreboard_cell(x->base, w + 1, 0), base_map, native);
         }
-        gpx_cell_add(total, &cells[w]);
+        gpx_cell_add_parts(total, &cells[w], NULL, native);
     }
     src.labels = "";
     src.cells = cells;
@@ -931,10 +1003,10 @@ gpx_render_fleet(struct gpx_buf *out, enum gpx_format fmt, const struct gpx_flee
             /* A blob from Redis has no alignment promise: copy the cell out. */
             memcpy(&cells[w], gpx_snapshot_cell(h, w + 1), sizeof(struct gpx_cell));
             memcpy(&slots[w], gpx_snapshot_slot(h, w + 1), sizeof(struct gpx_slot));
-            gpx_cell_add(&cells[h->workers], &cells[w]);
+            gpx_cell_add_parts(&cells[h->workers], &cells[w], NULL, native_served(fmt));
         }
         srcs[i].slots = slots;
-        gpx_cell_add(fleet_total, &cells[h->workers]);
+        gpx_cell_add_parts(fleet_total, &cells[h->workers], NULL, native_served(fmt));
         srcs[i].cells = cells;
         srcs[i].n = h->workers;
         srcs[i].configured = h->workers;

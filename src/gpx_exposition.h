@@ -66,8 +66,16 @@ struct gpx_exposition {
     const char *const *storage_error_labels; /* the operations' names */
     unsigned storage_error_count;
     uint64_t endpoint_reload_errors; /* changed endpoint files that did not load */
-    enum gpx_format format;          /* text 0.0.4 or OpenMetrics 1.0 (then without "# EOF": see gpx_render_end) */
+    /* Text 0.0.4, OpenMetrics 1.0 (then without "# EOF": see
+     * gpx_render_end), or GPX_FORMAT_PROTOBUF: the text page that
+     * gpx_protobuf_from_text reads, with its native histogram lines. */
+    enum gpx_format format;
 };
+
+/* Whether pages in GPX_FORMAT_PROTOBUF carry the native histograms of
+ * gunicorn_request_duration_seconds, and at which schema (-4 to
+ * GPX_NATIVE_SCHEMA): set once, before the first page, from the options. */
+void gpx_render_native_histograms(int on, int schema);
 
 struct gpx_snapshot_header;
 

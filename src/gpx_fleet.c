@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "gpx_exposition.h"
+#include "gpx_layout.h"
 #include "gpx_snapshot.h"
 
 /* Instances whose skipped snapshot a process logs (once each); more are
@@ -82,11 +83,33 @@ skip(struct collected *c, const char *instance, enum gpx_fleet_skip reason, cons
     log_skip_once(c->log, instance, why);
 }
 
-/* Keeps a copy of each instance whose snapshot this gpx can read. */
+static void collect_checked(struct collected *c, const char *instance, const void *blob, size_t len);
+
+/* Keeps a copy of each instance whose snapshot this gpx can read: an
+ * instance still on gpx 0.1 (layout 3) is read into this layout. */
 static void
 collect(void *ctx, const char *instance, const void *blob, size_t len)
 {
     struct collected *c = ctx;
+    const struct gpx_snapshot_header *h;
+    struct gpx_buf upgraded;
+    char err[160];
+
+    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) == -2 && gpx_buf_init(&upgraded, len * 5) == 0) {
+        if (gpx_layout_snapshot_upgrade(blob, len, &upgraded) == 0) {
+            collect_checked(c, instance, upgraded.data, upgraded.len);
+        } else {
+            collect_checked(c, instance, blob, len);
+        }
+        gpx_buf_free(&upgraded);
+        return;
+    }
+    collect_checked(c, instance, blob, len);
+}
+
+static void
+collect_checked(struct collected *c, const char *instance, const void *blob, size_t len)
+{
     const struct gpx_snapshot_header *h;
     struct gpx_snapshot_header head;
     struct live *l;

@@ -1,6 +1,6 @@
 /* gpx_protobuf.c - the text page as delimited MetricFamily messages (see
  * gpx_protobuf.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include "gpx_protobuf.h"
 
 #include "metrics.pb-c.h"
@@ -15,6 +15,21 @@ typedef Io__Prometheus__Client__Metric Metric;
 typedef Io__Prometheus__Client__LabelPair LabelPair;
 typedef Io__Prometheus__Client__Bucket Bucket;
 typedef Io__Prometheus__Client__Quantile Quantile;
+typedef Io__Prometheus__Client__Exemplar Exemplar;
+typedef Io__Prometheus__Client__BucketSpan BucketSpan;
+
+/* Labels an exemplar may carry: OpenMetrics allows 128 characters of them,
+ * gpx writes two (trace_id, span_id). */
+#define EXEMPLAR_LABELS 4
+
+/* A bucket's exemplar, with what its message points to. */
+struct exemplar {
+    Exemplar msg;
+    LabelPair labels[EXEMPLAR_LABELS];
+    LabelPair *label_ptrs[EXEMPLAR_LABELS];
+    Io__Prometheus__Client__Timestamp timestamp;
+    size_t bucket; /* the index of its bucket in the metric's buckets */
+};
 
 /* One metric of the family being read, with what its messages point to. */
 struct metric {
@@ -33,6 +48,12 @@ struct metric {
     Quantile **quantile_ptrs;
     size_t quantile_cap;
     int have_count; /* a _count line was read (else the +Inf bucket counts) */
+    struct exemplar *exemplars;
+    Exemplar **exemplar_ptrs;
+    size_t exemplar_count, exemplar_cap;
+    BucketSpan *spans; /* the native histogram's (a "# NATIVE" line) */
+    BucketSpan **span_ptrs;
+    int64_t *deltas;
 };
 
 /* Memory for the label texts of a family's metrics, freed with it: one
@@ -51,6 +72,7 @@ struct family {
     struct metric *metrics;
     size_t count, cap;
     struct block *blocks;
+    size_t last; /* the metric of the last sample line, + 1; 0: none */
 };
 
 /* One sample line, its label texts unescaped into a scratch buffer that
@@ -65,6 +87,14 @@ struct sample {
     double value;
     int have_timestamp;
     int64_t timestamp_ms;
+    /* An exemplar after the value (` # {labels} value [timestamp]`), as
+     * OpenMetrics writes them and gpx's own page for this converter. */
+    unsigned exemplar_labels; /* 0: none */
+    const char *exemplar_names[EXEMPLAR_LABELS];
+    const char *exemplar_values[EXEMPLAR_LABELS];
+    double exemplar_value;
+    int exemplar_have_timestamp;
+    double exemplar_timestamp;
 };
 
 static char *
@@ -114,6 +144,11 @@ free_metric(struct metric *m)
     free(m->bucket_ptrs);
     free(m->quantiles);
     free(m->quantile_ptrs);
+    free(m->exemplars);
+    free(m->exemplar_ptrs);
+    free(m->spans);
+    free(m->span_ptrs);
+    free(m->deltas);
 }
 
 static void
@@ -176,6 +211,23 @@ flush_family(struct gpx_buf *out, struct family *f)
         m->msg.label = m->label_ptrs;
         m->histogram.bucket = m->bucket_ptrs;
         m->summary.quantile = m->quantile_ptrs;
+        for (size_t k = 0; k < m->exemplar_count; k++) {
+            struct exemplar *e = &m->exemplars[k];
+
+            for (size_t l = 0; l < e->msg.n_label; l++) {
+                e->label_ptrs[l] = &e->labels[l];
+            }
+            e->msg.label = e->label_ptrs;
+            e->msg.timestamp = e->timestamp.has_seconds ? &e->timestamp : NULL;
+            m->buckets[e->bucket].exemplar = &e->msg;
+            m->exemplar_ptrs[k] = &e->msg;
+        }
+        /* A native histogram's exemplars are its own field's as well
+         * (Prometheus reads them there for a native histogram). */
+        if (m->histogram.n_positive_span > 0 || m->histogram.zero_count > 0) {
+            m->histogram.n_exemplars = m->exemplar_count;
+            m->histogram.exemplars = m->exemplar_ptrs;
+        }
         switch (f->type) {
         case IO__PROMETHEUS__CLIENT__METRIC_TYPE__COUNTER:
             m->msg.counter = &m->counter;
@@ -298,12 +350,89 @@ read_number(const char *p, const char *end, double *value)
     return rc;
 }
 
-/* A sample line: name, labels, value and an optional timestamp. */
+/* `{name="value",...}` at *p (advanced past it): each name and unescaped
+ * value appended to scratch with a NUL, their offsets in offsets[]; at
+ * most `max` labels. Returns their count, or -1. */
+static int
+read_labels(const char **pp, const char *end, struct gpx_buf *scratch, size_t offsets[][2], unsigned max)
+{
+    const char *p = *pp + 1;
+    unsigned count = 0;
+
+    while (p < end && *p != '}') {
+        const char *n = p, *q;
+        size_t nlen = read_name(&p, end);
+
+        if (nlen == 0 || p + 1 >= end || p[0] != '=' || p[1] != '"' || count == max) {
+            return -1;
+        }
+        p += 2;
+        for (q = p; q < end && *q != '"'; q++) {
+            if (*q == '\\') {
+                q++;
+            }
+        }
+        if (q >= end) {
+            return -1;
+        }
+        offsets[count][0] = scratch->len;
+        gpx_buf_append(scratch, n, nlen);
+        gpx_buf_append(scratch, "", 1);
+        offsets[count][1] = scratch->len;
+        unescape_into(scratch, p, q);
+        count++;
+        p = q + 1;
+        if (p < end && *p == ',') {
+            p++;
+        }
+    }
+    if (p >= end || scratch->failed) {
+        return -1;
+    }
+    *pp = p + 1;
+    return (int)count;
+}
+
+/* A value and an optional timestamp, space-separated, up to end. */
+static int
+read_value_time(const char *p, const char *end, double *value, int *have_time, double *time)
+{
+    const char *v;
+
+    for (v = p; p < end && *p != ' '; p++) {
+    }
+    if (read_number(v, p, value) != 0) {
+        return -1;
+    }
+    *have_time = p < end;
+    return p < end ? read_number(p + 1, end, time) : 0;
+}
+
+/* ` # {labels} value [timestamp]` after a sample's value: its exemplar. */
+static int
+read_exemplar(const char *p, const char *end, struct sample *s, struct gpx_buf *scratch,
+              size_t offsets[EXEMPLAR_LABELS][2])
+{
+    int n;
+
+    p += 3;
+    n = read_labels(&p, end, scratch, offsets, EXEMPLAR_LABELS);
+    if (n <= 0 || p >= end || *p != ' ' ||
+        read_value_time(p + 1, end, &s->exemplar_value, &s->exemplar_have_timestamp, &s->exemplar_timestamp) != 0) {
+        return -1;
+    }
+    s->exemplar_labels = (unsigned)n;
+    return 0;
+}
+
+/* A sample line: name, labels, value, an optional timestamp and an
+ * optional exemplar. */
 static int
 read_sample(const char *p, const char *end, struct sample *s, struct gpx_buf *scratch)
 {
-    size_t offsets[MAX_LABELS][2];
-    const char *v;
+    size_t offsets[MAX_LABELS][2], exemplar_offsets[EXEMPLAR_LABELS][2];
+    const char *hash;
+    double ts;
     unsigned i;
 
     memset(s, 0, sizeof(*s));
@@ -314,61 +443,35 @@ read_sample(const char *p, const char *end, struct sample *s, struct gpx_buf *sc
         return -1;
     }
     if (p < end && *p == '{') {
-        p++;
-        while (p < end && *p != '}') {
-            const char *n = p, *q;
-            size_t nlen = read_name(&p, end);
+        int n = read_labels(&p, end, scratch, offsets, MAX_LABELS);
 
-            if (nlen == 0 || p + 1 >= end || p[0] != '=' || p[1] != '"' || s->labels == MAX_LABELS) {
-                return -1;
-            }
-            p += 2;
-            for (q = p; q < end && *q != '"'; q++) {
-                if (*q == '\\') {
-                    q++;
-                }
-            }
-            if (q >= end) {
-                return -1;
-            }
-            offsets[s->labels][0] = scratch->len;
-            gpx_buf_append(scratch, n, nlen);
-            gpx_buf_append(scratch, "", 1);
-            offsets[s->labels][1] = scratch->len;
-            unescape_into(scratch, p, q);
-            s->labels++;
-            p = q + 1;
-            if (p < end && *p == ',') {
-                p++;
-            }
-        }
-        if (p >= end || scratch->failed) {
+        if (n < 0) {
             return -1;
         }
-        p++;
-    }
-    /* The scratch buffer moves while it grows: pointers only now. */
-    for (i = 0; i < s->labels; i++) {
-        s->label_names[i] = scratch->data + offsets[i][0];
-        s->label_values[i] = scratch->data + offsets[i][1];
+        s->labels = (unsigned)n;
     }
     if (p >= end || *p != ' ') {
         return -1;
     }
     p++;
-    for (v = p; p < end && *p != ' '; p++) {
-    }
-    if (read_number(v, p, &s->value) != 0) {
+    /* Past the labels, " # " can only open an exemplar. */
+    hash = memmem(p, (size_t)(end - p), " # {", 4);
+    if (hash != NULL && read_exemplar(hash, end, s, scratch, exemplar_offsets) != 0) {
         return -1;
     }
-    if (p < end) {
-        double ts;
-
-        if (read_number(p + 1, end, &ts) != 0 || !(ts > -9.2e18 && ts < 9.2e18)) {
-            return -1;
-        }
-        s->have_timestamp = 1;
-        s->timestamp_ms = (int64_t)ts;
+    if (read_value_time(p, hash != NULL ? hash : end, &s->value, &s->have_timestamp, &ts) != 0 ||
+        (s->have_timestamp && !(ts > -9.2e18 && ts < 9.2e18))) {
+        return -1;
+    }
+    s->timestamp_ms = s->have_timestamp ? (int64_t)ts : 0;
+    /* The scratch buffer moves while it grows: pointers only now. */
+    for (i = 0; i < s->labels; i++) {
+        s->label_names[i] = scratch->data + offsets[i][0];
+        s->label_values[i] = scratch->data + offsets[i][1];
+    }
+    for (i = 0; i < s->exemplar_labels; i++) {
+        s->exemplar_names[i] = scratch->data + exemplar_offsets[i][0];
+        s->exemplar_values[i] = scratch->data + exemplar_offsets[i][1];
     }
     return 0;
 }
@@ -497,11 +600,11 @@ as_count(double v)
 }
 
 static int
-add_bucket(struct metric *m, double bound, double count)
+add_bucket(struct metric *m, double bound, double count, int keep_inf)
 {
     size_t n = m->histogram.n_bucket;
 
-    if (isinf(bound) && bound > 0) {
+    if (isinf(bound) && bound > 0 && !keep_inf) {
         /* +Inf: the count, which the format does not repeat as a bucket. */
         if (!m->have_count) {
             m->histogram.sample_count = as_count(count);
@@ -520,10 +623,61 @@ add_bucket(struct metric *m, double bound, double count)
     m->buckets[n].has_cumulative_count = m->buckets[n].has_upper_bound = 1;
     m->buckets[n].cumulative_count = as_count(count);
     m->buckets[n].upper_bound = bound;
+    if (isinf(bound) && !m->have_count) {
+        m->histogram.sample_count = as_count(count);
+    }
     m->histogram.n_bucket = n + 1;
     for (size_t i = 0; i <= n; i++) {
         m->bucket_ptrs[i] = &m->buckets[i];
     }
+    return 0;
+}
+
+/* The sample's exemplar, for the bucket just added to m. */
+static int
+add_exemplar(struct family *f, struct metric *m, const struct sample *s)
+{
+    struct exemplar *e;
+    unsigned i;
+
+    if (m->histogram.n_bucket == 0) {
+        return 0;
+    }
+    if (gpx_grow(&m->exemplars, &m->exemplar_cap, m->exemplar_count, sizeof(*m->exemplars), 4) != 0) {
+        return -1;
+    }
+    free(m->exemplar_ptrs);
+    m->exemplar_ptrs = calloc(m->exemplar_cap, sizeof(*m->exemplar_ptrs));
+    if (m->exemplar_ptrs == NULL) {
+        return -1;
+    }
+    e = &m->exemplars[m->exemplar_count++];
+    memset(e, 0, sizeof(*e));
+    io__prometheus__client__exemplar__init(&e->msg);
+    io__prometheus__client__timestamp__init(&e->timestamp);
+    for (i = 0; i < s->exemplar_labels; i++) {
+        io__prometheus__client__label_pair__init(&e->labels[i]);
+        e->labels[i].name = family_copy(f, s->exemplar_names[i]);
+        e->labels[i].value = family_copy(f, s->exemplar_values[i]);
+        if (e->labels[i].name == NULL || e->labels[i].value == NULL) {
+            return -1;
+        }
+    }
+    e->msg.n_label = s->exemplar_labels;
+    e->msg.has_value = 1;
+    e->msg.value = s->exemplar_value;
+    if (s->exemplar_have_timestamp && s->exemplar_timestamp >= 0 && s->exemplar_timestamp < 9.2e18) {
+        double whole = floor(s->exemplar_timestamp);
+
+        e->timestamp.has_seconds = e->timestamp.has_nanos = 1;
+        e->timestamp.seconds = (int64_t)whole;
+        e->timestamp.nanos = (int32_t)llround((s->exemplar_timestamp - whole) * 1e9);
+        if (e->timestamp.nanos >= 1000000000) {
+            e->timestamp.seconds++;
+            e->timestamp.nanos -= 1000000000;
+        }
+    }
+    e->bucket = m->histogram.n_bucket - 1;
     return 0;
 }
 
@@ -588,9 +742,13 @@ add_sample(struct gpx_buf *out, struct family *f, struct sample *s)
     if (m == NULL) {
         return -1;
     }
+    f->last = (size_t)(m - f->metrics) + 1;
     switch (part) {
     case 1:
-        return add_bucket(m, bound, s->value);
+        if (add_bucket(m, bound, s->value, s->exemplar_labels > 0) != 0) {
+            return -1;
+        }
+        return s->exemplar_labels > 0 ? add_exemplar(f, m, s) : 0;
     case 2:
         m->have_count = 1;
         if (f->type == IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM) {
@@ -638,8 +796,98 @@ type_of(const char *p, const char *end)
     return IO__PROMETHEUS__CLIENT__METRIC_TYPE__UNTYPED;
 }
 
+/* A whole number at *p (advanced past it and one space). */
+static int
+read_integer(const char **p, const char *end, long long *value)
+{
+    const char *s = *p;
+    double v;
+
+    while (*p < end && **p != ' ' && **p != ':') {
+        (*p)++;
+    }
+    if (read_number(s, *p, &v) != 0 || v != floor(v) || !(v > -9.2e18 && v < 9.2e18)) {
+        return -1;
+    }
+    *value = (long long)v;
+    if (*p < end) {
+        (*p)++;
+    }
+    return 0;
+}
+
+/* `# NATIVE <schema> <zero threshold> <zero count> <index>:<count>...`
+ * after a histogram's lines (gpx_exposition.c's put_native): the native
+ * histogram of the metric of the last sample, as spans of consecutive
+ * buckets and the deltas between their counts. */
+static int
+read_native(struct family *f, const char *p, const char *end)
+{
+    struct metric *m;
+    long long schema, zero, index, count, previous_index = 0, previous_count = 0;
+    const char *t;
+    size_t spans = 0, deltas = 0, most;
+    double threshold;
+
+    if (f->type != IO__PROMETHEUS__CLIENT__METRIC_TYPE__HISTOGRAM || f->last == 0) {
+        return -1;
+    }
+    m = &f->metrics[f->last - 1];
+    p += 9;
+    if (read_integer(&p, end, &schema) != 0 || schema < -4 || schema > 8) {
+        return -1;
+    }
+    for (t = p; t < end && *t != ' '; t++) {
+    }
+    if (read_number(p, t, &threshold) != 0 || !(threshold >= 0)) {
+        return -1;
+    }
+    p = t + (t < end);
+    if (read_integer(&p, end, &zero) != 0 || zero < 0) {
+        return -1;
+    }
+    most = (size_t)(end - p) / 4 + 1; /* each bucket takes at least "i:c " */
+    free(m->spans);
+    free(m->span_ptrs);
+    free(m->deltas);
+    m->spans = calloc(most, sizeof(*m->spans));
+    m->span_ptrs = calloc(most, sizeof(*m->span_ptrs));
+    m->deltas = calloc(most, sizeof(*m->deltas));
+    if (m->spans == NULL || m->span_ptrs == NULL || m->deltas == NULL) {
+        return -1;
+    }
+    while (p < end) {
+        if (read_integer(&p, end, &index) != 0 || p[-1] != ':' || read_integer(&p, end, &count) != 0 || count <= 0 ||
+            deltas == most || (deltas > 0 && index <= previous_index) || index < INT32_MIN || index > INT32_MAX) {
+            return -1;
+        }
+        if (deltas == 0 || index != previous_index + 1) {
+            /* A new span: the first at its index, the next ones at the gap. */
+            io__prometheus__client__bucket_span__init(&m->spans[spans]);
+            m->spans[spans].has_offset = m->spans[spans].has_length = 1;
+            m->spans[spans].offset = (int32_t)(deltas == 0 ? index : index - previous_index - 1);
+            m->span_ptrs[spans] = &m->spans[spans];
+            spans++;
+        }
+        m->spans[spans - 1].length++;
+        m->deltas[deltas++] = count - previous_count;
+        previous_index = index;
+        previous_count = count;
+    }
+    m->histogram.has_schema = m->histogram.has_zero_threshold = m->histogram.has_zero_count = 1;
+    m->histogram.schema = (int32_t)schema;
+    m->histogram.zero_threshold = threshold;
+    m->histogram.zero_count = (uint64_t)zero;
+    m->histogram.n_positive_span = spans;
+    m->histogram.positive_span = m->span_ptrs;
+    m->histogram.n_positive_delta = deltas;
+    m->histogram.positive_delta = m->deltas;
+    return 0;
+}
+
 /* "# HELP name text" or "# TYPE name type": the family named, opened if it
- * is not the one being read. Other comments are skipped. */
+ * is not the one being read; "# NATIVE ...": a native histogram. Other
+ * comments are skipped. */
 static int
 read_comment(struct gpx_buf *out, struct family *f, const char *p, const char *end)
 {
@@ -647,6 +895,9 @@ read_comment(struct gpx_buf *out, struct family *f, const char *p, const char *e
     const char *name;
     size_t len;
 
+    if (end - p >= 9 && memcmp(p, "# NATIVE ", 9) == 0) {
+        return read_native(f, p, end);
+    }
     if (end - p < 7 || (memcmp(p, "# HELP ", 7) != 0 && memcmp(p, "# TYPE ", 7) != 0)) {
         return 0;
     }

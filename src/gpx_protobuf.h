@@ -10,6 +10,15 @@
  * Histogram per label set (the +Inf bucket is the count, as the format
  * leaves it out), a summary's quantile, _count and _sum lines as one
  * Summary.
+ *
+ * The text gpx renders for this (GPX_FORMAT_PROTOBUF) carries what the
+ * text format cannot: an exemplar after a bucket's value, as OpenMetrics
+ * writes it (` # {trace_id="...",span_id="..."} 0.042 1733350000.5`), goes
+ * to the Bucket's exemplar (and to the Histogram's exemplars when it has a
+ * native histogram); a line `# NATIVE <schema> <zero threshold> <zero
+ * count> <index>:<count>...` after a histogram's lines gives the metric
+ * of the last sample its native histogram (schema, zero bucket, spans and
+ * deltas). Other comments are skipped, as before.
  */
 #ifndef GPX_PROTOBUF_H
 #define GPX_PROTOBUF_H

@@ -160,11 +160,17 @@ _Static_assert(GPX_METHOD_COUNT <= 31, "a method mask is an unsigned");
 void
 gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src)
 {
-    gpx_cell_add_renamed(dst, src, NULL);
+    gpx_cell_add_parts(dst, src, NULL, 1);
 }
 
 void
 gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES])
+{
+    gpx_cell_add_parts(dst, src, map, 1);
+}
+
+void
+gpx_cell_add_parts(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES], int native)
 {
     /* Most cells of a page have counted nothing or use one or two methods:
      * the reader then reads a word, or a few hundred bytes, of each. */
@@ -179,6 +185,12 @@ gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int
     for (m = 0; m < GPX_METHOD_COUNT; m++) {
         if (!(methods & (1u << m))) {
             continue;
+        }
+        /* The native histogram before the classic one: a request writes
+         * its classic bucket first, so that a page never holds more
+         * requests in the native buckets than in the classic count. */
+        if (native) {
+            ADD_ARRAY(dst, src, native[m]);
         }
         ADD_ARRAY(dst, src, duration[m]);
         ADD_ARRAY(dst, src, status_overflow[m]);

@@ -26,7 +26,7 @@
 #include "gpx_inline.h"
 
 #define GPX_BOARD_MAGIC "GPXBOARD"
-#define GPX_LAYOUT_VERSION 3u
+#define GPX_LAYOUT_VERSION 4u
 #define GPX_HEADER_SIZE 4096u
 /* Where the header area keeps the exception class names (the rest of it
  * after struct gpx_board_header). */
@@ -89,8 +89,9 @@ struct gpx_sizes {
 
 /* One writer's counters. Histogram slots are not cumulative: the renderer
  * accumulates them. The requests counter is the duration histogram's count.
- * The layout keeps what a common request writes to three cache lines (its
- * status entry, its method's first duration line, the first size line):
+ * The layout keeps what a common request writes to four cache lines (its
+ * status entry, its method's first duration line, its native bucket's
+ * line, the first size line):
  * with many busy processes on a CPU, each line a request touches is a
  * likely cache miss. Aligned to a cache line so that two writers never
  * share one. */
@@ -105,6 +106,11 @@ struct gpx_cell {
     uint64_t failed_count[GPX_FAILED_SLOTS];         /* failures of a known class */
     uint64_t read_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
     uint64_t write_errors[GPX_METHOD_COUNT][GPX_MAX_APPS];
+    /* Each method's native histogram (gpx_native_slot), apart from the
+     * rest: a request writes one more cache line, a page that serves no
+     * native histogram reads none of it. Last, and on a line of its own,
+     * so that layout 3's cell is this cell up to here (gpx_layout.h). */
+    uint64_t native[GPX_METHOD_COUNT][GPX_NATIVE_SLOTS] __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
 /* Words of struct gpx_slot's `carried`: six per-worker counters, then the
@@ -332,8 +338,9 @@ gpx_cell_count_failure(struct gpx_cell *cell, unsigned method, unsigned app, int
 }
 
 /* Counts a request's duration and sizes, after its status (which marks
- * the method in the cell): two cache lines when the values are small, the
- * method's first duration line and the first size line. */
+ * the method in the cell): three cache lines when the values are small, the
+ * method's first duration line, its native histogram's line and the first
+ * size line. */
 GPX_INLINE void
 gpx_cell_count_rest(struct gpx_cell *cell, unsigned m, uint64_t duration_us, uint64_t request_size,
                     uint64_t response_size)
@@ -341,8 +348,11 @@ gpx_cell_count_rest(struct gpx_cell *cell, unsigned m, uint64_t duration_us, uin
     unsigned duration_slot = gpx_duration_slot(duration_us); /* once: GPX_BUMP names its word twice */
     unsigned request_slot = 0, response_slot = 0;
 
+    unsigned native_slot = gpx_native_slot(duration_us);
+
     GPX_BUMP(cell->duration[m].slot[duration_slot], 1);
     GPX_BUMP(cell->duration[m].sum_us, duration_us);
+    GPX_BUMP(cell->native[m][native_slot], 1);
     /* Both size histograms have the same bounds: one compare places both
      * sizes of a small request and response in the first slot (the OR is
      * at least the larger of the two, so it never places a size wrongly;
@@ -358,9 +368,9 @@ gpx_cell_count_rest(struct gpx_cell *cell, unsigned m, uint64_t duration_us, uin
 }
 
 /* Counts what every request writes: its status, duration and sizes, in
- * three cache lines when its status key is known and its values are small
- * (the status entry, the method's first duration line, the first size
- * line). `m` is a method index, `status` 0..999 (0 for anything else). The
+ * four cache lines when its status key is known and its values are small
+ * (the status entry, the method's first duration line, its native bucket's
+ * line, the first size line). `m` is a method index, `status` 0..999 (0 for anything else). The
  * status first: a method's first status marks the method in the cell
  * (gpx_cell_mark_method), before anything else of it is written. */
 GPX_INLINE void
@@ -412,6 +422,10 @@ void gpx_cell_add(struct gpx_cell *dst, const struct gpx_cell *src);
 /* gpx_cell_add for cells whose class names are in another table: src's name
  * index i is counted as map[i] in dst (-1: without a class). */
 void gpx_cell_add_renamed(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES]);
+
+/* gpx_cell_add_renamed, with the native histograms only when `native`:
+ * a page that serves none need not read them (map may be NULL). */
+void gpx_cell_add_parts(struct gpx_cell *dst, const struct gpx_cell *src, const int map[GPX_ERROR_NAMES], int native);
 
 /* Failures a (private) cell counted for (method, app) under class `name`. */
 uint64_t gpx_cell_failures(const struct gpx_cell *cell, unsigned method, unsigned app, unsigned name);

@@ -15,6 +15,7 @@
 
 #include "gpx_fleet.h"
 #include "gpx_redis.h"
+#include "gpx_layout.h"
 #include "gpx_snapshot.h"
 
 /* The publisher's connect and command timeout. */
@@ -213,7 +214,22 @@ restore_totals(void *ctx, const void *blob, size_t len)
     const struct gpx_snapshot_header *h;
     char err[256], line[320];
 
-    if (gpx_snapshot_check(blob, len, &h, err, sizeof(err)) != 0) {
+    int rc = gpx_snapshot_check(blob, len, &h, err, sizeof(err));
+    struct gpx_buf upgraded;
+
+    if (rc == -2 && gpx_buf_init(&upgraded, len * 5) == 0) {
+        /* Totals a gpx 0.1 stored (layout 3), read into this layout. */
+        if (gpx_layout_snapshot_upgrade(blob, len, &upgraded) == 0 &&
+            gpx_snapshot_check(upgraded.data, upgraded.len, &h, err, sizeof(err)) == 0) {
+            gpx_snapshot_add_to(&s->base, h);
+            s->ctx.log("gpx: stored totals of gpx 0.1's layout 3 read (counts kept; the native histograms start "
+                       "from the classic buckets' bounds)");
+            gpx_buf_free(&upgraded);
+            return 0;
+        }
+        gpx_buf_free(&upgraded);
+    }
+    if (rc != 0) {
         if (!r->refusal_logged) {
             snprintf(line, sizeof(line), "gpx: stored totals refused: %s", err);
             s->ctx.log(line);

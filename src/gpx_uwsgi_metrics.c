@@ -254,7 +254,7 @@ put_sample(struct gpx_buf *out, const struct entry *e)
 static void
 put_family_header(struct gpx_buf *out, const struct gpx_uwsgi_series *s, enum gpx_format format)
 {
-    int suffix = s->counter && format == GPX_FORMAT_TEXT;
+    int suffix = s->counter && format != GPX_FORMAT_OPENMETRICS;
 
     gpx_buf_printf(out, "# HELP %s%s %s.\n", s->family, suffix ? "_total" : "", s->help);
     gpx_buf_printf(out, "# TYPE %s%s %s\n", s->family, suffix ? "_total" : "", s->counter ? "counter" : "gauge");

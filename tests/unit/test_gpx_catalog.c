@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "gpx_catalog.h"
 
@@ -94,6 +95,66 @@ test_gpx_duration_slot_bounds_inclusive(void **state)
     assert_int_equal(gpx_size_slot(4194305), GPX_SIZE_BOUNDS);
 }
 
+/* The slot whose bucket holds d microseconds by the definition: the first
+ * s with d <= upper[s] (bucket s + offset holds (2^((i-1)/8), 2^(i/8)] s). */
+static unsigned
+reference_slot(uint64_t d)
+{
+    unsigned s;
+
+    if (d == 0) {
+        return 0;
+    }
+    for (s = 1; s < GPX_NATIVE_SLOTS - 1; s++) {
+        if (d <= gpx_native_upper_us[s]) {
+            return s;
+        }
+    }
+    return GPX_NATIVE_SLOTS - 1;
+}
+
+/* Each slot's bound is floor(1e6 * 2^(i/8)), checked here in long double
+ * apart from the generator's decimal arithmetic. */
+static void
+test_gpx_native_bounds(void **state)
+{
+    unsigned s;
+
+    (void)state;
+    assert_true(gpx_native_upper_us[0] == 0);
+    for (s = 1; s < GPX_NATIVE_SLOTS; s++) {
+        long double exact = 1e6L * exp2l((long double)((int)s + GPX_NATIVE_INDEX_OFFSET) / 8.0L);
+
+        assert_true(gpx_native_upper_us[s] == (uint64_t)floorl(exact));
+    }
+    assert_true(gpx_native_upper_us[GPX_NATIVE_SLOTS - 1] == GPX_NATIVE_MAX_US);
+}
+
+/* The two-step lookup agrees with the definition for every duration up to
+ * 2^20 us, at and beside every bound, and along the whole range. */
+static void
+test_gpx_native_slot_matches_definition(void **state)
+{
+    uint64_t d;
+    unsigned s;
+
+    (void)state;
+    for (d = 0; d <= (1u << 20); d++) {
+        assert_int_equal(gpx_native_slot(d), reference_slot(d));
+    }
+    for (s = 1; s < GPX_NATIVE_SLOTS; s++) {
+        uint64_t u = gpx_native_upper_us[s];
+
+        assert_int_equal(gpx_native_slot(u), reference_slot(u));
+        assert_int_equal(gpx_native_slot(u + 1), reference_slot(u + 1));
+        assert_int_equal(gpx_native_slot(u - 1), reference_slot(u - 1));
+    }
+    for (d = 1u << 20; d < 2 * GPX_NATIVE_MAX_US; d += d / 1000 + 1) {
+        assert_int_equal(gpx_native_slot(d), reference_slot(d));
+    }
+    assert_int_equal(gpx_native_slot(UINT64_MAX), GPX_NATIVE_SLOTS - 1);
+}
+
 int
 main(void)
 {
@@ -102,6 +163,8 @@ main(void)
         cmocka_unit_test(test_gpx_method_index_exact_bytes),
         cmocka_unit_test(test_gpx_first_bounds_are_the_arrays),
         cmocka_unit_test(test_gpx_duration_slot_bounds_inclusive),
+        cmocka_unit_test(test_gpx_native_bounds),
+        cmocka_unit_test(test_gpx_native_slot_matches_definition),
     };
 
     return cmocka_run_group_tests_name("gpx_catalog", tests, NULL, NULL);

@@ -375,6 +375,9 @@ test_gpx_config_resolve_precedence(void **state)
         {"GPX_PROFILE", "both"},
         {"GPX_STATS_URI", "unix:///run/env.sock"},
         {"GPX_COLLECT_CORES", "yes"},
+        {"GPX_NATIVE_HISTOGRAMS", "no"},
+        {"GPX_NATIVE_HISTOGRAM_SCHEMA", "-2"},
+        {"GPX_EXEMPLARS", "on"},
         {"REDIS_SENTINELS", "s1:26379,s2:26379"},
         {"REDIS_SENTINEL_MASTER", "envmaster"},
         {"REDIS_SENTINEL_PASSWORD", "envsentinel"},
@@ -422,6 +425,9 @@ test_gpx_config_resolve_precedence(void **state)
     assert_string_equal(cfg.profile, "both");
     assert_string_equal(cfg.stats_uri, "unix:///run/env.sock");
     assert_int_equal(cfg.collect_cores, 1);
+    assert_int_equal(cfg.native_histograms, 0);
+    assert_int_equal(cfg.native_histogram_schema, -2);
+    assert_int_equal(cfg.exemplars, 1);
     assert_string_equal(cfg.redis_sentinels, "s1:26379,s2:26379");
     assert_string_equal(cfg.redis_sentinel_master, "envmaster");
     assert_string_equal(cfg.redis_sentinel_password, "envsentinel");
@@ -480,7 +486,13 @@ test_gpx_config_resolve_precedence(void **state)
     given[GPX_OPT_READYZ_SATURATION] = "yes";
     given[GPX_OPT_READYZ_QUEUE] = "65535";
     given[GPX_OPT_READYZ_BUSY_PERCENT] = "100";
+    given[GPX_OPT_NATIVE_HISTOGRAMS] = "true";
+    given[GPX_OPT_NATIVE_HISTOGRAM_SCHEMA] = "0";
+    given[GPX_OPT_EXEMPLARS] = "false";
     assert_int_equal(resolve(&cfg, given, err, sizeof(err)), 0);
+    assert_int_equal(cfg.native_histograms, 1);
+    assert_int_equal(cfg.native_histogram_schema, 0);
+    assert_int_equal(cfg.exemplars, 0);
     assert_int_equal(cfg.readyz_saturation, 1);
     assert_int_equal(cfg.readyz_queue, 65535);
     assert_int_equal(cfg.readyz_busy_percent, 100);

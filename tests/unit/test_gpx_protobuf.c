@@ -383,13 +383,80 @@ test_protobuf_exact(void **state)
     gpx_buf_free(&pb);
 }
 
+/* gpx's own lines for the protobuf page: an exemplar after a bucket, and
+ * a native histogram after a histogram's lines, become the fields the
+ * format has for them, exactly. */
+static void
+test_protobuf_native_and_exemplars(void **state)
+{
+    static const char text[] =
+        "# HELP h Help.\n# TYPE h histogram\n"
+        "h_bucket{method=\"GET\",le=\"0.005\"} 3 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "span_id=\"00f067aa0ba902b7\"} 0.0042 1733350000.25\n"
+        "h_bucket{method=\"GET\",le=\"+Inf\"} 6\nh_count{method=\"GET\"} 6\nh_sum{method=\"GET\"} 2.5\n"
+        "# NATIVE 3 9.5367431640625e-07 1 -60:2 -59:1 -50:2\n";
+    struct gpx_buf pb;
+    Io__Prometheus__Client__MetricFamily *f;
+    const Io__Prometheus__Client__Histogram *h;
+    const Io__Prometheus__Client__Exemplar *e;
+    const uint8_t *p;
+    size_t size;
+
+    (void)state;
+    assert_int_equal(gpx_buf_init(&pb, 0), 0);
+    assert_int_equal(gpx_protobuf_from_text(&pb, text, strlen(text)), 0);
+    p = (const uint8_t *)pb.data;
+    assert_true(p[0] & 0x80 && !(p[1] & 0x80)); /* a two-byte length */
+    size = (size_t)(p[0] & 0x7f) | (size_t)p[1] << 7;
+    assert_int_equal(size + 2, pb.len);
+    f = io__prometheus__client__metric_family__unpack(NULL, size, p + 2);
+    assert_non_null(f);
+    h = f->metric[0]->histogram;
+    assert_int_equal(h->sample_count, 6);
+    assert_int_equal(h->schema, 3);
+    assert_true(h->zero_threshold == ldexp(1.0, -20));
+    assert_int_equal(h->zero_count, 1);
+    assert_int_equal(h->n_positive_span, 2);
+    assert_int_equal(h->positive_span[0]->offset, -60);
+    assert_int_equal(h->positive_span[0]->length, 2);
+    assert_int_equal(h->positive_span[1]->offset, 8);
+    assert_int_equal(h->positive_span[1]->length, 1);
+    assert_int_equal(h->n_positive_delta, 3);
+    assert_int_equal(h->positive_delta[0], 2);
+    assert_int_equal(h->positive_delta[1], -1);
+    assert_int_equal(h->positive_delta[2], 1);
+    assert_int_equal(h->n_bucket, 1);
+    e = h->bucket[0]->exemplar;
+    assert_non_null(e);
+    assert_int_equal(e->n_label, 2);
+    assert_string_equal(e->label[0]->name, "trace_id");
+    assert_string_equal(e->label[0]->value, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(e->label[1]->value, "00f067aa0ba902b7");
+    assert_true(e->value == 0.0042);
+    assert_int_equal(e->timestamp->seconds, 1733350000);
+    assert_int_equal(e->timestamp->nanos, 250000000);
+    assert_int_equal(h->n_exemplars, 1);
+    assert_string_equal(h->exemplars[0]->label[0]->value, "4bf92f3577b34da6a3ce929d0e0e4736");
+    io__prometheus__client__metric_family__free_unpacked(f, NULL);
+    gpx_buf_free(&pb);
+}
+
 /* A line that is not of the text format fails the page. */
 static void
 test_protobuf_refuses_broken_lines(void **state)
 {
-    static const char *const broken[] = {"x{a=\"1\" 1\n", "x 1 2 3\n", "x{a=1} 2\n",
-                                         "9x 1\n",        "x abc\n",   "# TYPE h histogram\nh_bucket 1\n",
-                                         "x 1 1e30\n",    "x 1 NaN\n"};
+    static const char *const broken[] = {"x{a=\"1\" 1\n",
+                                         "x 1 2 3\n",
+                                         "x{a=1} 2\n",
+                                         "9x 1\n",
+                                         "x abc\n",
+                                         "# TYPE h histogram\nh_bucket 1\n",
+                                         "x 1 1e30\n",
+                                         "x 1 NaN\n",
+                                         "# NATIVE 3 0 0 1:1\n",
+                                         "# TYPE h histogram\nh_count 1\n# NATIVE 3 0 0 2:1 1:1\n",
+                                         "# TYPE h histogram\nh_count 1\n# NATIVE 3 0 0 2:0\n",
+                                         "# TYPE h histogram\nh_bucket{le=\"1\"} 1 # {a=\"b\"}\n"};
     unsigned i;
 
     (void)state;
@@ -438,8 +505,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_protobuf_round_trip), cmocka_unit_test(test_protobuf_large_families),
-        cmocka_unit_test(test_protobuf_exact),      cmocka_unit_test(test_protobuf_refuses_broken_lines),
+        cmocka_unit_test(test_protobuf_round_trip),
+        cmocka_unit_test(test_protobuf_large_families),
+        cmocka_unit_test(test_protobuf_exact),
+        cmocka_unit_test(test_protobuf_refuses_broken_lines),
+        cmocka_unit_test(test_protobuf_native_and_exemplars),
         cmocka_unit_test(test_negotiate_protobuf),
     };
 

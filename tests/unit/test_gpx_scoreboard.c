@@ -294,11 +294,13 @@ lines_written(const struct gpx_cell *cell)
 }
 
 /* A common request (a known status, fast, small body and response) writes
- * three cache lines of its cell, and a repeat of it the same three: with
- * many busy processes on a CPU, every line the hook touches is a likely
- * miss. Marking a new method and key adds the mask's line once. */
+ * four cache lines of its cell (its status, its classic duration line, its
+ * native histogram's line, the first size line), and a repeat of it the
+ * same four: with many busy processes on a CPU, every line the hook
+ * touches is a likely miss. Marking a new method and key adds the mask's
+ * line once. */
 static void
-test_gpx_cell_record_touches_three_lines(void **state)
+test_gpx_cell_record_touches_four_lines(void **state)
 {
     static struct gpx_cell cell;
     struct gpx_request r = test_request(GPX_METHOD_GET, 200, 800, 0, 12);
@@ -307,14 +309,44 @@ test_gpx_cell_record_touches_three_lines(void **state)
     assert_int_equal(sizeof(cell) % 64, 0);
     memset(&cell, 0, sizeof(cell));
     gpx_cell_record(&cell, &r);
-    assert_int_equal(lines_written(&cell), 4);
+    assert_int_equal(lines_written(&cell), 5);
     cell.methods = 0; /* written once per method */
-    assert_int_equal(lines_written(&cell), 3);
+    assert_int_equal(lines_written(&cell), 4);
     r = test_request(GPX_METHOD_POST, 201, 4000, 900, 1000);
     memset(&cell, 0, sizeof(cell));
     gpx_cell_record(&cell, &r);
     cell.methods = 0;
-    assert_int_equal(lines_written(&cell), 3);
+    assert_int_equal(lines_written(&cell), 4);
+}
+
+/* Each request lands in the native bucket of its duration, 0 us in the zero
+ * bucket: the native histogram's count is the classic one. */
+static void
+test_gpx_cell_record_native(void **state)
+{
+    static struct gpx_cell cell;
+    static const uint64_t durations[] = {0, 1, 999, 1000000, 1000001, 250000, 7000000000ull, 90000000000ull};
+    uint64_t total = 0;
+    unsigned i, s;
+
+    (void)state;
+    memset(&cell, 0, sizeof(cell));
+    for (i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        struct gpx_request r = test_request(GPX_METHOD_PUT, 200, durations[i], 0, 0);
+
+        gpx_cell_record(&cell, &r);
+        assert_true(cell.native[GPX_METHOD_PUT][gpx_native_slot(durations[i])] >= 1);
+    }
+    assert_true(cell.native[GPX_METHOD_PUT][0] == 1);
+    /* 1 s is 2^0: the upper bound of bucket 0, slot 160. */
+    assert_int_equal(gpx_native_slot(1000000), 160);
+    assert_int_equal(gpx_native_slot(1000001), 161);
+    assert_int_equal(gpx_native_slot(250000), 160 - 16);
+    assert_int_equal(gpx_native_slot(90000000000ull), GPX_NATIVE_SLOTS - 1);
+    for (s = 0; s < GPX_NATIVE_SLOTS; s++) {
+        total += cell.native[GPX_METHOD_PUT][s];
+    }
+    assert_true(total == gpx_cell_requests(&cell));
 }
 
 /* Adding cells into a zeroed cell gives exactly the counts of recording all
@@ -481,7 +513,8 @@ main(void)
         cmocka_unit_test(test_gpx_cell_record_errors_and_clamps),
         cmocka_unit_test(test_gpx_cell_count_status_per_key),
         cmocka_unit_test(test_gpx_cell_count_status_overflow),
-        cmocka_unit_test(test_gpx_cell_record_touches_three_lines),
+        cmocka_unit_test(test_gpx_cell_record_touches_four_lines),
+        cmocka_unit_test(test_gpx_cell_record_native),
         cmocka_unit_test(test_gpx_cell_add_merges_exactly),
         cmocka_unit_test(test_gpx_cell_add_overflows_into_class),
         cmocka_unit_test(test_gpx_cell_add_reads_methods_with_keys),
