@@ -192,6 +192,12 @@ def test_protobuf_page_serves_schema_3_by_default(build, server_factory, tmp_pat
     assert merged(buckets, 3, 0) == SCHEMA0_BUCKETS
     # No bucket below a duration's sleep: the lowest one holds 16 ms.
     assert 2 ** (min(buckets) / 8) >= 0.016
+    # The text and OpenMetrics pages cannot carry it: nothing of it there.
+    text = s.scrape_text()
+    om = requests.get(s.metrics_url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=5).text
+    for page in (text, om):
+        assert "NATIVE" not in page and "schema" not in page
+        assert [line for line in page.splitlines() if line.startswith(f"{FAMILY}_bucket")] != []
 
 
 @pytest.mark.parametrize("how", ["option", "env"])
