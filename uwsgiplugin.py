@@ -156,6 +156,7 @@ GCC_LIST = [
     'src/gpx_config',
     'src/gpx_deadline',
     'src/gpx_error_names',
+    'src/gpx_exemplar',
     'src/gpx_exposition',
     'src/gpx_file',
     'src/gpx_fleet',
@@ -183,6 +184,7 @@ GCC_LIST = [
     'src/gpx_snapshot',
     'src/gpx_storage',
     'src/gpx_thread',
+    'src/gpx_traceparent',
     'src/gpx_tls' if _have_tls else 'src/gpx_tls_none',
     'src/gpx_uwsgi_metrics',
 ]

@@ -10,6 +10,7 @@
 #include "../src/gpx_auth.h"
 #include "../src/gpx_buf.h"
 #include "../src/gpx_config.h"
+#include "../src/gpx_exemplar.h"
 #include "../src/gpx_exposition.h"
 #include "../src/gpx_http.h"
 #include "../src/gpx_reload.h"
@@ -40,6 +41,9 @@ struct gpx_core_state {
     const uint64_t *uwsgi_exceptions; /* that counter: uwsgi.workers[mywid].cores[core].exceptions */
     struct gpx_cell *cell;            /* the cell this core's requests are counted in */
     int raised_class;                 /* the class name index of the request's exception, or -1 */
+    /* This core's exemplars ([method][duration slot]) with gpx-exemplars,
+     * else NULL: the request path's one test of the option. */
+    struct gpx_exemplar *exemplars;
 } __attribute__((aligned(64)));
 
 /* What the after-request hook reads, set once per worker after fork and
@@ -55,28 +59,29 @@ struct gpx_request_path {
 } __attribute__((aligned(64)));
 
 struct gpx_glue {
-    const char *given[GPX_OPT_COUNT]; /* option strings as uWSGI parsed them */
-    struct gpx_config cfg;            /* resolved at init */
-    struct gpx_scoreboard board;      /* anonymous, mapped before the first fork */
-    struct gpx_storage storage;       /* where the board's counts are kept, chosen at init */
-    int storage_started;              /* the storage's start ran (master, once the workers run) */
-    int recording;                    /* the board is mapped: the hook may write */
-    int threaded;                     /* one cell per thread, else one per worker */
-    unsigned workers;                 /* configured slots (uwsgi.numproc) */
-    struct gpx_sample *samples;       /* shared, [workers + 1], index = slot */
-    double last_sample;               /* monotonic seconds of the last sampling */
-    struct gpx_http *http;            /* the metrics server, master only */
-    double master_start;              /* unix seconds */
-    double last_scrape_seconds;       /* the previous rendering's duration */
-    struct gpx_request_path path;     /* worker only: the request path's state */
-    struct gpx_tls tls;               /* the endpoint's PEM files, read at init (master) */
-    struct gpx_auth auth;             /* basic auth users, read at init (master); count 0: none */
-    struct gpx_headers headers;       /* what every answer of the endpoint carries, made at init */
-    struct gpx_reload reload;         /* the endpoint's files, watched by the master */
-    unsigned profile;                 /* GPX_PROFILE_* bits of gpx-profile */
-    uint64_t profile_scrapes;         /* pages rendered (the uwsgi-exporter profile's scrapes_total) */
-    double profile_scrape_seconds;    /* their rendering time, summed */
-    int profile_carried;              /* uWSGI's counters were added to the slots' carried words (exit) */
+    const char *given[GPX_OPT_COUNT];    /* option strings as uWSGI parsed them */
+    struct gpx_config cfg;               /* resolved at init */
+    struct gpx_scoreboard board;         /* anonymous, mapped before the first fork */
+    struct gpx_exemplar_board exemplars; /* with gpx-exemplars: mapped before the first fork, beside the board */
+    struct gpx_storage storage;          /* where the board's counts are kept, chosen at init */
+    int storage_started;                 /* the storage's start ran (master, once the workers run) */
+    int recording;                       /* the board is mapped: the hook may write */
+    int threaded;                        /* one cell per thread, else one per worker */
+    unsigned workers;                    /* configured slots (uwsgi.numproc) */
+    struct gpx_sample *samples;          /* shared, [workers + 1], index = slot */
+    double last_sample;                  /* monotonic seconds of the last sampling */
+    struct gpx_http *http;               /* the metrics server, master only */
+    double master_start;                 /* unix seconds */
+    double last_scrape_seconds;          /* the previous rendering's duration */
+    struct gpx_request_path path;        /* worker only: the request path's state */
+    struct gpx_tls tls;                  /* the endpoint's PEM files, read at init (master) */
+    struct gpx_auth auth;                /* basic auth users, read at init (master); count 0: none */
+    struct gpx_headers headers;          /* what every answer of the endpoint carries, made at init */
+    struct gpx_reload reload;            /* the endpoint's files, watched by the master */
+    unsigned profile;                    /* GPX_PROFILE_* bits of gpx-profile */
+    uint64_t profile_scrapes;            /* pages rendered (the uwsgi-exporter profile's scrapes_total) */
+    double profile_scrape_seconds;       /* their rendering time, summed */
+    int profile_carried;                 /* uWSGI's counters were added to the slots' carried words (exit) */
 };
 
 extern struct gpx_glue gpx GPX_HIDDEN;

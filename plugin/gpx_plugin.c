@@ -397,6 +397,14 @@ gpx_preinit_apps(void)
         uwsgi_log("%s\n", err);
         exit(1);
     }
+    /* Exemplars are not counters: kept in memory only, lost with the
+     * master, never in the board's file or snapshot. */
+    if (gpx.cfg.exemplars && gpx_exemplar_board_open(&gpx.exemplars, gpx.workers, cores, GPX_METHOD_COUNT,
+                                                     GPX_DURATION_SLOTS, err, sizeof(err)) != 0) {
+        uwsgi_log("gpx: gpx-exemplars: %s\n", err);
+        exit(1);
+    }
+    gpx_render_exemplars(gpx.exemplars.base != NULL ? &gpx.exemplars : NULL);
     gpx_appfold_init();
     gpx.samples = uwsgi_calloc_shared(sizeof(struct gpx_sample) * (gpx.workers + 1));
     gpx_readyz_init();
@@ -460,6 +468,11 @@ gpx_post_fork(void)
         /* Threads write their own cells; async cores share their worker's
          * one cell, as they share its only OS thread. */
         gpx.path.core_state[c].cell = gpx.path.cells != NULL && gpx.threaded ? gpx.path.cells + c : gpx.path.cells;
+        /* The same writer as the cell's: one thread per row of exemplars. */
+        gpx.path.core_state[c].exemplars =
+            gpx.path.cells != NULL && gpx.exemplars.base != NULL
+                ? gpx_exemplar_at(&gpx.exemplars, (unsigned)uwsgi.mywid, gpx.threaded ? (unsigned)c : 0, 0, 0)
+                : NULL;
     }
     /* The hook's one test of whether it has anything to do: a worker that
      * does not record keeps no core's state up to date either. */

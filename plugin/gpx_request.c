@@ -45,6 +45,33 @@ gpx_after_request_rare(struct wsgi_request *wsgi_req, unsigned core)
     gpx_cell_record(state->cell, &req);
 }
 
+/* With gpx-exemplars: a request with a valid W3C traceparent header
+ * leaves its trace and span ids as the exemplar of the classic duration
+ * bucket it fell in. Out of line: with the option off, the request path
+ * pays one test of a word it already reads. */
+static __attribute__((noinline)) void
+gpx_note_exemplar(struct wsgi_request *wsgi_req, struct gpx_exemplar *row)
+{
+    struct gpx_trace_ids ids;
+    uint16_t len = 0;
+    char *value;
+    uint64_t duration;
+
+    if (wsgi_req->do_not_account) {
+        return;
+    }
+    value = uwsgi_get_var(wsgi_req, "HTTP_TRACEPARENT", 16, &len);
+    if (value == NULL || !gpx_traceparent_parse(value, len, &ids)) {
+        return; /* none, or malformed: never stored */
+    }
+    duration = wsgi_req->end_of_request > wsgi_req->start_of_request
+                   ? wsgi_req->end_of_request - wsgi_req->start_of_request
+                   : 0;
+    gpx_exemplar_write(&row[gpx_method_index(wsgi_req->method, wsgi_req->method_len) * GPX_DURATION_SLOTS +
+                            gpx_duration_slot(duration)],
+                       &ids, duration, wsgi_req->end_of_request);
+}
+
 void
 gpx_after_request(struct wsgi_request *wsgi_req)
 {
@@ -78,6 +105,9 @@ gpx_after_request(struct wsgi_request *wsgi_req)
                           (uint64_t)(__atomic_load_n(&cell->status[place].key, __ATOMIC_RELAXED) ^ key)) != 0,
                          0)) {
         gpx_after_request_rare(wsgi_req, core);
+        if (__builtin_expect(state->exemplars != NULL, 0)) {
+            gpx_note_exemplar(wsgi_req, state->exemplars);
+        }
         return;
     }
     GPX_BUMP(cell->status[place].count, 1);
@@ -86,4 +116,7 @@ gpx_after_request(struct wsgi_request *wsgi_req)
                             ? wsgi_req->end_of_request - wsgi_req->start_of_request
                             : 0,
                         wsgi_req->post_cl, wsgi_req->response_size);
+    if (__builtin_expect(state->exemplars != NULL, 0)) {
+        gpx_note_exemplar(wsgi_req, state->exemplars);
+    }
 }

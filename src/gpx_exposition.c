@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "gpx_exposition.h"
 
+#include "gpx_exemplar.h"
 #include "gpx_restart.h"
 #include "gpx_snapshot.h"
 #include "gpx_text.h"
@@ -178,11 +179,12 @@ put_series_head(char *p, const struct histogram_text *h, const char *suffix, siz
 
 static void
 put_histogram(struct gpx_buf *out, const struct histogram_text *h, const uint64_t *slots, uint64_t sum,
-              int sum_is_micros)
+              int sum_is_micros, const struct gpx_exemplar_copy *exemplars, const unsigned char *have_exemplar)
 {
     uint64_t cumulative = 0;
     unsigned i;
-    size_t bound_len = 0, line = h->name_len + h->labels_len + 16 + GPX_TEXT_MICROS_MAX;
+    size_t bound_len = 0, line = h->name_len + h->labels_len + 16 + GPX_TEXT_MICROS_MAX +
+                                 (exemplars != NULL ? GPX_EXEMPLAR_TEXT_MAX : 0);
     char *p;
 
     for (i = 0; i < h->bounds; i++) {
@@ -205,6 +207,9 @@ put_histogram(struct gpx_buf *out, const struct histogram_text *h, const uint64_
         p = gpx_text_mem(p, bound, strlen(bound));
         p = gpx_text_mem(p, "\"} ", 3);
         p = gpx_text_u64(p, cumulative);
+        if (exemplars != NULL && have_exemplar[i]) {
+            p = gpx_exemplar_text(p, &exemplars[i]);
+        }
         *p++ = '\n';
     }
     p = put_series_head(p, h, "_count", 6);
@@ -257,14 +262,15 @@ sizes_of(const struct gpx_cell *cell, int request, uint64_t *slots, uint64_t *su
 /* Where counter families get their numbers: this server (labels "") or,
  * for the fleet view, one instance (labels `gpx_instance="...",`). */
 struct source {
-    const char *labels;                  /* label text put before the family's own labels */
-    const struct gpx_cell *cells;        /* one folded cell per worker slot */
-    const struct gpx_slot *slots;        /* the slots' master counters, or NULL */
-    unsigned n;                          /* slots in cells */
-    unsigned configured;                 /* slots shown even when they counted nothing */
-    const struct gpx_cell *total;        /* all slots summed */
-    int per_worker;                      /* 0: only the method and status families */
-    const struct gpx_error_names *names; /* the classes the cells' failures are counted under, or NULL */
+    const char *labels;                         /* label text put before the family's own labels */
+    const struct gpx_cell *cells;               /* one folded cell per worker slot */
+    const struct gpx_slot *slots;               /* the slots' master counters, or NULL */
+    unsigned n;                                 /* slots in cells */
+    unsigned configured;                        /* slots shown even when they counted nothing */
+    const struct gpx_cell *total;               /* all slots summed */
+    int per_worker;                             /* 0: only the method and status families */
+    const struct gpx_error_names *names;        /* the classes the cells' failures are counted under, or NULL */
+    const struct gpx_exemplar_board *exemplars; /* the latency buckets' exemplars, or NULL */
 };
 
 /* A slot is shown if it is configured, or if a retired slot counted something. */
@@ -329,10 +335,10 @@ render_worker_histograms(struct gpx_buf *out, enum gpx_format fmt, const struct 
                 h.labels_len = worker_labels(labels, srcs[i].labels, w + 1);
                 if (f == 0) {
                     all_methods(cell, slots, &sum);
-                    put_histogram(out, &h, slots, sum, 1);
+                    put_histogram(out, &h, slots, sum, 1, NULL, NULL);
                 } else {
                     sizes_of(cell, f == 1, slots, &sum);
-                    put_histogram(out, &h, slots, sum, 0);
+                    put_histogram(out, &h, slots, sum, 0, NULL, NULL);
                 }
             }
         }
@@ -694,6 +700,15 @@ put_statuses(struct gpx_buf *out, const struct source *src)
     }
 }
 
+/* The exemplars of this server's requests (gpx-exemplars), or NULL. */
+static const struct gpx_exemplar_board *exemplar_board;
+
+void
+gpx_render_exemplars(const struct gpx_exemplar_board *board)
+{
+    exemplar_board = board;
+}
+
 /* The schema native histograms are served at, or NATIVE_OFF. */
 #define NATIVE_OFF (-100)
 static int native_schema = NATIVE_OFF;
@@ -764,6 +779,8 @@ put_native(struct gpx_buf *out, const uint64_t native[GPX_NATIVE_SLOTS], int sch
 static void
 render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *srcs, unsigned nsrc)
 {
+    struct gpx_exemplar_copy exemplars[GPX_DURATION_SLOTS];
+    unsigned char have_exemplar[GPX_DURATION_SLOTS], have;
     uint64_t slots[GPX_DURATION_SLOTS];
     char labels[GPX_LABELS_MAX];
     unsigned i, j, m;
@@ -795,7 +812,14 @@ render_requests(struct gpx_buf *out, enum gpx_format fmt, const struct source *s
             }
             snprintf(labels, sizeof(labels), "%smethod=\"%s\"", srcs[j].labels, gpx_method_label(m));
             h.labels_len = strlen(labels);
-            put_histogram(out, &h, slots, total->duration[m].sum_us, 1);
+            have = 0;
+            if (srcs[j].exemplars != NULL && fmt != GPX_FORMAT_TEXT) {
+                for (i = 0; i < GPX_DURATION_SLOTS; i++) {
+                    have_exemplar[i] = (unsigned char)gpx_exemplar_newest(srcs[j].exemplars, m, i, &exemplars[i]);
+                    have |= have_exemplar[i];
+                }
+            }
+            put_histogram(out, &h, slots, total->duration[m].sum_us, 1, have ? exemplars : NULL, have_exemplar);
             if (native_served(fmt)) {
                 put_native(out, total->native[m], native_schema);
             }
@@ -947,6 +971,7 @@ gpx_render(struct gpx_buf *out, const struct gpx_exposition *x)
     src.total = total;
     src.per_worker = 1;
     src.names = &names;
+    src.exemplars = exemplar_board;
     render_worker_histograms(out, x->format, &src, 1);
     render_errors(out, x, &src, 1);
     render_worker_gauges(out, x);

@@ -77,6 +77,12 @@ struct gpx_exposition {
  * GPX_NATIVE_SCHEMA): set once, before the first page, from the options. */
 void gpx_render_native_histograms(int on, int schema);
 
+struct gpx_exemplar_board;
+
+/* The exemplars /metrics serves on the latency buckets in OpenMetrics and
+ * protobuf (gpx-exemplars), or NULL: set once, before the first page. */
+void gpx_render_exemplars(const struct gpx_exemplar_board *board);
+
 struct gpx_snapshot_header;
 
 /* One instance of the fleet view: its name and its checked snapshot. */

@@ -32,7 +32,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Memory, text, hashing, logging, files: what every module may use.
     ("base", ("gpx_buf", "gpx_format", "gpx_text", "metrics.pb-c", "gpx_hash", "gpx_index", "gpx_inline", "gpx_log",
-              "gpx_file", "gpx_thread", "gpx_deadline")),
+              "gpx_file", "gpx_thread", "gpx_deadline", "gpx_traceparent")),
     # Formats, parsers and facts of one kind each, knowing no storage.
     ("parts", ("gpx_catalog", "gpx_native_table", "gpx_error_names", "gpx_config", "gpx_names", "gpx_pcfile",
                "gpx_gzip", "gpx_negotiate", "gpx_netstat", "gpx_procstat", "gpx_restart", "gpx_auth", "gpx_tls",
@@ -40,8 +40,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The endpoint moves bytes: it knows formats, compression and
     # credentials, and nothing of metrics (its caller renders and ends pages).
     ("endpoint", ("gpx_http", "gpx_reload")),
-    # Where counts live: the scoreboard, its file, Redis, the app's store.
-    ("storage", ("gpx_scoreboard", "gpx_snapshot", "gpx_layout", "gpx_boardfile", "gpx_redis", "gpx_appstore")),
+    # Where counts live: the scoreboard and its file, the exemplars, Redis, the app's store.
+    ("storage", ("gpx_scoreboard", "gpx_exemplar", "gpx_snapshot", "gpx_layout", "gpx_boardfile", "gpx_redis",
+                 "gpx_appstore")),
     # Pages made from what is stored.
     ("rendering", ("gpx_exposition", "gpx_uwsgi_metrics", "gpx_profile_uwsgi", "gpx_fleet", "gpx_appmerge",
                    "gpx_apprender", "gpx_appmetrics", "gpx_protobuf")),
