@@ -1026,7 +1026,7 @@ gpx_render_fleet(struct gpx_buf *out, enum gpx_format fmt, const struct gpx_flee
         }
         for (w = 0; w < h->workers; w++) {
             /* A blob from Redis has no alignment promise: copy the cell out. */
-            memcpy(&cells[w], gpx_snapshot_cell(h, w + 1), sizeof(struct gpx_cell));
+            gpx_snapshot_read_cell(h, w + 1, &cells[w]);
             memcpy(&slots[w], gpx_snapshot_slot(h, w + 1), sizeof(struct gpx_slot));
             gpx_cell_add_parts(&cells[h->workers], &cells[w], NULL, native_served(fmt));
         }

@@ -85,35 +85,42 @@ gpx_layout_snapshot_upgrade(const void *blob, size_t len, struct gpx_buf *out)
 {
     const unsigned char *p = blob;
     struct gpx_snapshot_header h;
+    struct gpx_snapshot_writer writer;
+    struct gpx_error_names names;
     size_t entry = sizeof(struct gpx_slot) + GPX_CELL_V3_SIZE, counters;
+    struct gpx_slot slot;
     struct gpx_cell *cell;
     unsigned w;
+    int rc;
 
     if (len < sizeof(h)) {
         return -1;
     }
     memcpy(&h, blob, sizeof(h));
-    counters = sizeof(h) + sizeof(struct gpx_error_names) + (size_t)h.workers * entry;
+    counters = sizeof(h) + sizeof(names) + (size_t)h.workers * entry;
     if (memcmp(h.magic, GPX_SNAPSHOT_MAGIC, sizeof(h.magic)) != 0 || h.layout_version != GPX_LAYOUT_V3 ||
-        h.slot_size != sizeof(struct gpx_slot) || h.cell_size != GPX_CELL_V3_SIZE || h.workers == 0 || len < counters) {
+        h.slot_size != sizeof(struct gpx_slot) || h.cell_size != GPX_CELL_V3_SIZE || h.workers == 0 ||
+        h.workers > len || len < counters) {
         return -1;
     }
     if (posix_memalign((void **)&cell, _Alignof(struct gpx_cell), sizeof(*cell)) != 0) {
         return -1;
     }
-    h.layout_version = GPX_LAYOUT_VERSION;
-    h.cell_size = sizeof(struct gpx_cell);
-    gpx_buf_append(out, (const char *)&h, sizeof(h));
-    gpx_buf_append(out, (const char *)p + sizeof(h), sizeof(struct gpx_error_names));
-    p += sizeof(h) + sizeof(struct gpx_error_names);
+    memcpy(&names, p + sizeof(h), sizeof(names));
+    if (gpx_snapshot_begin(&writer, out, &h, &names) != 0) {
+        free(cell);
+        return -1;
+    }
+    p += sizeof(h) + sizeof(names);
     for (w = 0; w < h.workers; w++, p += entry) {
         memset(cell, 0, sizeof(*cell));
         upgrade_cell(cell, p + sizeof(struct gpx_slot));
-        gpx_buf_append(out, (const char *)p, sizeof(struct gpx_slot));
-        gpx_buf_append(out, (const char *)cell, sizeof(*cell));
+        memcpy(&slot, p, sizeof(slot));
+        gpx_snapshot_add_worker(&writer, &slot, cell);
     }
+    rc = gpx_snapshot_finish(&writer);
     /* The extension (the fleet view's) does not depend on the cell. */
     gpx_buf_append(out, (const char *)p, len - counters);
     free(cell);
-    return out->failed ? -1 : 0;
+    return rc == 0 && !out->failed ? 0 : -1;
 }

@@ -21,8 +21,8 @@
 #include "gpx_snapshot.h"
 
 #define GPX_LAYOUT_V3 3u
-/* A layout-3 cell's bytes: where this layout's native histograms start. */
-#define GPX_CELL_V3_SIZE offsetof(struct gpx_cell, native)
+/* A layout-3 cell's bytes: this layout's classic counters. */
+#define GPX_CELL_V3_SIZE GPX_CELL_CLASSIC_SIZE
 
 /* Fills the native histograms of a cell of layout 3 (zero there) from its
  * classic duration buckets. */

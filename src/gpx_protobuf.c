@@ -5,6 +5,7 @@
 
 #include "metrics.pb-c.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -796,20 +797,34 @@ type_of(const char *p, const char *end)
     return IO__PROMETHEUS__CLIENT__METRIC_TYPE__UNTYPED;
 }
 
-/* A whole number at *p (advanced past it and one space). */
+/* A whole number at *p, up to a space or a colon (*p advanced past it and
+ * that one separator): signed (`is_signed`, an index or a schema) or a
+ * count, whose whole uint64 range a counter may reach. */
 static int
-read_integer(const char **p, const char *end, long long *value)
+read_integer(const char **p, const char *end, int is_signed, long long *index, uint64_t *count)
 {
+    char digits[24], *stop;
     const char *s = *p;
-    double v;
+    size_t len;
 
     while (*p < end && **p != ' ' && **p != ':') {
         (*p)++;
     }
-    if (read_number(s, *p, &v) != 0 || v != floor(v) || !(v > -9.2e18 && v < 9.2e18)) {
+    len = (size_t)(*p - s);
+    if (len == 0 || len >= sizeof(digits) || (!is_signed && *s == '-')) {
         return -1;
     }
-    *value = (long long)v;
+    memcpy(digits, s, len);
+    digits[len] = '\0';
+    errno = 0;
+    if (is_signed) {
+        *index = strtoll(digits, &stop, 10);
+    } else {
+        *count = strtoull(digits, &stop, 10);
+    }
+    if (errno != 0 || *stop != '\0') {
+        return -1;
+    }
     if (*p < end) {
         (*p)++;
     }
@@ -824,7 +839,8 @@ static int
 read_native(struct family *f, const char *p, const char *end)
 {
     struct metric *m;
-    long long schema, zero, index, count, previous_index = 0, previous_count = 0;
+    long long schema, index, previous_index = 0;
+    uint64_t zero, count, previous_count = 0;
     const char *t;
     size_t spans = 0, deltas = 0, most;
     double threshold;
@@ -834,7 +850,7 @@ read_native(struct family *f, const char *p, const char *end)
     }
     m = &f->metrics[f->last - 1];
     p += 9;
-    if (read_integer(&p, end, &schema) != 0 || schema < -4 || schema > 8) {
+    if (read_integer(&p, end, 1, &schema, NULL) != 0 || schema < -4 || schema > 8) {
         return -1;
     }
     for (t = p; t < end && *t != ' '; t++) {
@@ -843,7 +859,7 @@ read_native(struct family *f, const char *p, const char *end)
         return -1;
     }
     p = t + (t < end);
-    if (read_integer(&p, end, &zero) != 0 || zero < 0) {
+    if (read_integer(&p, end, 0, NULL, &zero) != 0) {
         return -1;
     }
     most = (size_t)(end - p) / 4 + 1; /* each bucket takes at least "i:c " */
@@ -857,8 +873,9 @@ read_native(struct family *f, const char *p, const char *end)
         return -1;
     }
     while (p < end) {
-        if (read_integer(&p, end, &index) != 0 || p[-1] != ':' || read_integer(&p, end, &count) != 0 || count <= 0 ||
-            deltas == most || (deltas > 0 && index <= previous_index) || index < INT32_MIN || index > INT32_MAX) {
+        if (read_integer(&p, end, 1, &index, NULL) != 0 || p[-1] != ':' ||
+            read_integer(&p, end, 0, NULL, &count) != 0 || count == 0 || deltas == most ||
+            (deltas > 0 && index <= previous_index) || index < INT32_MIN || index > INT32_MAX) {
             return -1;
         }
         if (deltas == 0 || index != previous_index + 1) {
@@ -870,14 +887,15 @@ read_native(struct family *f, const char *p, const char *end)
             spans++;
         }
         m->spans[spans - 1].length++;
-        m->deltas[deltas++] = count - previous_count;
+        /* The format's delta, modulo 2^64 as a counter wraps. */
+        m->deltas[deltas++] = (int64_t)(count - previous_count);
         previous_index = index;
         previous_count = count;
     }
     m->histogram.has_schema = m->histogram.has_zero_threshold = m->histogram.has_zero_count = 1;
     m->histogram.schema = (int32_t)schema;
     m->histogram.zero_threshold = threshold;
-    m->histogram.zero_count = (uint64_t)zero;
+    m->histogram.zero_count = zero;
     m->histogram.n_positive_span = spans;
     m->histogram.positive_span = m->span_ptrs;
     m->histogram.n_positive_delta = deltas;

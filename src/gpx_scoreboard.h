@@ -113,6 +113,10 @@ struct gpx_cell {
     uint64_t native[GPX_METHOD_COUNT][GPX_NATIVE_SLOTS] __attribute__((aligned(64)));
 } __attribute__((aligned(64)));
 
+/* A cell's bytes before its native histograms: its classic counters (and
+ * the whole cell of layout 3). */
+#define GPX_CELL_CLASSIC_SIZE offsetof(struct gpx_cell, native)
+
 /* Words of struct gpx_slot's `carried`: six per-worker counters, then the
  * requests and the exceptions of each of GPX_MAX_APPS applications. */
 #define GPX_SLOT_CARRIED (6 + 2 * GPX_MAX_APPS)

@@ -12,6 +12,15 @@
  * it knows of a newer version and leaves the rest, and reads an older one
  * as far as it goes (what it lacks reads as zero). A blob without one (an
  * older gpx's) is read as counters only.
+ *
+ * The counters are the header, the class names, per worker slot its struct
+ * gpx_slot and its cell's classic counters (GPX_CELL_CLASSIC_SIZE bytes),
+ * then the native section: the cells' native histograms, sparse (a
+ * method's buckets that counted, in runs), since most of their 289 buckets
+ * per method stay zero and a dense copy would make a blob five times
+ * larger. Section: struct gpx_snapshot_native, a uint32 offset (from the
+ * section's start) per worker, and at each offset a uint32 count of runs,
+ * each a struct gpx_snapshot_run and its `count` uint64 values.
  */
 #ifndef GPX_SNAPSHOT_H
 #define GPX_SNAPSHOT_H
@@ -32,6 +41,23 @@ struct gpx_snapshot_header {
     uint32_t workers;        /* slots that follow */
     uint64_t created_unix;   /* when the counters started */
     uint64_t taken_unix;     /* when this snapshot was taken */
+};
+
+#define GPX_SNAPSHOT_NATIVE_MAGIC "GPXNATV1"
+
+/* The native section's first bytes. */
+struct gpx_snapshot_native {
+    char magic[8];    /* GPX_SNAPSHOT_NATIVE_MAGIC */
+    uint32_t size;    /* bytes of the section, this header included */
+    uint32_t workers; /* offsets that follow: the blob's workers */
+};
+
+/* Consecutive native buckets of one method. */
+struct gpx_snapshot_run {
+    uint16_t method; /* enum gpx_method */
+    uint16_t first;  /* the first slot */
+    uint16_t count;  /* slots, at least 1 */
+    uint16_t reserved;
 };
 
 #define GPX_SNAPSHOT_EXT_MAGIC "GPXSNAPX"
@@ -84,8 +110,8 @@ struct gpx_snapshot_worker {
 
 /* Appends a snapshot of live + base (base may be NULL) to out: the header,
  * the exception class names its cells count under (struct gpx_error_names),
- * then per worker slot a struct gpx_slot and a struct gpx_cell. Covers the
- * larger of the two boards' worker counts. Returns 0, or -1 on memory. */
+ * per worker slot its slot and classic counters, the native section. Covers
+ * the larger of the two boards' worker counts. Returns 0, or -1 on memory. */
 int gpx_snapshot_encode(struct gpx_buf *out, const struct gpx_scoreboard *live, const struct gpx_scoreboard *base,
                         uint64_t now_unix);
 
@@ -111,9 +137,28 @@ int gpx_snapshot_read_live(const void *blob, size_t len, struct gpx_snapshot_liv
 /* Copies a checked blob's class names out (a blob has no alignment promise). */
 void gpx_snapshot_error_names(const struct gpx_snapshot_header *h, struct gpx_error_names *out);
 
-/* The slot and cell of worker `worker` (1-based) in a checked blob. */
+/* The slot of worker `worker` (1-based) in a checked blob (unaligned: copy
+ * it out). */
 const struct gpx_slot *gpx_snapshot_slot(const struct gpx_snapshot_header *h, unsigned worker);
-const struct gpx_cell *gpx_snapshot_cell(const struct gpx_snapshot_header *h, unsigned worker);
+
+/* Worker `worker`'s (1-based) cell of a checked blob, classic counters and
+ * native histograms, into *cell (aligned, the caller's). */
+void gpx_snapshot_read_cell(const struct gpx_snapshot_header *h, unsigned worker, struct gpx_cell *cell);
+
+/* Writes a blob worker by worker (what gpx_snapshot_encode and the reading
+ * of an earlier layout use): begin with the header (its layout, sizes and
+ * workers are set here) and the class names, one add per worker in order,
+ * then finish, which appends the native section. */
+struct gpx_snapshot_writer {
+    struct gpx_buf *out;
+    struct gpx_buf native; /* the section's runs, written as workers come */
+    uint32_t *offsets;     /* each worker's runs in `native` */
+    unsigned workers, added;
+};
+int gpx_snapshot_begin(struct gpx_snapshot_writer *w, struct gpx_buf *out, struct gpx_snapshot_header *h,
+                       const struct gpx_error_names *names);
+void gpx_snapshot_add_worker(struct gpx_snapshot_writer *w, const struct gpx_slot *slot, const struct gpx_cell *cell);
+int gpx_snapshot_finish(struct gpx_snapshot_writer *w);
 
 /* Adds a checked blob's counters into `base` (a one-core board written only
  * by the caller): worker w's cell into base's cell (w, 0), slots likewise;

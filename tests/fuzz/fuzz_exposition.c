@@ -321,6 +321,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!out.failed && x.format == GPX_FORMAT_TEXT) {
             check_protobuf(out.data, out.len);
         }
+        if (f == 0) {
+            /* The protobuf page's own source: the text page with its native
+             * histograms, at a schema the input picks. */
+            struct gpx_buf native;
+
+            gpx_render_native_histograms(1, (int)(size % 8) - 4);
+            x.format = GPX_FORMAT_PROTOBUF;
+            if (gpx_buf_init(&native, 0) == 0) {
+                gpx_render(&native, &x);
+                if (!native.failed) {
+                    check_protobuf(native.data, native.len);
+                }
+                gpx_buf_free(&native);
+            }
+            x.format = GPX_FORMAT_TEXT;
+        }
         if (!out.failed && gpx_render_end(&out, x.format) == 0) {
             check_page(out.data, out.len, x.format);
         }

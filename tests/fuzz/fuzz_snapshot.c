@@ -9,8 +9,10 @@
  * as the fleet view in both formats, the fleet's reading (gpx_fleet_read:
  * the extension of what the master saw, and its families) included. The
  * same bytes are then fitted with a valid header (and cut or padded to
- * whole entries), so that the names, slots and cells are read even when a
- * mutation changed the length, and fitted once more with an extension
+ * whole entries), and a native section whose runs (method, first bucket,
+ * length, values) the input picks within the buckets, so that the names,
+ * slots and cells are read even when a mutation changed the length, and
+ * fitted once more with an extension
  * whose sizes agree, so that its parts are read too. Nothing may crash,
  * read outside the blob, leak or loop, whatever the bytes. */
 #include <stdint.h>
@@ -24,7 +26,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define PREAMBLE (sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names))
-#define ENTRY (sizeof(struct gpx_slot) + sizeof(struct gpx_cell))
+#define ENTRY (sizeof(struct gpx_slot) + GPX_CELL_CLASSIC_SIZE)
+/* A fitted native section's runs, at most: each of a whole method's size. */
+#define FITTED_RUNS_MAX 3u
+#define FITTED_NATIVE_MAX                                                                                              \
+    (sizeof(struct gpx_snapshot_native) + FITTED_WORKERS_MAX * sizeof(uint32_t) + sizeof(uint32_t) +                   \
+     FITTED_RUNS_MAX * (sizeof(struct gpx_snapshot_run) + GPX_NATIVE_SLOTS * sizeof(uint64_t)))
 /* Workers of a fitted blob, at most: enough for every path, small enough
  * to keep runs fast. */
 #define FITTED_WORKERS_MAX 8u
@@ -126,6 +133,45 @@ fit_extension(const uint8_t *core, size_t core_len, size_t workers, const uint8_
     free(blob);
 }
 
+/* A native section at out for `workers` entries, every worker's offset at
+ * the same runs, which the input's bytes pick (kept within the buckets).
+ * Returns its size. */
+static size_t
+fit_native(uint8_t *out, size_t workers, const uint8_t *data, size_t size)
+{
+    struct gpx_snapshot_native n;
+    size_t start = sizeof(n) + workers * sizeof(uint32_t), at = start + sizeof(uint32_t), used = 0;
+    uint32_t runs = size > 0 ? data[0] % (FITTED_RUNS_MAX + 1) : 0, r, i;
+
+    for (i = 0; i < workers; i++) {
+        uint32_t offset = (uint32_t)start;
+
+        memcpy(out + sizeof(n) + i * sizeof(uint32_t), &offset, sizeof(offset));
+    }
+    memcpy(out + start, &runs, sizeof(runs));
+    for (r = 0; r < runs; r++) {
+        struct gpx_snapshot_run run;
+        uint8_t pick[4] = {0};
+
+        memcpy(pick, data + (1 + 4 * r < size ? 1 + 4 * r : 0), size > 4 * r + 5 ? 4 : 0);
+        memset(&run, 0, sizeof(run));
+        run.method = (uint16_t)(pick[0] % GPX_METHOD_COUNT);
+        run.first = (uint16_t)(((unsigned)pick[1] << 8 | pick[2]) % GPX_NATIVE_SLOTS);
+        run.count = (uint16_t)(1 + pick[3] % (GPX_NATIVE_SLOTS - run.first));
+        memcpy(out + at, &run, sizeof(run));
+        at += sizeof(run);
+        for (i = 0; i < run.count * sizeof(uint64_t); i++) {
+            out[at++] = size > 0 ? data[used++ % size] : 0;
+        }
+    }
+    memset(&n, 0, sizeof(n));
+    memcpy(n.magic, GPX_SNAPSHOT_NATIVE_MAGIC, sizeof(n.magic));
+    n.size = (uint32_t)at;
+    n.workers = (uint32_t)workers;
+    memcpy(out, &n, sizeof(n));
+    return at;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -138,11 +184,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     workers = size > PREAMBLE ? (size - PREAMBLE) / ENTRY : 0;
     workers = workers < 1 ? 1 : workers > FITTED_WORKERS_MAX ? FITTED_WORKERS_MAX : workers;
     len = PREAMBLE + workers * ENTRY;
-    fitted = calloc(1, len);
+    fitted = calloc(1, len + FITTED_NATIVE_MAX);
     if (fitted == NULL) {
         return 0;
     }
     memcpy(fitted, data, size < len ? size : len);
+    len += fit_native(fitted + len, workers, data, size);
     memcpy(&h, fitted, sizeof(h));
     memcpy(h.magic, GPX_SNAPSHOT_MAGIC, sizeof(h.magic));
     h.layout_version = GPX_LAYOUT_VERSION;

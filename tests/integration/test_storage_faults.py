@@ -3,7 +3,7 @@ the scoreboard truncated, replaced, removed or chmod-ed while the server
 runs, its directory removed before a SIGHUP reload, with the app's folded
 prometheus_client totals in it.
 
-Real faults only: a real tmpfs of 64 KiB (mounted here, so root is needed)
+Real faults only: a real tmpfs of 256 KiB (mounted here, so root is needed)
 filled with another file, real truncate/mv/rm/chmod of the file while
 requests and scrapes go on. Whatever happens the master and the workers
 live on (no SIGBUS, same pids), every request is answered, the counts are
@@ -33,21 +33,21 @@ from conftest import Server, lines_with, per_worker, send_ok, wait_accepting, wa
 PROBE = 1  # GET / sent by each start() / wait_ready()
 APP_METRICS = Path(__file__).resolve().parent / "apps" / "app_metrics.py"
 # What two worker slots of one cell take (a 4 KiB header, then per slot a
-# 512-byte block and a 5,312-byte cell): gpx_scoreboard.h's layout 3.
-BOARD_BYTES_2x1 = 4096 + 2 * (512 + 5312)
+# 512-byte block and a 28,480-byte cell): gpx_scoreboard.h's layout 4.
+BOARD_BYTES_2x1 = 4096 + 2 * (512 + 28480)
 
 
 # -- helpers -------------------------------------------------------------------
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """A real 64 KiB tmpfs, unmounted at teardown. Take it before
+    """A real 256 KiB tmpfs, unmounted at teardown. Take it before
     server_factory, so that the servers are stopped before it goes."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "tmpfs"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mnt)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mnt)], check=True)
     try:
         yield mnt
     finally:

@@ -13,6 +13,7 @@
 #include "gpx_test_support.h"
 
 #include "gpx_apprender.h"
+#include "gpx_exemplar.h"
 #include "gpx_exposition.h"
 #include "gpx_fleet.h"
 #include "gpx_restart.h"
@@ -220,6 +221,69 @@ test_gpx_render_duration_histogram(void **state)
     assert_line(text, "gunicorn_request_duration_seconds_sum{method=\"POST\"} 0.005000");
     assert_int_equal(count_prefix(text, "gunicorn_request_duration_seconds_count{"), 2);
     assert_int_equal(count_prefix(text, "gunicorn_request_duration_seconds_bucket{method=\"HEAD\""), 0);
+}
+
+/* The protobuf page's source text: each method's native histogram right
+ * after its classic lines, its buckets at the recorded schema or merged to
+ * a coarser one; text and OpenMetrics pages carry none. */
+static void
+test_gpx_render_native_lines(void **state)
+{
+    struct scene *s = *state;
+    const char *text;
+
+    s->x.format = GPX_FORMAT_PROTOBUF;
+    gpx_render_native_histograms(1, 3);
+    text = render(s);
+    /* 1.5 ms, 7 ms and 2 s (2^1: bucket 8's upper bound); 5 ms. */
+    assert_line(text, "# NATIVE 3 9.5367431640625e-07 0 -75:1 -57:1 8:1");
+    assert_line(text, "# NATIVE 3 9.5367431640625e-07 0 -61:1");
+    assert_non_null(strstr(text, "gunicorn_request_duration_seconds_sum{method=\"GET\"} 2.008500\n# NATIVE 3 "));
+    gpx_render_native_histograms(1, 0);
+    text = render(s);
+    assert_line(text, "# NATIVE 0 9.5367431640625e-07 0 -9:1 -7:1 1:1");
+    gpx_render_native_histograms(1, -4);
+    text = render(s);
+    assert_line(text, "# NATIVE -4 2.3283064365386963e-10 0 0:2 1:1");
+    gpx_render_native_histograms(0, 3);
+    assert_null(strstr(render(s), "# NATIVE"));
+    gpx_render_native_histograms(1, 3);
+    s->x.format = GPX_FORMAT_OPENMETRICS;
+    assert_null(strstr(render(s), "# NATIVE"));
+    s->x.format = GPX_FORMAT_TEXT;
+    assert_null(strstr(render(s), "# NATIVE"));
+}
+
+/* An exemplar is served on the bucket its request fell in, in OpenMetrics
+ * and in the protobuf page's source; never on the text page. */
+static void
+test_gpx_render_exemplars(void **state)
+{
+    static const struct gpx_trace_ids ids = {
+        {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+        {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}};
+    static const char line[] =
+        "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.005\"} 1 # "
+        "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.0015 1733350000.25";
+    struct scene *s = *state;
+    struct gpx_exemplar_board b;
+    char err[256];
+
+    assert_int_equal(gpx_exemplar_board_open(&b, 3, 2, GPX_METHOD_COUNT, GPX_DURATION_SLOTS, err, sizeof(err)), 0);
+    gpx_exemplar_write(gpx_exemplar_at(&b, 1, 0, GPX_METHOD_GET, 0), &ids, 1500, 1733350000250000ull);
+    gpx_render_exemplars(&b);
+    s->x.format = GPX_FORMAT_OPENMETRICS;
+    assert_line(render(s), line);
+    assert_line(render(s), "gunicorn_request_duration_seconds_bucket{method=\"GET\",le=\"0.01\"} 2");
+    s->x.format = GPX_FORMAT_PROTOBUF;
+    assert_line(render(s), line);
+    s->x.format = GPX_FORMAT_TEXT;
+    assert_null(strstr(render(s), "trace_id"));
+    gpx_render_exemplars(NULL);
+    s->x.format = GPX_FORMAT_OPENMETRICS;
+    assert_null(strstr(render(s), "trace_id"));
+    s->x.format = GPX_FORMAT_TEXT;
+    gpx_exemplar_board_close(&b);
 }
 
 /* Per-worker series: request counts, duration (exact sums), request and
@@ -811,14 +875,24 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        SCENE_TEST(test_gpx_render_requests_total),          SCENE_TEST(test_gpx_render_duration_histogram),
-        SCENE_TEST(test_gpx_render_worker_histograms),       SCENE_TEST(test_gpx_render_help_and_type_once),
-        SCENE_TEST(test_gpx_families_table_is_every_family), cmocka_unit_test(test_gpx_render_label_value_escapes),
-        SCENE_TEST(test_gpx_render_endpoint_label),          SCENE_TEST(test_gpx_render_failures_by_class),
-        SCENE_TEST(test_gpx_render_worker_gauges_live_only), SCENE_TEST(test_gpx_render_worker_state),
-        SCENE_TEST(test_gpx_render_server_families),         SCENE_TEST(test_gpx_render_retired_slot),
-        cmocka_unit_test(test_gpx_render_overflow_classes),  cmocka_unit_test(test_gpx_render_status_order),
-        SCENE_TEST(test_gpx_render_restart_counts),          SCENE_TEST(test_gpx_render_openmetrics),
+        SCENE_TEST(test_gpx_render_requests_total),
+        SCENE_TEST(test_gpx_render_duration_histogram),
+        SCENE_TEST(test_gpx_render_native_lines),
+        SCENE_TEST(test_gpx_render_exemplars),
+        SCENE_TEST(test_gpx_render_worker_histograms),
+        SCENE_TEST(test_gpx_render_help_and_type_once),
+        SCENE_TEST(test_gpx_families_table_is_every_family),
+        cmocka_unit_test(test_gpx_render_label_value_escapes),
+        SCENE_TEST(test_gpx_render_endpoint_label),
+        SCENE_TEST(test_gpx_render_failures_by_class),
+        SCENE_TEST(test_gpx_render_worker_gauges_live_only),
+        SCENE_TEST(test_gpx_render_worker_state),
+        SCENE_TEST(test_gpx_render_server_families),
+        SCENE_TEST(test_gpx_render_retired_slot),
+        cmocka_unit_test(test_gpx_render_overflow_classes),
+        cmocka_unit_test(test_gpx_render_status_order),
+        SCENE_TEST(test_gpx_render_restart_counts),
+        SCENE_TEST(test_gpx_render_openmetrics),
     };
 
     return cmocka_run_group_tests_name("gpx_exposition", tests, NULL, NULL);

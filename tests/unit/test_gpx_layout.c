@@ -210,7 +210,7 @@ test_layout_snapshot_upgrade(void **state)
     cell = aligned_alloc(64, sizeof(*cell));
     assert_non_null(cell);
     for (w = 1; w <= WORKERS; w++) {
-        memcpy(cell, gpx_snapshot_cell(checked, w), sizeof(*cell));
+        gpx_snapshot_read_cell(checked, w, cell);
         assert_upgraded_cell(cell, w - 1);
     }
     /* The extension goes along as it is. */

@@ -16,7 +16,7 @@
 #include "gpx_restart.h"
 #include "gpx_snapshot.h"
 
-#define ENTRY_SIZE (sizeof(struct gpx_slot) + sizeof(struct gpx_cell))
+#define ENTRY_SIZE (sizeof(struct gpx_slot) + GPX_CELL_CLASSIC_SIZE)
 /* The header and the class names before the first entry. */
 #define PREAMBLE_SIZE (sizeof(struct gpx_snapshot_header) + sizeof(struct gpx_error_names))
 
@@ -35,7 +35,19 @@ new_cell(void)
 static void
 blob_cell(const struct gpx_snapshot_header *h, unsigned w, struct gpx_cell *cell)
 {
-    memcpy(cell, gpx_snapshot_cell(h, w), sizeof(*cell));
+    gpx_snapshot_read_cell(h, w, cell);
+}
+
+/* The size of the native section of a blob of `workers` entries. */
+static size_t
+native_size(const char *blob, unsigned workers)
+{
+    struct gpx_snapshot_native n;
+
+    memcpy(&n, blob + PREAMBLE_SIZE + workers * ENTRY_SIZE, sizeof(n));
+    assert_memory_equal(n.magic, GPX_SNAPSHOT_NATIVE_MAGIC, 8);
+    assert_int_equal(n.workers, workers);
+    return n.size;
 }
 
 static void
@@ -148,7 +160,7 @@ test_gpx_snapshot_encode_header(void **state)
     unsigned w;
 
     encode(&out, &b->live, &b->base, 1700000999);
-    assert_int_equal(out.len, PREAMBLE_SIZE + 3 * ENTRY_SIZE);
+    assert_int_equal(out.len, PREAMBLE_SIZE + 3 * ENTRY_SIZE + native_size(out.data, 3));
     h = checked(out.data, out.len);
     assert_memory_equal(h->magic, GPX_SNAPSHOT_MAGIC, 8);
     assert_int_equal(h->layout_version, GPX_LAYOUT_VERSION);
@@ -161,13 +173,12 @@ test_gpx_snapshot_encode_header(void **state)
         const unsigned char *entry = (const unsigned char *)out.data + PREAMBLE_SIZE + (w - 1) * ENTRY_SIZE;
 
         assert_ptr_equal(gpx_snapshot_slot(h, w), entry);
-        assert_ptr_equal(gpx_snapshot_cell(h, w), entry + sizeof(struct gpx_slot));
     }
     gpx_buf_free(&out);
 
     /* Without a base: the live board's workers and start. */
     encode(&out, &b->live, NULL, 5);
-    assert_int_equal(out.len, PREAMBLE_SIZE + 2 * ENTRY_SIZE);
+    assert_int_equal(out.len, PREAMBLE_SIZE + 2 * ENTRY_SIZE + native_size(out.data, 2));
     h = checked(out.data, out.len);
     assert_int_equal(h->workers, 2);
     assert_true(h->created_unix == 1700000200);
@@ -827,6 +838,75 @@ test_gpx_snapshot_live_damaged(void **state)
     gpx_buf_free(&out);
 }
 
+/* The native histograms travel sparse, in runs of buckets that counted (a
+ * lone zero between two kept), and are read back exactly; a section that
+ * points outside itself or the buckets is refused. */
+static void
+test_gpx_snapshot_native_sparse(void **state)
+{
+    struct gpx_scoreboard board;
+    struct gpx_buf out;
+    const struct gpx_snapshot_header *h;
+    struct gpx_cell *cell = new_cell(), *want = new_cell();
+    char err[256];
+    size_t at, runs_at;
+    unsigned m;
+
+    (void)state;
+    assert_int_equal(gpx_scoreboard_open_anonymous(&board, 2, 2, err, sizeof(err)), 0);
+    /* Worker 1: GET at slots 0 (0 us), 1 (1 us, three times) and 9 (2 us):
+     * runs [0..1] and [9]; POST at 160 (1 s) and 162 (1.1 s), a lone zero
+     * between: one run [160..162]. Worker 2: nothing. */
+    record_request(&board, 1, 0, GPX_METHOD_GET, 200, 0, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_GET, 200, 1, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_GET, 200, 2, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_POST, 200, 1000000, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_POST, 200, 1100000, 0, 0);
+    record_request(&board, 1, 0, GPX_METHOD_GET, 200, 1, 0, 0);
+    record_request(&board, 1, 1, GPX_METHOD_GET, 200, 1, 0, 0);
+    assert_int_equal(gpx_native_slot(2), 9);
+    assert_int_equal(gpx_native_slot(1100000), 162);
+    encode(&out, &board, NULL, 1);
+    h = checked(out.data, out.len);
+    /* Header, 2 offsets; worker 1: a count and three runs; worker 2: a
+     * count of 0. */
+    assert_int_equal(native_size(out.data, 2),
+                     sizeof(struct gpx_snapshot_native) + 2 * 4 + 4 + (8 + 2 * 8) + (8 + 8) + (8 + 3 * 8) + 4);
+    gpx_scoreboard_sum_worker(&board, 1, want);
+    blob_cell(h, 1, cell);
+    for (m = 0; m < GPX_METHOD_COUNT; m++) {
+        assert_memory_equal(cell->native[m], want->native[m], sizeof(cell->native[m]));
+    }
+    assert_true(cell->native[GPX_METHOD_GET][1] == 3 && cell->native[GPX_METHOD_GET][0] == 1);
+    assert_true(cell->native[GPX_METHOD_POST][161] == 0 && cell->native[GPX_METHOD_POST][162] == 1);
+    blob_cell(h, 2, cell);
+    assert_true(gpx_cell_requests(cell) == 0 && cell->native[GPX_METHOD_GET][0] == 0);
+
+    /* Damaged sections. */
+    at = PREAMBLE_SIZE + 2 * ENTRY_SIZE;
+    runs_at = at + sizeof(struct gpx_snapshot_native) + 2 * 4;
+    assert_patched_refused(&out, at, 0, out.len, "a damaged snapshot (2 workers"); /* magic */
+    assert_patched_refused(&out, at + offsetof(struct gpx_snapshot_native, size), UINT32_MAX, out.len,
+                           "a damaged snapshot (2 workers");
+    assert_patched_refused(&out, at + offsetof(struct gpx_snapshot_native, workers), 3, out.len,
+                           "a damaged snapshot (2 workers");
+    assert_patched_refused(&out, at + sizeof(struct gpx_snapshot_native), 2, out.len,
+                           "a damaged snapshot (2 workers"); /* an offset into the header */
+    assert_patched_refused(&out, at + sizeof(struct gpx_snapshot_native), 1u << 30, out.len,
+                           "a damaged snapshot (2 workers");                               /* an offset past the end */
+    assert_patched_refused(&out, runs_at, 1000, out.len, "a damaged snapshot (2 workers"); /* runs past the end */
+    /* The first run (GET, 0, 2): a method past the last, a run past the
+     * buckets, an empty run. */
+    assert_patched_refused(&out, runs_at + 4, GPX_METHOD_COUNT, out.len, "a damaged snapshot (2 workers");
+    assert_patched_refused(&out, runs_at + 4 + 2, (uint32_t)(GPX_NATIVE_SLOTS - 1) | 2u << 16, out.len,
+                           "a damaged snapshot (2 workers");
+    assert_patched_refused(&out, runs_at + 4 + 2, 0, out.len, "a damaged snapshot (2 workers");
+    gpx_buf_free(&out);
+    gpx_scoreboard_close(&board);
+    free(cell);
+    free(want);
+}
+
 #define BOARDS_TEST(name) cmocka_unit_test_setup_teardown(name, setup_boards, teardown_boards)
 
 int
@@ -838,7 +918,7 @@ main(void)
         BOARDS_TEST(test_gpx_snapshot_add_to_base),      BOARDS_TEST(test_gpx_snapshot_add_to_folds_extra_workers),
         BOARDS_TEST(test_gpx_snapshot_add_to_unaligned), BOARDS_TEST(test_gpx_snapshot_round_trip_keeps_classes),
         BOARDS_TEST(test_gpx_snapshot_live_round_trip),  BOARDS_TEST(test_gpx_snapshot_live_newer_and_older),
-        BOARDS_TEST(test_gpx_snapshot_live_damaged),
+        BOARDS_TEST(test_gpx_snapshot_live_damaged),     cmocka_unit_test(test_gpx_snapshot_native_sparse),
     };
 
     return cmocka_run_group_tests_name("gpx_snapshot", tests, NULL, NULL);
