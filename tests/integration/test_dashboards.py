@@ -16,7 +16,10 @@
   Prometheus's HTTP API, and `sum(gunicorn_requests_total)` there equals
   what gpx counted, which equals what uWSGI logged. The rules load into that
   Prometheus and evaluate without errors. Run with file storage and with
-  Redis storage (a private redis-server).
+  Redis storage (a private redis-server);
+- the native histogram's panel returns data through a Prometheus that
+  scrapes native histograms, and the panel with exemplars returns the
+  trace ids of the requests sent through one with exemplar storage.
 
 Runs on Debian's uWSGI 2.0.21 only: the names and queries do not depend on
 the binary (test_requests.py covers both builds).
@@ -65,6 +68,15 @@ PROMETHEUS_SERIES = {"up"}
 # 30 s so that a few seconds of scrapes fill them.
 JOB = "gpx"
 WINDOW = "30s"
+
+# Panels that read the native histogram: only a Prometheus that scrapes
+# native histograms has their data (2.42: --enable-feature=native-histograms,
+# which then stores no classic buckets of that family), so they are checked
+# against such a Prometheus, the others against a plain one.
+NATIVE_PANELS = {"Latency p99 by method (native histogram)"}
+EXEMPLAR_PANELS = {"Latency p99 by method, with exemplars"}
+NATIVE_P99 = "histogram_quantile(0.99, sum by (method) (rate(gunicorn_request_duration_seconds[5m])))"
+CLASSIC_P99 = "histogram_quantile(0.99, sum by (method, le) (rate(gunicorn_request_duration_seconds_bucket[5m])))"
 
 
 
@@ -249,6 +261,17 @@ def test_dashboard_parses_and_every_panel_has_queries():
                 "(rate(gunicorn_request_duration_seconds_bucket[5m])))") in exprs
     assert "sum by (reason) (increase(gunicorn_master_worker_restart_total[10m]))" in exprs
 
+    # The native histogram's panel, and the exemplars' one (Grafana asks
+    # Prometheus for exemplars of a target with "exemplar": true).
+    by_title = {p["title"]: p for p in panels}
+    [native] = [by_title[t] for t in NATIVE_PANELS]
+    assert [unqualified(t["expr"]) for t in native["targets"]] == [NATIVE_P99]
+    [with_exemplars] = [by_title[t] for t in EXEMPLAR_PANELS]
+    assert [unqualified(t["expr"]) for t in with_exemplars["targets"]] == [CLASSIC_P99]
+    assert [t.get("exemplar") for t in with_exemplars["targets"]] == [True]
+    assert with_exemplars["type"] == "timeseries"
+    assert sum(1 for p in panels for t in p["targets"] if t.get("exemplar")) == 1
+
 
 def test_metric_names_helper():
     assert metric_names(
@@ -331,6 +354,8 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     # Every dashboard query, as Grafana would send it for this server.
     empty, no_number = [], []
     for title, expr in dashboard_targets(dashboard()):
+        if title in NATIVE_PANELS:
+            continue  # test_native_and_exemplar_panels_return_data
         q = for_test(expr, target)
         result = prom.query(q)
         values = [float(x["value"][1]) for x in result]
@@ -369,3 +394,57 @@ def test_every_dashboard_query_returns_data_from_prometheus(storage, rules, redi
     firing = [a for a in requests.get(f"{prom.url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
               if a["state"] == "firing"]
     assert firing == [], "no alert should fire on a healthy server within seconds"
+
+
+@pytest.mark.slow
+def test_native_and_exemplar_panels_return_data(server_factory, prometheus_factory):
+    """The native histogram's panel through a Prometheus 2.42 with
+    `--enable-feature=native-histograms`, the exemplars' panel through one
+    with `--enable-feature=exemplar-storage`: each returns data for a server
+    with `gpx-exemplars = true` under traffic with traceparent headers, and
+    the exemplars of the second panel's query are the trace ids sent."""
+    s = server_factory(system_build(), "--processes", "2", "--gpx-exemplars", "true", *PROFILE).start()
+    s.wait_workers_started(2)
+    target = f"127.0.0.1:{s.metrics_port}"
+    native = prometheus_factory([target], job=JOB, flags=["--enable-feature=native-histograms"])
+    exemplars = prometheus_factory([target], job=JOB, flags=["--enable-feature=exemplar-storage"])
+    for prom in (native, exemplars):
+        wait_for(lambda p=prom: p.value(f'up{{job="{JOB}"}}') == 1, 20, interval=0.2, what="prometheus scraping gpx")
+
+    since = time.time()
+    traces = set()
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < 8:
+        trace_id = f"{0x0AF7651916CD43DD8448EB211C80319C + n:032x}"
+        traces.add(trace_id)
+        headers = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+        for method in ("GET", "POST"):
+            assert requests.request(method, s.url("/"), headers=headers, timeout=5).status_code == 200
+        n += 1
+        time.sleep(0.2)  # traffic spread over the rate's window
+
+    def ready(title_set, prom):
+        for title, expr in dashboard_targets(dashboard()):
+            if title in title_set:
+                values = [float(x["value"][1]) for x in prom.query(for_test(expr, target))]
+                if not any(math.isfinite(v) for v in values):
+                    return False
+        return True
+
+    wait_for(lambda: ready(NATIVE_PANELS, native), 15, interval=0.5, what="the native panel's data")
+    wait_for(lambda: ready(EXEMPLAR_PANELS, exemplars), 15, interval=0.5, what="the exemplar panel's data")
+    [(title, expr)] = [(t, e) for t, e in dashboard_targets(dashboard()) if t in EXEMPLAR_PANELS]
+    methods = {x["metric"]["method"] for x in native.query(for_test(
+        [e for t, e in dashboard_targets(dashboard()) if t in NATIVE_PANELS][0], target))}
+    assert methods == {"GET", "POST"}
+
+    def stored():
+        r = requests.get(f"{exemplars.url}/api/v1/query_exemplars",
+                         params={"query": for_test(expr, target), "start": f"{since - 5:.3f}",
+                                 "end": f"{time.time() + 5:.3f}"}, timeout=10)
+        r.raise_for_status()
+        return {e["labels"]["trace_id"] for series in r.json()["data"] for e in series["exemplars"]}
+
+    found = wait_for(stored, 15, interval=0.5, what=f"exemplars for {title!r}")
+    assert found <= traces, found - traces
