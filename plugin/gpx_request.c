@@ -45,24 +45,44 @@ gpx_after_request_rare(struct wsgi_request *wsgi_req, unsigned core)
     gpx_cell_record(state->cell, &req);
 }
 
-/* With gpx-exemplars: a request with a valid W3C traceparent header
- * leaves its trace and span ids as the exemplar of the classic duration
- * bucket it fell in. Out of line: with the option off, the request path
- * pays one test of a word it already reads. */
+/* With gpx-exemplars: a request with a valid W3C traceparent header of a
+ * sampled trace leaves its trace and span ids as the exemplar of the
+ * classic duration bucket it fell in (an unsampled trace's ids would lead
+ * to a trace no backend kept, as OpenTelemetry's trace-based exemplar
+ * filter has it). Out of line: with the option off, the request path pays
+ * one test of a word it already reads. */
+/* The request's traceparent header, or NULL. uwsgi_get_var would call a
+ * compare for every variable; a header of this name has 16 bytes, so most
+ * are passed over on their length alone (a request without the header
+ * pays this scan only). */
+static const char *
+find_traceparent(const struct wsgi_request *wsgi_req, size_t *len)
+{
+    int i;
+
+    for (i = 0; i + 1 < wsgi_req->var_cnt; i += 2) {
+        if (wsgi_req->hvec[i].iov_len == 16 && memcmp(wsgi_req->hvec[i].iov_base, "HTTP_TRACEPARENT", 16) == 0) {
+            *len = wsgi_req->hvec[i + 1].iov_len;
+            return wsgi_req->hvec[i + 1].iov_base;
+        }
+    }
+    return NULL;
+}
+
 static __attribute__((noinline)) void
 gpx_note_exemplar(struct wsgi_request *wsgi_req, struct gpx_exemplar *row)
 {
     struct gpx_trace_ids ids;
-    uint16_t len = 0;
-    char *value;
+    size_t len = 0;
+    const char *value;
     uint64_t duration;
 
     if (wsgi_req->do_not_account) {
         return;
     }
-    value = uwsgi_get_var(wsgi_req, "HTTP_TRACEPARENT", 16, &len);
-    if (value == NULL || !gpx_traceparent_parse(value, len, &ids)) {
-        return; /* none, or malformed: never stored */
+    value = find_traceparent(wsgi_req, &len);
+    if (value == NULL || !gpx_traceparent_parse(value, len, &ids) || !(ids.flags & GPX_TRACE_SAMPLED)) {
+        return; /* none, malformed or not sampled: never stored */
     }
     duration = wsgi_req->end_of_request > wsgi_req->start_of_request
                    ? wsgi_req->end_of_request - wsgi_req->start_of_request

@@ -45,17 +45,14 @@ enum gpx_method {
 #define GPX_NATIVE_SLOTS 289
 #define GPX_NATIVE_INDEX_OFFSET (-160)
 #define GPX_NATIVE_MAX_US 65536000000u
-/* Rows of gpx_native_first: durations up to GPX_NATIVE_MAX_US have at least
- * this many leading zero bits. */
-#define GPX_NATIVE_CLZ_FIRST 28
-#define GPX_NATIVE_FIRST_ROWS (64 - GPX_NATIVE_CLZ_FIRST)
 
 /* Both written by tools/gen_native_table.py (src/gpx_native_table.c):
- * each slot's largest duration in microseconds, and for each number of
- * leading zeros and each of the 128 parts of that power of two, the slot
- * of the part's smallest duration. */
+ * each slot's largest duration in microseconds (the last slot's: the
+ * largest number, as it takes every longer duration), and for each count
+ * of leading zeros (64 rows) and each value of the 8 bits from the leading
+ * one on, the slot of the smallest duration with them. */
 extern const uint64_t gpx_native_upper_us[GPX_NATIVE_SLOTS] GPX_HIDDEN;
-extern const uint16_t gpx_native_first[GPX_NATIVE_FIRST_ROWS * 128] GPX_HIDDEN;
+extern const uint16_t gpx_native_first[64 * 256] GPX_HIDDEN;
 
 /* Size buckets in bytes (1 KiB ... 4 MiB), plus +Inf. */
 #define GPX_SIZE_BOUNDS 7
@@ -163,17 +160,17 @@ gpx_duration_slot(uint64_t us)
 /* A duration's slot in the native histogram (GPX_NATIVE_SCHEMA): the
  * first slot of the part of its power of two it falls in, moved on by one
  * when the part holds a bucket's bound that it is above. No loop, no
- * floating point: a count of leading zeros, two table reads, a compare. */
+ * floating point, no branch: a count of leading zeros, two table reads, a
+ * compare; 0 us and durations past the last bound have entries of their
+ * own in the tables. */
 GPX_INLINE unsigned
 gpx_native_slot(uint64_t us)
 {
-    uint64_t d = us < GPX_NATIVE_MAX_US ? us : GPX_NATIVE_MAX_US;
-    unsigned zeros = (unsigned)__builtin_clzll(d | 1); /* d | 1: 0 has no leading one (its slot is 0 below) */
-    unsigned part = (unsigned)((d << zeros) >> 56);    /* 128..255: the leading one and the 7 bits after it */
-    unsigned slot = gpx_native_first[(zeros - GPX_NATIVE_CLZ_FIRST) * 128 + part - 128];
+    unsigned zeros = (unsigned)__builtin_clzll(us | 1); /* us | 1: 0 has no leading one (63 zeros, its own entry) */
+    unsigned part = (unsigned)((us << zeros) >> 56);    /* 128..255, the leading one and 7 bits; 0 for 0 us */
+    unsigned slot = gpx_native_first[zeros * 256 + part];
 
-    slot += d > gpx_native_upper_us[slot];
-    return d != 0 ? slot : 0;
+    return slot + (us > gpx_native_upper_us[slot]);
 }
 
 GPX_INLINE unsigned

@@ -561,14 +561,16 @@ const struct gpx_option_info gpx_option_catalog[GPX_OPT_COUNT] = {
                                          .default_value = "3", INT(native_histogram_schema, -4, 3),
                                          .expected = "a native histogram schema from -4 to 3",
                                          .help = "resolution of the native histograms: 3 is 8 buckets per power of "
-                                                 "two (4.3% error), each step down halves it",
+                                                 "two (9% wide), each step down halves it",
                                          .accepted = "a schema from -4 to 3: bucket bounds grow by 2^(2^-schema), "
-                                                     "so 3 (the default) has 8 buckets per power of two and a "
-                                                     "relative error of at most 4.3%, 2 has 4 (8.6%), 0 one (33%)"},
+                                                     "so 3 (the default) has 8 buckets per power of two, each at "
+                                                     "most 9.05% wide (a quantile is within that of the true one), "
+                                                     "2 has 4 (18.9%), 0 one (100%)"},
     [GPX_OPT_EXEMPLARS] = {"gpx-exemplars", "GPX_EXEMPLARS", .default_value = "false", BOOL(exemplars),
-                           .help = "a request's W3C traceparent becomes the exemplar of its latency bucket",
+                           .help = "a request's W3C traceparent (sampled) becomes the exemplar of its latency "
+                                   "bucket",
                            .accepted = "a boolean: `true` keeps the trace and span ids of a request that carries a "
-                                       "valid W3C `traceparent` header as the exemplar of the "
+                                       "valid W3C `traceparent` header of a sampled trace as the exemplar of the "
                                        "`gunicorn_request_duration_seconds` bucket it fell in, served in OpenMetrics "
                                        "and protobuf (see [metrics.md](metrics.md#exemplars))"},
 };

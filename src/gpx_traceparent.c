@@ -67,7 +67,7 @@ gpx_traceparent_parse(const char *value, size_t len, struct gpx_trace_ids *ids)
     valid &= decode_hex(v + GPX_TRACEPARENT_TRACE_AT, parsed.trace_id, sizeof(parsed.trace_id), &trace_any);
     valid &= decode_hex(v + GPX_TRACEPARENT_SPAN_AT, parsed.span_id, sizeof(parsed.span_id), &span_any);
     valid &= decode_hex(v + GPX_TRACEPARENT_FLAGS_AT, &flags, 1, &unused);
-    (void)flags; /* any flags are valid; gpx keeps no sampling decision */
+    parsed.flags = flags; /* any flags are valid: the caller decides what sampled means to it */
     /* One test for every field (| not ||: no branch per field). */
     if (!(valid & HEX_VALID) | (v[GPX_TRACEPARENT_TRACE_AT - 1] != '-') | (v[GPX_TRACEPARENT_SPAN_AT - 1] != '-') |
         (v[GPX_TRACEPARENT_FLAGS_AT - 1] != '-') | (version == 0xff) | (trace_any == 0) | (span_any == 0)) {

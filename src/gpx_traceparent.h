@@ -25,7 +25,12 @@
 struct gpx_trace_ids {
     unsigned char trace_id[16];
     unsigned char span_id[8];
+    unsigned char flags; /* trace-flags: bit 0 (GPX_TRACE_SAMPLED) the caller sampled the trace */
 };
+
+/* trace-flags' sampled bit: the caller records the trace, so a backend
+ * keeps it. */
+#define GPX_TRACE_SAMPLED 0x01u
 
 /* Parses a W3C Trace Context `traceparent` header value of `len` bytes (not
  * NUL-terminated), spaces and tabs around it (the header's optional white

@@ -106,6 +106,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    if (valid && ids.flags != (hex_value(s[53]) << 4 | hex_value(s[54]))) {
+        abort();
+    }
     free(value);
     return 0;
 }

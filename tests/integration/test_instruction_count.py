@@ -72,8 +72,6 @@ def test_whole_count_takes_in_the_inlined_code(build, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the common path counts 132 instructions per request on both builds "
-                   "since native histograms, 2 over the budget (docs/benchmarks.md, section 2)")
 def test_common_path_within_budget(build, tmp_path):
     default = count(build, build.plugin, tmp_path / "default.json")
     assert default["hook_calls"] == REQUESTS
@@ -93,10 +91,11 @@ def test_exemplars_cost_only_with_the_option_on(build, tmp_path):
     on_with = count(build, build.plugin, tmp_path / "on_with.json", *EXEMPLARS, *TRACEPARENT)
     for r in (off, on_without, on_with):
         assert r["hook_calls"] == REQUESTS
-    # Off: no call on the common path. On: gpx_note_exemplar and the
-    # header lookup on every request; with a valid header also the parse
-    # and the write (the out-of-line calls counted by callgrind).
+    # Off: no call on the common path. On: gpx_note_exemplar (with its
+    # scan of the request's variables) on every request; with a valid
+    # header also the parse and the write (the out-of-line calls counted by
+    # callgrind).
     assert off["calls_inside_per_request"] < 0.05
-    assert on_without["calls_inside_per_request"] >= 2
+    assert on_without["calls_inside_per_request"] >= 1
     assert on_with["calls_inside_per_request"] > on_without["calls_inside_per_request"]
     assert off["per_request"] < on_without["per_request"] < on_with["per_request"]

@@ -292,7 +292,7 @@ def test_layout_grow_and_fold_keep_counts(build, server_factory):
 
 
 # The scoreboard layout this gpx writes (GPX_LAYOUT_VERSION in src/gpx_scoreboard.h).
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 
 @pytest.mark.parametrize("damage", ["garbage", "layout_version"])
@@ -308,14 +308,14 @@ def test_foreign_scoreboard_is_refused(build, server_factory, damage):
         first.stop()
         board = scoreboard_path(first)
         data = bytearray(board.read_bytes())
-        # A file of the previous layout (version 2 kept a status's key and
-        # count, a method's duration slots and sum, in separate arrays).
+        # A file of a later layout (a gpx downgraded under its file). The
+        # previous one, gpx 0.1's layout 3, is read: test_upgrade.py.
         assert data[:8] == b"GPXBOARD" and struct.unpack_from("<I", data, 8)[0] == LAYOUT_VERSION
-        struct.pack_into("<I", data, 8, LAYOUT_VERSION - 1)
+        struct.pack_into("<I", data, 8, LAYOUT_VERSION + 1)
         board.write_bytes(bytes(data))
         s = server_factory(build, "--processes", "1", multiproc_dir=first.multiproc_dir,
                            metrics_port=first.metrics_port)
-        expected = f"gpx: {board} was written by another gpx layout (version {LAYOUT_VERSION - 1}, "
+        expected = f"gpx: {board} was written by another gpx layout (version {LAYOUT_VERSION + 1}, "
     content = board.read_bytes()
 
     rc = s.run_to_exit()

@@ -122,12 +122,15 @@ test_gpx_native_bounds(void **state)
 
     (void)state;
     assert_true(gpx_native_upper_us[0] == 0);
-    for (s = 1; s < GPX_NATIVE_SLOTS; s++) {
+    for (s = 1; s < GPX_NATIVE_SLOTS - 1; s++) {
         long double exact = 1e6L * exp2l((long double)((int)s + GPX_NATIVE_INDEX_OFFSET) / 8.0L);
 
         assert_true(gpx_native_upper_us[s] == (uint64_t)floorl(exact));
     }
-    assert_true(gpx_native_upper_us[GPX_NATIVE_SLOTS - 1] == GPX_NATIVE_MAX_US);
+    /* The last slot takes every longer duration. */
+    assert_true(1e6L * exp2l((long double)(GPX_NATIVE_SLOTS - 1 + GPX_NATIVE_INDEX_OFFSET) / 8.0L) ==
+                (long double)GPX_NATIVE_MAX_US);
+    assert_true(gpx_native_upper_us[GPX_NATIVE_SLOTS - 1] == UINT64_MAX);
 }
 
 /* The two-step lookup agrees with the definition for every duration up to
@@ -149,10 +152,15 @@ test_gpx_native_slot_matches_definition(void **state)
         assert_int_equal(gpx_native_slot(u + 1), reference_slot(u + 1));
         assert_int_equal(gpx_native_slot(u - 1), reference_slot(u - 1));
     }
-    for (d = 1u << 20; d < 2 * GPX_NATIVE_MAX_US; d += d / 1000 + 1) {
+    for (d = 1u << 20; d < UINT64_MAX / 2; d += d / 1000 + 1) {
         assert_int_equal(gpx_native_slot(d), reference_slot(d));
     }
+    for (s = 0; s < 64; s++) {
+        assert_int_equal(gpx_native_slot(UINT64_MAX >> s), reference_slot(UINT64_MAX >> s));
+        assert_int_equal(gpx_native_slot(1ull << s), reference_slot(1ull << s));
+    }
     assert_int_equal(gpx_native_slot(UINT64_MAX), GPX_NATIVE_SLOTS - 1);
+    assert_int_equal(gpx_native_slot(0), 0);
 }
 
 int

@@ -26,6 +26,7 @@ ids_of(unsigned char trace_first, unsigned char span_first)
     for (i = 0; i < 8; i++) {
         ids.span_id[i] = (unsigned char)(span_first + i);
     }
+    ids.flags = GPX_TRACE_SAMPLED;
     return ids;
 }
 

@@ -63,10 +63,17 @@ test_the_spec_examples(void **state)
 
     (void)state;
     assert_example(EXAMPLE);
-    /* Not sampled: the flags do not matter. */
+    /* Not sampled: valid, its flags read (the caller decides). */
     assert_example("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+    memset(&ids, 0, sizeof(ids));
+    assert_int_equal(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", &ids), 1);
+    assert_int_equal(ids.flags, 0);
+    assert_int_equal(parse(EXAMPLE, &ids), 1);
+    assert_int_equal(ids.flags, GPX_TRACE_SAMPLED);
     /* Flags beyond the sampled bit, which a later version may define. */
     assert_example("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff");
+    assert_int_equal(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", &ids), 1);
+    assert_int_equal(ids.flags, 0xff);
     /* The spec's example of a traceparent beside a tracestate. */
     memset(&ids, 0, sizeof(ids));
     assert_int_equal(parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", &ids), 1);
